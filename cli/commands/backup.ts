@@ -1,0 +1,76 @@
+/** obnam backup [PATH...]: one new snapshot of the given (or configured) paths. */
+import { backup, newProgress } from '../../lib/backup/engine.js';
+import { ObnamError } from '../../lib/errors.js';
+import { startRepoPool } from '../../lib/workers/repopool.js';
+import { GlobalArgs, makeContext, openRepository } from '../context.js';
+import { EXIT_OK, EXIT_PARTIAL } from '../exit.js';
+import { formatBytes, ProgressLine, rate } from '../progress.js';
+import { cancelSignal } from '../signals.js';
+
+export interface BackupArgs extends GlobalArgs {
+  paths?: string[];
+  tag?: string[];
+  exclude?: string[];
+  parent?: string;
+  force?: boolean;
+  'one-file-system'?: boolean;
+}
+
+export async function backupCommand(args: BackupArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const paths = args.paths?.length ? args.paths : ctx.config.paths;
+  if (!paths?.length) throw new ObnamError('USAGE', 'nothing to back up: give paths, or set paths in the config file');
+  const repo = await openRepository(ctx);
+  const pool = startRepoPool(repo);
+  const progress = newProgress();
+  const warnings: { path: string; message: string }[] = [];
+  const line = new ProgressLine(
+    (s) =>
+      `${progress.files} files, ${progress.dirs} dirs, ${formatBytes(progress.bytes)} seen; ` +
+      `read ${progress.filesRead} files, ${formatBytes(progress.bytesRead)} (${rate(progress.bytesRead, s)})` +
+      (progress.errors ? `, ${progress.errors} errors` : ''),
+  ).start();
+  const started = Date.now();
+  try {
+    const result = await backup(repo, {
+      paths,
+      tags: [...(ctx.config.tags ?? []), ...(args.tag ?? [])],
+      excludes: [...(ctx.config.exclude ?? []), ...(args.exclude ?? [])],
+      parent: args.force ? null : args.parent,
+      oneFileSystem: args['one-file-system'] ?? ctx.config.one_file_system ?? false,
+      skipDirs: ctx.spec.type === 'local' ? [ctx.spec.dir] : [],
+      pool,
+      signal: cancelSignal(),
+      progress,
+      onWarning: (path, message) => {
+        warnings.push({ path, message });
+        if (!ctx.json) {
+          line.stop();
+          process.stderr.write(`obnam: warning: ${message.includes(path) ? message : `${path}: ${message}`}\n`);
+        }
+      },
+    });
+    line.stop();
+    const seconds = (Date.now() - started) / 1000;
+    const s = result.snapshot.summary;
+    if (ctx.json) {
+      process.stdout.write(
+        JSON.stringify({ snapshot: result.id, parent: result.snapshot.parent ?? null, seconds, summary: s, warnings }) + '\n',
+      );
+    } else {
+      process.stdout.write(
+        `snapshot ${result.id.slice(0, 8)} saved\n` +
+          `  ${s.files} files, ${s.dirs} directories, ${formatBytes(s.bytes)}\n` +
+          `  ${s.filesRead} files read, ${s.newChunks} new chunks, ${s.newTrees} new trees, ` +
+          `${formatBytes(s.newBytes)} new data, ${formatBytes(s.storedBytes)} stored\n` +
+          `  ${seconds.toFixed(1)} s` +
+          (warnings.length ? `, ${warnings.length} files or directories could not be read\n` : '\n'),
+      );
+    }
+    return warnings.length ? EXIT_PARTIAL : EXIT_OK;
+  } finally {
+    line.stop();
+    await pool.close();
+    await repo.close();
+  }
+}

@@ -1,0 +1,65 @@
+/** obnam key add|list|remove: passphrase slots of the repository. */
+import { GlobalArgs, makeContext, openRepository } from '../context.js';
+import { EXIT_OK } from '../exit.js';
+import { getNewPassphrase } from '../passphrase.js';
+
+export interface KeyArgs extends GlobalArgs {
+  id?: string;
+  'new-passphrase-file'?: string;
+}
+
+export async function keyAddCommand(args: KeyArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const repo = await openRepository(ctx);
+  try {
+    const id = await repo.addKey(await getNewPassphrase(args['new-passphrase-file']));
+    if (ctx.json) process.stdout.write(JSON.stringify({ id }) + '\n');
+    else process.stdout.write(`added key ${id.slice(0, 8)}\n`);
+    return EXIT_OK;
+  } finally {
+    await repo.close();
+  }
+}
+
+export async function keyListCommand(args: KeyArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const repo = await openRepository(ctx);
+  try {
+    const keys = await repo.listKeys();
+    if (ctx.json) {
+      process.stdout.write(
+        JSON.stringify(
+          keys.map((k) => ({
+            id: k.id,
+            current: k.id === repo.keyId,
+            created: new Date(k.created * 1000).toISOString(),
+            hostname: k.hostname,
+            username: k.username,
+            kdf: { algorithm: k.kdf.algorithm, log_n: k.kdf.logN, r: k.kdf.r, p: k.kdf.p },
+          })),
+        ) + '\n',
+      );
+    } else {
+      for (const k of keys) {
+        const when = new Date(k.created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+        process.stdout.write(`${k.id === repo.keyId ? '*' : ' '} ${k.id.slice(0, 8)}  ${when}  ${k.username}@${k.hostname}\n`);
+      }
+    }
+    return EXIT_OK;
+  } finally {
+    await repo.close();
+  }
+}
+
+export async function keyRemoveCommand(args: KeyArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const repo = await openRepository(ctx);
+  try {
+    const id = await repo.removeKey(args.id!);
+    if (ctx.json) process.stdout.write(JSON.stringify({ removed: id }) + '\n');
+    else process.stdout.write(`removed key ${id.slice(0, 8)}\n`);
+    return EXIT_OK;
+  } finally {
+    await repo.close();
+  }
+}

@@ -1,0 +1,47 @@
+/** obnam ls SNAPSHOT [PATH]: everything in a snapshot below PATH (default: all of it). */
+import { snapshotPathComponents } from '../../lib/restore/engine.js';
+import { resolvePath, walkTree, WalkedEntry } from '../../lib/repo/treewalk.js';
+import { GlobalArgs, makeContext, openRepository } from '../context.js';
+import { EXIT_OK } from '../exit.js';
+import { entryJson, localTime, modeString } from '../format.js';
+
+export interface LsArgs extends GlobalArgs {
+  snapshot: string;
+  path?: string;
+  long?: boolean;
+}
+
+export async function lsCommand(args: LsArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const repo = await openRepository(ctx);
+  try {
+    const snap = await repo.resolveSnapshot(args.snapshot);
+    const load = (id: string) => repo.getTree(id);
+    const components = snapshotPathComponents(args.path ?? '/');
+    const { tree, entry } = await resolvePath(load, snap.tree, components);
+    const base = Buffer.from(components.length ? '/' + components.map(String).join('/') : '');
+    const out: WalkedEntry[] = [];
+    const emit = (w: WalkedEntry) => {
+      if (ctx.json) out.push(w);
+      else process.stdout.write(formatLine(w, !!args.long) + '\n');
+    };
+    if (entry) emit({ path: base, entry });
+    if (tree) for await (const w of walkTree(load, tree, base)) emit(w);
+    if (ctx.json) {
+      process.stdout.write(
+        JSON.stringify({ snapshot: snap.id, path: base.toString() || '/', entries: out.map((w) => entryJson(w.path, w.entry)) }) + '\n',
+      );
+    }
+    return EXIT_OK;
+  } finally {
+    await repo.close();
+  }
+}
+
+function formatLine({ path, entry: e }: WalkedEntry, long: boolean): string {
+  const p = path.toString('utf8');
+  if (!long) return p;
+  const owner = `${e.user ?? e.uid}/${e.group ?? e.gid}`;
+  const extra = e.type === 'symlink' ? ` -> ${e.target!.toString()}` : e.type === 'hardlink' ? ` => /${e.link!.toString()}` : '';
+  return `${modeString(e)} ${owner.padEnd(17)} ${String(e.size).padStart(12)} ${localTime(e.mtime)} ${p}${extra}`;
+}

@@ -1,0 +1,120 @@
+/**
+ * The obnam command line (yargs). Each command's handler returns an exit
+ * status; errors are reported in exactly one place (cli/exit.ts).
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ObnamError } from '../lib/errors.js';
+import { backupCommand } from './commands/backup.js';
+import { fsckCommand } from './commands/fsck.js';
+import { initCommand } from './commands/init.js';
+import { keyAddCommand, keyListCommand, keyRemoveCommand } from './commands/key.js';
+import { listCommand } from './commands/list.js';
+import { lsCommand } from './commands/ls.js';
+import { restoreCommand } from './commands/restore.js';
+import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
+
+export const VERSION = '0.1.0';
+
+type Handler = (args: never) => Promise<number>;
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const run = (handler: Handler) => async (args: unknown) => {
+    exitCode = await handler(args as never);
+  };
+  const parser = yargs(argv)
+    .scriptName('obnam')
+    .usage('$0 <command> [options]\n\nDeduplicating, compressing, encrypting backups.')
+    .option('repo', { alias: 'r', type: 'string', describe: 'repository: a directory or https://HOST:PORT (env OBNAM_REPO)' })
+    .option('config', { type: 'string', describe: 'config file (env OBNAM_CONFIG; default ~/.config/obnam/config.yaml)' })
+    .option('passphrase-file', { type: 'string', describe: 'read the passphrase from this file (env OBNAM_PASSPHRASE, OBNAM_PASSPHRASE_FILE)' })
+    .option('token', { type: 'string', describe: 'access token for a remote repository (env OBNAM_TOKEN)' })
+    .option('server-fingerprint', { type: 'string', describe: "SHA-256 fingerprint of the server's certificate (env OBNAM_SERVER_FINGERPRINT)" })
+    .option('ca-file', { type: 'string', describe: 'CA certificate to trust for the server (env OBNAM_CA_FILE)' })
+    .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
+    .command('init', 'create a repository', {}, run(initCommand))
+    .command(
+      'backup [paths..]',
+      'back up paths (default: the paths in the config file)',
+      (y) =>
+        y
+          .positional('paths', { type: 'string', array: true, describe: 'files and directories to back up' })
+          .option('tag', { type: 'string', array: true, describe: 'tag the snapshot (repeatable)' })
+          .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'skip paths matching a glob (repeatable)' })
+          .option('parent', { type: 'string', describe: 'compare against this snapshot instead of the latest of this host and paths' })
+          .option('force', { type: 'boolean', describe: 'read every file again (use no parent snapshot)' })
+          .option('one-file-system', { alias: 'x', type: 'boolean', describe: 'do not cross file system boundaries' }),
+      run(backupCommand),
+    )
+    .command('list', 'list snapshots', {}, run(listCommand))
+    .command(
+      'ls <snapshot> [path]',
+      'list the files in a snapshot (SNAPSHOT: id, id prefix or latest)',
+      (y) =>
+        y
+          .positional('snapshot', { type: 'string', demandOption: true })
+          .positional('path', { type: 'string', describe: 'only below this path' })
+          .option('long', { alias: 'l', type: 'boolean', describe: 'show mode, owner, size and time' }),
+      run(lsCommand),
+    )
+    .command(
+      'restore <snapshot> <target>',
+      'restore a snapshot, or a path in it, into a directory',
+      (y) =>
+        y
+          .positional('snapshot', { type: 'string', demandOption: true })
+          .positional('target', { type: 'string', demandOption: true })
+          .option('path', { type: 'string', describe: 'restore only this path of the snapshot' }),
+      run(restoreCommand),
+    )
+    .command(
+      'fsck',
+      'check the repository for missing or damaged objects',
+      (y) => y.option('quick', { type: 'boolean', describe: 'check chunks for existence only' }),
+      run(fsckCommand),
+    )
+    .command('key', 'manage passphrases (key slots)', (y) =>
+      y
+        .command(
+          'add',
+          'add a passphrase',
+          (yy) => yy.option('new-passphrase-file', { type: 'string', describe: 'read the new passphrase from this file (env OBNAM_NEW_PASSPHRASE)' }),
+          run(keyAddCommand),
+        )
+        .command('list', 'list key slots', {}, run(keyListCommand))
+        .command('remove <id>', 'remove a key slot', (yy) => yy.positional('id', { type: 'string', demandOption: true }), run(keyRemoveCommand))
+        .demandCommand(1, 'key needs a subcommand: add, list or remove'),
+    )
+    .demandCommand(1, 'give a command; see obnam --help')
+    .strict()
+    .version(VERSION)
+    .help()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new ObnamError('USAGE', msg);
+    });
+  try {
+    await parser.parseAsync();
+    return exitCode;
+  } catch (e) {
+    reportError(e);
+    if (e instanceof ObnamError && e.code === 'USAGE' && !process.env.OBNAM_DEBUG) {
+      process.stderr.write('(see obnam --help)\n');
+    }
+    return e instanceof ObnamError ? exitCodeFor(e) : EXIT_ERROR;
+  }
+}
+
+export function runCli(): void {
+  main(hideBin(process.argv)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      reportError(e);
+      process.exitCode = EXIT_ERROR;
+    },
+  );
+}

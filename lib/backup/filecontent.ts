@@ -1,0 +1,126 @@
+/**
+ * Backs up one file's content: read, chunk, hash, skip chunks the store
+ * already has, seal and store the rest. Runs inside a worker thread (see
+ * lib/workers/worker.ts), one call per changed file.
+ */
+import { constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
+import type { Repository } from '../repo/repository.js';
+
+export interface FileContentResult {
+  chunks: [string, number][];
+  size: number;
+  newChunks: number;
+  newBytes: number;
+  storedBytes: number;
+}
+
+/** Ids this thread stored or saw stored recently: repeated chunks skip even the store's has(). */
+export class RecentIds {
+  private readonly set = new Set<string>();
+  constructor(private readonly limit = 65536) {}
+  has(id: string): boolean {
+    return this.set.has(id);
+  }
+  add(id: string): void {
+    if (this.set.size >= this.limit) this.set.delete(this.set.values().next().value as string);
+    this.set.add(id);
+  }
+}
+
+const MAX_PENDING_PUTS = 3;
+const READ_BLOCK = 1 << 20;
+
+export async function backupFileContent(
+  repo: Repository,
+  path: Buffer,
+  recent: RecentIds,
+  onProgress?: (bytes: number) => void,
+  signal?: AbortSignal,
+): Promise<FileContentResult> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await openNoAtime(path);
+  } catch (e) {
+    throw fileError(path, e);
+  }
+  const chunker = repo.chunker();
+  const result: FileContentResult = { chunks: [], size: 0, newChunks: 0, newBytes: 0, storedBytes: 0 };
+  const pending: Promise<void>[] = [];
+
+  const store = async (chunk: Uint8Array): Promise<void> => {
+    const id = repo.contentId(chunk);
+    result.chunks.push([id, chunk.length]);
+    if (recent.has(id)) return;
+    recent.add(id);
+    const put = (async () => {
+      if (await repo.store.has('chunk', id, { signal })) return;
+      const sealed = repo.seal('chunk', id, chunk);
+      if (await repo.store.put('chunk', id, sealed, { signal })) {
+        result.newChunks++;
+        result.newBytes += chunk.length;
+        result.storedBytes += sealed.length;
+      }
+    })();
+    pending.push(put);
+    if (pending.length >= MAX_PENDING_PUTS) await pending.shift();
+  };
+
+  try {
+    const buf = new Uint8Array(chunker.max + READ_BLOCK);
+    let len = 0;
+    let eof = false;
+    while (!eof) {
+      throwIfAborted(signal);
+      const want = Math.min(READ_BLOCK, buf.length - len);
+      let n: number;
+      try {
+        ({ bytesRead: n } = await fh.read(buf, len, want, null));
+      } catch (e) {
+        throw fileError(path, e);
+      }
+      if (n === 0) eof = true;
+      len += n;
+      result.size += n;
+      onProgress?.(n);
+      let start = 0;
+      while (start < len) {
+        const c = chunker.cut(buf, start, len, eof);
+        if (c < 0) break;
+        await store(buf.slice(start, start + c));
+        start += c;
+      }
+      buf.copyWithin(0, start, len);
+      len -= start;
+    }
+    await Promise.all(pending);
+  } finally {
+    await Promise.allSettled(pending);
+    await fh.close();
+  }
+  return result;
+}
+
+async function openNoAtime(path: Buffer): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(path, fsc.O_RDONLY | fsc.O_NOATIME | fsc.O_NOFOLLOW);
+  } catch (e) {
+    // O_NOATIME is allowed only to the file's owner (or root).
+    if (errnoCode(e) === 'EPERM') return fs.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    throw e;
+  }
+}
+
+/**
+ * A failure to read the source file (as opposed to a failure of the
+ * repository): the backup reports it, leaves the file out and goes on.
+ */
+export class SourceFileError extends ObnamError {}
+
+function fileError(path: Buffer, e: unknown): ObnamError {
+  if (e instanceof ObnamError) return e;
+  const code = errnoCode(e);
+  const kind = code === 'EACCES' || code === 'EPERM' ? 'PERMISSION' : code === 'ENOENT' ? 'NOT_FOUND' : 'IO';
+  return new SourceFileError(kind, `cannot read ${path}: ${(e as Error).message}`);
+}

@@ -1,0 +1,74 @@
+/**
+ * The repository config object: written once by init, encrypted like any
+ * other object under the fixed id CONFIG_ID. It holds the format version,
+ * the repository id and the parameters every writer must use.
+ */
+import { randomBytes } from 'node:crypto';
+import { ChunkerParams, CHUNKER_ALGORITHM, checkChunkerParams, DEFAULT_CHUNKER } from '../chunking/fastcdc.js';
+import { ObnamError } from '../errors.js';
+import { encodeCbor } from './cbor.js';
+import { DEFAULT_LEVEL } from './compress.js';
+import { asInt, asMap, asText, asUint, fail } from './schema.js';
+import { checkReadableVersion, FORMAT_VERSION } from './version.js';
+
+export interface RepoConfig {
+  version: number;
+  /** Random, 32 bytes as hex: tells repositories apart (caches, messages). */
+  repositoryId: string;
+  created: number;
+  chunker: ChunkerParams;
+  compressionLevel: number;
+  /** Files of at most this many bytes are stored inline in their tree, not as chunks. */
+  inlineMax: number;
+}
+
+export const DEFAULT_INLINE_MAX = 16 * 1024;
+/** Inline data beyond this would make single tree entries unreasonably large. */
+export const INLINE_MAX_LIMIT = 64 * 1024;
+
+export function newConfig(
+  chunker: ChunkerParams = DEFAULT_CHUNKER,
+  compressionLevel = DEFAULT_LEVEL,
+  inlineMax = DEFAULT_INLINE_MAX,
+): RepoConfig {
+  checkChunkerParams(chunker);
+  return {
+    inlineMax,
+    version: FORMAT_VERSION,
+    repositoryId: randomBytes(32).toString('hex'),
+    created: Math.floor(Date.now() / 1000),
+    chunker,
+    compressionLevel,
+  };
+}
+
+export function encodeConfig(c: RepoConfig): Uint8Array {
+  return encodeCbor({
+    version: c.version,
+    repository: c.repositoryId,
+    created: c.created,
+    chunker: { algorithm: CHUNKER_ALGORITHM, min: c.chunker.min, avg: c.chunker.avg, max: c.chunker.max },
+    compression: { algorithm: 'zstd', level: c.compressionLevel },
+    inline_max: c.inlineMax,
+  });
+}
+
+export function decodeConfig(v: unknown): RepoConfig {
+  const what = 'repository config';
+  const m = asMap(v, what);
+  const version = asUint(m.version, `${what} version`);
+  checkReadableVersion(version, what);
+  const ch = asMap(m.chunker, `${what} chunker`);
+  const alg = asText(ch.algorithm, `${what} chunker algorithm`);
+  if (alg !== CHUNKER_ALGORITHM) throw new ObnamError('UNSUPPORTED_VERSION', `${what}: unknown chunker ${alg}`);
+  const chunker = { min: asUint(ch.min, 'chunker min'), avg: asUint(ch.avg, 'chunker avg'), max: asUint(ch.max, 'chunker max') };
+  checkChunkerParams(chunker);
+  const comp = asMap(m.compression, `${what} compression`);
+  if (asText(comp.algorithm, `${what} compression algorithm`) !== 'zstd') fail(what, 'unknown compression');
+  const level = asInt(comp.level, `${what} compression level`);
+  const repositoryId = asText(m.repository, `${what} repository id`);
+  if (!/^[0-9a-f]{64}$/.test(repositoryId)) fail(what, 'bad repository id');
+  const inlineMax = asUint(m.inline_max, `${what} inline_max`);
+  if (inlineMax > INLINE_MAX_LIMIT || inlineMax >= chunker.min) fail(what, 'inline_max out of range');
+  return { version, repositoryId, created: asUint(m.created, `${what} created`), chunker, compressionLevel: level, inlineMax };
+}

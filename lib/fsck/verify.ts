@@ -1,0 +1,21 @@
+/**
+ * Verifies one stored object completely: it exists, its storage digest
+ * matches, it decrypts and authenticates, its content matches its id, and
+ * (trees, snapshots) it decodes to a valid structure.
+ */
+import { ObnamError, describeError } from '../errors.js';
+import type { Kind } from '../format/version.js';
+import type { Repository } from '../repo/repository.js';
+import type { VerifyResult } from '../workers/tasks.js';
+
+export async function verifyObject(repo: Repository, kind: Kind, id: string): Promise<VerifyResult> {
+  try {
+    if (kind === 'tree') await repo.getTree(id);
+    else if (kind === 'snapshot') await repo.getSnapshot(id);
+    else await repo.getObject(kind, id);
+    return { ok: true };
+  } catch (e) {
+    const code = e instanceof ObnamError ? e.code : 'INTERNAL';
+    return { ok: false, code, message: describeError(e) };
+  }
+}

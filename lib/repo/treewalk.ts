@@ -1,0 +1,39 @@
+/**
+ * Walking a snapshot's trees by path: resolve a path to its entry, and list
+ * everything below a directory depth-first in name order.
+ */
+import { ObnamError } from '../errors.js';
+import type { TreeEntry } from '../format/tree.js';
+import { directoryEntries, findEntry, NodeLoader } from '../format/treesplit.js';
+
+export interface WalkedEntry {
+  /** Snapshot-relative path with a leading "/". */
+  path: Buffer;
+  entry: TreeEntry;
+}
+
+/** The entry at `components` below the root tree, or undefined for the root itself. */
+export async function resolvePath(
+  load: NodeLoader,
+  rootTree: string,
+  components: Buffer[],
+): Promise<{ tree?: string; entry?: TreeEntry }> {
+  let tree = rootTree;
+  let entry: TreeEntry | undefined;
+  for (let i = 0; i < components.length; i++) {
+    entry = await findEntry(load, tree, components[i]!);
+    if (!entry) throw new ObnamError('NOT_FOUND', `/${components.map(String).join('/')} is not in this snapshot`);
+    if (entry.type === 'dir') tree = entry.subtree!;
+    else if (i < components.length - 1) throw new ObnamError('NOT_FOUND', `/${components.slice(0, i + 1).map(String).join('/')} is not a directory`);
+  }
+  return { tree: entry === undefined || entry.type === 'dir' ? tree : undefined, entry };
+}
+
+/** Every entry below a directory tree, depth-first, each directory before its contents. */
+export async function* walkTree(load: NodeLoader, tree: string, prefix: Buffer): AsyncGenerator<WalkedEntry> {
+  for await (const entry of directoryEntries(load, tree)) {
+    const path = Buffer.concat([prefix, Buffer.from('/'), entry.name]);
+    yield { path, entry };
+    if (entry.type === 'dir') yield* walkTree(load, entry.subtree!, path);
+  }
+}

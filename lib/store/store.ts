@@ -1,0 +1,40 @@
+/**
+ * The object store interface: the only thing a repository needs from where
+ * its objects live. A store keeps opaque bytes by (kind, id) and knows nothing
+ * of keys, compression or trees. Implementations: LocalStore (a directory),
+ * HttpStore (an obnam-server). All of them pass test/store-conformance.ts.
+ */
+import type { Kind } from '../format/version.js';
+
+export interface StoreOptions {
+  signal?: AbortSignal;
+}
+
+export interface ObjectStore {
+  /** Human-readable location, for messages. */
+  readonly location: string;
+  /**
+   * Stores an object if no object with this kind and id exists yet; resolves
+   * once it is durable. Returns false if the object already existed (its bytes
+   * are then left as they were). Never overwrites.
+   */
+  put(kind: Kind, id: string, data: Uint8Array, opts?: StoreOptions): Promise<boolean>;
+  /** The stored bytes; NOT_FOUND if absent, CORRUPT if the store's own digest does not match. */
+  get(kind: Kind, id: string, opts?: StoreOptions): Promise<Uint8Array>;
+  has(kind: Kind, id: string, opts?: StoreOptions): Promise<boolean>;
+  /** Which of these ids exist, in the same order. Stores may answer in one round trip. */
+  hasMany(kind: Kind, ids: readonly string[], opts?: StoreOptions): Promise<boolean[]>;
+  /** Every id of this kind, in no particular order, streamed. */
+  list(kind: Kind, opts?: StoreOptions): AsyncIterable<string>;
+  /** Removes an object; NOT_FOUND if absent; PERMISSION where the store forbids deletion. */
+  delete(kind: Kind, id: string, opts?: StoreOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A serialisable description of a store, so that worker threads can open
+ * their own connection to the same store.
+ */
+export type StoreSpec =
+  | { type: 'local'; dir: string }
+  | { type: 'http'; url: string; token: string; fingerprint?: string; caFile?: string };

@@ -1,0 +1,137 @@
+/**
+ * A small worker-thread pool for CPU-heavy work (chunking, hashing,
+ * compression, encryption) so the main thread stays free to walk the file
+ * system and talk to stores.
+ *
+ * Each worker runs up to `perWorker` tasks at once (tasks also wait on I/O);
+ * beyond that, tasks queue here. `ready()` resolves when the queue is short,
+ * which is how producers apply back-pressure. Errors from a task come back as
+ * ObnamErrors with their code; a crashed worker fails the pool.
+ */
+import { Worker } from 'node:worker_threads';
+import { ObnamError, ErrorCode } from '../errors.js';
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  onProgress?: (p: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+interface Queued {
+  task: unknown;
+  transfer: ArrayBuffer[];
+  pending: Pending;
+}
+
+export interface PoolOptions {
+  size: number;
+  perWorker: number;
+  workerData: unknown;
+  /** How many queued tasks ready() tolerates before making producers wait. */
+  queueLimit?: number;
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Queued[] = [];
+  private readonly inFlight = new Map<number, Pending & { slot: Slot }>();
+  private readonly waiters: (() => void)[] = [];
+  private seq = 0;
+  private failed?: Error;
+  private readonly perWorker: number;
+  private readonly queueLimit: number;
+
+  constructor(script: URL, opts: PoolOptions) {
+    this.perWorker = opts.perWorker;
+    this.queueLimit = opts.queueLimit ?? opts.size * opts.perWorker;
+    for (let i = 0; i < opts.size; i++) {
+      const worker = new Worker(script, { workerData: opts.workerData });
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (m: WorkerMessage) => this.onMessage(slot, m));
+      worker.on('error', (e) => this.fail(new ObnamError('INTERNAL', `worker thread failed: ${e.message}`)));
+      worker.on('exit', (code) => {
+        if (code !== 0 && !this.closing) this.fail(new ObnamError('INTERNAL', `worker thread exited with code ${code}`));
+      });
+      worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  private closing = false;
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Runs a task on some worker; resolves with its result. */
+  run<T>(task: unknown, transfer: ArrayBuffer[] = [], onProgress?: (p: unknown) => void): Promise<T> {
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ task, transfer, pending: { resolve: resolve as (v: unknown) => void, reject, onProgress } });
+      this.dispatch();
+    });
+  }
+
+  /** Resolves when a new task would not have to wait long in the queue. */
+  async ready(): Promise<void> {
+    while (!this.failed && this.queue.length >= this.queueLimit) {
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  private dispatch(): void {
+    while (this.queue.length) {
+      let best: Slot | undefined;
+      for (const s of this.slots) if (s.busy < this.perWorker && (!best || s.busy < best.busy)) best = s;
+      if (!best) break;
+      const q = this.queue.shift()!;
+      const seq = ++this.seq;
+      best.busy++;
+      if (best.busy === 1) best.worker.ref();
+      this.inFlight.set(seq, { ...q.pending, slot: best });
+      best.worker.postMessage({ type: 'task', seq, task: q.task }, q.transfer);
+    }
+    while (this.waiters.length && this.queue.length < this.queueLimit) this.waiters.shift()!();
+  }
+
+  private onMessage(slot: Slot, m: WorkerMessage): void {
+    const p = this.inFlight.get(m.seq);
+    if (!p) return;
+    if (m.type === 'progress') {
+      p.onProgress?.(m.value);
+      return;
+    }
+    this.inFlight.delete(m.seq);
+    slot.busy--;
+    if (slot.busy === 0) slot.worker.unref();
+    if (m.type === 'result') p.resolve(m.value);
+    else p.reject(new ObnamError(m.error.code, m.error.message));
+    this.dispatch();
+  }
+
+  private fail(e: Error): void {
+    if (this.failed) return;
+    this.failed = e;
+    for (const p of this.inFlight.values()) p.reject(e);
+    this.inFlight.clear();
+    for (const q of this.queue.splice(0)) q.pending.reject(e);
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.fail(new ObnamError('ABORTED', 'worker pool closed'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+export type WorkerMessage =
+  | { type: 'result'; seq: number; value: unknown }
+  | { type: 'error'; seq: number; error: { code: ErrorCode; message: string } }
+  | { type: 'progress'; seq: number; value: unknown };
