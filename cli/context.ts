@@ -3,13 +3,11 @@
  * OBNAM_REPO, then the config file, then the default local repository), how
  * to reach it, and where the passphrase comes from.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ObnamError } from '../lib/errors.js';
 import { Repository } from '../lib/repo/repository.js';
-import { LocalStore } from '../lib/store/local.js';
-import { openStore } from '../lib/store/open.js';
-import type { ObjectStore, StoreSpec } from '../lib/store/store.js';
+import { createStore, openStore } from '../lib/store/open.js';
+import type { StoreSpec } from '../lib/store/store.js';
 import { defaultRepoPath, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
 
@@ -69,21 +67,6 @@ export async function openRepository(ctx: Context): Promise<Repository> {
     await store.close();
     throw e;
   }
-}
-
-/** Prepares an empty store for a new repository (a new directory, or a server namespace). */
-async function createStore(spec: StoreSpec): Promise<ObjectStore> {
-  if (spec.type !== 'local') return openStore(spec);
-  if (await LocalStore.exists(spec.dir)) {
-    throw new ObnamError('REPOSITORY_EXISTS', `a repository already exists at ${spec.dir}`);
-  }
-  try {
-    const existing = await fs.readdir(spec.dir);
-    if (existing.length) throw new ObnamError('USAGE', `${spec.dir} exists and is not empty; choose a new directory`);
-  } catch (e) {
-    if (e instanceof ObnamError) throw e;
-  }
-  return LocalStore.create(spec.dir);
 }
 
 export async function initRepository(ctx: Context): Promise<Repository> {

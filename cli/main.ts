@@ -11,6 +11,7 @@ import { initCommand } from './commands/init.js';
 import { keyAddCommand, keyListCommand, keyRemoveCommand } from './commands/key.js';
 import { listCommand } from './commands/list.js';
 import { lsCommand } from './commands/ls.js';
+import { mountCommand } from './commands/mount.js';
 import { restoreCommand } from './commands/restore.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
 
@@ -44,7 +45,8 @@ export async function main(argv: string[]): Promise<number> {
           .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'skip paths matching a glob (repeatable)' })
           .option('parent', { type: 'string', describe: 'compare against this snapshot instead of the latest of this host and paths' })
           .option('force', { type: 'boolean', describe: 'read every file again (use no parent snapshot)' })
-          .option('one-file-system', { alias: 'x', type: 'boolean', describe: 'do not cross file system boundaries' }),
+          .option('one-file-system', { alias: 'x', type: 'boolean', describe: 'do not cross file system boundaries' })
+          .option('verbose', { alias: 'v', type: 'boolean', describe: 'name each new or changed file on stderr' }),
       run(backupCommand),
     )
     .command('list', 'list snapshots', {}, run(listCommand))
@@ -67,6 +69,16 @@ export async function main(argv: string[]): Promise<number> {
           .positional('target', { type: 'string', demandOption: true })
           .option('path', { type: 'string', describe: 'restore only this path of the snapshot' }),
       run(restoreCommand),
+    )
+    .command(
+      'mount <mountpoint>',
+      'mount every snapshot read-only at MOUNTPOINT (foreground; unmount with fusermount -u or Ctrl-C)',
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .option('cache-size', { type: 'string', describe: 'memory for decrypted chunks and trees, e.g. 512M (default 256M)' })
+          .option('debug', { type: 'boolean', describe: 'print every FUSE request (libfuse debug output)' }),
+      run(mountCommand),
     )
     .command(
       'fsck',

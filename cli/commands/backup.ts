@@ -14,6 +14,7 @@ export interface BackupArgs extends GlobalArgs {
   parent?: string;
   force?: boolean;
   'one-file-system'?: boolean;
+  verbose?: boolean;
 }
 
 export async function backupCommand(args: BackupArgs): Promise<number> {
@@ -42,6 +43,12 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
       pool,
       signal: cancelSignal(),
       progress,
+      onFileRead: args.verbose
+        ? (path, reason) => {
+            line.stop();
+            process.stderr.write(`${reason === 'new' ? 'new' : 'changed'} ${path}\n`);
+          }
+        : undefined,
       onWarning: (path, message) => {
         warnings.push({ path, message });
         if (!ctx.json) {

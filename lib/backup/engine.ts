@@ -2,29 +2,33 @@
  * The backup engine: walks the backed-up paths and writes chunks, trees and
  * finally one snapshot.
  *
- * The walk is depth-first in name order and streams: a directory's listing
- * is held only until its tree is written, and file content goes to the
- * worker pool, whose bounded queue pauses the walk when workers fall behind.
+ * The walk is depth-first in name order and streams: a directory's listing is
+ * held only until its tree is written. The main thread only decides and
+ * builds trees; the system calls and CPU work go to the worker pool in
+ * batches: inspecting a directory's entries (lstat, xattrs, readlink),
+ * reading small files (stored inline), chunking large files, and sealing
+ * trees. The pool's bounded queue pauses the walk when workers fall behind.
+ *
  * Files whose size, mtime, ctime and inode match the parent snapshot's entry
- * are not read again: their chunk list is reused. Files that cannot be read
- * are reported through onWarning and left out; the snapshot is still written.
- * Nothing but the final snapshot makes the backup visible, so an interrupted
- * backup leaves only unreferenced (but complete) objects behind.
+ * are not read again. Files that cannot be read are reported through
+ * onWarning and left out; the snapshot is still written. Nothing but the final
+ * snapshot makes a backup visible, so an interrupted backup leaves only
+ * complete, unreferenced objects behind (format-spec, "Write order").
  */
-import type { BigIntStats } from 'node:fs';
-import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
+import * as os from 'node:os';
+import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import { nowTimestamp, Snapshot, SnapshotSummary } from '../format/snapshot.js';
-import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
+import { compareNames, encodeTreeNode, TreeEntry, TreeNode } from '../format/tree.js';
 import { directoryEntries, writeDirectory } from '../format/treesplit.js';
-import type { Repository, SnapshotInfo } from '../repo/repository.js';
+import { hostInfo, PutResult, Repository, SnapshotInfo } from '../repo/repository.js';
 import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
 import { Pending, pending, ready } from '../util/pending.js';
 import type { WorkerPool } from '../workers/pool.js';
-import type { BackupFileResult } from '../workers/tasks.js';
-import { entryFromStats, entryType, readXattrs, unchangedFile } from './metadata.js';
+import type { BackupFileResult, Inspected, SmallRead } from '../workers/tasks.js';
+import { childPath, own, StatFields, statFields } from './inspect.js';
+import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
 
 export const PROGRAM = 'obnam 0.1.0';
@@ -52,6 +56,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   progress?: BackupProgress;
   onWarning?: (path: string, message: string) => void;
+  /** Called for each file whose content is read: new (not in the parent) or changed. */
+  onFileRead?: (path: string, reason: 'new' | 'changed') => void;
   hostname?: string;
   username?: string;
 }
@@ -62,11 +68,9 @@ export interface BackupResult {
   warnings: number;
 }
 
-
-
-/** lstat and xattr calls in flight while inspecting one directory. */
-const LSTAT_CONCURRENCY = 32;
-const SLASH = Buffer.from('/');
+/** Names per inspect task, and small files per read task. */
+const INSPECT_BATCH = 256;
+const SMALL_BATCH = 64;
 
 export function newProgress(): BackupProgress {
   return { files: 0, dirs: 0, bytes: 0, filesRead: 0, bytesRead: 0, errors: 0 };
@@ -83,8 +87,15 @@ export function pickParent(snapshots: SnapshotInfo[], hostname: string, paths: s
 }
 
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
-  const run = new BackupRun(repo, opts);
-  return run.run();
+  return new BackupRun(repo, opts).run();
+}
+
+interface Child {
+  abs: Buffer;
+  rel: Buffer;
+  st: StatFields;
+  entry: TreeEntry;
+  select: PathNode | undefined;
 }
 
 class BackupRun {
@@ -106,6 +117,7 @@ class BackupRun {
   private readonly skipDirs: Set<string>;
   private readonly hardlinks = new Map<string, Buffer>();
   private readonly abort = new AbortController();
+  private readonly pool: WorkerPool;
   private fatal?: unknown;
   private names!: IdNames;
 
@@ -113,6 +125,7 @@ class BackupRun {
     private readonly repo: Repository,
     private readonly opts: BackupOptions,
   ) {
+    this.pool = opts.pool;
     this.progress = opts.progress ?? newProgress();
     this.excludes = new ExcludeMatcher(opts.excludes ?? []);
     this.skipDirs = new Set(opts.skipDirs ?? []);
@@ -134,16 +147,21 @@ class BackupRun {
       }
     }
     this.names = await IdNames.load();
-    const hostname = this.opts.hostname ?? (await import('node:os')).hostname();
-    const username = this.opts.username ?? (await import('../repo/repository.js')).hostInfo().username;
+    const hostname = this.opts.hostname ?? os.hostname();
+    const username = this.opts.username ?? hostInfo().username;
 
     let parent: SnapshotInfo | undefined;
     if (this.opts.parent) parent = await this.repo.resolveSnapshot(this.opts.parent);
     else if (this.opts.parent === undefined) parent = pickParent(await this.repo.listSnapshots(), hostname, paths);
 
-    const rootStat = await fs.lstat('/', { bigint: true });
+    const rootStat = statFields(await fs.lstat('/', { bigint: true }));
     const scan = await this.scanDir(Buffer.from('/'), Buffer.alloc(0), rootStat, parent?.tree, root.whole ? undefined : root);
-    const rootTree = await this.finishOrThrow(scan.result);
+    let rootTree: string;
+    try {
+      rootTree = await scan.result;
+    } catch (e) {
+      throw this.fatal ?? e;
+    }
     throwIfAborted(this.signal);
     const snapshot: Snapshot = {
       tree: rootTree,
@@ -157,16 +175,11 @@ class BackupRun {
       program: PROGRAM,
       summary: this.summary,
     };
+    // The snapshot is written last, once every object it references is durable.
+    await this.repo.store.flush?.();
     const { id } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
+    await this.repo.store.flush?.();
     return { id, snapshot, warnings: this.summary.errors };
-  }
-
-  private async finishOrThrow(p: Promise<string>): Promise<string> {
-    try {
-      return await p;
-    } catch (e) {
-      throw this.fatal ?? e;
-    }
   }
 
   /** Records a fatal error (repository or worker failure) and stops the walk. */
@@ -184,15 +197,28 @@ class BackupRun {
     this.opts.onWarning?.(path.toString('utf8'), message);
   }
 
+  /** Runs a task the walk waits for; a failure of the pool itself is fatal. */
+  private urgent<T>(task: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
+    return this.pool.run<T>(task, transfer, undefined, true).catch((e) => this.failFatal(e));
+  }
+
+  private async inspect(dir: Buffer, names: Buffer[]): Promise<Inspected[]> {
+    const batches: Promise<Inspected[]>[] = [];
+    for (let i = 0; i < names.length; i += INSPECT_BATCH) {
+      batches.push(this.urgent<Inspected[]>({ op: 'inspect', dir: own(dir), names: names.slice(i, i + INSPECT_BATCH).map(own) }));
+    }
+    return (await Promise.all(batches)).flat();
+  }
+
   /**
-   * Lists one directory and starts work for each entry, in name order. Resolves
-   * once the walk below it has been submitted; the promise it resolves to
-   * gives the directory's tree id once every entry's content is stored.
+   * Lists one directory and starts work for each entry, in name order.
+   * Resolves once the walk below it has been submitted; the Pending it
+   * returns gives the directory's tree id once every entry is stored.
    */
   private async scanDir(
     absPath: Buffer,
     relPath: Buffer,
-    dirStat: BigIntStats,
+    dirStat: StatFields,
     parentTree: string | undefined,
     select: PathNode | undefined,
   ): Promise<Pending<string>> {
@@ -210,77 +236,93 @@ class BackupRun {
       }
     }
     names.sort(compareNames);
+    const [parentEntries, inspected] = await Promise.all([
+      parentTree ? this.loadParentEntries(parentTree) : undefined,
+      this.inspect(absPath, names),
+    ]);
 
-    const parentEntries = parentTree ? await this.loadParentEntries(parentTree) : undefined;
-    const children = await this.inspectAll(absPath, relPath, names, select);
+    const children: Child[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const child = this.child(absPath, relPath, names[i]!, inspected[i]!, select);
+      if (child) children.push(child);
+    }
+    const smallReads = this.readChangedSmallFiles(children, parentEntries);
+
     const entries: Promise<TreeEntry | null>[] = [];
     for (const child of children) {
       throwIfAborted(this.signal);
-      if (!child) continue;
       const old = parentEntries?.get(child.entry.name.toString('latin1'));
-      entries.push((await this.startEntry(child, old, dirStat)).result);
+      entries.push((await this.startEntry(child, old, dirStat, smallReads)).result);
     }
     return pending(
       (async () => {
         const done = (await Promise.all(entries)).filter((e): e is TreeEntry => e !== null);
         throwIfAborted(this.signal);
+        if (parentTree && parentEntries?.size === done.length) {
+          if (done.every((e) => sameEntry(parentEntries.get(e.name.toString('latin1')), e))) return parentTree;
+        }
         return writeDirectory(done, this.repo.keys.chunker, (node) => this.putTree(node));
       })(),
     );
   }
 
-  /** lstat, xattrs and exclusion for every name of a directory, several at a time. */
-  private async inspectAll(dir: Buffer, relDir: Buffer, names: Buffer[], select: PathNode | undefined): Promise<(Child | null)[]> {
-    const out: (Child | null)[] = new Array(names.length).fill(null);
-    let next = 0;
-    const inspectOne = async (name: Buffer): Promise<Child | null> => {
-      const abs = dir.length === 1 ? Buffer.concat([SLASH, name]) : Buffer.concat([dir, SLASH, name]);
-      let st: BigIntStats;
-      try {
-        st = await fs.lstat(abs, { bigint: true });
-      } catch (e) {
-        if (errnoCode(e) !== 'ENOENT') this.warn(abs, describeError(e));
-        return null;
-      }
-      const childSelect = select?.children.get(name.toString('utf8'));
-      const sub = childSelect && !childSelect.whole ? childSelect : undefined;
-      if (!sub && this.excluded(abs, name, st)) return null;
-      const type = entryType(st);
-      if (!type) {
-        this.warn(abs, 'unknown file type, skipped');
-        return null;
-      }
-      const entry = entryFromStats(name, type, st, this.names);
-      if (type === 'file' || type === 'dir') entry.xattrs = await readXattrs(abs);
-      const rel = relDir.length ? Buffer.concat([relDir, SLASH, name]) : name;
-      return { abs, rel, st, entry, select: sub };
-    };
-    const worker = async () => {
-      while (next < names.length) {
-        const i = next++;
-        out[i] = await inspectOne(names[i]!);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LSTAT_CONCURRENCY, names.length) }, worker));
-    return out;
+  /** Turns an inspected name into a child to back up, or null (vanished, unreadable, excluded). */
+  private child(dir: Buffer, relDir: Buffer, name: Buffer, info: Inspected, select: PathNode | undefined): Child | null {
+    const abs = childPath(dir, name);
+    if (!info.ok) {
+      if (info.code !== 'ENOENT') this.warn(abs, info.message);
+      return null;
+    }
+    const childSelect = select?.children.get(name.toString('utf8'));
+    const sub = childSelect && !childSelect.whole ? childSelect : undefined;
+    const type = entryType(info.st.mode);
+    if (!type) {
+      this.warn(abs, 'unknown file type, skipped');
+      return null;
+    }
+    if (!sub && this.excluded(abs, name, type === 'dir')) return null;
+    const entry = entryFromStats(name, type, info.st, this.names);
+    if (info.xattrs) entry.xattrs = info.xattrs.map(([n, v]) => [Buffer.from(n), Buffer.from(v)]);
+    if (info.target) {
+      entry.target = Buffer.from(info.target);
+      entry.size = entry.target.length;
+    }
+    const rel = relDir.length ? Buffer.concat([relDir, Buffer.from('/'), name]) : name;
+    return { abs, rel, st: info.st, entry, select: sub };
   }
 
-  private excluded(abs: Buffer, name: Buffer, st: BigIntStats): boolean {
-    if (st.isDirectory() && this.skipDirs.has(abs.toString('utf8'))) return true;
+  private excluded(abs: Buffer, name: Buffer, isDir: boolean): boolean {
+    if (isDir && this.skipDirs.has(abs.toString('utf8'))) return true;
     return !this.excludes.empty && this.excludes.matches(abs.toString('utf8'), name.toString('utf8'));
   }
 
-  private async putTree(node: TreeNode): Promise<string> {
-    try {
-      const r = await this.repo.putTree(node, { signal: this.signal });
-      if (r.isNew) {
-        this.summary.newTrees++;
-        this.summary.storedBytes += r.storedBytes;
-      }
-      return r.id;
-    } catch (e) {
-      return this.failFatal(e);
+  /** Starts reading, in batches, the changed files small enough to be stored inline. */
+  private readChangedSmallFiles(children: Child[], parentEntries: Map<string, TreeEntry> | undefined): Map<Child, Promise<SmallRead>> {
+    const limit = this.repo.config.inlineMax;
+    const wanted = children.filter(
+      (c) =>
+        c.entry.type === 'file' &&
+        c.entry.size <= limit &&
+        (c.st.nlink <= 1 || !this.hardlinks.has(`${c.st.dev}:${c.st.ino}`)) &&
+        !unchangedFile(parentEntries?.get(c.entry.name.toString('latin1')), c.entry),
+    );
+    const out = new Map<Child, Promise<SmallRead>>();
+    for (let i = 0; i < wanted.length; i += SMALL_BATCH) {
+      const batch = wanted.slice(i, i + SMALL_BATCH);
+      const reads = this.urgent<SmallRead[]>({ op: 'readSmall', paths: batch.map((c) => own(c.abs)), limit });
+      batch.forEach((c, j) => out.set(c, reads.then((r) => r[j]!)));
     }
+    return out;
+  }
+
+  private async putTree(node: TreeNode): Promise<string> {
+    const plaintext = encodeTreeNode(node);
+    const r = await this.urgent<PutResult>({ op: 'put', kind: 'tree', plaintext }, [plaintext.buffer as ArrayBuffer]);
+    if (r.isNew) {
+      this.summary.newTrees++;
+      this.summary.storedBytes += r.storedBytes;
+    }
+    return r.id;
   }
 
   private async loadParentEntries(treeId: string): Promise<Map<string, TreeEntry> | undefined> {
@@ -299,15 +341,20 @@ class BackupRun {
 
   /**
    * Does the part of an entry's work that must happen in walk order (listing
-   * subdirectories, queueing file content) and returns a promise of the
+   * subdirectories, queueing file content) and returns a Pending of the
    * finished entry (null if it had to be left out).
    */
-  private async startEntry(child: Child, old: TreeEntry | undefined, parentDirStat: BigIntStats): Promise<Pending<TreeEntry | null>> {
+  private async startEntry(
+    child: Child,
+    old: TreeEntry | undefined,
+    dirStat: StatFields,
+    smallReads: Map<Child, Promise<SmallRead>>,
+  ): Promise<Pending<TreeEntry | null>> {
     const { abs, rel, st, entry, select } = child;
     switch (entry.type) {
       case 'dir': {
         this.summary.dirs++;
-        if (this.opts.oneFileSystem && !select && st.dev !== parentDirStat.dev) {
+        if (this.opts.oneFileSystem && !select && st.dev !== dirStat.dev) {
           // A mount point under --one-file-system: recorded, empty, as restic does.
           return pending(this.putTree({ kind: 'leaf', entries: [] }).then((subtree) => ({ ...entry, subtree })));
         }
@@ -315,35 +362,22 @@ class BackupRun {
         const scan = await this.scanDir(abs, rel, st, oldTree, select);
         return pending(scan.result.then((subtree) => ({ ...entry, subtree })));
       }
-      case 'symlink': {
-        try {
-          entry.target = await fs.readlink(abs, { encoding: 'buffer' });
-        } catch (e) {
-          this.warn(abs, `cannot read symlink: ${describeError(e)}`);
-          return ready(null);
-        }
-        entry.size = entry.target.length;
+      case 'symlink':
         this.summary.symlinks++;
         return ready(entry);
-      }
       case 'file':
-        return this.startFile(abs, rel, st, entry, old);
+        return this.startFile(child, old, smallReads.get(child));
       default:
         this.summary.others++;
         return ready(entry);
     }
   }
 
-  private async startFile(
-    abs: Buffer,
-    rel: Buffer,
-    st: BigIntStats,
-    entry: TreeEntry,
-    old: TreeEntry | undefined,
-  ): Promise<Pending<TreeEntry | null>> {
+  private async startFile(child: Child, old: TreeEntry | undefined, smallRead: Promise<SmallRead> | undefined): Promise<Pending<TreeEntry | null>> {
+    const { abs, rel, st, entry } = child;
     this.progress.files++;
     this.progress.bytes += entry.size;
-    if (st.nlink > 1n) {
+    if (st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.hardlinks.get(key);
       if (first) {
@@ -355,48 +389,52 @@ class BackupRun {
     if (unchangedFile(old, entry)) {
       entry.chunks = old!.chunks;
       entry.data = old!.data;
-      this.countFile(entry.size);
+      this.countFile(entry.size, false);
       return ready(entry);
     }
-    if (entry.size <= this.repo.config.inlineMax) {
-      const data = await this.readSmallFile(abs);
-      if (data === null) return ready(null);
-      if (data.length <= this.repo.config.inlineMax) {
-        entry.data = data;
-        entry.size = data.length;
-        this.progress.bytesRead += data.length;
-        this.countFile(data.length, true);
+    this.opts.onFileRead?.(abs.toString('utf8'), old ? 'changed' : 'new');
+    if (smallRead) {
+      const r = await smallRead;
+      if (!r.ok) {
+        if (r.code !== 'ENOENT') this.warn(abs, r.message);
+        return ready(null);
+      }
+      if (r.data.length <= this.repo.config.inlineMax) {
+        entry.data = Buffer.from(r.data);
+        entry.size = r.data.length;
+        this.progress.bytesRead += r.data.length;
+        this.countFile(r.data.length, true);
         return ready(entry);
       }
       // It grew past the inline limit since lstat: chunk it like any large file.
     }
-    await this.opts.pool.ready();
+    await this.pool.ready();
     throwIfAborted(this.signal);
-    const result = this.opts.pool.run<BackupFileResult>({ op: 'backupFile', path: new Uint8Array(abs) }, [], (n) => {
+    const result = this.pool.run<BackupFileResult>({ op: 'backupFile', path: own(abs) }, [], (n) => {
       this.progress.bytesRead += n as number;
     });
     return pending(
       result.then(
-      (r) => {
-        if (!r.ok) {
-          if (r.code !== 'NOT_FOUND') this.warn(abs, r.message);
-          return null;
-        }
-        const c = r.content;
-        entry.chunks = c.chunks.map(([id, length]) => ({ id, length }));
-        entry.size = c.size;
-        this.countFile(c.size, true);
-        this.summary.newChunks += c.newChunks;
-        this.summary.newBytes += c.newBytes;
-        this.summary.storedBytes += c.storedBytes;
-        return entry;
-      },
-      (e) => this.failFatal(e),
+        (r) => {
+          if (!r.ok) {
+            if (r.code !== 'NOT_FOUND') this.warn(abs, r.message);
+            return null;
+          }
+          const c = r.content;
+          entry.chunks = c.chunks.map(([id, length]) => ({ id, length }));
+          entry.size = c.size;
+          this.countFile(c.size, true);
+          this.summary.newChunks += c.newChunks;
+          this.summary.newBytes += c.newBytes;
+          this.summary.storedBytes += c.storedBytes;
+          return entry;
+        },
+        (e) => this.failFatal(e),
       ),
     );
   }
 
-  private countFile(size: number, read = false): void {
+  private countFile(size: number, read: boolean): void {
     this.summary.files++;
     this.summary.bytes += size;
     if (read) {
@@ -404,35 +442,4 @@ class BackupRun {
       this.progress.filesRead++;
     }
   }
-
-  /** Reads a file that should fit inline; null (and a warning) if it cannot be read. */
-  private async readSmallFile(abs: Buffer): Promise<Buffer | null> {
-    let fh: fs.FileHandle | undefined;
-    try {
-      fh = await fs.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-      const limit = this.repo.config.inlineMax + 1;
-      const buf = Buffer.allocUnsafe(limit);
-      let len = 0;
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, len, limit - len, null);
-        if (bytesRead === 0) break;
-        len += bytesRead;
-        if (len === limit) break;
-      }
-      return Buffer.from(buf.subarray(0, len));
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') this.warn(abs, `cannot read: ${describeError(e)}`);
-      return null;
-    } finally {
-      await fh?.close();
-    }
-  }
-}
-
-interface Child {
-  abs: Buffer;
-  rel: Buffer;
-  st: BigIntStats;
-  entry: TreeEntry;
-  select: PathNode | undefined;
 }

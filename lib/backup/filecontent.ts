@@ -3,8 +3,7 @@
  * already has, seal and store the rest. Runs inside a worker thread (see
  * lib/workers/worker.ts), one call per changed file.
  */
-import { constants as fsc } from 'node:fs';
-import * as fs from 'node:fs/promises';
+import * as fs from 'node:fs';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 
@@ -32,6 +31,14 @@ export class RecentIds {
 const MAX_PENDING_PUTS = 3;
 const READ_BLOCK = 1 << 20;
 
+/** Read buffers (max chunk size + one read) reused across files: allocating one per file is costly. */
+const freeBuffers: Uint8Array[] = [];
+
+function takeBuffer(size: number): Uint8Array {
+  const b = freeBuffers.pop();
+  return b && b.length === size ? b : new Uint8Array(size);
+}
+
 export async function backupFileContent(
   repo: Repository,
   path: Buffer,
@@ -39,9 +46,9 @@ export async function backupFileContent(
   onProgress?: (bytes: number) => void,
   signal?: AbortSignal,
 ): Promise<FileContentResult> {
-  let fh: fs.FileHandle;
+  let fd: number;
   try {
-    fh = await openNoAtime(path);
+    fd = openNoAtime(path);
   } catch (e) {
     throw fileError(path, e);
   }
@@ -57,18 +64,19 @@ export async function backupFileContent(
     const put = (async () => {
       if (await repo.store.has('chunk', id, { signal })) return;
       const sealed = repo.seal('chunk', id, chunk);
+      const storedBytes = sealed.length; // read before put: the bytes may be transferred away
       if (await repo.store.put('chunk', id, sealed, { signal })) {
         result.newChunks++;
         result.newBytes += chunk.length;
-        result.storedBytes += sealed.length;
+        result.storedBytes += storedBytes;
       }
     })();
     pending.push(put);
     if (pending.length >= MAX_PENDING_PUTS) await pending.shift();
   };
 
+  const buf = takeBuffer(chunker.max + READ_BLOCK);
   try {
-    const buf = new Uint8Array(chunker.max + READ_BLOCK);
     let len = 0;
     let eof = false;
     while (!eof) {
@@ -76,7 +84,8 @@ export async function backupFileContent(
       const want = Math.min(READ_BLOCK, buf.length - len);
       let n: number;
       try {
-        ({ bytesRead: n } = await fh.read(buf, len, want, null));
+        // Blocking read: this runs in a worker thread (see inspect.ts for why).
+        n = fs.readSync(fd, buf, len, want, null);
       } catch (e) {
         throw fileError(path, e);
       }
@@ -97,17 +106,19 @@ export async function backupFileContent(
     await Promise.all(pending);
   } finally {
     await Promise.allSettled(pending);
-    await fh.close();
+    fs.closeSync(fd);
+    if (freeBuffers.length < 8) freeBuffers.push(buf);
   }
   return result;
 }
 
-async function openNoAtime(path: Buffer): Promise<fs.FileHandle> {
+function openNoAtime(path: Buffer): number {
+  const { O_RDONLY, O_NOATIME, O_NOFOLLOW } = fs.constants;
   try {
-    return await fs.open(path, fsc.O_RDONLY | fsc.O_NOATIME | fsc.O_NOFOLLOW);
+    return fs.openSync(path, O_RDONLY | O_NOATIME | O_NOFOLLOW);
   } catch (e) {
     // O_NOATIME is allowed only to the file's owner (or root).
-    if (errnoCode(e) === 'EPERM') return fs.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    if (errnoCode(e) === 'EPERM') return fs.openSync(path, O_RDONLY | O_NOFOLLOW);
     throw e;
   }
 }

@@ -3,20 +3,23 @@
  * file, and the test that decides whether a file changed since the parent
  * snapshot.
  */
-import type { BigIntStats } from 'node:fs';
-import { listAttributes, getAttribute } from 'fs-xattr';
+import { getAttributeSync, listAttributesSync } from 'fs-xattr';
+import type { StatFields } from './inspect.js';
 import type { EntryType, Timestamp, TreeEntry } from '../format/tree.js';
 import type { IdNames } from '../util/ids-names.js';
 
-export function entryType(st: BigIntStats): EntryType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  if (st.isSocket()) return 'socket';
-  return undefined;
+const TYPES: Record<number, EntryType> = {
+  0o100000: 'file',
+  0o040000: 'dir',
+  0o120000: 'symlink',
+  0o010000: 'fifo',
+  0o020000: 'chardev',
+  0o060000: 'blockdev',
+  0o140000: 'socket',
+};
+
+export function entryType(mode: number): EntryType | undefined {
+  return TYPES[mode & 0o170000];
 }
 
 const NS = 1_000_000_000n;
@@ -34,13 +37,13 @@ export function nsToTimestamp(ns: bigint): Timestamp {
 const safeNumber = (n: bigint): number => (n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : Number.MAX_SAFE_INTEGER);
 
 /** The metadata part of an entry (no content fields). */
-export function entryFromStats(name: Buffer, type: EntryType, st: BigIntStats, names: IdNames): TreeEntry {
-  const uid = Number(st.uid);
-  const gid = Number(st.gid);
+export function entryFromStats(name: Buffer, type: EntryType, st: StatFields, names: IdNames): TreeEntry {
+  const uid = st.uid;
+  const gid = st.gid;
   return {
     name,
     type,
-    mode: Number(st.mode) & 0o7777,
+    mode: st.mode & 0o7777,
     uid,
     gid,
     user: names.user(uid),
@@ -71,31 +74,73 @@ export function unchangedFile(old: TreeEntry | undefined, cur: TreeEntry): boole
 }
 
 /**
- * Extended attributes of a file or directory, sorted by name. Symlinks are
- * skipped (Linux allows no user xattrs on them, and the library follows links).
- * Unsupported file systems give none.
+ * Extended attributes of a file or directory, sorted by name (blocking: for
+ * worker threads). Symlinks are skipped (Linux allows no user xattrs on them,
+ * and the library follows links). Unsupported file systems give none.
  */
-export async function readXattrs(path: Buffer): Promise<[Buffer, Buffer][] | undefined> {
-  let names: string[];
+export function readXattrsSync(path: Buffer): [Buffer, Buffer][] | undefined {
   // fs-xattr takes string paths: a path that is not valid UTF-8 cannot be
   // named to it, so such files are recorded without xattrs (format-spec notes this).
   const str = path.toString('utf8');
   if (!Buffer.from(str, 'utf8').equals(path)) return undefined;
+  let names: string[];
   try {
-    names = await listAttributes(str);
+    names = listAttributesSync(str);
   } catch {
     return undefined;
   }
   if (names.length === 0) return undefined;
-  names.sort();
   const out: [Buffer, Buffer][] = [];
   for (const n of names) {
     try {
-      out.push([Buffer.from(n, 'utf8'), await getAttribute(str, n)]);
+      out.push([Buffer.from(n, 'utf8'), getAttributeSync(str, n)]);
     } catch {
       // removed meanwhile, or not readable: leave it out
     }
   }
   out.sort((a, b) => Buffer.compare(a[0], b[0]));
   return out.length ? out : undefined;
+}
+
+const sameBytes = (a: Buffer | undefined, b: Buffer | undefined) => (a === undefined ? b === undefined : b !== undefined && a.equals(b));
+
+function sameChunks(a: TreeEntry['chunks'], b: TreeEntry['chunks']): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((c, i) => c.id === b[i]!.id && c.length === b[i]!.length);
+}
+
+function sameXattrs(a: TreeEntry['xattrs'], b: TreeEntry['xattrs']): boolean {
+  if (!a || !b) return a === b;
+  return a.length === b.length && a.every(([n, v], i) => n.equals(b[i]![0]) && v.equals(b[i]![1]));
+}
+
+/**
+ * True if two entries would encode to the same bytes. When every entry of a
+ * directory is the same as in the parent snapshot, the directory's tree is
+ * the parent's tree, and the backup need not encode or store it again.
+ */
+export function sameEntry(a: TreeEntry | undefined, b: TreeEntry): boolean {
+  return (
+    a !== undefined &&
+    a.type === b.type &&
+    a.name.equals(b.name) &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.user === b.user &&
+    a.group === b.group &&
+    sameTime(a.mtime, b.mtime) &&
+    sameTime(a.ctime, b.ctime) &&
+    a.size === b.size &&
+    a.inode === b.inode &&
+    a.nlink === b.nlink &&
+    a.rdev === b.rdev &&
+    a.subtree === b.subtree &&
+    sameBytes(a.target, b.target) &&
+    sameBytes(a.link, b.link) &&
+    sameBytes(a.data, b.data) &&
+    sameChunks(a.chunks, b.chunks) &&
+    sameXattrs(a.xattrs, b.xattrs)
+  );
 }

@@ -51,7 +51,7 @@ export function checkKdfParams(p: KdfParams): void {
   if (!ok) throw new ObnamError('CORRUPT', 'key slot has unsupported or unsafe KDF parameters');
 }
 
-export function deriveKey(passphrase: Uint8Array, p: KdfParams): Promise<Buffer> {
+export async function deriveKey(passphrase: Uint8Array, p: KdfParams): Promise<Buffer> {
   checkKdfParams(p);
   const N = 2 ** p.logN;
   const maxmem = 128 * N * p.r * 2 + 16 * 1024 * 1024;

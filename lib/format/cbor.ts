@@ -84,6 +84,20 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** Map keys are few and repeat endlessly (every tree entry): their encodings are cached. */
+const keyCache = new Map<string, { key: string; bytes: Uint8Array }>();
+
+function encodedKey(key: string): { key: string; bytes: Uint8Array } {
+  let e = keyCache.get(key);
+  if (!e) {
+    const kw = new ByteWriter();
+    encodeInto(kw, key);
+    e = { key, bytes: kw.result() };
+    if (keyCache.size < 1024) keyCache.set(key, e);
+  }
+  return e;
+}
+
 function encodeInto(w: ByteWriter, v: CborValue): void {
   if (v === null) return w.byte(0xf6);
   if (v === true) return w.byte(0xf5);
@@ -115,14 +129,10 @@ function encodeInto(w: ByteWriter, v: CborValue): void {
   }
   if (typeof v === 'object') {
     const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-    const encodedKeys = keys.map((k) => {
-      const kw = new ByteWriter();
-      encodeInto(kw, k);
-      return { key: k, bytes: kw.result() };
-    });
-    encodedKeys.sort((a, b) => compareBytes(a.bytes, b.bytes));
-    writeHead(w, 5, encodedKeys.length);
-    for (const { key, bytes } of encodedKeys) {
+    const encoded = keys.map(encodedKey);
+    encoded.sort((a, b) => compareBytes(a.bytes, b.bytes));
+    writeHead(w, 5, encoded.length);
+    for (const { key, bytes } of encoded) {
       w.bytes(bytes);
       encodeInto(w, v[key] as CborValue);
     }

@@ -41,10 +41,12 @@ export function sealObject(
   id: string,
   plaintext: Uint8Array,
   compressionLevel: number,
+  /** Only for test vectors: a fixed nonce. Never reuse a nonce with a key. */
+  nonce?: Uint8Array,
 ): Uint8Array {
   const h = header(kind);
   const payload = compressPayload(plaintext, compressionLevel);
-  const sealed = sealAead(encryptionKey, payload, associatedData(h, id));
+  const sealed = sealAead(encryptionKey, payload, associatedData(h, id), nonce);
   const out = Buffer.allocUnsafe(HEADER_BYTES + sealed.length);
   h.copy(out, 0);
   out.set(sealed, HEADER_BYTES);

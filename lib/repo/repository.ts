@@ -131,8 +131,9 @@ export class Repository {
     const id = this.contentId(plaintext);
     if (await this.store.has(kind, id, opts)) return { id, isNew: false, storedBytes: 0 };
     const sealed = this.seal(kind, id, plaintext);
+    const size = sealed.length; // read before put: the bytes may be transferred to another thread
     const isNew = await this.store.put(kind, id, sealed, opts);
-    return { id, isNew, storedBytes: isNew ? sealed.length : 0 };
+    return { id, isNew, storedBytes: isNew ? size : 0 };
   }
 
   async getObject(kind: Kind, id: string, opts?: StoreOptions): Promise<Uint8Array> {

@@ -3,26 +3,28 @@
  * target directory: content, mode, mtime, symlinks, hardlinks, empty
  * directories, fifos and devices, xattrs, and ownership when run as root.
  *
+ * The main thread walks the trees and creates directories; files and other
+ * entries are created by the worker pool (small ones in batches, large files
+ * one task each, fetching their chunks through the main thread's store).
+ *
  * Safety: names were validated when trees were decoded (no "/", ".", ".."),
  * every directory the restore descends into is checked to be a real
- * directory (never a symlink), files are opened with O_NOFOLLOW, and a
- * hardlink is made only to a file this restore wrote, so nothing in a
- * snapshot can make the restore write outside the target.
- *
- * Directories get their metadata after their children (their mtime would
- * change otherwise, and a read-only directory could not be filled).
+ * directory (never a symlink), files are created with O_EXCL|O_NOFOLLOW after
+ * removing what was in the way, and a hardlink is made only to a file this
+ * restore wrote, so nothing in a snapshot can make the restore write outside
+ * the target. Directories get their metadata after their children (their
+ * mtime would change otherwise, and a read-only directory could not be filled).
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import { setAttribute } from 'fs-xattr';
 import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
 import { directoryEntries, findEntry } from '../format/treesplit.js';
 import type { Repository, SnapshotInfo } from '../repo/repository.js';
+import { own } from '../backup/inspect.js';
 import { Pending, pending, ready } from '../util/pending.js';
 import type { WorkerPool } from '../workers/pool.js';
+import type { RestoreFileResult, RestoreItem, RestoreItemResult, RestoreMeta } from '../workers/tasks.js';
 
 export interface RestoreProgress {
   files: number;
@@ -43,15 +45,11 @@ export interface RestoreOptions {
   onWarning?: (path: string, message: string) => void;
 }
 
-export interface RestoreResult {
-  files: number;
-  dirs: number;
-  bytes: number;
-  errors: number;
-}
+export type RestoreResult = RestoreProgress;
 
-const execFileAsync = promisify(execFile);
 const SLASH = Buffer.from('/');
+const BATCH_ITEMS = 64;
+const BATCH_BYTES = 4 << 20;
 
 export function newRestoreProgress(): RestoreProgress {
   return { files: 0, dirs: 0, bytes: 0, errors: 0 };
@@ -61,19 +59,37 @@ export async function restore(repo: Repository, snapshot: SnapshotInfo, opts: Re
   return new RestoreRun(repo, opts).run(snapshot);
 }
 
-/** Splits a snapshot path into safe components; USAGE error for "..". */
+/** Splits a snapshot path into components; USAGE error for "..". */
 export function snapshotPathComponents(p: string): Buffer[] {
   const parts = p.split('/').filter((c) => c !== '' && c !== '.');
   if (parts.includes('..')) throw new ObnamError('USAGE', `path ${p} must not contain ".."`);
   return parts.map((c) => Buffer.from(c, 'utf8'));
 }
 
+function metaOf(e: TreeEntry): RestoreMeta {
+  return {
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: e.mtime,
+    xattrs: e.xattrs?.map(([n, v]) => [own(n), own(v)]),
+  };
+}
+
+/** Small entries waiting to go to a worker together. */
+class Batch {
+  items: RestoreItem[] = [];
+  done: ((r: RestoreItemResult) => void)[] = [];
+  bytes = 0;
+}
+
 class RestoreRun {
   private readonly progress: RestoreProgress;
   private readonly owners: boolean;
-  /** Files restored so far that others may hard-link to: snapshot path -> restored path once written. */
+  /** Files others hard-link to: snapshot path -> restored path once written (null if it failed). */
   private readonly linkTargets = new Map<string, Promise<Buffer | null>>();
   private readonly loadTree = (id: string) => this.repo.getTree(id, { signal: this.opts.signal });
+  private batch = new Batch();
 
   constructor(
     private readonly repo: Repository,
@@ -86,22 +102,24 @@ class RestoreRun {
   async run(snapshot: SnapshotInfo): Promise<RestoreResult> {
     const target = Buffer.from(path.resolve(this.opts.target), 'utf8');
     await this.ensureDir(target);
-    const select = this.opts.subPath === undefined ? undefined : snapshotPathComponents(this.opts.subPath);
-    if (select && select.length) {
-      // Fail early, with a clear message, if the path is not in the snapshot.
-      let tree = snapshot.tree;
-      for (let i = 0; i < select.length; i++) {
-        const e = await findEntry(this.loadTree, tree, select[i]!);
-        if (!e) throw new ObnamError('NOT_FOUND', `${this.opts.subPath} is not in snapshot ${snapshot.id.slice(0, 8)}`);
-        if (i < select.length - 1) {
-          if (e.type !== 'dir') throw new ObnamError('NOT_FOUND', `${this.opts.subPath} is not in snapshot ${snapshot.id.slice(0, 8)}`);
-          tree = e.subtree!;
-        }
-      }
-    }
-    const done = await this.restoreDir(snapshot.tree, target, Buffer.alloc(0), select ?? []);
+    const select = this.opts.subPath === undefined ? [] : snapshotPathComponents(this.opts.subPath);
+    if (select.length) await this.checkSubPath(snapshot, select);
+    const done = await this.restoreDir(snapshot.tree, target, Buffer.alloc(0), select);
+    this.sendBatch();
     await done.result;
     return { ...this.progress };
+  }
+
+  /** Fails early, with a clear message, if the path is not in the snapshot. */
+  private async checkSubPath(snapshot: SnapshotInfo, select: Buffer[]): Promise<void> {
+    let tree = snapshot.tree;
+    for (let i = 0; i < select.length; i++) {
+      const e = await findEntry(this.loadTree, tree, select[i]!);
+      if (!e || (i < select.length - 1 && e.type !== 'dir')) {
+        throw new ObnamError('NOT_FOUND', `${this.opts.subPath} is not in snapshot ${snapshot.id.slice(0, 8)}`);
+      }
+      if (e.type === 'dir') tree = e.subtree!;
+    }
   }
 
   private warn(p: Buffer | string, message: string): void {
@@ -115,18 +133,45 @@ class RestoreRun {
       await fs.mkdir(dir, { mode: 0o700 });
     } catch (e) {
       if (errnoCode(e) !== 'EEXIST') throw new ObnamError('IO', `cannot create directory ${dir}: ${describeError(e)}`);
-    }
-    const st = await fs.lstat(dir);
-    if (!st.isDirectory()) {
-      throw new ObnamError('HOSTILE_PATH', `${dir} exists and is not a directory; refusing to restore through it`);
+      const st = await fs.lstat(dir);
+      if (!st.isDirectory()) {
+        throw new ObnamError('HOSTILE_PATH', `${dir} exists and is not a directory; refusing to restore through it`);
+      }
     }
   }
 
+  /** In walk order: sends the batch if the next item would overflow it, once the pool has room. */
+  private async makeRoom(bytes: number): Promise<void> {
+    if (this.batch.items.length >= BATCH_ITEMS || this.batch.bytes + bytes > BATCH_BYTES) {
+      await this.opts.pool.ready();
+      this.sendBatch();
+    }
+  }
+
+  /** Queues a small entry for a worker; resolves when it has been created. */
+  private queueItem(item: RestoreItem, bytes = 0): Promise<RestoreItemResult> {
+    return new Promise((resolve) => {
+      this.batch.items.push(item);
+      this.batch.done.push(resolve);
+      this.batch.bytes += bytes;
+    });
+  }
+
+  private sendBatch(): void {
+    const b = this.batch;
+    if (!b.items.length) return;
+    this.batch = new Batch();
+    this.opts.pool.run<RestoreItemResult[]>({ op: 'restoreItems', items: b.items, owners: this.owners }).then(
+      (results) => results.forEach((r, i) => b.done[i]!(r)),
+      (e) => b.done.forEach((d) => d([describeError(e)])),
+    );
+  }
+
   /**
-   * Restores the entries of a directory tree into `dir` (which exists). With
-   * `select`, only the entry named by its first component is restored, and
-   * below it only the rest of the path. Resolves when the walk below is
-   * submitted; the returned promise settles when everything is written.
+   * Restores a directory's entries into `dir` (which exists). With `select`,
+   * only the entry named by its first component, and below it the rest of
+   * the path. Resolves when the walk below is submitted; the Pending settles
+   * when everything below is written.
    */
   private async restoreDir(treeId: string, dir: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
     const work: Promise<void>[] = [];
@@ -141,135 +186,112 @@ class RestoreRun {
     return pending(Promise.all(work).then(() => undefined));
   }
 
+  private report(abs: Buffer, problems: RestoreItemResult): void {
+    for (const m of problems ?? []) this.warn(abs, m);
+  }
+
   private async restoreEntry(entry: TreeEntry, abs: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
-    try {
-      switch (entry.type) {
-        case 'dir': {
+    const meta = metaOf(entry);
+    const path = own(abs);
+    switch (entry.type) {
+      case 'dir': {
+        try {
           await this.ensureDir(abs);
-          this.progress.dirs++;
-          const below = await this.restoreDir(entry.subtree!, abs, rel, select);
-          return pending(below.result.then(() => this.applyMetadata(abs, entry)).catch((e) => this.warn(abs, describeError(e))));
-        }
-        case 'file':
-          return await this.restoreFile(entry, abs, rel);
-        case 'hardlink':
-          return this.restoreHardlink(entry, abs);
-        case 'symlink':
-          await this.replace(abs);
-          await fs.symlink(entry.target!, abs);
-          await this.applyMetadata(abs, entry);
-          return ready(undefined);
-        case 'fifo':
-          await this.replace(abs);
-          await execFileAsync('mkfifo', ['-m', (entry.mode & 0o777).toString(8), '--', abs.toString('utf8')]);
-          await this.applyMetadata(abs, entry);
-          return ready(undefined);
-        case 'chardev':
-        case 'blockdev': {
-          if (!this.owners) {
-            this.warn(abs, 'device files are restored only when running as root; skipped');
-            return ready(undefined);
-          }
-          await this.replace(abs);
-          const rdev = BigInt(entry.rdev ?? 0);
-          const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-          const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-          await execFileAsync('mknod', ['--', abs.toString('utf8'), entry.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
-          await this.applyMetadata(abs, entry);
+        } catch (e) {
+          if (e instanceof ObnamError && e.code === 'HOSTILE_PATH') throw e;
+          this.warn(abs, describeError(e));
           return ready(undefined);
         }
-        case 'socket':
-          // A socket belongs to the process that created it; like tar, record but do not recreate.
-          return ready(undefined);
+        this.progress.dirs++;
+        const below = await this.restoreDir(entry.subtree!, abs, rel, select);
+        return pending(
+          below.result.then(async () => {
+            const r = this.queueItem({ type: 'dirmeta', path, meta });
+            this.sendBatch(); // the walk may be over: do not leave it waiting
+            this.report(abs, await r);
+          }),
+        );
       }
-    } catch (e) {
-      if (e instanceof ObnamError && (e.code === 'ABORTED' || e.code === 'HOSTILE_PATH')) throw e;
-      this.warn(abs, describeError(e));
-      return ready(undefined);
+      case 'file':
+        return this.restoreFile(entry, abs, rel, meta);
+      case 'hardlink':
+        return this.restoreHardlink(entry, abs);
+      case 'symlink':
+        return this.restoreSmall(abs, { type: 'symlink', path, target: own(entry.target!), meta });
+      case 'fifo':
+        return this.restoreSmall(abs, { type: 'fifo', path, meta });
+      case 'chardev':
+      case 'blockdev':
+        if (!this.owners) {
+          this.warn(abs, 'device files are restored only when running as root; skipped');
+          return ready(undefined);
+        }
+        return this.restoreSmall(abs, { type: entry.type, path, rdev: entry.rdev ?? 0, meta });
+      case 'socket':
+        // A socket belongs to the process that created it; like tar, record but do not recreate.
+        return ready(undefined);
     }
   }
 
-  /** Removes a non-directory in the way of a new entry (restore overwrites, as restic does). */
-  private async replace(abs: Buffer): Promise<void> {
-    try {
-      const st = await fs.lstat(abs);
-      if (st.isDirectory()) throw new ObnamError('IO', `${abs} exists and is a directory`);
-      await fs.unlink(abs);
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') throw e;
-    }
+  private async restoreSmall(abs: Buffer, item: RestoreItem): Promise<Pending<void>> {
+    await this.makeRoom(0);
+    return pending(this.queueItem(item).then((r) => this.report(abs, r)));
   }
 
-  private async restoreFile(entry: TreeEntry, abs: Buffer, rel: Buffer): Promise<Pending<void>> {
-    await this.replace(abs);
-    let written: Promise<void>;
+  private async restoreFile(entry: TreeEntry, abs: Buffer, rel: Buffer, meta: RestoreMeta): Promise<Pending<void>> {
+    let written: Promise<boolean>;
     if (entry.data) {
-      const data = entry.data;
-      written = fs.writeFile(abs, data, { flag: 'wx', mode: 0o600 });
+      const size = entry.data.length;
+      await this.makeRoom(size);
+      written = this.queueItem({ type: 'file', path: own(abs), data: own(entry.data), meta }, size).then((r) => {
+        // Only metadata problems ("cannot set ...") leave the content in place.
+        const ok = !r || r.every((m) => m.startsWith('cannot set'));
+        this.report(abs, r);
+        if (ok) this.progress.bytes += size;
+        return ok;
+      });
     } else {
       await this.opts.pool.ready();
+      const task = { op: 'restoreFile', path: own(abs), chunks: entry.chunks!.map((c) => [c.id, c.length]), meta, owners: this.owners };
       written = this.opts.pool
-        .run<number>(
-          { op: 'restoreFile', path: new Uint8Array(abs), chunks: entry.chunks!.map((c) => [c.id, c.length]) },
-          [],
-          (n) => {
-            this.progress.bytes += n as number;
+        .run<RestoreFileResult>(task, [], (n) => {
+          this.progress.bytes += n as number;
+        })
+        .then(
+          (r) => {
+            this.report(abs, r.problems);
+            return true;
           },
-        )
-        .then(() => undefined);
+          (e) => {
+            if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
+            this.warn(abs, describeError(e));
+            return false;
+          },
+        );
     }
-    const done = written.then(
-      async () => {
-        if (entry.data) this.progress.bytes += entry.data.length;
-        this.progress.files++;
-        await this.applyMetadata(abs, entry);
-        return abs;
-      },
-      async (e) => {
-        if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
-        this.warn(abs, describeError(e));
-        await fs.rm(abs, { force: true }).catch(() => undefined);
-        return null;
-      },
-    );
+    const done = written.then((ok) => {
+      if (ok) this.progress.files++;
+      return ok ? abs : null;
+    });
     if ((entry.nlink ?? 1) > 1) this.linkTargets.set(rel.toString('latin1'), done);
     return pending(done.then(() => undefined));
   }
 
   private async restoreHardlink(entry: TreeEntry, abs: Buffer): Promise<Pending<void>> {
     const first = this.linkTargets.get(entry.link!.toString('latin1'));
-    const existing = first ? await first : null;
-    if (!existing) {
-      this.warn(abs, `hardlink to ${entry.link!.toString()} not restored: its target is not part of this restore`);
+    if (!first) {
+      this.warn(abs, `hardlink to /${entry.link!.toString()} not restored: its target is not part of this restore`);
       return ready(undefined);
     }
-    await this.replace(abs);
-    await fs.link(existing, abs);
-    this.progress.files++;
-    return ready(undefined);
-  }
-
-  private async applyMetadata(abs: Buffer, e: TreeEntry): Promise<void> {
-    const isLink = e.type === 'symlink';
-    if (this.owners) {
-      try {
-        await fs.lchown(abs, e.uid, e.gid);
-      } catch (err) {
-        this.warn(abs, `cannot set owner: ${describeError(err)}`);
-      }
-    }
-    if (e.xattrs && !isLink) {
-      for (const [name, value] of e.xattrs) {
-        try {
-          await setAttribute(abs.toString('utf8'), name.toString('utf8'), value);
-        } catch (err) {
-          this.warn(abs, `cannot set xattr ${name.toString()}: ${describeError(err)}`);
-        }
-      }
-    }
-    if (!isLink) await fs.chmod(abs, e.mode);
-    const mtime = e.mtime.sec + e.mtime.nsec / 1e9;
-    if (isLink) await fs.lutimes(abs, mtime, mtime);
-    else await fs.utimes(abs, mtime, mtime);
+    return pending(
+      first.then(async (target) => {
+        if (!target) return this.warn(abs, `hardlink to /${entry.link!.toString()} not restored: its target failed`);
+        const r = this.queueItem({ type: 'hardlink', path: own(abs), target: own(target) });
+        this.sendBatch();
+        const problems = await r;
+        this.report(abs, problems);
+        if (!problems) this.progress.files++;
+      }),
+    );
   }
 }

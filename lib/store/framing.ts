@@ -24,6 +24,14 @@ export function frameHeader(digest: Uint8Array): Buffer {
   return h;
 }
 
+/** The digest in a frame header (the first FRAME_HEADER_BYTES of a file); CORRUPT if the header is damaged. */
+export function frameDigest(header: Buffer, what: string): Buffer {
+  if (header.length < FRAME_HEADER_BYTES || !FRAME_MAGIC.equals(header.subarray(0, 4)) || header[4] !== 1) {
+    throw new ObnamError('CORRUPT', `${what}: damaged storage header`);
+  }
+  return header.subarray(8, 40);
+}
+
 /** Splits a framed file into digest and bytes; checks the digest when `verify`. */
 export function unframe(file: Buffer, what: string, verify = true): { digest: Buffer; data: Buffer } {
   if (file.length < FRAME_HEADER_BYTES || !FRAME_MAGIC.equals(file.subarray(0, 4)) || file[4] !== 1) {

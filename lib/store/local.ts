@@ -13,10 +13,11 @@
  * A put writes a temp file, fsyncs it, links it to its final name (link fails
  * if the name exists, so nothing is ever overwritten and two writers of the
  * same object are safe), fsyncs the directory, then removes the temp name.
+ * File operations come from localfs.ts: async on event loops, blocking in
+ * worker threads.
  * An interrupted put leaves at most a temp file, never a partial object.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
@@ -24,6 +25,7 @@ import { sha256 } from '../crypto/hash.js';
 import { isId } from '../format/ids.js';
 import { Kind, KINDS } from '../format/version.js';
 import { frameHeader, unframe } from './framing.js';
+import { asyncOps, blockingOps, LocalFileOps } from './localfs.js';
 import { ObjectStore, StoreOptions } from './store.js';
 
 const MARKER = 'obnam-store';
@@ -43,12 +45,25 @@ export interface PutOptions extends StoreOptions {
   sha256?: Uint8Array;
 }
 
+export interface LocalStoreOptions {
+  /**
+   * Use blocking file system calls. Only for worker threads, where blocking
+   * is harmless and much cheaper than Node's async thread-pool hand-off.
+   */
+  blocking?: boolean;
+}
+
 export class LocalStore implements ObjectStore {
   readonly location: string;
   private readonly dirSyncs = new Map<string, Promise<void>>();
+  private readonly io: LocalFileOps;
 
-  private constructor(readonly dir: string) {
+  private constructor(
+    readonly dir: string,
+    opts: LocalStoreOptions = {},
+  ) {
     this.location = dir;
+    this.io = opts.blocking ? blockingOps : asyncOps;
   }
 
   /** Creates the directory layout (idempotent) and returns the store. */
@@ -70,7 +85,7 @@ export class LocalStore implements ObjectStore {
   }
 
   /** Opens an existing store; NO_REPOSITORY if `dir` is not one. */
-  static async open(dir: string): Promise<LocalStore> {
+  static async open(dir: string, opts: LocalStoreOptions = {}): Promise<LocalStore> {
     const abs = path.resolve(dir);
     let marker: string;
     try {
@@ -84,7 +99,7 @@ export class LocalStore implements ObjectStore {
     if (marker !== MARKER_TEXT) {
       throw new ObnamError('UNSUPPORTED_VERSION', `${abs} holds an obnam store layout this version does not know`);
     }
-    return new LocalStore(abs);
+    return new LocalStore(abs, opts);
   }
 
   static async exists(dir: string): Promise<boolean> {
@@ -114,21 +129,15 @@ export class LocalStore implements ObjectStore {
     const tmp = path.join(this.dir, 'tmp', `${id}.${randomBytes(6).toString('hex')}`);
     let created = false;
     try {
-      const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-      try {
-        await fh.writev([frameHeader(digest), data]);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await this.io.writeDurable(tmp, [frameHeader(digest), data]);
       throwIfAborted(opts.signal);
-      created = await linkNoReplace(tmp, final);
+      created = await this.io.linkNoReplace(tmp, final);
       if (created) await this.syncDir(path.dirname(final));
     } catch (e) {
       if (e instanceof ObnamError) throw e;
       throw new ObnamError('IO', `cannot store ${kind} ${id}: ${(e as Error).message}`);
     } finally {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      await this.io.unlink(tmp, true).catch(() => undefined);
     }
     return created;
   }
@@ -142,7 +151,7 @@ export class LocalStore implements ObjectStore {
   /** The framed file as stored: digest and bytes, for scrub and for serving. */
   async readFramed(kind: Kind, id: string): Promise<Buffer> {
     try {
-      return await fs.readFile(this.objectPath(kind, id));
+      return await this.io.readFile(this.objectPath(kind, id));
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
       throw new ObnamError('IO', `cannot read ${kind} ${id}: ${(e as Error).message}`);
@@ -153,10 +162,8 @@ export class LocalStore implements ObjectStore {
     throwIfAborted(opts.signal);
     if (!isId(id)) return false;
     try {
-      await fs.access(this.objectPath(kind, id));
-      return true;
+      return await this.io.exists(this.objectPath(kind, id));
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return false;
       throw new ObnamError('IO', `cannot check ${kind} ${id}: ${(e as Error).message}`);
     }
   }
@@ -187,7 +194,7 @@ export class LocalStore implements ObjectStore {
     throwIfAborted(opts.signal);
     const p = this.objectPath(kind, id);
     try {
-      await fs.unlink(p);
+      await this.io.unlink(p);
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
       throw new ObnamError('IO', `cannot delete ${kind} ${id}: ${(e as Error).message}`);
@@ -210,32 +217,9 @@ export class LocalStore implements ObjectStore {
     const p = (async () => {
       await Promise.resolve();
       this.dirSyncs.delete(dir);
-      const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await this.io.fsyncDir(dir);
     })();
     this.dirSyncs.set(dir, p);
     return p;
-  }
-}
-
-/** Gives `tmp` the name `final` unless `final` exists; returns whether it did. */
-async function linkNoReplace(tmp: string, final: string): Promise<boolean> {
-  try {
-    await fs.link(tmp, final);
-    return true;
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === 'EEXIST') return false;
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
-      // File systems without hard links: rename, which replaces an object
-      // that appeared meanwhile with an equally valid copy of itself.
-      await fs.rename(tmp, final);
-      return true;
-    }
-    throw e;
   }
 }

@@ -2,15 +2,45 @@
  * Opens a store from its serialisable description: the one place that maps a
  * StoreSpec to an implementation (used by the CLI and by worker threads).
  */
+import * as fs from 'node:fs/promises';
 import { ObnamError } from '../errors.js';
-import { LocalStore } from './local.js';
+import { HttpStore } from './http.js';
+import { LocalStore } from './local-packed.js';
 import type { ObjectStore, StoreSpec } from './store.js';
 
-export async function openStore(spec: StoreSpec): Promise<ObjectStore> {
+/** OBNAM_PACK_SIZE (bytes) tunes the target pack size of local stores; tests use small packs. */
+function packSizeFromEnv(): number | undefined {
+  const v = process.env.OBNAM_PACK_SIZE;
+  if (!v) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 4096 || n > 1 << 30) throw new ObnamError('USAGE', 'OBNAM_PACK_SIZE must be a byte count from 4096 to 1 GiB');
+  return n;
+}
+
+export interface OpenStoreOptions {
+  /** The caller is a worker thread: blocking I/O is allowed and cheaper. */
+  inWorker?: boolean;
+}
+
+export async function openStore(spec: StoreSpec, opts: OpenStoreOptions = {}): Promise<ObjectStore> {
   switch (spec.type) {
     case 'local':
-      return LocalStore.open(spec.dir);
+      void opts;
+      return LocalStore.open(spec.dir, { packSize: packSizeFromEnv() });
+    case 'http':
+      return HttpStore.open(spec);
     default:
       throw new ObnamError('USAGE', `unsupported repository type ${(spec as { type: string }).type}`);
   }
+}
+
+/** Prepares an empty store for a new repository: a new local directory, or a server namespace. */
+export async function createStore(spec: StoreSpec): Promise<ObjectStore> {
+  if (spec.type !== 'local') return openStore(spec);
+  if (await LocalStore.exists(spec.dir)) {
+    throw new ObnamError('REPOSITORY_EXISTS', `a repository already exists at ${spec.dir}`);
+  }
+  const existing = await fs.readdir(spec.dir).catch(() => [] as string[]);
+  if (existing.length) throw new ObnamError('USAGE', `${spec.dir} exists and is not empty; choose a new directory`);
+  return LocalStore.create(spec.dir, { packSize: packSizeFromEnv() });
 }

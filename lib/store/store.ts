@@ -14,11 +14,14 @@ export interface ObjectStore {
   /** Human-readable location, for messages. */
   readonly location: string;
   /**
-   * Stores an object if no object with this kind and id exists yet; resolves
-   * once it is durable. Returns false if the object already existed (its bytes
-   * are then left as they were). Never overwrites.
+   * Stores an object if no object with this kind and id exists yet. Returns
+   * false if the object already existed (its bytes are then left as they
+   * were). Never overwrites. The object is visible to has() and get() at once
+   * and durable once flush() resolves (some stores make it durable sooner).
    */
   put(kind: Kind, id: string, data: Uint8Array, opts?: StoreOptions): Promise<boolean>;
+  /** Resolves once every object put before the call is durable. */
+  flush?(): Promise<void>;
   /** The stored bytes; NOT_FOUND if absent, CORRUPT if the store's own digest does not match. */
   get(kind: Kind, id: string, opts?: StoreOptions): Promise<Uint8Array>;
   has(kind: Kind, id: string, opts?: StoreOptions): Promise<boolean>;
@@ -28,6 +31,7 @@ export interface ObjectStore {
   list(kind: Kind, opts?: StoreOptions): AsyncIterable<string>;
   /** Removes an object; NOT_FOUND if absent; PERMISSION where the store forbids deletion. */
   delete(kind: Kind, id: string, opts?: StoreOptions): Promise<void>;
+  /** Flushes, then releases resources. */
   close(): Promise<void>;
 }
 

@@ -10,6 +10,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ObnamError, ErrorCode } from '../errors.js';
+import type { ObjectStore } from '../store/store.js';
+import { serveStoreRequest, StoreRequest } from './store-proxy.js';
 
 interface Pending {
   resolve(v: unknown): void;
@@ -26,7 +28,11 @@ interface Queued {
   task: unknown;
   transfer: ArrayBuffer[];
   pending: Pending;
+  urgent: boolean;
 }
+
+/** Extra tasks a worker takes beyond perWorker when they are urgent (the walk waits on them). */
+const URGENT_EXTRA = 2;
 
 export interface PoolOptions {
   size: number;
@@ -34,6 +40,8 @@ export interface PoolOptions {
   workerData: unknown;
   /** How many queued tasks ready() tolerates before making producers wait. */
   queueLimit?: number;
+  /** The store workers reach through their StoreProxy. */
+  store?: ObjectStore;
 }
 
 export class WorkerPool {
@@ -45,8 +53,10 @@ export class WorkerPool {
   private failed?: Error;
   private readonly perWorker: number;
   private readonly queueLimit: number;
+  private readonly store?: ObjectStore;
 
   constructor(script: URL, opts: PoolOptions) {
+    this.store = opts.store;
     this.perWorker = opts.perWorker;
     this.queueLimit = opts.queueLimit ?? opts.size * opts.perWorker;
     for (let i = 0; i < opts.size; i++) {
@@ -68,27 +78,41 @@ export class WorkerPool {
     return this.slots.length;
   }
 
-  /** Runs a task on some worker; resolves with its result. */
-  run<T>(task: unknown, transfer: ArrayBuffer[] = [], onProgress?: (p: unknown) => void): Promise<T> {
+  /**
+   * Runs a task on some worker; resolves with its result. Urgent tasks (ones
+   * a walk is waiting for) go ahead of queued bulk work.
+   */
+  run<T>(task: unknown, transfer: ArrayBuffer[] = [], onProgress?: (p: unknown) => void, urgent = false): Promise<T> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ task, transfer, pending: { resolve: resolve as (v: unknown) => void, reject, onProgress } });
+      const q: Queued = { task, transfer, urgent, pending: { resolve: resolve as (v: unknown) => void, reject, onProgress } };
+      if (urgent) {
+        const firstBulk = this.queue.findIndex((x) => !x.urgent);
+        this.queue.splice(firstBulk < 0 ? this.queue.length : firstBulk, 0, q);
+      } else this.queue.push(q);
       this.dispatch();
     });
   }
 
   /** Resolves when a new task would not have to wait long in the queue. */
   async ready(): Promise<void> {
-    while (!this.failed && this.queue.length >= this.queueLimit) {
+    while (!this.failed && this.bulkQueued() >= this.queueLimit) {
       await new Promise<void>((r) => this.waiters.push(r));
     }
     if (this.failed) throw this.failed;
   }
 
+  private bulkQueued(): number {
+    let n = 0;
+    for (const q of this.queue) if (!q.urgent) n++;
+    return n;
+  }
+
   private dispatch(): void {
     while (this.queue.length) {
+      const limit = this.queue[0]!.urgent ? this.perWorker + URGENT_EXTRA : this.perWorker;
       let best: Slot | undefined;
-      for (const s of this.slots) if (s.busy < this.perWorker && (!best || s.busy < best.busy)) best = s;
+      for (const s of this.slots) if (s.busy < limit && (!best || s.busy < best.busy)) best = s;
       if (!best) break;
       const q = this.queue.shift()!;
       const seq = ++this.seq;
@@ -97,10 +121,14 @@ export class WorkerPool {
       this.inFlight.set(seq, { ...q.pending, slot: best });
       best.worker.postMessage({ type: 'task', seq, task: q.task }, q.transfer);
     }
-    while (this.waiters.length && this.queue.length < this.queueLimit) this.waiters.shift()!();
+    while (this.waiters.length && this.bulkQueued() < this.queueLimit) this.waiters.shift()!();
   }
 
   private onMessage(slot: Slot, m: WorkerMessage): void {
+    if (m.type === 'store') {
+      this.serveStore(slot, m.rpc, m.req);
+      return;
+    }
     const p = this.inFlight.get(m.seq);
     if (!p) return;
     if (m.type === 'progress') {
@@ -113,6 +141,20 @@ export class WorkerPool {
     if (m.type === 'result') p.resolve(m.value);
     else p.reject(new ObnamError(m.error.code, m.error.message));
     this.dispatch();
+  }
+
+  private serveStore(slot: Slot, rpc: number, req: StoreRequest): void {
+    if (!this.store) {
+      slot.worker.postMessage({ type: 'storeReply', rpc, ok: false, code: 'INTERNAL', message: 'this pool has no store' });
+      return;
+    }
+    serveStoreRequest(this.store, req).then(
+      ([value, transfer]) => slot.worker.postMessage({ type: 'storeReply', rpc, ok: true, value }, transfer),
+      (e: unknown) => {
+        const code: ErrorCode = e instanceof ObnamError ? e.code : 'INTERNAL';
+        slot.worker.postMessage({ type: 'storeReply', rpc, ok: false, code, message: (e as Error).message });
+      },
+    );
   }
 
   private fail(e: Error): void {
@@ -132,6 +174,7 @@ export class WorkerPool {
 }
 
 export type WorkerMessage =
+  | { type: 'store'; rpc: number; req: StoreRequest }
   | { type: 'result'; seq: number; value: unknown }
   | { type: 'error'; seq: number; error: { code: ErrorCode; message: string } }
   | { type: 'progress'; seq: number; value: unknown };

@@ -15,10 +15,14 @@ export interface RepoPoolOptions {
   perWorker?: number;
 }
 
+/**
+ * Two workers per CPU: workers use blocking file I/O (cheaper than Node's
+ * async hand-off), so while one waits on the disk the other computes.
+ */
 export function defaultWorkerCount(): number {
   const env = Number(process.env.OBNAM_WORKERS);
   if (Number.isInteger(env) && env > 0) return env;
-  return Math.max(1, Math.min(os.availableParallelism(), 16));
+  return Math.max(2, Math.min(2 * os.availableParallelism(), 16));
 }
 
 export function startRepoPool(repo: Repository, opts: RepoPoolOptions = {}): WorkerPool {
@@ -32,5 +36,6 @@ export function startRepoPool(repo: Repository, opts: RepoPoolOptions = {}): Wor
     size: opts.size ?? defaultWorkerCount(),
     perWorker: opts.perWorker ?? 3,
     workerData: setup,
+    store: repo.store,
   });
 }

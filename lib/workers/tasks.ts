@@ -7,6 +7,11 @@ import type { RepoConfig } from '../format/config.js';
 import type { Kind } from '../format/version.js';
 import type { StoreSpec } from '../store/store.js';
 import type { FileContentResult } from '../backup/filecontent.js';
+import type { RestoreItem, RestoreMeta } from '../restore/apply.js';
+export type { RestoreItem, RestoreItemResult, RestoreMeta } from '../restore/apply.js';
+export type { RestoreFileResult } from '../restore/filecontent.js';
+export type { Inspected, SmallRead } from '../backup/inspect.js';
+export type { PutResult } from '../repo/repository.js';
 
 export interface WorkerSetup {
   spec: StoreSpec;
@@ -17,7 +22,11 @@ export interface WorkerSetup {
 
 export type Task =
   | { op: 'backupFile'; path: Uint8Array }
-  | { op: 'restoreFile'; path: Uint8Array; chunks: [string, number][] }
+  | { op: 'inspect'; dir: Uint8Array; names: Uint8Array[] }
+  | { op: 'readSmall'; paths: Uint8Array[]; limit: number }
+  | { op: 'put'; kind: 'tree' | 'snapshot' | 'chunk'; plaintext: Uint8Array }
+  | { op: 'restoreFile'; path: Uint8Array; chunks: [string, number][]; meta: RestoreMeta; owners: boolean }
+  | { op: 'restoreItems'; items: RestoreItem[]; owners: boolean }
   | { op: 'verify'; kind: Kind; id: string }
   | { op: 'load'; kind: Kind; id: string };
 

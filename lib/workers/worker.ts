@@ -7,17 +7,18 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ObnamError, describeError } from '../errors.js';
 import { backupFileContent, RecentIds, SourceFileError } from '../backup/filecontent.js';
 import { restoreFileContent } from '../restore/filecontent.js';
+import { restoreItems } from '../restore/apply.js';
+import { inspectEntries, readSmallFiles } from '../backup/inspect.js';
 import { verifyObject } from '../fsck/verify.js';
 import { Repository } from '../repo/repository.js';
-import { openStore } from '../store/open.js';
+import { StoreProxy, StoreReply } from './store-proxy.js';
 import type { Task, WorkerSetup } from './tasks.js';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort!;
 const recent = new RecentIds();
-const repoPromise = openStore(setup.spec).then((store) =>
-  Repository.withKeys(store, setup.spec, setup.keys, setup.config, setup.keyId),
-);
+const store = new StoreProxy(port);
+const repoPromise = Promise.resolve(Repository.withKeys(store, setup.spec, setup.keys, setup.config, setup.keyId));
 
 async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
   const repo = await repoPromise;
@@ -32,7 +33,17 @@ async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
         throw e;
       }
     case 'restoreFile':
-      return [await restoreFileContent(repo, Buffer.from(task.path), task.chunks, progress), []];
+      return [await restoreFileContent(repo, Buffer.from(task.path), task.chunks, task.meta, task.owners, progress), []];
+    case 'restoreItems':
+      return [await restoreItems(task.items, task.owners), []];
+    case 'inspect':
+      return [inspectEntries(task.dir, task.names), []];
+    case 'readSmall': {
+      const results = readSmallFiles(task.paths, task.limit);
+      return [results, results.flatMap((r) => (r.ok ? [r.data.buffer as ArrayBuffer] : []))];
+    }
+    case 'put':
+      return [await repo.putObject(task.kind, task.plaintext), []];
     case 'verify':
       return [await verifyObject(repo, task.kind, task.id), []];
     case 'load': {
@@ -43,7 +54,11 @@ async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
   }
 }
 
-port.on('message', (m: { type: 'task'; seq: number; task: Task }) => {
+port.on('message', (m: { type: 'task'; seq: number; task: Task } | ({ type: 'storeReply' } & StoreReply)) => {
+  if (m.type === 'storeReply') {
+    store.onReply(m);
+    return;
+  }
   run(m.seq, m.task).then(
     ([value, transfer]) => port.postMessage({ type: 'result', seq: m.seq, value }, transfer),
     (e: unknown) => {

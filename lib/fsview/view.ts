@@ -1,0 +1,335 @@
+/**
+ * A read-only file-system view of a repository: every snapshot as a directory
+ * tree, with path lookup, attributes, directory listings, symlinks, extended
+ * attributes and reads at any offset. The FUSE adapter (mount/) is a thin
+ * layer over this; tests drive it directly.
+ *
+ *   /snapshots/<UTC time>/...   each snapshot (see snapshots.ts for names)
+ *   /ids/<snapshot id>/...      the same snapshots by full id
+ *   /latest                     symlink to the newest snapshots/<time>
+ *
+ * Paths are raw bytes ("/"-separated). Everything is lazy: opening the view
+ * reads only the snapshot objects; a lookup or listing fetches only the tree
+ * nodes on its path; a read fetches only the chunks it covers. A hardlink
+ * shows its target's content and attributes under its own name.
+ */
+import { describeError } from '../errors.js';
+import type { Timestamp, TreeEntry } from '../format/tree.js';
+import { directoryEntries, findEntry } from '../format/treesplit.js';
+import { ObjectCache, CacheStats } from './cache.js';
+import { FsError } from './errors.js';
+import { IDS_INO, InodeTable, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
+import { ObjectLoader, RepoObjects } from './objects.js';
+import { FileReader } from './reader.js';
+import { loadSnapshots, nameSnapshots, SnapshotDir } from './snapshots.js';
+import { entryStat, FsStat, S_IFDIR, S_IFLNK, syntheticStat, typeBits } from './stat.js';
+
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_READ_AHEAD = 4;
+
+export interface FsViewSource {
+  /** The ids of every snapshot in the repository. */
+  snapshotIds: AsyncIterable<string>;
+  /** Fetches an object's verified plaintext (in the mount: on the worker pool). */
+  load: ObjectLoader;
+}
+
+export interface FsViewOptions {
+  /** Bytes of decrypted chunks and decoded trees to keep (default 256 MiB). */
+  cacheBytes?: number;
+  /** Chunks to fetch ahead of sequential reads (default 4). */
+  readAhead?: number;
+  /** Owner of the view's own directories (default: this process's uid and gid). */
+  owner?: { uid: number; gid: number };
+  /** Told about snapshots that could not be read (they are left out). */
+  onWarning?: (message: string) => void;
+}
+
+export interface DirEntry {
+  name: Buffer;
+  ino: number;
+  /** st_mode type bits; 0 when not known without more fetching (a hardlink's). */
+  mode: number;
+}
+
+export interface FsViewStats {
+  cache: CacheStats;
+  inodes: number;
+  openFiles: number;
+}
+
+type Node =
+  | { kind: 'root' }
+  | { kind: 'snapshots' }
+  | { kind: 'ids' }
+  | { kind: 'latest' }
+  | { kind: 'snapshot'; snap: SnapshotDir }
+  /** A path inside a snapshot; `entry` is never a hardlink (resolved), `key` is the path its inode is known by. */
+  | { kind: 'entry'; snap: SnapshotDir; key: Buffer; entry: TreeEntry };
+
+const SLASH = 0x2f;
+
+function components(path: Uint8Array): Buffer[] {
+  const b = Buffer.from(path.buffer, path.byteOffset, path.byteLength);
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= b.length; i++) {
+    if (i === b.length || b[i] === SLASH) {
+      if (i > start) out.push(b.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+const SLASH_BUF = Buffer.from('/');
+const join = (prefix: Buffer, name: Buffer): Buffer => (prefix.length ? Buffer.concat([prefix, SLASH_BUF, name]) : name);
+const joinAll = (parts: Buffer[]): Buffer => Buffer.concat(parts.flatMap((p, i) => (i ? [SLASH_BUF, p] : [p])));
+const show = (b: Uint8Array): string => JSON.stringify(Buffer.from(b).toString('utf8'));
+
+export class FsView {
+  private readonly byName = new Map<string, SnapshotDir>();
+  private readonly byId = new Map<string, SnapshotDir>();
+  private readonly inodes = new InodeTable();
+  private readonly handles = new Map<number, FileReader>();
+  private readonly background = new Set<Promise<void>>();
+  private nextHandle = 1;
+  private readonly owner: { uid: number; gid: number };
+  private readonly readAhead: number;
+  private readonly loadTree = (id: string) => this.objects.tree(id);
+
+  private constructor(
+    private readonly objects: RepoObjects,
+    /** Oldest first. */
+    readonly snapshots: readonly SnapshotDir[],
+    opts: FsViewOptions,
+  ) {
+    for (const s of snapshots) {
+      this.byName.set(s.name, s);
+      this.byId.set(s.info.id, s);
+    }
+    this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    this.readAhead = opts.readAhead ?? DEFAULT_READ_AHEAD;
+  }
+
+  /** Reads the snapshot list (and nothing else) and returns the view. */
+  static async open(source: FsViewSource, opts: FsViewOptions = {}): Promise<FsView> {
+    const objects = new RepoObjects(source.load, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
+    const infos = await loadSnapshots(source.snapshotIds, objects, (id, message) =>
+      opts.onWarning?.(`snapshot ${id} left out: ${message}`),
+    );
+    return new FsView(objects, nameSnapshots(infos), opts);
+  }
+
+  get latest(): SnapshotDir | undefined {
+    return this.snapshots[this.snapshots.length - 1];
+  }
+
+  async getattr(path: Uint8Array): Promise<FsStat> {
+    return this.stat(await this.lookup(path));
+  }
+
+  async readdir(path: Uint8Array): Promise<DirEntry[]> {
+    const node = await this.lookup(path);
+    const dir = (s: SnapshotDir, name: string): DirEntry => ({
+      name: Buffer.from(name),
+      ino: this.inodes.of(s.index, Buffer.alloc(0)),
+      mode: S_IFDIR,
+    });
+    switch (node.kind) {
+      case 'root': {
+        const out: DirEntry[] = [
+          { name: Buffer.from('snapshots'), ino: SNAPSHOTS_INO, mode: S_IFDIR },
+          { name: Buffer.from('ids'), ino: IDS_INO, mode: S_IFDIR },
+        ];
+        if (this.latest) out.push({ name: Buffer.from('latest'), ino: LATEST_INO, mode: S_IFLNK });
+        return out;
+      }
+      case 'snapshots':
+        return this.snapshots.map((s) => dir(s, s.name));
+      case 'ids':
+        return this.snapshots.map((s) => dir(s, s.info.id));
+      case 'snapshot':
+        return this.list(node.snap, node.snap.info.tree, Buffer.alloc(0));
+      case 'entry':
+        if (node.entry.type !== 'dir') throw new FsError('NOT_DIR', `${show(path)} is not a directory`);
+        return this.list(node.snap, node.entry.subtree!, node.key);
+      case 'latest':
+        throw new FsError('NOT_DIR', `${show(path)} is not a directory`);
+    }
+  }
+
+  async readlink(path: Uint8Array): Promise<Buffer> {
+    const node = await this.lookup(path);
+    if (node.kind === 'latest') return Buffer.from(this.latestTarget());
+    if (node.kind === 'entry' && node.entry.type === 'symlink') return node.entry.target!;
+    throw new FsError('NOT_LINK', `${show(path)} is not a symlink`);
+  }
+
+  async listxattr(path: Uint8Array): Promise<Buffer[]> {
+    const node = await this.lookup(path);
+    return node.kind === 'entry' ? (node.entry.xattrs ?? []).map(([name]) => name) : [];
+  }
+
+  async getxattr(path: Uint8Array, name: Uint8Array): Promise<Buffer> {
+    const node = await this.lookup(path);
+    const found = node.kind === 'entry' ? node.entry.xattrs?.find(([n]) => n.equals(name)) : undefined;
+    if (!found) throw new FsError('NO_ATTR', `${show(path)} has no extended attribute ${show(name)}`);
+    return found[1];
+  }
+
+  /** Opens a file for reading; returns a handle (a positive 32-bit number) for read() and release(). */
+  async open(path: Uint8Array): Promise<number> {
+    const node = await this.lookup(path);
+    if (node.kind !== 'entry' || node.entry.type !== 'file') {
+      const isDir = node.kind !== 'latest' && (node.kind !== 'entry' || node.entry.type === 'dir');
+      throw new FsError(isDir ? 'IS_DIR' : 'NOT_FILE', `${show(path)} is not a regular file`);
+    }
+    const reader = new FileReader(node.entry, this.objects, this.readAhead, (p) => {
+      this.background.add(p);
+      void p.then(() => this.background.delete(p));
+    });
+    let h = this.nextHandle;
+    while (this.handles.has(h)) h = h >= 0xfffffffe ? 1 : h + 1;
+    this.nextHandle = h >= 0xfffffffe ? 1 : h + 1;
+    this.handles.set(h, reader);
+    return h;
+  }
+
+  /** Reads up to target.length bytes at `offset` into `target`; the count read (0 at the end). */
+  readInto(handle: number, target: Buffer, offset: number): Promise<number> {
+    const reader = this.handles.get(handle);
+    if (!reader) return Promise.reject(new FsError('BAD_HANDLE', `no open file with handle ${handle}`));
+    return reader.readInto(target, offset);
+  }
+
+  /** Reads up to `length` bytes at `offset`. */
+  async read(handle: number, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    return buf.subarray(0, await this.readInto(handle, buf, offset));
+  }
+
+  release(handle: number): void {
+    this.handles.delete(handle);
+  }
+
+  /** Resolves once every fetch started ahead of reads has finished. */
+  async idle(): Promise<void> {
+    while (this.background.size) await Promise.all([...this.background]);
+  }
+
+  stats(): FsViewStats {
+    return { cache: this.objects.cache.stats(), inodes: this.inodes.size, openFiles: this.handles.size };
+  }
+
+  private latestTarget(): string {
+    return `snapshots/${this.latest!.name}`;
+  }
+
+  private newestTime(): Timestamp {
+    return this.latest?.info.time ?? { sec: 0, nsec: 0 };
+  }
+
+  private stat(node: Node): FsStat {
+    const dirMode = S_IFDIR | 0o555;
+    const n = this.snapshots.length;
+    switch (node.kind) {
+      case 'root':
+        return syntheticStat(ROOT_INO, dirMode, this.owner, this.newestTime(), { nlink: 4 });
+      case 'snapshots':
+        return syntheticStat(SNAPSHOTS_INO, dirMode, this.owner, this.newestTime(), { nlink: 2 + n });
+      case 'ids':
+        return syntheticStat(IDS_INO, dirMode, this.owner, this.newestTime(), { nlink: 2 + n });
+      case 'latest':
+        return syntheticStat(LATEST_INO, S_IFLNK | 0o777, this.owner, this.newestTime(), { size: this.latestTarget().length });
+      case 'snapshot':
+        // nlink 1: "subdirectories not counted" (knowing would mean fetching the root tree).
+        return syntheticStat(this.inodes.of(node.snap.index, Buffer.alloc(0)), dirMode, this.owner, node.snap.info.time);
+      case 'entry':
+        return entryStat(node.entry, this.inodes.of(node.snap.index, node.key));
+    }
+  }
+
+  private async lookup(path: Uint8Array): Promise<Node> {
+    const parts = components(path);
+    if (parts.length === 0) return { kind: 'root' };
+    const [top, name, ...rest] = parts as [Buffer, ...Buffer[]];
+    const topName = top.toString('latin1');
+    let snap: SnapshotDir | undefined;
+    if (topName === 'latest' && this.latest) {
+      // The kernel follows the symlink itself; a path through it never gets here.
+      if (name) throw new FsError('NOT_DIR', `${show(path)}: latest is a symlink`);
+      return { kind: 'latest' };
+    } else if (topName === 'snapshots') {
+      if (!name) return { kind: 'snapshots' };
+      snap = this.byName.get(name.toString('latin1'));
+    } else if (topName === 'ids') {
+      if (!name) return { kind: 'ids' };
+      snap = this.byId.get(name.toString('latin1'));
+    }
+    if (!snap) throw new FsError('NO_ENTRY', `no ${show(path)}`);
+    if (rest.length === 0) return { kind: 'snapshot', snap };
+    return this.resolve(snap, rest, path);
+  }
+
+  /** The entry at `parts` in a snapshot, with a hardlink replaced by the entry it links to. */
+  private async resolve(snap: SnapshotDir, parts: Buffer[], path: Uint8Array): Promise<Node> {
+    const entry = await this.walk(snap, parts, path);
+    if (entry.type !== 'hardlink') return { kind: 'entry', snap, key: joinAll(parts), entry };
+    const link = entry.link!;
+    let target: TreeEntry;
+    try {
+      target = await this.walk(snap, components(link), link);
+    } catch (e) {
+      if (e instanceof FsError && (e.code === 'NO_ENTRY' || e.code === 'NOT_DIR')) {
+        throw new FsError('UNREADABLE', `${show(path)}: hardlink to ${show(link)}, which is not in the snapshot`);
+      }
+      throw e;
+    }
+    if (target.type === 'hardlink' || target.type === 'dir') {
+      throw new FsError('UNREADABLE', `${show(path)}: hardlink to ${show(link)}, which is a ${target.type}`);
+    }
+    return { kind: 'entry', snap, key: link, entry: target };
+  }
+
+  private async walk(snap: SnapshotDir, parts: Buffer[], path: Uint8Array): Promise<TreeEntry> {
+    let tree = snap.info.tree;
+    let entry: TreeEntry | undefined;
+    for (let i = 0; i < parts.length; i++) {
+      entry = await this.find(tree, parts[i]!);
+      if (!entry) throw new FsError('NO_ENTRY', `no ${show(path)}`);
+      if (i < parts.length - 1) {
+        if (entry.type !== 'dir') throw new FsError('NOT_DIR', `${show(path)}: a component is not a directory`);
+        tree = entry.subtree!;
+      }
+    }
+    return entry!;
+  }
+
+  private async find(tree: string, name: Buffer): Promise<TreeEntry | undefined> {
+    try {
+      return await findEntry(this.loadTree, tree, name);
+    } catch (e) {
+      throw asUnreadable(e, `tree ${tree}`);
+    }
+  }
+
+  private async list(snap: SnapshotDir, tree: string, prefix: Buffer): Promise<DirEntry[]> {
+    const out: DirEntry[] = [];
+    try {
+      for await (const e of directoryEntries(this.loadTree, tree)) {
+        const key = e.type === 'hardlink' ? e.link! : join(prefix, e.name);
+        out.push({ name: e.name, ino: this.inodes.of(snap.index, key), mode: typeBits(e.type) });
+      }
+    } catch (e) {
+      throw asUnreadable(e, `tree ${tree}`);
+    }
+    return out;
+  }
+}
+
+/** Structural damage found while walking trees (ObnamError CORRUPT) is an unreadable object too. */
+function asUnreadable(e: unknown, what: string): FsError {
+  if (e instanceof FsError) return e;
+  return new FsError('UNREADABLE', `${what}: ${describeError(e)}`, { cause: e });
+}

@@ -1,0 +1,243 @@
+/**
+ * HttpTransport: one keep-alive connection pool to an obnam-server, with a
+ * bound on requests in flight and retries with exponential backoff (and
+ * jitter) on transient failures: network errors, 429 and 5xx. A 4xx is an
+ * answer, never retried. TLS trust is set up by http-tls.ts.
+ */
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { ObnamError, throwIfAborted } from '../errors.js';
+import { errorFromTransport, isTransientStatus } from './http-errors.js';
+import { parseFingerprint, PinnedAgent } from './http-tls.js';
+import { Release, Semaphore } from './http-batch.js';
+
+export interface TransportOptions {
+  /** Requests in flight at once (and sockets kept open). */
+  concurrency?: number;
+  /** Retries after the first attempt of a request. */
+  retries?: number;
+  /** First retry delay; doubles per attempt up to maxDelayMs. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** A request whose socket is idle this long fails (and is retried). */
+  timeoutMs?: number;
+  /** Idle keep-alive sockets are closed after this long (keep it below the server's keep-alive timeout). */
+  idleSocketMs?: number;
+  /** Largest response body accepted. */
+  maxResponseBytes?: number;
+}
+
+export interface HttpTarget {
+  url: string;
+  token: string;
+  fingerprint?: string;
+  caFile?: string;
+}
+
+export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
+
+export interface HttpRequest {
+  method: Method;
+  /** Path below the server URL, with query. */
+  path: string;
+  headers?: Record<string, string | number>;
+  body?: readonly Uint8Array[];
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  /** An earlier attempt failed in a way that may have left it done on the server. */
+  retried: boolean;
+}
+
+const DEFAULTS: Required<TransportOptions> = {
+  concurrency: 8,
+  retries: 8,
+  baseDelayMs: 100,
+  maxDelayMs: 5_000,
+  timeoutMs: 120_000,
+  idleSocketMs: 10_000,
+  maxResponseBytes: 512 << 20,
+};
+/** Retries allowed while the server has never answered (a wrong address should fail fast). */
+const RETRIES_BEFORE_FIRST_ANSWER = 2;
+
+export class HttpTransport {
+  readonly location: string;
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly slots: Semaphore;
+  private readonly opts: Required<TransportOptions>;
+  private answered = false;
+
+  private constructor(
+    target: HttpTarget,
+    ca: Buffer | undefined,
+    opts: TransportOptions,
+  ) {
+    this.opts = { ...DEFAULTS, ...opts };
+    this.base = new URL(target.url);
+    if (this.base.protocol !== 'https:' && this.base.protocol !== 'http:') {
+      throw new ObnamError('USAGE', `${target.url}: a server URL starts with https://`);
+    }
+    this.location = target.url;
+    this.authorization = `Bearer ${target.token}`;
+    const agentOptions: https.AgentOptions = {
+      keepAlive: true,
+      maxSockets: this.opts.concurrency,
+      timeout: this.opts.idleSocketMs,
+      scheduling: 'lifo',
+    };
+    if (ca) agentOptions.ca = ca;
+    if (this.base.protocol === 'http:') {
+      if (target.fingerprint || ca) {
+        throw new ObnamError('USAGE', `${target.url} is plain HTTP: a server fingerprint or CA file needs an https:// URL`);
+      }
+      this.agent = new http.Agent(agentOptions);
+    } else if (target.fingerprint) {
+      this.agent = new PinnedAgent(agentOptions, parseFingerprint(target.fingerprint));
+    } else {
+      this.agent = new https.Agent(agentOptions);
+    }
+    this.slots = new Semaphore(this.opts.concurrency);
+  }
+
+  private readonly authorization: string;
+
+  static async create(target: HttpTarget, opts: TransportOptions = {}): Promise<HttpTransport> {
+    if (!target.token) throw new ObnamError('USAGE', `${target.url} needs an access token`);
+    if (target.fingerprint) parseFingerprint(target.fingerprint);
+    let ca: Buffer | undefined;
+    if (target.caFile) {
+      try {
+        ca = await fs.readFile(target.caFile);
+      } catch (e) {
+        throw new ObnamError('USAGE', `cannot read CA file ${target.caFile}: ${(e as Error).message}`);
+      }
+    }
+    return new HttpTransport(target, ca, opts);
+  }
+
+  /** Waits for a free request slot (for callers that batch while the transport is busy). */
+  acquire(): Promise<Release> {
+    return this.slots.acquire();
+  }
+
+  /**
+   * Sends a request, retrying transient failures; resolves with any
+   * non-transient response (2xx, 3xx, 4xx). `slot` is a slot from acquire()
+   * the caller already holds (and this call releases).
+   */
+  async request(req: HttpRequest, slot?: Release): Promise<HttpResponse> {
+    const release = slot ?? (await this.slots.acquire());
+    try {
+      let retried = false;
+      for (let attempt = 0; ; attempt++) {
+        throwIfAborted(req.signal);
+        let failure: ObnamError;
+        let retryAfterMs = 0;
+        try {
+          const res = await this.once(req);
+          this.answered = true;
+          if (!isTransientStatus(res.status)) return { ...res, retried };
+          failure = new ObnamError('NETWORK', `${this.location}: HTTP status ${res.status}`);
+          const ra = Number(res.headers['retry-after']);
+          if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
+          if (attempt >= this.opts.retries) return { ...res, retried };
+        } catch (e) {
+          const f = errorFromTransport(e, this.location);
+          if (!f.retry) throw f.error;
+          failure = f.error;
+          const limit = this.answered ? this.opts.retries : Math.min(this.opts.retries, RETRIES_BEFORE_FIRST_ANSWER);
+          if (attempt >= limit) throw failure;
+        }
+        retried = true;
+        const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** attempt);
+        await sleep(Math.max(retryAfterMs ? Math.min(retryAfterMs, this.opts.maxDelayMs) : 0, backoff * (0.5 + Math.random() / 2)), req.signal);
+      }
+    } finally {
+      release();
+    }
+  }
+
+  private once(req: HttpRequest): Promise<Omit<HttpResponse, 'retried'>> {
+    const mod = this.base.protocol === 'https:' ? https : http;
+    const basePath = this.base.pathname.replace(/\/+$/, '');
+    let length = 0;
+    for (const b of req.body ?? []) length += b.length;
+    const headers: http.OutgoingHttpHeaders = { authorization: this.authorization, ...req.headers };
+    if (req.body) headers['content-length'] = length;
+    return new Promise((resolve, reject) => {
+      const r = mod.request(
+        {
+          agent: this.agent,
+          protocol: this.base.protocol,
+          hostname: this.base.hostname.replace(/^\[|\]$/g, ''),
+          port: this.base.port || undefined,
+          method: req.method,
+          path: basePath + req.path,
+          headers,
+          signal: req.signal,
+          timeout: this.opts.timeoutMs,
+        },
+        (res) => {
+          const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
+          if (declared !== undefined && declared > this.opts.maxResponseBytes) {
+            res.destroy();
+            reject(new ObnamError('TOO_LARGE', `${this.location}: response of ${declared} bytes is too large`));
+            return;
+          }
+          const parts: Buffer[] = [];
+          let got = 0;
+          res.on('data', (d: Buffer) => {
+            got += d.length;
+            if (got > this.opts.maxResponseBytes) {
+              res.destroy(new ObnamError('TOO_LARGE', `${this.location}: response is too large`));
+              return;
+            }
+            parts.push(d);
+          });
+          res.on('error', reject);
+          res.on('aborted', () => reject(new ObnamError('NETWORK', `${this.location}: the connection closed in the middle of a response`)));
+          res.on('end', () => {
+            if (!res.complete || (req.method !== 'HEAD' && declared !== undefined && got !== declared)) {
+              reject(new ObnamError('NETWORK', `${this.location}: the connection closed in the middle of a response`));
+              return;
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, got) });
+          });
+        },
+      );
+      r.on('timeout', () => r.destroy(new ObnamError('NETWORK', `${this.location}: no answer within ${this.opts.timeoutMs / 1000} s`)));
+      r.on('error', reject);
+      for (const b of req.body ?? []) r.write(b);
+      r.end();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new ObnamError('ABORTED', 'operation was cancelled'));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new ObnamError('ABORTED', 'operation was cancelled'));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

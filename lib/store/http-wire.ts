@@ -1,0 +1,97 @@
+/**
+ * The obnam-server HTTP API as both sides see it: route paths, header names,
+ * JSON body shapes and the binary batch-upload format. HttpStore (client) and
+ * server/ (server) both use this module, so the two cannot drift apart.
+ * format-spec/server-api.md documents the same thing for people.
+ */
+import { ObnamError } from '../errors.js';
+import { ID_BYTES } from '../format/ids.js';
+import type { Kind } from '../format/version.js';
+
+export const API_PREFIX = '/v1';
+/** SHA-256 of an object's bytes, 64 lowercase hex digits (request and response header). */
+export const DIGEST_HEADER = 'obnam-sha256';
+export const OCTET_STREAM = 'application/octet-stream';
+/** Content type of a batch upload body (see encodeBatch). */
+export const BATCH_CONTENT_TYPE = 'application/vnd.obnam.batch';
+
+/** Largest page a list request may ask for, and the default page size. */
+export const LIST_MAX_LIMIT = 10_000;
+
+export const routes = {
+  health: '/health',
+  object: (kind: Kind, id: string) => `${API_PREFIX}/objects/${kind}/${id}`,
+  list: (kind: Kind, after: string | undefined, limit: number) =>
+    `${API_PREFIX}/objects/${kind}?limit=${limit}` + (after ? `&after=${after}` : ''),
+  has: (kind: Kind) => `${API_PREFIX}/has/${kind}`,
+  batch: (kind: Kind) => `${API_PREFIX}/batch/${kind}`,
+};
+
+/** POST /v1/has/KIND request body. */
+export interface HasRequest {
+  ids: string[];
+}
+/** POST /v1/has/KIND response body: one entry per requested id, in order. */
+export interface HasResponse {
+  exists: boolean[];
+}
+/** GET /v1/objects/KIND response body. `next` is the cursor for the following page, null at the end. */
+export interface ListPage {
+  ids: string[];
+  next: string | null;
+}
+/** POST /v1/batch/KIND response body: per record, whether it was newly stored. */
+export interface BatchResponse {
+  created: boolean[];
+}
+/** Every 4xx/5xx response body. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/**
+ * A batch upload body is a sequence of records, each
+ *
+ *   32 bytes  object id (binary)
+ *   32 bytes  SHA-256 of the object bytes
+ *    4 bytes  length of the object bytes, big-endian
+ *    n bytes  the object bytes
+ */
+export const BATCH_RECORD_HEADER = ID_BYTES + 32 + 4;
+
+export interface BatchRecord {
+  id: string;
+  digest: Buffer;
+  data: Uint8Array;
+}
+
+/** The body as a list of buffers (no copy of the object bytes). */
+export function encodeBatch(records: readonly BatchRecord[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const r of records) {
+    const h = Buffer.alloc(BATCH_RECORD_HEADER);
+    h.write(r.id, 0, 'hex');
+    r.digest.copy(h, ID_BYTES);
+    h.writeUInt32BE(r.data.length, ID_BYTES + 32);
+    out.push(h, Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+  }
+  return out;
+}
+
+/** Parses a whole batch body; USAGE if it is malformed or truncated. */
+export function decodeBatch(body: Buffer, maxRecords: number): BatchRecord[] {
+  const out: BatchRecord[] = [];
+  let off = 0;
+  while (off < body.length) {
+    if (out.length >= maxRecords) throw new ObnamError('TOO_LARGE', `batch has more than ${maxRecords} objects`);
+    if (body.length - off < BATCH_RECORD_HEADER) throw new ObnamError('USAGE', 'batch body ends inside a record header');
+    const id = body.toString('hex', off, off + ID_BYTES);
+    const digest = body.subarray(off + ID_BYTES, off + ID_BYTES + 32);
+    const len = body.readUInt32BE(off + ID_BYTES + 32);
+    off += BATCH_RECORD_HEADER;
+    if (body.length - off < len) throw new ObnamError('USAGE', 'batch body ends inside an object');
+    out.push({ id, digest, data: body.subarray(off, off + len) });
+    off += len;
+  }
+  return out;
+}

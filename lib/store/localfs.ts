@@ -1,0 +1,129 @@
+/**
+ * The few file operations LocalStore needs, in two flavours with one
+ * interface: asynchronous (for event loops that must not block: the CLI's
+ * main thread, the server) and blocking (for worker threads, where Node's
+ * thread-pool hand-off costs several times the system call itself; measured
+ * here: open+close 70 us async vs 7 us sync).
+ */
+import { constants as fsc } from 'node:fs';
+import * as fss from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { errnoCode } from '../errors.js';
+
+export interface LocalFileOps {
+  /** Creates `file` (which must not exist) with these bytes and fsyncs it. */
+  writeDurable(file: string, parts: Uint8Array[]): Promise<void>;
+  /** Gives `tmp` the name `final` unless `final` exists; returns whether it did. */
+  linkNoReplace(tmp: string, final: string): Promise<boolean>;
+  readFile(file: string): Promise<Buffer>;
+  exists(file: string): Promise<boolean>;
+  unlink(file: string, ignoreMissing?: boolean): Promise<void>;
+  fsyncDir(dir: string): Promise<void>;
+}
+
+const CREATE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL;
+
+function linkFallback(code: string | undefined): boolean {
+  // File systems without hard links: rename, which replaces an object that
+  // appeared meanwhile with an equally valid copy of itself.
+  return code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP';
+}
+
+export const asyncOps: LocalFileOps = {
+  async writeDurable(file, parts) {
+    const fh = await fs.open(file, CREATE, 0o600);
+    try {
+      await fh.writev(parts);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+  async linkNoReplace(tmp, final) {
+    try {
+      await fs.link(tmp, final);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'EEXIST') return false;
+      if (!linkFallback(errnoCode(e))) throw e;
+      await fs.rename(tmp, final);
+      return true;
+    }
+  },
+  readFile: (file) => fs.readFile(file),
+  async exists(file) {
+    try {
+      await fs.access(file);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw e;
+    }
+  },
+  async unlink(file, ignoreMissing = false) {
+    try {
+      await fs.unlink(file);
+    } catch (e) {
+      if (!(ignoreMissing && errnoCode(e) === 'ENOENT')) throw e;
+    }
+  },
+  async fsyncDir(dir) {
+    const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+};
+
+/** Blocking versions, wrapped in promises so callers need not care. */
+export const blockingOps: LocalFileOps = {
+  async writeDurable(file, parts) {
+    const fd = fss.openSync(file, CREATE, 0o600);
+    try {
+      fss.writevSync(fd, parts);
+      fss.fsyncSync(fd);
+    } finally {
+      fss.closeSync(fd);
+    }
+  },
+  async linkNoReplace(tmp, final) {
+    try {
+      fss.linkSync(tmp, final);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'EEXIST') return false;
+      if (!linkFallback(errnoCode(e))) throw e;
+      fss.renameSync(tmp, final);
+      return true;
+    }
+  },
+  async readFile(file) {
+    return fss.readFileSync(file);
+  },
+  async exists(file) {
+    try {
+      fss.accessSync(file);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw e;
+    }
+  },
+  async unlink(file, ignoreMissing = false) {
+    try {
+      fss.unlinkSync(file);
+    } catch (e) {
+      if (!(ignoreMissing && errnoCode(e) === 'ENOENT')) throw e;
+    }
+  },
+  async fsyncDir(dir) {
+    const fd = fss.openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      fss.fsyncSync(fd);
+    } finally {
+      fss.closeSync(fd);
+    }
+  },
+};

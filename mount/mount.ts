@@ -1,0 +1,141 @@
+/**
+ * Mounting a file-system view with fuse-native, and the mount's lifetime.
+ *
+ * The mount is read-only (the `ro` option, and EROFS from every write
+ * operation), caches attributes, names and pages in the kernel for a long
+ * time (snapshots never change), never times requests out (a slow remote
+ * fetch must not fail a read), and reports stable inode numbers (use_ino) so
+ * hardlinks survive `cp -a`. With auto_unmount, libfuse's helper unmounts if
+ * the process dies without doing so itself.
+ *
+ * `closed` resolves when the file system is gone, whether through unmount()
+ * or from outside (`fusermount -u`), which is noticed by watching
+ * /proc/self/mountinfo.
+ */
+import * as fs from 'node:fs/promises';
+import Fuse from 'fuse-native';
+import { ObnamError } from '../lib/errors.js';
+import type { FsView } from '../lib/fsview/view.js';
+import { ErrorReporter } from './errno.js';
+import { mountAt } from './mountinfo.js';
+import { fuseOperations } from './ops.js';
+
+/** Seconds the kernel may keep attributes, names and missing names: snapshots never change. */
+const CACHE_SECONDS = 24 * 3600;
+const FSTYPE = 'fuse.obnam';
+/** How often to check whether the file system was unmounted from outside. */
+const WATCH_MS = 500;
+
+export interface MountOptions {
+  view: FsView;
+  mountpoint: string;
+  /** Where failures (EIO) are reported, one line each. */
+  log?: (line: string) => void;
+  /** libfuse debug output on stderr. */
+  debug?: boolean;
+}
+
+export interface Mounted {
+  /** The resolved mount point. */
+  mountpoint: string;
+  /** Whether file times carry nanoseconds (the patched fuse-native addon) or milliseconds. */
+  nsecTimes: boolean;
+  /** Resolves once the file system is no longer mounted. */
+  closed: Promise<void>;
+  /** Unmounts (if still mounted) and resolves when done; safe to call more than once. */
+  unmount(): Promise<void>;
+}
+
+function fuseCall(fn: (cb: (err: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+}
+
+export async function mountView(opts: MountOptions): Promise<Mounted> {
+  if (!Fuse.OBNAM_PATCH) {
+    throw new ObnamError(
+      'INTERNAL',
+      'fuse-native is not patched for obnam (was it installed with --ignore-scripts?); run: node patches/apply.mjs in the obnam directory',
+    );
+  }
+  let mountpoint: string;
+  try {
+    mountpoint = await fs.realpath(opts.mountpoint);
+    if (!(await fs.stat(mountpoint)).isDirectory()) throw new ObnamError('USAGE', `${opts.mountpoint} is not a directory`);
+  } catch (e) {
+    if (e instanceof ObnamError) throw e;
+    throw new ObnamError('USAGE', `cannot mount on ${opts.mountpoint}: ${(e as Error).message}`);
+  }
+  const existing = await mountAt(mountpoint);
+  if (existing?.fstype === FSTYPE) throw new ObnamError('USAGE', `an obnam repository is already mounted at ${mountpoint}`);
+  // libfuse refuses a non-empty mount point with an unhelpful "fuse failed": say why first.
+  if ((await fs.readdir(mountpoint)).length) throw new ObnamError('USAGE', `${mountpoint} is not empty; mount on an empty directory`);
+
+  const log = opts.log ?? ((line: string) => process.stderr.write(`obnam mount: ${line}\n`));
+  const fuse = new Fuse(mountpoint, fuseOperations(opts.view, new ErrorReporter(log)), {
+    timeout: false,
+    fsname: 'obnam',
+    subtype: 'obnam',
+    kernelCache: true,
+    attrTimeout: CACHE_SECONDS,
+    entryTimeout: CACHE_SECONDS,
+    autoUnmount: true,
+    debug: !!opts.debug,
+    mountOptions: ['ro', 'use_ino', `negative_timeout=${CACHE_SECONDS}`],
+  });
+  try {
+    await fuseCall((cb) => fuse.mount(cb));
+  } catch (e) {
+    throw new ObnamError('IO', `cannot mount on ${mountpoint}: ${(e as Error).message}`, { cause: e });
+  }
+  const ours = await mountAt(mountpoint);
+  if (!ours || ours.fstype !== FSTYPE) {
+    throw new ObnamError('INTERNAL', `mounted, but ${mountpoint} does not show up in /proc/self/mountinfo`);
+  }
+
+  let done: () => void;
+  const closed = new Promise<void>((resolve) => (done = resolve));
+  let unmounting: Promise<void> | undefined;
+  let watching = true;
+
+  /** Still mounted (our mount, not something mounted there since)? */
+  const stillMounted = async () => (await mountAt(mountpoint))?.id === ours.id;
+
+  const unmount = (): Promise<void> => {
+    unmounting ??= (async () => {
+      watching = false;
+      clearTimeout(timer);
+      try {
+        await fuseCall((cb) => fuse.unmount(cb));
+      } catch (e) {
+        // fusermount fails if the file system is already gone (unmounted from outside): that is fine.
+        if (await stillMounted()) {
+          unmounting = undefined; // let a later call try again
+          watching = true;
+          watch();
+          throw new ObnamError('IO', `cannot unmount ${mountpoint}: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      done();
+    })();
+    return unmounting;
+  };
+
+  let timer: NodeJS.Timeout;
+  const watch = () => {
+    timer = setTimeout(async () => {
+      if (!watching) return;
+      let gone = false;
+      try {
+        gone = !(await stillMounted());
+      } catch {
+        // /proc unreadable for a moment: look again next time
+      }
+      if (gone) unmount().catch(() => undefined);
+      else if (watching) watch();
+    }, WATCH_MS);
+    timer.unref();
+  };
+  watch();
+
+  return { mountpoint, nsecTimes: Fuse.NSEC_TIMES === true, closed, unmount };
+}

@@ -1,0 +1,37 @@
+/**
+ * Which file systems are mounted where, from /proc/self/mountinfo (read
+ * asynchronously: the mounting process must never block its event loop,
+ * which answers the kernel's requests).
+ */
+import * as fs from 'node:fs/promises';
+
+export interface MountEntry {
+  id: number;
+  mountpoint: string;
+  fstype: string;
+  source: string;
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-', 6);
+    if (f.length < 10 || dash < 0) continue;
+    out.push({ id: Number(f[0]), mountpoint: unescape(f[4]!), fstype: f[dash + 1]!, source: unescape(f[dash + 2]!) });
+  }
+  return out;
+}
+
+export async function readMounts(): Promise<MountEntry[]> {
+  return parseMountinfo(await fs.readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+/** The topmost mount at `mountpoint` (an absolute, resolved path), if any. */
+export async function mountAt(mountpoint: string): Promise<MountEntry | undefined> {
+  const all = await readMounts();
+  for (let i = all.length - 1; i >= 0; i--) if (all[i]!.mountpoint === mountpoint) return all[i];
+  return undefined;
+}

@@ -1,0 +1,132 @@
+/**
+ * Builds the Fastify application: limits and timeouts from the config,
+ * structured logging (pino: one line per request, warnings for refused and
+ * broken requests), errors through server/errors.ts, the /health route, and
+ * the authenticated /v1 API (routes/).
+ */
+import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController } from 'fastify';
+import { ObnamError } from '../lib/errors.js';
+import { API_PREFIX, BATCH_CONTENT_TYPE, OCTET_STREAM, routes } from '../lib/store/http-wire.js';
+import type { ClientTable } from './clients.js';
+import type { Limits } from './config.js';
+import { httpError } from './errors.js';
+import type { RequestLimiter } from './limiter.js';
+import type { Namespaces } from './namespaces.js';
+import { batchRoutes } from './routes/batch.js';
+import { objectRoutes } from './routes/objects.js';
+import './request.js';
+
+export interface AppDeps {
+  limits: Limits;
+  clients: ClientTable;
+  namespaces: Namespaces;
+  limiter: RequestLimiter;
+  tls?: { cert: Buffer; key: Buffer };
+  logLevel: string;
+  /** Where log lines go (default: stdout). */
+  logStream?: { write(line: string): void };
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { limits } = deps;
+  let app: FastifyInstance;
+  const options = {
+    logger: { level: deps.logLevel, ...(deps.logStream ? { stream: deps.logStream } : {}) },
+    logController: new LogController({ disableRequestLogging: true }),
+    connectionTimeout: limits.idleTimeoutSeconds * 1000,
+    keepAliveTimeout: limits.keepAliveTimeoutSeconds * 1000,
+    requestTimeout: limits.requestTimeoutSeconds * 1000,
+    bodyLimit: 1 << 20,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle' as const,
+    clientErrorHandler: (err: Error & { code?: string }, socket: import('node:net').Socket) => {
+      const benign = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      app?.log[benign ? 'debug' : 'warn']({ code: err.code, ip: socket.remoteAddress }, `bad or broken connection: ${err.message}`);
+      if (!benign && socket.writable) {
+        socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      socket.destroy();
+    },
+  };
+  app = deps.tls ? (Fastify({ ...options, https: deps.tls }) as unknown as FastifyInstance) : Fastify(options);
+  app.server.maxConnections = limits.maxConnections;
+  // Emitted for connections idle in the middle of a request (not for idle
+  // keep-alive connections, which keepAliveTimeout closes quietly).
+  app.server.on('timeout', (socket: import('node:net').Socket) => {
+    app.log.warn({ ip: socket.remoteAddress, bytesRead: socket.bytesRead }, 'connection idle for too long: closed');
+    socket.destroy();
+  });
+
+  app.decorateRequest('obnamClient', null);
+  app.decorateRequest('obnamStore', null);
+  app.decorateReply('obnamError', null);
+
+  app.addContentTypeParser([OCTET_STREAM, BATCH_CONTENT_TYPE], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, new ObnamError('NOT_FOUND', 'no such route')));
+
+  app.addHook('onResponse', async (req, reply) => {
+    const status = reply.statusCode;
+    const entry = {
+      client: req.obnamClient?.name,
+      method: req.method,
+      url: req.url.slice(0, 200),
+      status,
+      ms: Math.round(reply.elapsedTime),
+      ip: req.ip,
+      ...(reply.obnamError ? { error: reply.obnamError } : {}),
+    };
+    if (status >= 500) req.log.error(entry, 'request failed');
+    else if (status >= 400 && status !== 404) req.log.warn(entry, 'request refused');
+    else if (status === 404) req.log.info(entry, 'not found');
+    else req.log.debug(entry, 'request');
+  });
+  app.addHook('onRequestAbort', async (req) => {
+    req.log.warn(
+      { client: req.obnamClient?.name, method: req.method, url: req.url.slice(0, 200), ip: req.ip },
+      'the connection closed before the request was complete (client gone or idle timeout); nothing stored',
+    );
+  });
+
+  app.get(routes.health, async () => ({ status: 'ok' }));
+
+  void app.register(
+    async (api) => {
+      api.addHook('onRequest', async (req, reply) => {
+        const m = BEARER.exec(req.headers.authorization ?? '');
+        const client = m ? await deps.clients.authenticate(m[1]!) : undefined;
+        if (!client) {
+          reply.header('www-authenticate', 'Bearer realm="obnam"');
+          throw new ObnamError('UNAUTHORIZED', 'missing or unknown access token');
+        }
+        req.obnamClient = client;
+        let closed = false;
+        let release: (() => void) | undefined;
+        reply.raw.once('close', () => {
+          closed = true;
+          release?.();
+        });
+        release = await deps.limiter.enter(client.namespace);
+        if (closed) release();
+        req.obnamStore = await deps.namespaces.store(client);
+      });
+      objectRoutes(api, limits);
+      batchRoutes(api, limits);
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}
+
+function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
+  const h = httpError(e);
+  reply.obnamError = h.detail;
+  if (h.status >= 500 && h.status !== 503) req.log.error({ err: e }, h.detail);
+  if (h.status === 503) reply.header('retry-after', '1');
+  return reply.code(h.status).type('application/json').send(h.body);
+}

@@ -1,0 +1,187 @@
+/**
+ * Clients of the server: who may connect, with which rights, and where their
+ * objects live. Stored in DIR/clients.json:
+ *
+ *   {"version": 1, "clients": [{"name": "laptop", "token_sha256": "<hex>",
+ *     "append_only": false, "namespace": "<32 hex>", "created": "<ISO time>"}]}
+ *
+ * A token is 32 random bytes (base64url); only its SHA-256 is stored, so the
+ * file does not let anyone in. The running server notices changes to the file
+ * (client add/remove) without a restart: it checks the file at most once a
+ * second, and at once when it meets an unknown token.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { errnoCode, ObnamError } from '../lib/errors.js';
+import { namespaceDir, ServerDir } from './layout.js';
+import { createNamespace } from './namespaces.js';
+
+export interface ClientRecord {
+  name: string;
+  token_sha256: string;
+  append_only: boolean;
+  namespace: string;
+  created: string;
+}
+
+interface ClientsFile {
+  version: 1;
+  clients: ClientRecord[];
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export async function readClients(file: string): Promise<ClientRecord[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return [];
+    throw new ObnamError('IO', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  let parsed: ClientsFile;
+  try {
+    parsed = JSON.parse(text) as ClientsFile;
+  } catch {
+    throw new ObnamError('CORRUPT', `${file} is not valid JSON`);
+  }
+  if (parsed?.version !== 1 || !Array.isArray(parsed.clients)) throw new ObnamError('CORRUPT', `${file}: unknown format`);
+  for (const c of parsed.clients) {
+    if (
+      typeof c?.name !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(c.token_sha256) ||
+      typeof c.append_only !== 'boolean' ||
+      !/^[0-9a-f]{32}$/.test(c.namespace)
+    ) {
+      throw new ObnamError('CORRUPT', `${file}: malformed client entry ${JSON.stringify(c?.name)}`);
+    }
+  }
+  return parsed.clients;
+}
+
+async function writeClients(file: string, clients: ClientRecord[]): Promise<void> {
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const body: ClientsFile = { version: 1, clients };
+  const fh = await fs.open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(body, null, 2) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, file);
+}
+
+/** Runs `fn` holding DIR/clients.json.lock, so two client commands never lose each other's change. */
+async function withLock<T>(d: ServerDir, fn: () => Promise<T>): Promise<T> {
+  const lock = `${d.clientsFile}.lock`;
+  for (let i = 0; ; i++) {
+    try {
+      await (await fs.open(lock, 'wx', 0o600)).close();
+      break;
+    } catch (e) {
+      if (errnoCode(e) !== 'EEXIST') throw new ObnamError('IO', `cannot create ${lock}: ${(e as Error).message}`);
+      if (i >= 250) throw new ObnamError('IO', `${lock} exists: another client command is running (remove the file if none is)`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lock, { force: true });
+  }
+}
+
+/** Adds a client; returns its token (shown once: only its hash is kept). */
+export async function addClient(d: ServerDir, name: string, appendOnly: boolean): Promise<{ token: string; client: ClientRecord }> {
+  if (!NAME_RE.test(name)) {
+    throw new ObnamError('USAGE', `client name ${JSON.stringify(name)}: use up to 64 letters, digits, ".", "_", "@" or "-"`);
+  }
+  const token = randomBytes(32).toString('base64url');
+  const client: ClientRecord = {
+    name,
+    token_sha256: hashToken(token),
+    append_only: appendOnly,
+    namespace: randomBytes(16).toString('hex'),
+    created: new Date().toISOString(),
+  };
+  // The namespace has a fresh random name: it can be made before taking the lock.
+  const storage = namespaceDir(d, client);
+  await createNamespace(storage);
+  try {
+    await withLock(d, async () => {
+      const clients = await readClients(d.clientsFile);
+      if (clients.some((c) => c.name === name)) throw new ObnamError('USAGE', `there is already a client named ${name}`);
+      await writeClients(d.clientsFile, [...clients, client]);
+    });
+  } catch (e) {
+    await fs.rm(storage, { recursive: true, force: true });
+    throw e;
+  }
+  return { token, client };
+}
+
+/** Removes a client's access (its objects stay on disk); returns the removed record. */
+export async function removeClient(d: ServerDir, name: string): Promise<ClientRecord> {
+  return withLock(d, async () => {
+    const clients = await readClients(d.clientsFile);
+    const victim = clients.find((c) => c.name === name);
+    if (!victim) throw new ObnamError('NOT_FOUND', `there is no client named ${name}`);
+    await writeClients(
+      d.clientsFile,
+      clients.filter((c) => c !== victim),
+    );
+    return victim;
+  });
+}
+
+/** The running server's view of clients.json, by token hash. */
+export class ClientTable {
+  private byHash = new Map<string, ClientRecord>();
+  private stamp = '';
+  private refreshing?: Promise<void>;
+  private again?: Promise<void>;
+
+  constructor(private readonly file: string) {}
+
+  /**
+   * The client a token belongs to, or undefined. Every call sees the file as
+   * it is now (one stat, shared by concurrent calls), so a client removed by
+   * `obnam-server client remove` is refused from its next request on.
+   */
+  async authenticate(token: string): Promise<ClientRecord | undefined> {
+    await this.refresh();
+    return this.byHash.get(hashToken(token));
+  }
+
+  /** Re-reads the file if it changed. Calls made while a check runs wait for the next one. */
+  async refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.again ??= this.refreshing.then(() => {
+        this.again = undefined;
+        return this.refresh();
+      });
+      return this.again;
+    }
+    this.refreshing = this.reload().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async reload(): Promise<void> {
+    let stamp = 'missing';
+    try {
+      const st = await fs.stat(this.file);
+      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw e;
+    }
+    if (stamp === this.stamp) return;
+    const clients = await readClients(this.file);
+    this.byHash = new Map(clients.map((c) => [c.token_sha256, c]));
+    this.stamp = stamp;
+  }
+}

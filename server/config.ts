@@ -1,0 +1,148 @@
+/**
+ * The server configuration file (YAML; JSON is YAML too), with defaults for
+ * everything but the TLS files. Relative file names are relative to the
+ * config file's directory. init writes a commented copy of the defaults.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { ObnamError } from '../lib/errors.js';
+import type { ServerDir } from './layout.js';
+
+export interface Limits {
+  /** Largest single object upload (PUT body). */
+  maxObjectBytes: number;
+  /** Largest batch upload body. */
+  maxBatchBytes: number;
+  /** Most objects in one batch upload. */
+  maxBatchObjects: number;
+  /** Most ids in one "which of these exist" request. */
+  maxLookupIds: number;
+  /** Requests handled at once; more wait in a queue (their bodies unread). */
+  maxConcurrentRequests: number;
+  /** Requests waiting beyond that; more get 503. */
+  maxQueuedRequests: number;
+  /** Open connections; more are refused. */
+  maxConnections: number;
+  /** A request must arrive completely (headers and body) within this time. */
+  requestTimeoutSeconds: number;
+  /** A connection that sends and receives nothing for this long is closed. */
+  idleTimeoutSeconds: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutSeconds: number;
+}
+
+export interface ServerConfig {
+  /** Default listen address, HOST:PORT. */
+  listen: string;
+  tls: { cert: string; key: string };
+  logLevel: string;
+  limits: Limits;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxObjectBytes: 32 << 20,
+  maxBatchBytes: 16 << 20,
+  maxBatchObjects: 4096,
+  maxLookupIds: 10_000,
+  maxConcurrentRequests: 64,
+  maxQueuedRequests: 4096,
+  maxConnections: 4096,
+  requestTimeoutSeconds: 120,
+  idleTimeoutSeconds: 60,
+  keepAliveTimeoutSeconds: 30,
+};
+
+const LIMIT_KEYS: Record<string, keyof Limits> = {
+  max_object_bytes: 'maxObjectBytes',
+  max_batch_bytes: 'maxBatchBytes',
+  max_batch_objects: 'maxBatchObjects',
+  max_lookup_ids: 'maxLookupIds',
+  max_concurrent_requests: 'maxConcurrentRequests',
+  max_queued_requests: 'maxQueuedRequests',
+  max_connections: 'maxConnections',
+  request_timeout_seconds: 'requestTimeoutSeconds',
+  idle_timeout_seconds: 'idleTimeoutSeconds',
+  keep_alive_timeout_seconds: 'keepAliveTimeoutSeconds',
+};
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const DEFAULT_LISTEN = '0.0.0.0:8443';
+
+/** The config file init writes. */
+export function defaultConfigText(cert: string, key: string): string {
+  const limits = Object.entries(LIMIT_KEYS)
+    .map(([k, f]) => `  ${k}: ${DEFAULT_LIMITS[f]}`)
+    .join('\n');
+  return (
+    '# obnam-server configuration (see format-spec/server-api.md)\n' +
+    `listen: "${DEFAULT_LISTEN}"\n` +
+    'tls:\n' +
+    `  cert: ${JSON.stringify(cert)}\n` +
+    `  key: ${JSON.stringify(key)}\n` +
+    '# fatal, error, warn, info, debug or trace (debug logs every request)\n' +
+    'log_level: info\n' +
+    'limits:\n' +
+    limits +
+    '\n'
+  );
+}
+
+export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
+  const file = d.configFile;
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new ObnamError('USAGE', `cannot read server config ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (e) {
+    throw new ObnamError('USAGE', `server config ${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const bad = (what: string) => new ObnamError('USAGE', `server config ${file}: ${what}`);
+  const top = mapping(raw ?? {}, bad, 'the file');
+  const cfg: ServerConfig = { listen: DEFAULT_LISTEN, tls: { cert: '', key: '' }, logLevel: 'info', limits: { ...DEFAULT_LIMITS } };
+  const base = path.dirname(file);
+  for (const [k, v] of Object.entries(top)) {
+    if (k === 'listen') {
+      if (typeof v !== 'string') throw bad('listen must be a string HOST:PORT');
+      parseListen(v);
+      cfg.listen = v;
+    } else if (k === 'tls') {
+      const t = mapping(v, bad, 'tls');
+      for (const [tk, tv] of Object.entries(t)) {
+        if ((tk !== 'cert' && tk !== 'key') || typeof tv !== 'string') throw bad(`tls.${tk}: expected cert and key file names`);
+        cfg.tls[tk] = path.resolve(base, tv);
+      }
+    } else if (k === 'log_level') {
+      if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw bad(`log_level must be one of ${LOG_LEVELS.join(', ')}`);
+      cfg.logLevel = v;
+    } else if (k === 'limits') {
+      for (const [lk, lv] of Object.entries(mapping(v, bad, 'limits'))) {
+        const field = LIMIT_KEYS[lk];
+        if (!field) throw bad(`unknown limit ${JSON.stringify(lk)}`);
+        if (typeof lv !== 'number' || !Number.isFinite(lv) || lv <= 0) throw bad(`limits.${lk} must be a positive number`);
+        cfg.limits[field] = lv;
+      }
+    } else {
+      throw bad(`unknown setting ${JSON.stringify(k)}`);
+    }
+  }
+  return cfg;
+}
+
+function mapping(v: unknown, bad: (w: string) => ObnamError, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`${what} must be a mapping`);
+  return v as Record<string, unknown>;
+}
+
+/** "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces); port 0 picks a free port. */
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ObnamError('USAGE', `listen address ${JSON.stringify(s)}: expected HOST:PORT (port 0 picks a free one)`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}

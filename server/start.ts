@@ -1,0 +1,103 @@
+/**
+ * startServer(): runs an obnam-server on an initialised server directory and
+ * returns its address, certificate fingerprint and a close() that finishes
+ * the requests in progress (every acknowledged write is already durable)
+ * before it resolves. Used by `obnam-server serve`, by tests and by the
+ * benchmark's remote mode.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ObnamError } from '../lib/errors.js';
+import { buildApp } from './app.js';
+import { ClientTable } from './clients.js';
+import { Limits, loadServerConfig, parseListen } from './config.js';
+import { checkServerDir, serverDir } from './layout.js';
+import { RequestLimiter } from './limiter.js';
+import { Namespaces } from './namespaces.js';
+import { fingerprintOf, loadCertificate } from './tls.js';
+
+export interface StartOptions {
+  /** The server directory (made by obnam-server init). */
+  dir: string;
+  /** Config file, if not DIR/obnam-server.yaml. */
+  configFile?: string;
+  /** HOST:PORT; default: the config's listen. Port 0 picks a free port. */
+  listen?: string;
+  /** Plain HTTP (behind a TLS-terminating proxy only). */
+  insecureHttp?: boolean;
+  /** Overrides the config's log_level ("silent" for none). */
+  logLevel?: string;
+  logStream?: { write(line: string): void };
+  /** Overrides of configured limits. */
+  limits?: Partial<Limits>;
+}
+
+export interface RunningServer {
+  /** https://HOST:PORT (or http:// with insecureHttp). */
+  url: string;
+  host: string;
+  port: number;
+  /** SHA-256 fingerprint of the certificate, AB:CD:... (undefined over plain HTTP). */
+  fingerprint?: string;
+  /** The most requests in progress at once, and the most distinct clients with requests in progress at once. */
+  peaks(): { requests: number; clients: number };
+  /** Stops accepting connections, finishes requests in progress, closes storage. */
+  close(): Promise<void>;
+  app: FastifyInstance;
+}
+
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const d = serverDir(opts.dir, opts.configFile);
+  await checkServerDir(d);
+  const config = await loadServerConfig(d);
+  const limits = { ...config.limits, ...opts.limits };
+  const { host, port } = parseListen(opts.listen ?? config.listen);
+
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  let fingerprint: string | undefined;
+  if (!opts.insecureHttp) {
+    if (!config.tls.cert || !config.tls.key) {
+      throw new ObnamError('USAGE', `${d.configFile}: tls.cert and tls.key are needed (or serve with --insecure-http behind a TLS proxy)`);
+    }
+    const c = await loadCertificate(config.tls.cert, config.tls.key);
+    tls = { cert: c.cert, key: c.key };
+    fingerprint = fingerprintOf(c.x509);
+  }
+
+  const clients = new ClientTable(d.clientsFile);
+  await clients.refresh();
+  const namespaces = new Namespaces(d);
+  const limiter = new RequestLimiter(limits.maxConcurrentRequests, limits.maxQueuedRequests);
+  const app = buildApp({
+    limits,
+    clients,
+    namespaces,
+    limiter,
+    tls,
+    logLevel: opts.logLevel ?? config.logLevel,
+    logStream: opts.logStream,
+  });
+  try {
+    await app.listen({ host, port });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw new ObnamError('USAGE', `cannot listen on ${host}:${port}: ${(e as Error).message}`);
+  }
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new ObnamError('INTERNAL', 'the server has no TCP address');
+  const urlHost = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  const url = `${tls ? 'https' : 'http'}://${urlHost}:${addr.port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    host: addr.address,
+    port: addr.port,
+    fingerprint,
+    peaks: () => ({ requests: limiter.peak, clients: limiter.peakClients }),
+    app,
+    close: () =>
+      (closing ??= (async () => {
+        await app.close();
+        await namespaces.close();
+      })()),
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The format contract: the test vectors in fixtures/vectors-v1.json and the
+ * repository in fixtures/repo-v1/ were written by this code when format
+ * version 1 was fixed. If what obnam writes or how it reads ever changes,
+ * these tests fail: change the format only with a new version, a spec update
+ * and new vectors (npm run fixtures).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { decodeCbor } from '../lib/format/cbor.js';
+import { encodeTreeNode } from '../lib/format/tree.js';
+import { directoryEntries } from '../lib/format/treesplit.js';
+import { ROOT, obnamOk } from './helpers/cli.js';
+import { openTestRepo } from './helpers/repo.js';
+import { tempDir } from './helpers/tmp.js';
+import { computeVectors } from './helpers/vectors.js';
+
+describe('format version 1 test vectors', () => {
+  const stored = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v1.json'), 'utf8'));
+  const computed = computeVectors();
+  for (const key of Object.keys(stored)) {
+    it(`${key} is what the code computes`, () => {
+      assert.deepEqual(computed[key], stored[key]);
+    });
+  }
+  it('covers every vector the code computes', () => {
+    assert.deepEqual(Object.keys(computed).sort(), Object.keys(stored).sort());
+  });
+});
+
+describe('the fixture repository (format version 1)', () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'repo-v1.json'), 'utf8'));
+
+  async function copy() {
+    const tmp = await tempDir();
+    const repo = path.join(tmp.path, 'repo');
+    fs.cpSync(path.join(ROOT, 'fixtures', 'repo-v1'), repo, { recursive: true });
+    return { tmp, repo, env: { OBNAM_REPO: repo, OBNAM_PASSPHRASE: manifest.passphrase, HOME: tmp.path } };
+  }
+
+  it('opens with its passphrase, lists its snapshot, passes fsck and restores byte for byte', async () => {
+    const { tmp, repo, env } = await copy();
+    try {
+      const snaps = JSON.parse((await obnamOk(['list', '--json'], { env })).stdout);
+      assert.deepEqual(snaps.map((s: { id: string }) => s.id), [manifest.snapshot]);
+      assert.equal(snaps[0].hostname, 'fixture-host');
+      await obnamOk(['fsck'], { env });
+      const out = path.join(tmp.path, 'out');
+      await obnamOk(['restore', 'latest', out], { env });
+      const base = path.join(out, manifest.source);
+      for (const [f, sha] of Object.entries(manifest.files as Record<string, string>)) {
+        assert.equal(createHash('sha256').update(fs.readFileSync(path.join(base, f))).digest('hex'), sha, f);
+        assert.equal(fs.statSync(path.join(base, f), { bigint: true }).mtimeNs / 1000n, BigInt(manifest.mtime_ns) / 1000n, `${f} mtime`);
+      }
+      for (const [l, t] of Object.entries(manifest.symlinks as Record<string, string>)) assert.equal(fs.readlinkSync(path.join(base, l)), t);
+      for (const d of manifest.dirs as string[]) assert.ok(fs.statSync(path.join(base, d)).isDirectory());
+      void repo;
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('every stored tree re-encodes to the same bytes, and every id is the keyed hash of its content', async () => {
+    const { tmp, repo } = await copy();
+    try {
+      const r = await openTestRepo(repo, manifest.passphrase);
+      const snap = await r.getSnapshot(manifest.snapshot);
+      assert.equal(snap.tree, manifest.tree);
+      const walk = async (treeId: string): Promise<number> => {
+        const plain = await r.getObject('tree', treeId);
+        const node = await r.getTree(treeId);
+        assert.ok(Buffer.from(encodeTreeNode(node)).equals(Buffer.from(plain)), `tree ${treeId} re-encodes identically`);
+        assert.equal(r.contentId(encodeTreeNode(node)), treeId);
+        let n = 1;
+        for await (const e of directoryEntries((id) => r.getTree(id), treeId)) {
+          if (e.subtree) n += await walk(e.subtree);
+          for (const c of e.chunks ?? []) assert.equal(r.contentId(await r.getObject('chunk', c.id)), c.id);
+        }
+        return n;
+      };
+      assert.ok((await walk(snap.tree)) >= 4);
+      const config = decodeCbor(await r.getObject('config', '0'.repeat(64)), 'config') as Record<string, unknown>;
+      assert.equal(config.version, 1);
+      await r.close();
+    } finally {
+      await tmp.remove();
+    }
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * `obnam mount` of a remote repository: the same CLI, backing up to and
+ * mounting from a real obnam-server over HTTPS (in this process), read with
+ * cp -a and diff -r, and a corrupted chunk on the server giving EIO on that
+ * file only.
+ */
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Repository } from '../lib/repo/repository.js';
+import { resolvePath } from '../lib/repo/treewalk.js';
+import { openStore } from '../lib/store/open.js';
+import { obnamOk } from './helpers/cli.js';
+import {
+  changeSourceTree,
+  cleanupMount,
+  corruptStoredObject,
+  describeTree,
+  exec,
+  inSnapshot,
+  makeSourceTree,
+  mountedAt,
+  MountProcess,
+  PASSPHRASE,
+  startMount,
+} from './helpers/mount.js';
+import { startTestServer, TestServer } from './helpers/server.js';
+import { tempDir, TempDir } from './helpers/tmp.js';
+
+const fuseAvailable = await fs.access('/dev/fuse').then(
+  () => true,
+  () => false,
+);
+
+describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
+  let ts: TestServer;
+  let tmp: TempDir;
+  let env: Record<string, string>;
+  let data: string;
+  let mnt: string;
+  let id1: string;
+  let id2: string;
+  let bigV1: Buffer;
+  let changes: Awaited<ReturnType<typeof changeSourceTree>>;
+  let m: MountProcess | undefined;
+  const snap = (id: string) => inSnapshot(path.join(mnt, 'ids', id), data);
+
+  const backup = async () => (JSON.parse((await obnamOk(['backup', '--json', data], { env })).stdout) as { snapshot: string }).snapshot;
+
+  before(async () => {
+    ts = await startTestServer();
+    tmp = await tempDir();
+    data = path.join(tmp.path, 'data');
+    mnt = path.join(tmp.path, 'mnt');
+    await fs.mkdir(mnt);
+    env = {
+      OBNAM_REPO: ts.url,
+      OBNAM_TOKEN: await ts.addClient('mounter'),
+      OBNAM_SERVER_FINGERPRINT: ts.fingerprint,
+      OBNAM_PASSPHRASE: PASSPHRASE,
+    };
+    await makeSourceTree(data);
+    bigV1 = await fs.readFile(path.join(data, 'big.bin'));
+    await obnamOk(['init'], { env });
+    id1 = await backup();
+    changes = await changeSourceTree(data);
+    id2 = await backup();
+
+    // Corrupt one chunk of medium.bin where the server keeps it.
+    const spec = { type: 'http' as const, url: ts.url, token: env.OBNAM_TOKEN!, fingerprint: ts.fingerprint };
+    const repo = await Repository.open(await openStore(spec), spec, PASSPHRASE);
+    const s = await repo.getSnapshot(id1);
+    const parts = path.resolve(data, 'medium.bin').slice(1).split('/').map((p) => Buffer.from(p));
+    const chunk = (await resolvePath((t) => repo.getTree(t), s.tree, parts)).entry!.chunks![1]!.id;
+    await repo.close();
+    const nsDir = await ts.namespaceDir('mounter');
+    const local = await openStore({ type: 'local', dir: nsDir });
+    await corruptStoredObject(nsDir, local, 'chunk', chunk);
+    await local.close();
+
+    m = await startMount(ts.url, mnt, [], env);
+  });
+
+  after(async () => {
+    await cleanupMount(m, mnt);
+    assert.equal(await mountedAt(mnt), undefined, 'nothing left mounted');
+    await tmp?.remove();
+    await ts?.stop();
+  });
+
+  it('reads a large file at random offsets, with many readers at once', async () => {
+    const file = path.join(snap(id1), 'big.bin');
+    const reader = async () => {
+      const fh = await fs.open(file, 'r');
+      try {
+        for (let i = 0; i < 8; i++) {
+          const offset = randomInt(bigV1.length);
+          const length = randomInt(1, 300_000);
+          const buf = Buffer.alloc(length);
+          const { bytesRead } = await fh.read(buf, 0, length, offset);
+          assert.ok(buf.subarray(0, bytesRead).equals(bigV1.subarray(offset, offset + length)), `read at ${offset}`);
+        }
+      } finally {
+        await fh.close();
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, reader));
+  });
+
+  it('cp -a of a snapshot equals the original', async () => {
+    const copy = path.join(tmp.path, 'copy');
+    const r = await exec('cp', ['-a', snap(id2), copy]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await describeTree(copy), await describeTree(data));
+  });
+
+  it('diff -r between the snapshots reports exactly the changed files', async () => {
+    const [a, b] = [snap(id1), snap(id2)];
+    const r = await exec('diff', ['-rq', '--no-dereference', '--exclude=fifo', '--exclude=medium.bin', a, b]);
+    assert.equal(r.code, 1, r.stderr);
+    const want = [
+      ...changes.changed.map((f) => `Files ${a}/${f} and ${b}/${f} differ`),
+      ...changes.added.map((f) => `Only in ${b}: ${f}`),
+    ].sort();
+    assert.deepEqual(r.stdout.trim().split('\n').sort(), want);
+  });
+
+  it('a chunk corrupted on the server gives EIO on its file only', async () => {
+    await assert.rejects(fs.readFile(path.join(snap(id1), 'medium.bin')), { code: 'EIO' });
+    assert.equal(await fs.readFile(path.join(snap(id1), 'small.txt'), 'utf8'), 'hello, snapshot\n');
+    assert.ok((await fs.readFile(path.join(snap(id1), 'big.bin'))).equals(bigV1));
+  });
+});
