@@ -5,24 +5,29 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
-import { backupCommand } from './commands/backup.js';
-import { fsckCommand } from './commands/fsck.js';
-import { initCommand } from './commands/init.js';
-import { keyAddCommand, keyListCommand, keyRemoveCommand } from './commands/key.js';
-import { listCommand } from './commands/list.js';
-import { lsCommand } from './commands/ls.js';
-import { mountCommand } from './commands/mount.js';
-import { restoreCommand } from './commands/restore.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
 
 export const VERSION = '0.1.0';
 
 type Handler = (args: never) => Promise<number>;
+type Loader = () => Promise<Handler>;
+
+// Command modules load only when their command runs: start-up stays short.
+const initCommand: Loader = async () => (await import('./commands/init.js')).initCommand;
+const backupCommand: Loader = async () => (await import('./commands/backup.js')).backupCommand;
+const listCommand: Loader = async () => (await import('./commands/list.js')).listCommand;
+const lsCommand: Loader = async () => (await import('./commands/ls.js')).lsCommand;
+const restoreCommand: Loader = async () => (await import('./commands/restore.js')).restoreCommand;
+const mountCommand: Loader = async () => (await import('./commands/mount.js')).mountCommand;
+const fsckCommand: Loader = async () => (await import('./commands/fsck.js')).fsckCommand;
+const keyAddCommand: Loader = async () => (await import('./commands/key.js')).keyAddCommand;
+const keyListCommand: Loader = async () => (await import('./commands/key.js')).keyListCommand;
+const keyRemoveCommand: Loader = async () => (await import('./commands/key.js')).keyRemoveCommand;
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
-  const run = (handler: Handler) => async (args: unknown) => {
-    exitCode = await handler(args as never);
+  const run = (load: Loader) => async (args: unknown) => {
+    exitCode = await (await load())(args as never);
   };
   const parser = yargs(argv)
     .scriptName('obnam')

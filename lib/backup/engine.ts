@@ -115,7 +115,8 @@ class BackupRun {
   };
   private readonly excludes: ExcludeMatcher;
   private readonly skipDirs: Set<string>;
-  private readonly hardlinks = new Map<string, Buffer>();
+  /** Inodes with several links: the snapshot path of the link that holds the content (null: none yet). */
+  private readonly hardlinks = new Map<string, Promise<Buffer | null>>();
   private readonly abort = new AbortController();
   private readonly pool: WorkerPool;
   private fatal?: unknown;
@@ -374,18 +375,39 @@ class BackupRun {
   }
 
   private async startFile(child: Child, old: TreeEntry | undefined, smallRead: Promise<SmallRead> | undefined): Promise<Pending<TreeEntry | null>> {
-    const { abs, rel, st, entry } = child;
+    const { rel, st, entry } = child;
     this.progress.files++;
     this.progress.bytes += entry.size;
-    if (st.nlink > 1) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = this.hardlinks.get(key);
-      if (first) {
-        this.summary.files++;
-        return ready({ ...entry, type: 'hardlink', size: 0, link: first });
-      }
-      this.hardlinks.set(key, rel);
+    if (st.nlink <= 1) return this.startContent(child, old, smallRead);
+    const key = `${st.dev}:${st.ino}`;
+    const previous = this.hardlinks.get(key);
+    if (!previous) {
+      const p = await this.startContent(child, old, smallRead);
+      this.hardlinks.set(key, p.result.then((e) => (e ? rel : null)));
+      return p;
     }
+    // A later link to an inode seen before: a hardlink entry to the first path
+    // whose content was stored, or, if none was (it could not be read), this
+    // one carries the content instead.
+    let carried!: (first: Buffer | null) => void;
+    this.hardlinks.set(key, new Promise<Buffer | null>((r) => (carried = r)));
+    return pending(
+      previous.then(async (first) => {
+        if (first) {
+          carried(first);
+          this.summary.files++;
+          return { ...entry, type: 'hardlink' as const, size: 0, link: first };
+        }
+        const e = await (await this.startContent(child, old, undefined)).result.catch(() => null);
+        carried(e ? rel : null);
+        return e;
+      }),
+    );
+  }
+
+  /** Reuses, reads inline, or chunks one file's content. */
+  private async startContent(child: Child, old: TreeEntry | undefined, smallRead: Promise<SmallRead> | undefined): Promise<Pending<TreeEntry | null>> {
+    const { abs, entry } = child;
     if (unchangedFile(old, entry)) {
       entry.chunks = old!.chunks;
       entry.data = old!.data;
@@ -393,13 +415,17 @@ class BackupRun {
       return ready(entry);
     }
     this.opts.onFileRead?.(abs.toString('utf8'), old ? 'changed' : 'new');
+    const limit = this.repo.config.inlineMax;
+    if (!smallRead && entry.size <= limit) {
+      smallRead = this.urgent<SmallRead[]>({ op: 'readSmall', paths: [own(abs)], limit }).then((r) => r[0]!);
+    }
     if (smallRead) {
       const r = await smallRead;
       if (!r.ok) {
         if (r.code !== 'ENOENT') this.warn(abs, r.message);
         return ready(null);
       }
-      if (r.data.length <= this.repo.config.inlineMax) {
+      if (r.data.length <= limit) {
         entry.data = Buffer.from(r.data);
         entry.size = r.data.length;
         this.progress.bytesRead += r.data.length;

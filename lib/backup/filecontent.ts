@@ -107,7 +107,7 @@ export async function backupFileContent(
   } finally {
     await Promise.allSettled(pending);
     fs.closeSync(fd);
-    if (freeBuffers.length < 8) freeBuffers.push(buf);
+    if (freeBuffers.length < 2) freeBuffers.push(buf);
   }
   return result;
 }

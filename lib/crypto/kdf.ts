@@ -18,7 +18,9 @@ export interface KdfParams {
 /** log2 of scrypt's N for new key slots: 2^17 * 8 * 128 bytes = 128 MiB of memory, ~0.4 s here. */
 export const DEFAULT_LOG_N = 17;
 export const MIN_LOG_N = 10;
-export const MAX_LOG_N = 22;
+export const MAX_LOG_N = 20;
+/** scrypt needs 128 * N * r bytes; readers refuse slots that would need more. */
+export const MAX_KDF_MEMORY = 1 << 30;
 
 /**
  * The cost of new key slots. OBNAM_TEST_KDF_LOG_N lowers it for test suites
@@ -47,7 +49,8 @@ export function checkKdfParams(p: KdfParams): void {
     p.p >= 1 &&
     p.p <= 16 &&
     p.salt.length >= 16 &&
-    p.salt.length <= 64;
+    p.salt.length <= 64 &&
+    128 * 2 ** p.logN * p.r <= MAX_KDF_MEMORY;
   if (!ok) throw new ObnamError('CORRUPT', 'key slot has unsupported or unsafe KDF parameters');
 }
 

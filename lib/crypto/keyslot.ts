@@ -30,6 +30,7 @@ export interface KeySlotInfo {
 }
 
 interface KeySlot extends KeySlotInfo {
+  version: number;
   wrapped: Uint8Array;
 }
 
@@ -70,6 +71,7 @@ export function parseKeySlot(id: string, bytes: Uint8Array): KeySlot {
   if (algorithm !== 'scrypt') throw new ObnamError('UNSUPPORTED_VERSION', `${what} uses unknown KDF ${algorithm}`);
   return {
     id,
+    version,
     created: asUint(m.created, `${what} created`),
     hostname: optional(m.hostname, asText, `${what} hostname`) ?? '',
     username: optional(m.username, asText, `${what} username`) ?? '',
@@ -89,7 +91,7 @@ export async function tryOpenKeySlot(slot: KeySlot, passphrase: Uint8Array): Pro
   const kek = await deriveKey(passphrase, slot.kdf);
   let plain: Uint8Array;
   try {
-    plain = openAead(kek, slot.wrapped, aad(slot.id, FORMAT_VERSION), 'key slot');
+    plain = openAead(kek, slot.wrapped, aad(slot.id, slot.version), 'key slot');
   } catch {
     return undefined;
   }

@@ -64,7 +64,8 @@ export function decodeConfig(v: unknown): RepoConfig {
   const chunker = { min: asUint(ch.min, 'chunker min'), avg: asUint(ch.avg, 'chunker avg'), max: asUint(ch.max, 'chunker max') };
   checkChunkerParams(chunker);
   const comp = asMap(m.compression, `${what} compression`);
-  if (asText(comp.algorithm, `${what} compression algorithm`) !== 'zstd') fail(what, 'unknown compression');
+  const compAlg = asText(comp.algorithm, `${what} compression algorithm`);
+  if (compAlg !== 'zstd') throw new ObnamError('UNSUPPORTED_VERSION', `${what}: unknown compression ${compAlg}`);
   const level = asInt(comp.level, `${what} compression level`);
   const repositoryId = asText(m.repository, `${what} repository id`);
   if (!/^[0-9a-f]{64}$/.test(repositoryId)) fail(what, 'bad repository id');

@@ -1,9 +1,10 @@
 /**
  * Object ids: 32 bytes, written as 64 lowercase hex characters.
  *
- * Content ids are HMAC-SHA256(id-key, plaintext) (see lib/crypto/ids.ts); key
- * and config objects use random or fixed ids. Every id that crosses a trust
- * boundary (a store listing, a tree entry, a URL) is checked with isId first.
+ * Content ids are HMAC-SHA256(id-key, plaintext) (see Repository.contentId in
+ * lib/repo/repository.ts); key and config objects use random or fixed ids.
+ * Every id that crosses a trust boundary (a store listing, a tree entry, a
+ * URL) is checked with isId first.
  */
 import { ObnamError } from '../errors.js';
 

@@ -6,7 +6,7 @@
  */
 import { encodeCbor } from './cbor.js';
 import { idFromBytes, idToBytes } from './ids.js';
-import { asArray, asBytes, asMap, asText, asUint, fail, optional } from './schema.js';
+import { asArray, asBytes, asInt, asMap, asText, asUint, fail, optional } from './schema.js';
 import type { Timestamp } from './tree.js';
 
 export interface SnapshotSummary {
@@ -77,8 +77,10 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
 
 function asTime(v: unknown, what: string): Timestamp {
   const a = asArray(v, what);
-  if (a.length !== 2 || typeof a[0] !== 'number') fail(what, 'expected [seconds, nanoseconds]');
-  return { sec: a[0], nsec: asUint(a[1], what) };
+  if (a.length !== 2) fail(what, 'expected [seconds, nanoseconds]');
+  const nsec = asUint(a[1], what);
+  if (nsec >= 1e9) fail(what, 'nanoseconds out of range');
+  return { sec: asInt(a[0], what), nsec };
 }
 
 export function decodeSnapshot(v: unknown, what: string): Snapshot {

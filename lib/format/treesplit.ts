@@ -91,15 +91,42 @@ export async function writeDirectory(
 
 export type NodeLoader = (id: string) => Promise<TreeNode>;
 
-/** Every entry of a directory, in name order, loading pages as it goes. */
-export async function* directoryEntries(load: NodeLoader, id: string, depth = 0): AsyncGenerator<TreeEntry> {
+/**
+ * Every entry of a directory, in name order, loading pages as it goes. Pages
+ * are checked against their index entries (first name, order, count), so a
+ * damaged or hostile index cannot duplicate or reorder entries.
+ */
+export async function* directoryEntries(load: NodeLoader, id: string): AsyncGenerator<TreeEntry> {
+  yield* pageEntries(load, id, 0, undefined, undefined);
+}
+
+async function* pageEntries(
+  load: NodeLoader,
+  id: string,
+  depth: number,
+  first: Uint8Array | undefined,
+  next: Uint8Array | undefined,
+): AsyncGenerator<TreeEntry> {
   if (depth > MAX_DEPTH) throw new ObnamError('CORRUPT', `tree ${id}: index nodes nested too deep`);
   const node = await load(id);
+  const bad = (why: string) => new ObnamError('CORRUPT', `tree ${id}: ${why}`);
   if (node.kind === 'leaf') {
+    if (first && (node.entries.length === 0 || compareNames(node.entries[0]!.name, first) !== 0)) throw bad('page does not start with its index name');
+    if (next && node.entries.length && compareNames(node.entries[node.entries.length - 1]!.name, next) >= 0) throw bad('page overlaps the next one');
     yield* node.entries;
     return;
   }
-  for (const page of node.pages) yield* directoryEntries(load, page.tree, depth + 1);
+  if (first && compareNames(node.pages[0]!.first, first) !== 0) throw bad('index does not start with its name');
+  for (let i = 0; i < node.pages.length; i++) {
+    const page = node.pages[i]!;
+    const limit = node.pages[i + 1]?.first ?? next;
+    let count = 0;
+    for await (const e of pageEntries(load, page.tree, depth + 1, page.first, limit)) {
+      count++;
+      yield e;
+    }
+    if (count !== page.count) throw bad(`page ${page.tree} holds ${count} entries, the index says ${page.count}`);
+  }
 }
 
 /** The entry named `name` in a directory, loading only the pages on its path. */

@@ -147,7 +147,7 @@ class FsckRun {
     try {
       for await (const e of directoryEntries((t) => this.loadTreeNode(t), id)) {
         if (e.type === 'dir') below.push(this.checkTree(e.subtree!));
-        else if (e.chunks) for (const c of e.chunks) below.push((await this.checkChunk(c.id)).result);
+        else if (e.chunks) for (const c of e.chunks) below.push((await this.checkChunk(c.id, c.length)).result);
       }
     } catch (e) {
       if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
@@ -171,11 +171,11 @@ class FsckRun {
   }
 
   /** Starts checking a chunk (once); resolves when the check is queued, to the check's outcome. */
-  private async checkChunk(id: string): Promise<Pending<boolean>> {
+  private async checkChunk(id: string, length: number): Promise<Pending<boolean>> {
     const known = this.chunkDamage.get(id);
     if (known) return { result: known };
     await this.opts.pool.ready();
-    const p = this.verify('chunk', id).then((r) => {
+    const p = this.verify('chunk', id, length).then((r) => {
       this.progress.chunks++;
       if (r.ok) return false;
       this.problem('chunk', id, new ObnamError(r.code as never, r.message), [], []);
@@ -185,13 +185,13 @@ class FsckRun {
     return pending(p);
   }
 
-  private async verify(kind: Kind, id: string): Promise<VerifyResult> {
+  private async verify(kind: Kind, id: string, length?: number): Promise<VerifyResult> {
     if (this.opts.quick) {
       return (await this.repo.store.has(kind, id, { signal: this.opts.signal }))
         ? { ok: true }
         : { ok: false, code: 'NOT_FOUND', message: `${kind} ${id} not found` };
     }
-    return this.opts.pool.run<VerifyResult>({ op: 'verify', kind, id });
+    return this.opts.pool.run<VerifyResult>({ op: 'verify', kind, id, length });
   }
 
   /** Verifies stored trees and chunks that no snapshot references; returns how many there are. */

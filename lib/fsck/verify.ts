@@ -8,11 +8,17 @@ import type { Kind } from '../format/version.js';
 import type { Repository } from '../repo/repository.js';
 import type { VerifyResult } from '../workers/tasks.js';
 
-export async function verifyObject(repo: Repository, kind: Kind, id: string): Promise<VerifyResult> {
+/** `length`: for chunks, the length the referring tree records. */
+export async function verifyObject(repo: Repository, kind: Kind, id: string, length?: number): Promise<VerifyResult> {
   try {
     if (kind === 'tree') await repo.getTree(id);
     else if (kind === 'snapshot') await repo.getSnapshot(id);
-    else await repo.getObject(kind, id);
+    else {
+      const data = await repo.getObject(kind, id);
+      if (length !== undefined && data.length !== length) {
+        throw new ObnamError('CORRUPT', `${kind} ${id}: ${data.length} bytes, but a tree records ${length}`);
+      }
+    }
     return { ok: true };
   } catch (e) {
     const code = e instanceof ObnamError ? e.code : 'INTERNAL';

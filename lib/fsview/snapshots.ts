@@ -5,7 +5,6 @@
  * appended ("2026-11-29T10:14:32Z-1a2b3c4d"), so a name never depends on
  * which of them is listed first.
  */
-import { describeError } from '../errors.js';
 import { shortId } from '../format/ids.js';
 import type { SnapshotInfo } from '../repo/repository.js';
 import type { RepoObjects } from './objects.js';
@@ -48,7 +47,7 @@ export function nameSnapshots(infos: readonly SnapshotInfo[]): SnapshotDir[] {
 export async function loadSnapshots(
   ids: AsyncIterable<string>,
   objects: RepoObjects,
-  onError: (id: string, message: string) => void,
+  onError: (id: string, error: unknown) => void,
 ): Promise<SnapshotInfo[]> {
   const all: string[] = [];
   for await (const id of ids) all.push(id);
@@ -58,7 +57,7 @@ export async function loadSnapshots(
     const batch = await Promise.all(
       all.slice(i, i + limit).map((id) =>
         objects.snapshot(id).catch((e: unknown) => {
-          onError(id, describeError(e));
+          onError(id, e);
           return undefined;
         }),
       ),

@@ -13,7 +13,7 @@
  * nodes on its path; a read fetches only the chunks it covers. A hardlink
  * shows its target's content and attributes under its own name.
  */
-import { describeError } from '../errors.js';
+import { describeError, ObnamError } from '../errors.js';
 import type { Timestamp, TreeEntry } from '../format/tree.js';
 import { directoryEntries, findEntry } from '../format/treesplit.js';
 import { ObjectCache, CacheStats } from './cache.js';
@@ -115,9 +115,19 @@ export class FsView {
   /** Reads the snapshot list (and nothing else) and returns the view. */
   static async open(source: FsViewSource, opts: FsViewOptions = {}): Promise<FsView> {
     const objects = new RepoObjects(source.load, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
-    const infos = await loadSnapshots(source.snapshotIds, objects, (id, message) =>
-      opts.onWarning?.(`snapshot ${id} left out: ${message}`),
-    );
+    const failures: unknown[] = [];
+    const infos = await loadSnapshots(source.snapshotIds, objects, (id, e) => {
+      failures.push(e);
+      opts.onWarning?.(`snapshot ${id} left out: ${describeError(e)}`);
+    });
+    // Some unreadable snapshots are left out; none readable at all is a failure, not an empty view.
+    if (failures.length && infos.length === 0) {
+      const first = failures[0];
+      const cause = first instanceof Error ? first.cause : undefined;
+      throw new ObnamError(cause instanceof ObnamError ? cause.code : 'CORRUPT', `no snapshot could be read: ${describeError(first)}`, {
+        cause: first,
+      });
+    }
     return new FsView(objects, nameSnapshots(infos), opts);
   }
 

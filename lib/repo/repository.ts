@@ -60,6 +60,9 @@ export class Repository {
     if (await store.has('config', CONFIG_ID)) {
       throw new ObnamError('REPOSITORY_EXISTS', `a repository already exists at ${store.location}`);
     }
+    // Key slots without a config are left by an interrupted init: their
+    // master keys protect nothing, and they would confuse opening.
+    for await (const id of store.list('key')) await store.delete('key', id);
     const keys = generateMasterKeys();
     const keyId = newKeyId();
     const slot = await createKeySlot(keyId, keys, passphraseBytes(passphrase), hostInfo());
@@ -85,14 +88,26 @@ export class Repository {
     if (version === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
     checkReadableVersion(version, 'this repository');
     const pass = passphraseBytes(passphrase);
+    const unusable: string[] = [];
     for await (const id of store.list('key')) {
-      const slot = parseKeySlot(id, await store.get('key', id));
+      let slot;
+      try {
+        slot = parseKeySlot(id, await readKeyObject(store, id));
+      } catch (e) {
+        // A damaged or unknown key slot must not lock people out of the others.
+        if (!(e instanceof ObnamError) || (e.code !== 'CORRUPT' && e.code !== 'UNSUPPORTED_VERSION')) throw e;
+        unusable.push(`${id.slice(0, 8)} (${e.message})`);
+        continue;
+      }
       const keys = await tryOpenKeySlot(slot, pass);
       if (!keys) continue;
       const config = decodeConfig(
         decodeCbor(openObject(keys.encryption, 'config', CONFIG_ID, configBytes, MAX_PLAINTEXT.config), 'repository config'),
       );
       return new Repository(store, spec, keys, config, id);
+    }
+    if (unusable.length) {
+      throw new ObnamError('BAD_PASSPHRASE', `wrong passphrase, or its key slot is unusable: ${unusable.join('; ')}`);
     }
     throw new ObnamError('BAD_PASSPHRASE', 'wrong passphrase: no key of this repository opens with it');
   }
@@ -188,7 +203,7 @@ export class Repository {
   async listKeys(): Promise<KeySlotInfo[]> {
     const out: KeySlotInfo[] = [];
     for await (const id of this.store.list('key')) {
-      const { wrapped: _w, ...info } = parseKeySlot(id, await this.store.get('key', id));
+      const { wrapped: _w, version: _v, ...info } = parseKeySlot(id, await readKeyObject(this.store, id));
       out.push(info);
     }
     return out.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
@@ -219,6 +234,13 @@ export class Repository {
   async close(): Promise<void> {
     await this.store.close();
   }
+}
+
+/** A key object's bytes, refused if larger than any real key slot. */
+async function readKeyObject(store: ObjectStore, id: string): Promise<Uint8Array> {
+  const bytes = await store.get('key', id);
+  if (bytes.length > MAX_PLAINTEXT.key) throw new ObnamError('CORRUPT', `key ${id.slice(0, 8)}: too large to be a key slot`);
+  return bytes;
 }
 
 export function hostInfo(): { hostname: string; username: string } {

@@ -72,6 +72,8 @@ export class HttpTransport {
   private readonly agent: http.Agent;
   private readonly slots: Semaphore;
   private readonly opts: Required<TransportOptions>;
+  private readonly authorization: string;
+  /** Whether the server has ever answered (see RETRIES_BEFORE_FIRST_ANSWER). */
   private answered = false;
 
   private constructor(
@@ -106,8 +108,6 @@ export class HttpTransport {
     this.slots = new Semaphore(this.opts.concurrency);
   }
 
-  private readonly authorization: string;
-
   static async create(target: HttpTarget, opts: TransportOptions = {}): Promise<HttpTransport> {
     if (!target.token) throw new ObnamError('USAGE', `${target.url} needs an access token`);
     if (target.fingerprint) parseFingerprint(target.fingerprint);
@@ -138,22 +138,18 @@ export class HttpTransport {
       let retried = false;
       for (let attempt = 0; ; attempt++) {
         throwIfAborted(req.signal);
-        let failure: ObnamError;
         let retryAfterMs = 0;
         try {
           const res = await this.once(req);
           this.answered = true;
-          if (!isTransientStatus(res.status)) return { ...res, retried };
-          failure = new ObnamError('NETWORK', `${this.location}: HTTP status ${res.status}`);
+          // A transient status after the last retry is the caller's to report.
+          if (!isTransientStatus(res.status) || attempt >= this.opts.retries) return { ...res, retried };
           const ra = Number(res.headers['retry-after']);
           if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
-          if (attempt >= this.opts.retries) return { ...res, retried };
         } catch (e) {
           const f = errorFromTransport(e, this.location);
-          if (!f.retry) throw f.error;
-          failure = f.error;
           const limit = this.answered ? this.opts.retries : Math.min(this.opts.retries, RETRIES_BEFORE_FIRST_ANSWER);
-          if (attempt >= limit) throw failure;
+          if (!f.retry || attempt >= limit) throw f.error;
         }
         retried = true;
         const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** attempt);
@@ -191,15 +187,17 @@ export class HttpTransport {
             reject(new ObnamError('TOO_LARGE', `${this.location}: response of ${declared} bytes is too large`));
             return;
           }
+          // With a declared length, one buffer of its own (transferable to a worker thread, no concat).
+          const whole = declared !== undefined && declared > 0 && req.method !== 'HEAD' ? Buffer.allocUnsafeSlow(declared) : undefined;
           const parts: Buffer[] = [];
           let got = 0;
           res.on('data', (d: Buffer) => {
+            if (whole && got + d.length <= whole.length) whole.set(d, got);
+            else parts.push(d);
             got += d.length;
-            if (got > this.opts.maxResponseBytes) {
-              res.destroy(new ObnamError('TOO_LARGE', `${this.location}: response is too large`));
-              return;
+            if (got > this.opts.maxResponseBytes || (whole && got > whole.length)) {
+              res.destroy(new ObnamError('NETWORK', `${this.location}: the response is longer than announced or too large`));
             }
-            parts.push(d);
           });
           res.on('error', reject);
           res.on('aborted', () => reject(new ObnamError('NETWORK', `${this.location}: the connection closed in the middle of a response`)));
@@ -208,7 +206,8 @@ export class HttpTransport {
               reject(new ObnamError('NETWORK', `${this.location}: the connection closed in the middle of a response`));
               return;
             }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parts.length === 1 ? parts[0]! : Buffer.concat(parts, got) });
+            const body = whole ?? (parts.length === 1 ? parts[0]! : Buffer.concat(parts, got));
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: req.method === 'HEAD' ? Buffer.alloc(0) : body });
           });
         },
       );

@@ -37,9 +37,8 @@ export async function openStore(spec: StoreSpec, opts: OpenStoreOptions = {}): P
 /** Prepares an empty store for a new repository: a new local directory, or a server namespace. */
 export async function createStore(spec: StoreSpec): Promise<ObjectStore> {
   if (spec.type !== 'local') return openStore(spec);
-  if (await LocalStore.exists(spec.dir)) {
-    throw new ObnamError('REPOSITORY_EXISTS', `a repository already exists at ${spec.dir}`);
-  }
+  // A store without a config is what an interrupted init leaves: init may finish it.
+  if (await LocalStore.exists(spec.dir)) return LocalStore.open(spec.dir, { packSize: packSizeFromEnv() });
   const existing = await fs.readdir(spec.dir).catch(() => [] as string[]);
   if (existing.length) throw new ObnamError('USAGE', `${spec.dir} exists and is not empty; choose a new directory`);
   return LocalStore.create(spec.dir, { packSize: packSizeFromEnv() });

@@ -2,7 +2,7 @@
  * The object store interface: the only thing a repository needs from where
  * its objects live. A store keeps opaque bytes by (kind, id) and knows nothing
  * of keys, compression or trees. Implementations: LocalStore (a directory),
- * HttpStore (an obnam-server). All of them pass test/store-conformance.ts.
+ * HttpStore (an obnam-server). All of them pass test/helpers/store-conformance.ts.
  */
 import type { Kind } from '../format/version.js';
 

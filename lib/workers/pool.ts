@@ -60,7 +60,8 @@ export class WorkerPool {
     this.perWorker = opts.perWorker;
     this.queueLimit = opts.queueLimit ?? opts.size * opts.perWorker;
     for (let i = 0; i < opts.size; i++) {
-      const worker = new Worker(script, { workerData: opts.workerData });
+      // A small young generation: workers hold few live objects, and each MB counts per thread.
+      const worker = new Worker(script, { workerData: opts.workerData, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (m: WorkerMessage) => this.onMessage(slot, m));
       worker.on('error', (e) => this.fail(new ObnamError('INTERNAL', `worker thread failed: ${e.message}`)));

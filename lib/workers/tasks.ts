@@ -27,7 +27,7 @@ export type Task =
   | { op: 'put'; kind: 'tree' | 'snapshot' | 'chunk'; plaintext: Uint8Array }
   | { op: 'restoreFile'; path: Uint8Array; chunks: [string, number][]; meta: RestoreMeta; owners: boolean }
   | { op: 'restoreItems'; items: RestoreItem[]; owners: boolean }
-  | { op: 'verify'; kind: Kind; id: string }
+  | { op: 'verify'; kind: Kind; id: string; length?: number }
   | { op: 'load'; kind: Kind; id: string };
 
 /** A file's content, or why the file could not be read (the backup goes on without it). */

@@ -45,7 +45,7 @@ async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
     case 'put':
       return [await repo.putObject(task.kind, task.plaintext), []];
     case 'verify':
-      return [await verifyObject(repo, task.kind, task.id), []];
+      return [await verifyObject(repo, task.kind, task.id, task.length), []];
     case 'load': {
       const data = await repo.getObject(task.kind, task.id);
       const copy = new Uint8Array(data); // own buffer, so it can be transferred
