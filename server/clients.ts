@@ -11,6 +11,7 @@
  * second, and at once when it meets an unknown token.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import * as fss from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError } from '../lib/errors.js';
 import { namespaceDir, ServerDir } from './layout.js';
@@ -143,45 +144,44 @@ export async function removeClient(d: ServerDir, name: string): Promise<ClientRe
 export class ClientTable {
   private byHash = new Map<string, ClientRecord>();
   private stamp = '';
-  private refreshing?: Promise<void>;
-  private again?: Promise<void>;
+  private loading?: Promise<void>;
 
   constructor(private readonly file: string) {}
 
   /**
-   * The client a token belongs to, or undefined. Every call sees the file as
-   * it is now (one stat, shared by concurrent calls), so a client removed by
-   * `obnam-server client remove` is refused from its next request on.
+   * The client a token belongs to, or undefined. Every call looks at the
+   * file as it is now (one stat of a small local file, done synchronously
+   * because that costs less than a trip through the thread pool), so a
+   * client removed by `obnam-server client remove` is refused from its next
+   * request on, and a new client is accepted at once.
    */
   async authenticate(token: string): Promise<ClientRecord | undefined> {
     await this.refresh();
     return this.byHash.get(hashToken(token));
   }
 
-  /** Re-reads the file if it changed. Calls made while a check runs wait for the next one. */
+  /** Re-reads the file if it changed since it was last read. */
   async refresh(): Promise<void> {
-    if (this.refreshing) {
-      this.again ??= this.refreshing.then(() => {
-        this.again = undefined;
-        return this.refresh();
-      });
-      return this.again;
+    for (;;) {
+      const stamp = this.currentStamp();
+      if (stamp === this.stamp) return;
+      if (!this.loading) {
+        this.loading = (async () => {
+          const clients = await readClients(this.file);
+          this.byHash = new Map(clients.map((c) => [c.token_sha256, c]));
+          this.stamp = stamp;
+        })().finally(() => (this.loading = undefined));
+      }
+      await this.loading;
     }
-    this.refreshing = this.reload().finally(() => (this.refreshing = undefined));
-    return this.refreshing;
   }
 
-  private async reload(): Promise<void> {
-    let stamp = 'missing';
+  private currentStamp(): string {
     try {
-      const st = await fs.stat(this.file);
-      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      const st = fss.statSync(this.file, { throwIfNoEntry: false });
+      return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') throw e;
+      throw new ObnamError('IO', `cannot read ${this.file}: ${(e as Error).message}`);
     }
-    if (stamp === this.stamp) return;
-    const clients = await readClients(this.file);
-    this.byHash = new Map(clients.map((c) => [c.token_sha256, c]));
-    this.stamp = stamp;
   }
 }

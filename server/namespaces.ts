@@ -1,11 +1,11 @@
 /**
  * One store per client namespace, opened on first use and shared by all of
  * that client's requests. The engine is the one obnam uses for local
- * repositories (lib/store/local-packed.ts): this module is the only place in
+ * repositories (lib/store/local.ts): this module is the only place in
  * server/ that names it.
  */
 import { ObnamError } from '../lib/errors.js';
-import { LocalStore } from '../lib/store/local-packed.js';
+import { LocalStore } from '../lib/store/local.js';
 import type { ClientRecord } from './clients.js';
 import { namespaceDir, ServerDir } from './layout.js';
 

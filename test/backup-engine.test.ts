@@ -10,7 +10,7 @@ import { backup } from '../lib/backup/engine.js';
 import { Repository } from '../lib/repo/repository.js';
 import { resolvePath } from '../lib/repo/treewalk.js';
 import { snapshotPathComponents } from '../lib/restore/engine.js';
-import { LocalStore } from '../lib/store/local-packed.js';
+import { LocalStore } from '../lib/store/local.js';
 import { startRepoPool } from '../lib/workers/repopool.js';
 import { tempDir } from './helpers/tmp.js';
 

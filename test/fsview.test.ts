@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ObnamError } from '../lib/errors.js';
 import type { TreeEntry } from '../lib/format/tree.js';
 import type { Kind } from '../lib/format/version.js';
 import { FsError } from '../lib/fsview/errors.js';
@@ -20,7 +21,7 @@ import { resolvePath } from '../lib/repo/treewalk.js';
 import { openStore } from '../lib/store/open.js';
 import type { WorkerPool } from '../lib/workers/pool.js';
 import { startRepoPool } from '../lib/workers/repopool.js';
-import { backup, changeSourceTree, corruptStoredObject, initRepo, makeSourceTree, PASSPHRASE } from './helpers/mount.js';
+import { backup, changeSourceTree, corruptStoredObject, initRepo, makeSourceTree, NOT_UTF8_NAME, PASSPHRASE } from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 interface Opened {
@@ -183,14 +184,25 @@ describe('file-system view', () => {
 
   it('lists directories completely, including one split into pages', async () => {
     const view = await r.open();
-    const names = (await view.readdir(b(at(id2)))).map((e) => e.name.toString()).sort();
-    assert.deepEqual(names, (await fs.readdir(data)).sort());
+    const names = (await view.readdir(b(at(id2)))).map((e) => e.name.toString('latin1')).sort();
+    assert.deepEqual(names, (await fs.readdir(data, { encoding: 'buffer' })).map((n) => n.toString('latin1')).sort());
     const many = await view.readdir(b(at(id2, 'many')));
     assert.equal(many.length, 5000);
     assert.equal(new Set(many.map((e) => e.ino)).size, 5000);
     const fh = await view.open(b(at(id2, 'many/f04321')));
     assert.equal((await view.read(fh, 0, 100)).toString(), '4321\n');
     await rejectsWith(view.getattr(b(at(id2, 'many/f05000'))), 'NO_ENTRY');
+  });
+
+  it('takes and gives names as bytes, UTF-8 or not', async () => {
+    const view = await r.open();
+    const names = (await view.readdir(b(at(id2)))).map((e) => e.name);
+    assert.ok(names.some((n) => n.equals(NOT_UTF8_NAME)));
+    assert.ok(names.some((n) => n.equals(Buffer.from('naïve ünïcode'))));
+    const p = Buffer.concat([b(at(id2)), b('/'), NOT_UTF8_NAME]);
+    const fh = await view.open(p);
+    assert.equal((await view.read(fh, 0, 100)).toString(), 'latin-1 name\n');
+    assert.equal((await view.getattr(p)).size, 13);
   });
 
   it('reads symlink targets and extended attributes', async () => {
@@ -339,6 +351,26 @@ describe('file-system view', () => {
       assert.ok((await view.read(big, 0, want.length)).equals(want));
       // Failures are not cached: it fails again (and would succeed once repaired).
       await rejectsWith(view.read(fh, c[0]!.length, 10), 'UNREADABLE');
+    });
+
+    it('leaves out an unreadable snapshot, and refuses to open if none is readable', async () => {
+      const copy = path.join(tmp.path, 'unreadable');
+      await fs.cp(repoDir, copy, { recursive: true });
+      const store = await openStore({ type: 'local', dir: copy });
+      await corruptStoredObject(copy, store, 'snapshot', id1);
+      const broken = await openRepo(copy);
+      try {
+        const warnings: string[] = [];
+        const view = await broken.open({ onWarning: (w) => warnings.push(w) });
+        assert.deepEqual(view.snapshots.map((s) => s.info.id), [id2]);
+        assert.equal(warnings.length, 1);
+        assert.match(warnings[0]!, new RegExp(`snapshot ${id1} left out`));
+        await corruptStoredObject(copy, store, 'snapshot', id2);
+        await assert.rejects(broken.open(), (e: unknown) => e instanceof ObnamError && /no snapshot could be read/.test(e.message));
+      } finally {
+        await store.close();
+        await broken.close();
+      }
     });
 
     it('a missing tree fails only the directory it describes', async () => {

@@ -26,6 +26,7 @@ import {
   makeSourceTree,
   mountedAt,
   MountProcess,
+  NOT_UTF8_NAME,
   PASSPHRASE,
   startMount,
 } from './helpers/mount.js';
@@ -147,6 +148,7 @@ describe('obnam mount', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
       assert.ok(want.get('tagged')!.xattrs!['user.binary']);
       assert.equal(want.get('link')!.target, 'small.txt');
       assert.equal(want.get('fifo')!.type, 'fifo');
+      assert.ok(want.has(NOT_UTF8_NAME.toString('latin1')) && want.has(Buffer.from('naïve ünïcode').toString('latin1')));
       await fs.rm(copy, { recursive: true });
     });
 

@@ -1,8 +1,11 @@
 /**
  * `obnam mount` of a remote repository: the same CLI, backing up to and
- * mounting from a real obnam-server over HTTPS (in this process), read with
- * cp -a and diff -r, and a corrupted chunk on the server giving EIO on that
- * file only.
+ * mounting from a real obnam-server over HTTPS, read with cp -a and diff -r,
+ * and a corrupted chunk on the server giving EIO on that file only.
+ *
+ * The server runs in its own process: in this one, its file reads would queue
+ * behind this process's own reads of the mount (both use libuv's small thread
+ * pool), which wait for the mount, which waits for the server.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
@@ -26,7 +29,10 @@ import {
   PASSPHRASE,
   startMount,
 } from './helpers/mount.js';
-import { startTestServer, TestServer } from './helpers/server.js';
+import { addClient } from '../server/clients.js';
+import { initServerDir } from '../server/init.js';
+import { serverDir } from '../server/layout.js';
+import { namespaceDirOf, ServerProcess, spawnServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 const fuseAvailable = await fs.access('/dev/fuse').then(
@@ -35,7 +41,8 @@ const fuseAvailable = await fs.access('/dev/fuse').then(
 );
 
 describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
-  let ts: TestServer;
+  let server: ServerProcess | undefined;
+  let serverHome: string;
   let tmp: TempDir;
   let env: Record<string, string>;
   let data: string;
@@ -50,17 +57,15 @@ describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailabl
   const backup = async () => (JSON.parse((await obnamOk(['backup', '--json', data], { env })).stdout) as { snapshot: string }).snapshot;
 
   before(async () => {
-    ts = await startTestServer();
     tmp = await tempDir();
     data = path.join(tmp.path, 'data');
     mnt = path.join(tmp.path, 'mnt');
+    serverHome = path.join(tmp.path, 'server');
     await fs.mkdir(mnt);
-    env = {
-      OBNAM_REPO: ts.url,
-      OBNAM_TOKEN: await ts.addClient('mounter'),
-      OBNAM_SERVER_FINGERPRINT: ts.fingerprint,
-      OBNAM_PASSPHRASE: PASSPHRASE,
-    };
+    const { fingerprint } = await initServerDir(serverHome);
+    const token = (await addClient(serverDir(serverHome), 'mounter', false)).token;
+    server = await spawnServer(serverHome);
+    env = { OBNAM_REPO: server.url, OBNAM_TOKEN: token, OBNAM_SERVER_FINGERPRINT: fingerprint, OBNAM_PASSPHRASE: PASSPHRASE };
     await makeSourceTree(data);
     bigV1 = await fs.readFile(path.join(data, 'big.bin'));
     await obnamOk(['init'], { env });
@@ -69,25 +74,28 @@ describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailabl
     id2 = await backup();
 
     // Corrupt one chunk of medium.bin where the server keeps it.
-    const spec = { type: 'http' as const, url: ts.url, token: env.OBNAM_TOKEN!, fingerprint: ts.fingerprint };
+    const spec = { type: 'http' as const, url: server.url, token, fingerprint };
     const repo = await Repository.open(await openStore(spec), spec, PASSPHRASE);
     const s = await repo.getSnapshot(id1);
     const parts = path.resolve(data, 'medium.bin').slice(1).split('/').map((p) => Buffer.from(p));
     const chunk = (await resolvePath((t) => repo.getTree(t), s.tree, parts)).entry!.chunks![1]!.id;
     await repo.close();
-    const nsDir = await ts.namespaceDir('mounter');
+    const nsDir = await namespaceDirOf(serverHome, 'mounter');
     const local = await openStore({ type: 'local', dir: nsDir });
     await corruptStoredObject(nsDir, local, 'chunk', chunk);
     await local.close();
 
-    m = await startMount(ts.url, mnt, [], env);
+    m = await startMount(server.url, mnt, [], env);
   });
 
   after(async () => {
     await cleanupMount(m, mnt);
     assert.equal(await mountedAt(mnt), undefined, 'nothing left mounted');
+    if (server) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
     await tmp?.remove();
-    await ts?.stop();
   });
 
   it('reads a large file at random offsets, with many readers at once', async () => {

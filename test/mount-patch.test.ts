@@ -42,8 +42,8 @@ describe('fuse-native patch', () => {
   });
 
   it('is applied to the installed fuse-native, native part included', async () => {
-    assert.equal(Fuse.OBNAM_PATCH, 1);
-    assert.equal(Fuse.NSEC_TIMES, true, 'the addon was not rebuilt with the patch: run node patches/apply.mjs');
+    assert.equal(Fuse.OBNAM_PATCH, 2);
+    assert.equal(Fuse.NATIVE_PATCHED, true, 'the addon was not rebuilt with the patch: run node patches/apply.mjs');
     assert.equal((await apply(['--dir', INSTALLED, '--check'])).stdout, 'patched\n');
   });
 

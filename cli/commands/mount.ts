@@ -47,7 +47,7 @@ export async function mountCommand(args: MountArgs): Promise<number> {
     if (signal.aborted) await m.unmount();
     log(
       `${view.snapshots.length} snapshots of ${describeLocation(ctx.spec)} mounted read-only at ${m.mountpoint} ` +
-        `(cache ${formatBytes(cacheBytes)}${m.nsecTimes ? '' : '; file times rounded to milliseconds'}); ` +
+        `(cache ${formatBytes(cacheBytes)}${m.nativePatched ? '' : '; unpatched fuse-native: times in milliseconds, UTF-8 names only'}); ` +
         `unmount with: fusermount -u ${m.mountpoint}`,
     );
     await m.closed;

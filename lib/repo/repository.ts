@@ -62,7 +62,13 @@ export class Repository {
     }
     // Key slots without a config are left by an interrupted init: their
     // master keys protect nothing, and they would confuse opening.
-    for await (const id of store.list('key')) await store.delete('key', id);
+    // (A store that forbids deletion, such as an append-only server client,
+    // keeps them; opening skips slots whose keys do not open the config.)
+    for await (const id of store.list('key')) {
+      await store.delete('key', id).catch((e) => {
+        if (!(e instanceof ObnamError && (e.code === 'PERMISSION' || e.code === 'NOT_FOUND'))) throw e;
+      });
+    }
     const keys = generateMasterKeys();
     const keyId = newKeyId();
     const slot = await createKeySlot(keyId, keys, passphraseBytes(passphrase), hostInfo());
@@ -101,9 +107,18 @@ export class Repository {
       }
       const keys = await tryOpenKeySlot(slot, pass);
       if (!keys) continue;
-      const config = decodeConfig(
-        decodeCbor(openObject(keys.encryption, 'config', CONFIG_ID, configBytes, MAX_PLAINTEXT.config), 'repository config'),
-      );
+      let plain: Uint8Array;
+      try {
+        plain = openObject(keys.encryption, 'config', CONFIG_ID, configBytes, MAX_PLAINTEXT.config);
+      } catch (e) {
+        // A slot left by an interrupted init: it opens, but its keys are not this repository's.
+        if (e instanceof ObnamError && e.code === 'CORRUPT') {
+          unusable.push(`${id.slice(0, 8)} (its keys do not open the config)`);
+          continue;
+        }
+        throw e;
+      }
+      const config = decodeConfig(decodeCbor(plain, 'repository config'));
       return new Repository(store, spec, keys, config, id);
     }
     if (unusable.length) {

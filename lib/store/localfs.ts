@@ -1,12 +1,10 @@
 /**
- * The few file operations LocalStore needs, in two flavours with one
- * interface: asynchronous (for event loops that must not block: the CLI's
- * main thread, the server) and blocking (for worker threads, where Node's
- * thread-pool hand-off costs several times the system call itself; measured
- * here: open+close 70 us async vs 7 us sync).
+ * The few file operations LocalStore needs for durable, atomic writes:
+ * create-and-fsync, link without replacing, fsync a directory. LocalStore
+ * runs on event loops that must not block (the CLI's main thread, the
+ * server), so all of them are asynchronous.
  */
 import { constants as fsc } from 'node:fs';
-import * as fss from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 
@@ -73,57 +71,6 @@ export const asyncOps: LocalFileOps = {
       await fh.sync();
     } finally {
       await fh.close();
-    }
-  },
-};
-
-/** Blocking versions, wrapped in promises so callers need not care. */
-export const blockingOps: LocalFileOps = {
-  async writeDurable(file, parts) {
-    const fd = fss.openSync(file, CREATE, 0o600);
-    try {
-      fss.writevSync(fd, parts);
-      fss.fsyncSync(fd);
-    } finally {
-      fss.closeSync(fd);
-    }
-  },
-  async linkNoReplace(tmp, final) {
-    try {
-      fss.linkSync(tmp, final);
-      return true;
-    } catch (e) {
-      if (errnoCode(e) === 'EEXIST') return false;
-      if (!linkFallback(errnoCode(e))) throw e;
-      fss.renameSync(tmp, final);
-      return true;
-    }
-  },
-  async readFile(file) {
-    return fss.readFileSync(file);
-  },
-  async exists(file) {
-    try {
-      fss.accessSync(file);
-      return true;
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return false;
-      throw e;
-    }
-  },
-  async unlink(file, ignoreMissing = false) {
-    try {
-      fss.unlinkSync(file);
-    } catch (e) {
-      if (!(ignoreMissing && errnoCode(e) === 'ENOENT')) throw e;
-    }
-  },
-  async fsyncDir(dir) {
-    const fd = fss.openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-    try {
-      fss.fsyncSync(fd);
-    } finally {
-      fss.closeSync(fd);
     }
   },
 };

@@ -1,11 +1,12 @@
 /**
  * Opens a store from its serialisable description: the one place that maps a
- * StoreSpec to an implementation (used by the CLI and by worker threads).
+ * StoreSpec to an implementation. (Worker threads do not open stores: they
+ * reach the main thread's store through lib/workers/store-proxy.ts.)
  */
 import * as fs from 'node:fs/promises';
 import { ObnamError } from '../errors.js';
 import { HttpStore } from './http.js';
-import { LocalStore } from './local-packed.js';
+import { LocalStore } from './local.js';
 import type { ObjectStore, StoreSpec } from './store.js';
 
 /** OBNAM_PACK_SIZE (bytes) tunes the target pack size of local stores; tests use small packs. */
@@ -17,15 +18,9 @@ function packSizeFromEnv(): number | undefined {
   return n;
 }
 
-export interface OpenStoreOptions {
-  /** The caller is a worker thread: blocking I/O is allowed and cheaper. */
-  inWorker?: boolean;
-}
-
-export async function openStore(spec: StoreSpec, opts: OpenStoreOptions = {}): Promise<ObjectStore> {
+export async function openStore(spec: StoreSpec): Promise<ObjectStore> {
   switch (spec.type) {
     case 'local':
-      void opts;
       return LocalStore.open(spec.dir, { packSize: packSizeFromEnv() });
     case 'http':
       return HttpStore.open(spec);

@@ -35,10 +35,7 @@ export interface ObjectStore {
   close(): Promise<void>;
 }
 
-/**
- * A serialisable description of a store, so that worker threads can open
- * their own connection to the same store.
- */
+/** A serialisable description of a store: what the CLI resolves --repo and friends into. */
 export type StoreSpec =
   | { type: 'local'; dir: string }
   | { type: 'http'; url: string; token: string; fingerprint?: string; caFile?: string };

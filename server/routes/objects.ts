@@ -9,7 +9,9 @@
  *   DELETE /v1/objects/KIND/ID                 remove (not for append-only clients)
  *
  * Every answer depends only on the client's own namespace, so an object of
- * another client is indistinguishable from one that does not exist.
+ * another client is indistinguishable from one that does not exist. Every
+ * answer is about durable state: a put is acknowledged after the store's
+ * flush, and an object is reported present only once it is durable.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ObnamError } from '../../lib/errors.js';
@@ -44,7 +46,9 @@ export function objectRoutes(api: FastifyInstance, limits: Limits): void {
     if (!Number.isInteger(limit) || limit < 1 || limit > LIST_MAX_LIMIT) {
       throw new ObnamError('USAGE', `limit: expected a whole number from 1 to ${LIST_MAX_LIMIT}`);
     }
-    const ids = await requestClient(req).store.listPage(kind, q.after as string | undefined, limit);
+    const { store } = requestClient(req);
+    await store.flush(); // list only what is durable
+    const ids = await store.listPage(kind, q.after as string | undefined, limit);
     return { ids, next: ids.length === limit ? ids[ids.length - 1]! : null };
   });
 
@@ -59,7 +63,10 @@ export function objectRoutes(api: FastifyInstance, limits: Limits): void {
 
   api.head('/objects/:kind/:id', async (req, reply) => {
     const { kind, id } = parseObject(req.params);
-    return objectHeaders(reply, await requestClient(req).store.digest(kind, id)).send();
+    const { store } = requestClient(req);
+    const digest = await store.digest(kind, id);
+    await store.flush(); // "present" means durable
+    return objectHeaders(reply, digest).send();
   });
 
   api.put('/objects/:kind/:id', { bodyLimit: limits.maxObjectBytes }, async (req, reply) => {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { backup } from '../../lib/backup/engine.js';
 import { Repository } from '../../lib/repo/repository.js';
-import { LocalStore } from '../../lib/store/local-packed.js';
+import { LocalStore } from '../../lib/store/local.js';
 import { startRepoPool } from '../../lib/workers/repopool.js';
 import { ROOT } from './cli.js';
 import { prngBytes } from './prng.js';

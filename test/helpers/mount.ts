@@ -43,6 +43,8 @@ export function touchNs(file: string, epochSeconds: string): Promise<void> {
 }
 
 export const BIG_SIZE = 12 * 1024 * 1024 + 12345;
+/** A file name that is not valid UTF-8. */
+export const NOT_UTF8_NAME = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
 
 /**
  * Creates the first version of the test data under `root`: multi-chunk and
@@ -67,6 +69,9 @@ export async function makeSourceTree(root: string, opts: { bigDir?: boolean } = 
   await setAttribute(path.join(root, 'tagged'), 'user.comment', Buffer.from('a comment'));
   await setAttribute(path.join(root, 'tagged'), 'user.binary', Buffer.from([0, 1, 2, 255]));
   await run('mkfifo', [path.join(root, 'fifo')]);
+  // Names: UTF-8 beyond ASCII, and bytes that are not UTF-8 at all (Latin-1 "café").
+  await fs.writeFile(path.join(root, 'naïve ünïcode'), 'utf-8 name\n');
+  await fs.writeFile(Buffer.concat([Buffer.from(`${root}/`), NOT_UTF8_NAME]), 'latin-1 name\n');
   if (opts.bigDir) {
     await fs.mkdir(path.join(root, 'many'));
     for (let i = 0; i < 5000; i += 500) {
@@ -166,12 +171,16 @@ function typeOf(st: import('node:fs').BigIntStats): string {
   return 'other';
 }
 
-/** Everything `cp -a` preserves about every path below `root`, keyed by relative path. */
+/**
+ * Everything `cp -a` preserves about every path below `root`, keyed by
+ * relative path (as a latin1 string: one character per byte, so names that
+ * are not UTF-8 are compared exactly).
+ */
 export async function describeTree(root: string): Promise<Map<string, Described>> {
   const out = new Map<string, Described>();
   const byIno = new Map<bigint, string[]>();
   const visit = async (rel: string) => {
-    const p = path.join(root, rel);
+    const p = Buffer.from(rel ? `${root}/${rel}` : root, 'latin1');
     const st = await fs.lstat(p, { bigint: true });
     const d: Described = {
       type: typeOf(st),
@@ -183,18 +192,23 @@ export async function describeTree(root: string): Promise<Map<string, Described>
       nlink: st.nlink,
       links: '',
     };
-    if (st.isSymbolicLink()) d.target = await fs.readlink(p);
+    if (st.isSymbolicLink()) d.target = (await fs.readlink(p, { encoding: 'buffer' })).toString('latin1');
     if (st.isFile()) d.sha256 = createHash('sha256').update(await fs.readFile(p)).digest('hex');
-    if (st.isFile() || st.isDirectory()) {
-      const names = (await listAttributes(p)).filter((n) => n.startsWith('user.')).sort();
+    const utf8Path = p.toString('utf8');
+    // fs-xattr takes string paths: only names that are UTF-8 can be asked about.
+    if ((st.isFile() || st.isDirectory()) && Buffer.from(utf8Path).equals(p)) {
+      const names = (await listAttributes(utf8Path)).filter((n) => n.startsWith('user.')).sort();
       if (names.length) {
         d.xattrs = {};
-        for (const n of names) d.xattrs[n] = (await getAttribute(p, n)).toString('hex');
+        for (const n of names) d.xattrs[n] = (await getAttribute(utf8Path, n)).toString('hex');
       }
     }
     if (!st.isDirectory()) byIno.set(st.ino, [...(byIno.get(st.ino) ?? []), rel]);
     out.set(rel, d);
-    if (st.isDirectory()) for (const name of (await fs.readdir(p)).sort()) await visit(rel ? `${rel}/${name}` : name);
+    if (st.isDirectory()) {
+      const names = (await fs.readdir(p, { encoding: 'buffer' })).map((n) => n.toString('latin1')).sort();
+      for (const name of names) await visit(rel ? `${rel}/${name}` : name);
+    }
   };
   await visit('');
   for (const names of byIno.values()) for (const n of names) out.get(n)!.links = [...names].sort().join(',');
@@ -232,6 +246,7 @@ export async function startMount(repo: string, mountpoint: string, extraArgs: st
   });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
+  if (process.env.OBNAM_TEST_VERBOSE) child.stderr!.pipe(process.stderr);
   child.stdout!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),

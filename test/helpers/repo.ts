@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import { Repository } from '../../lib/repo/repository.js';
 import { resolvePath } from '../../lib/repo/treewalk.js';
 import { snapshotPathComponents } from '../../lib/restore/engine.js';
-import { LocalStore } from '../../lib/store/local-packed.js';
+import { LocalStore } from '../../lib/store/local.js';
 import type { TreeEntry } from '../../lib/format/tree.js';
 
 export async function openTestRepo(dir: string, passphrase: string): Promise<Repository> {

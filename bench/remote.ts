@@ -1,0 +1,53 @@
+/**
+ * The remote part of `npm run bench`: the same backup and restore as the
+ * local part, but into an obnam-server over HTTPS on loopback (the server in
+ * this process, the client as the real CLI), measured like every other phase.
+ * bench/server-remote.ts is the standalone variant with its own data set.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { addClient } from '../server/clients.js';
+import { initServerDir } from '../server/init.js';
+import { serverDir } from '../server/layout.js';
+import { startServer } from '../server/start.js';
+import { BenchContext, Measurement, Phase, run } from './measure.js';
+
+const OBNAM = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'obnam');
+
+export async function benchRemote(ctx: BenchContext): Promise<Measurement[]> {
+  const dir = path.join(ctx.work, 'server');
+  const out = path.join(ctx.work, 'remote-restore');
+  const { fingerprint } = await initServerDir(dir);
+  const { token } = await addClient(serverDir(dir), 'bench', false);
+  const server = await startServer({ dir, listen: '127.0.0.1:0', logLevel: 'warn' });
+  const env = { OBNAM_REPO: server.url, OBNAM_TOKEN: token, OBNAM_SERVER_FINGERPRINT: fingerprint };
+  const ob = (args: string[]): Phase => ({ cmd: process.execPath, args: [OBNAM, ...args], env });
+  // The server shares this process: sample its memory and CPU around each phase.
+  const measured = async (phase: string, p: Phase, opts: Parameters<typeof run>[4] = {}): Promise<Measurement> => {
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    const cpu = process.cpuUsage();
+    try {
+      const m = await run(ctx, 'obnam https', phase, p, opts);
+      const used = process.cpuUsage(cpu);
+      m.note = `server: ${((used.user + used.system) / 1e6).toFixed(1)} CPU s, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB`;
+      return m;
+    } finally {
+      clearInterval(timer);
+    }
+  };
+  try {
+    await run(ctx, 'obnam https', 'init', ob(['init']));
+    return [
+      await measured('backup', ob(['backup', ...ctx.sources]), { dropCaches: true }),
+      await measured('re-backup', ob(['backup', ...ctx.sources]), { dropCaches: true }),
+      await measured('restore', ob(['restore', 'latest', out]), {
+        dropCaches: true,
+        after: () => fs.rmSync(out, { recursive: true, force: true }),
+      }),
+    ];
+  } finally {
+    await server.close();
+  }
+}
