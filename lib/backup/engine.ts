@@ -436,7 +436,7 @@ class BackupRun {
     }
     await this.pool.ready();
     throwIfAborted(this.signal);
-    const result = this.pool.run<BackupFileResult>({ op: 'backupFile', path: own(abs) }, [], (n) => {
+    const result = this.pool.run<BackupFileResult>({ op: 'backupFile', path: own(abs), size: entry.size }, [], (n) => {
       this.progress.bytesRead += n as number;
     });
     return pending(

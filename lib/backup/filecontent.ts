@@ -2,8 +2,14 @@
  * Backs up one file's content: read, chunk, hash, skip chunks the store
  * already has, seal and store the rest. Runs inside a worker thread (see
  * lib/workers/worker.ts), one call per changed file.
+ *
+ * Reads are asynchronous and large (1 MiB), so their hand-off cost is small
+ * and a worker can chunk and seal one file while it waits for another's
+ * data. The read buffer is sized to the file (a small file does not get a
+ * max-chunk-size buffer) and is not zero-filled: only bytes read are used.
  */
-import * as fs from 'node:fs';
+import { constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 
@@ -30,25 +36,26 @@ export class RecentIds {
 
 const MAX_PENDING_PUTS = 3;
 const READ_BLOCK = 1 << 20;
+/** Progress is reported in steps of this many bytes (each report is a message to the main thread). */
+const PROGRESS_STEP = 8 << 20;
 
-/** Read buffers (max chunk size + one read) reused across files: allocating one per file is costly. */
-const freeBuffers: Uint8Array[] = [];
-
-function takeBuffer(size: number): Uint8Array {
-  const b = freeBuffers.pop();
-  return b && b.length === size ? b : new Uint8Array(size);
-}
+/**
+ * A failure to read the source file (as opposed to a failure of the
+ * repository): the backup reports it, leaves the file out and goes on.
+ */
+export class SourceFileError extends ObnamError {}
 
 export async function backupFileContent(
   repo: Repository,
   path: Buffer,
+  expectedSize: number,
   recent: RecentIds,
   onProgress?: (bytes: number) => void,
   signal?: AbortSignal,
 ): Promise<FileContentResult> {
-  let fd: number;
+  let fh: fs.FileHandle;
   try {
-    fd = openNoAtime(path);
+    fh = await openNoAtime(path);
   } catch (e) {
     throw fileError(path, e);
   }
@@ -75,29 +82,39 @@ export async function backupFileContent(
     if (pending.length >= MAX_PENDING_PUTS) await pending.shift();
   };
 
-  const buf = takeBuffer(chunker.max + READ_BLOCK);
+  const fullSize = chunker.max + READ_BLOCK;
+  let buf = Buffer.allocUnsafe(Math.min(fullSize, Math.max(expectedSize + 1, 4096)));
+  let unreported = 0;
   try {
     let len = 0;
     let eof = false;
     while (!eof) {
       throwIfAborted(signal);
-      const want = Math.min(READ_BLOCK, buf.length - len);
+      if (len === buf.length) {
+        // The file is larger than it was when listed: grow to the full window.
+        const bigger = Buffer.allocUnsafe(fullSize);
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
       let n: number;
       try {
-        // Blocking read: this runs in a worker thread (see inspect.ts for why).
-        n = fs.readSync(fd, buf, len, want, null);
+        ({ bytesRead: n } = await fh.read(buf, len, Math.min(READ_BLOCK, buf.length - len), null));
       } catch (e) {
         throw fileError(path, e);
       }
       if (n === 0) eof = true;
       len += n;
       result.size += n;
-      onProgress?.(n);
+      unreported += n;
+      if (unreported >= PROGRESS_STEP) {
+        onProgress?.(unreported);
+        unreported = 0;
+      }
       let start = 0;
       while (start < len) {
         const c = chunker.cut(buf, start, len, eof);
         if (c < 0) break;
-        await store(buf.slice(start, start + c));
+        await store(new Uint8Array(buf.subarray(start, start + c))); // a copy with its own buffer
         start += c;
       }
       buf.copyWithin(0, start, len);
@@ -106,28 +123,21 @@ export async function backupFileContent(
     await Promise.all(pending);
   } finally {
     await Promise.allSettled(pending);
-    fs.closeSync(fd);
-    if (freeBuffers.length < 2) freeBuffers.push(buf);
+    await fh.close();
   }
+  if (unreported) onProgress?.(unreported);
   return result;
 }
 
-function openNoAtime(path: Buffer): number {
-  const { O_RDONLY, O_NOATIME, O_NOFOLLOW } = fs.constants;
+async function openNoAtime(path: Buffer): Promise<fs.FileHandle> {
   try {
-    return fs.openSync(path, O_RDONLY | O_NOATIME | O_NOFOLLOW);
+    return await fs.open(path, fsc.O_RDONLY | fsc.O_NOATIME | fsc.O_NOFOLLOW);
   } catch (e) {
     // O_NOATIME is allowed only to the file's owner (or root).
-    if (errnoCode(e) === 'EPERM') return fs.openSync(path, O_RDONLY | O_NOFOLLOW);
+    if (errnoCode(e) === 'EPERM') return fs.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     throw e;
   }
 }
-
-/**
- * A failure to read the source file (as opposed to a failure of the
- * repository): the backup reports it, leaves the file out and goes on.
- */
-export class SourceFileError extends ObnamError {}
 
 function fileError(path: Buffer, e: unknown): ObnamError {
   if (e instanceof ObnamError) return e;

@@ -1,14 +1,13 @@
 /**
- * Creating restored entries and applying their metadata, in a worker thread.
- * Creating an inode is slow (about a millisecond on ext4 here) but overlaps
- * well, so creation goes through the async thread pool, several at a time;
- * the cheap calls (lstat, chown, chmod, utimes) block, which costs less than
- * Node's async hand-off (see lib/backup/inspect.ts). Order per entry:
+ * Creating restored entries and applying their metadata, in a worker thread,
+ * with blocking calls: they cost less than Node's async hand-off (see
+ * lib/backup/inspect.ts), and the pool's workers run side by side. Entries
+ * are created with O_EXCL (or link/symlink, which fail likewise) and only
+ * if something is in the way is it looked at and removed. Order per entry:
  * content, owner (which clears set-id bits), xattrs, mode, then times.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import { setAttributeSync } from 'fs-xattr';
 import { describeError, errnoCode } from '../errors.js';
 
@@ -82,29 +81,34 @@ function devNumbers(rdev: number): [number, number] {
 
 const CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
-/** Runs `fn` on every item, at most `limit` at a time, results in order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return out;
-}
 
-/** Creates `p` (which must not exist) with `data`, through the thread pool. */
-export async function createFile(p: Buffer, data: Uint8Array): Promise<void> {
-  const fh = await fsp.open(p, CREATE, 0o600);
+/**
+ * Runs `create` (which fails with EEXIST if something is at `p`); if it does,
+ * removes what is in the way (never a directory) and tries once more. A fresh
+ * target costs no extra lookup per entry.
+ */
+export async function createReplacing<T>(p: Buffer, create: () => T | Promise<T>): Promise<T> {
   try {
-    if (data.length) await fh.writeFile(data);
-  } finally {
-    await fh.close();
+    return await create();
+  } catch (e) {
+    if (errnoCode(e) !== 'EEXIST') throw e;
+    replaceSync(p);
+    return await create();
   }
 }
+
+/** Creates the file `p` (which must not exist) with `data`. */
+export function createFileSync(p: Buffer, data: Uint8Array): void {
+  const fd = fs.openSync(p, CREATE, 0o600);
+  try {
+    let off = 0;
+    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+
 
 async function restoreOne(item: RestoreItem, owners: boolean): Promise<string[]> {
   const p = Buffer.from(item.path);
@@ -112,17 +116,13 @@ async function restoreOne(item: RestoreItem, owners: boolean): Promise<string[]>
     case 'dirmeta':
       return applyMetadataSync(p, item.meta, false, owners);
     case 'hardlink':
-      replaceSync(p);
-      fs.linkSync(Buffer.from(item.target), p);
+      await createReplacing(p, () => fs.linkSync(Buffer.from(item.target), p));
       return [];
-    case 'file': {
-      replaceSync(p);
-      await createFile(p, item.data);
+    case 'file':
+      await createReplacing(p, () => createFileSync(p, item.data));
       return applyMetadataSync(p, item.meta, false, owners);
-    }
     case 'symlink':
-      replaceSync(p);
-      await fsp.symlink(Buffer.from(item.target), p);
+      await createReplacing(p, () => fs.symlinkSync(Buffer.from(item.target), p));
       return applyMetadataSync(p, item.meta, true, owners);
     case 'fifo':
       replaceSync(p);
@@ -138,17 +138,16 @@ async function restoreOne(item: RestoreItem, owners: boolean): Promise<string[]>
   }
 }
 
-/** Restores a batch of small entries, several at a time; never throws for one entry's failure. */
-export function restoreItems(items: RestoreItem[], owners: boolean): Promise<RestoreItemResult[]> {
-  return mapLimited(items, CREATE_CONCURRENCY, async (item) => {
+/** Restores a batch of small entries; never throws for one entry's failure. */
+export async function restoreItems(items: RestoreItem[], owners: boolean): Promise<RestoreItemResult[]> {
+  const out: RestoreItemResult[] = [];
+  for (const item of items) {
     try {
       const problems = await restoreOne(item, owners);
-      return problems.length ? problems : undefined;
+      out.push(problems.length ? problems : undefined);
     } catch (e) {
-      return [describeError(e)];
+      out.push([describeError(e)]);
     }
-  });
+  }
+  return out;
 }
-
-/** Creations in flight per batch (they wait on the disk, not the CPU). */
-const CREATE_CONCURRENCY = 8;

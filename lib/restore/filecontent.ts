@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { describeError, ObnamError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
-import { applyMetadataSync, replaceSync, RestoreMeta } from './apply.js';
+import { applyMetadataSync, createReplacing, RestoreMeta } from './apply.js';
 
 const FETCH_AHEAD = 4;
 
@@ -27,8 +27,8 @@ export async function restoreFileContent(
 ): Promise<RestoreFileResult> {
   let fd: number;
   try {
-    replaceSync(path);
-    fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+    fd = await createReplacing(path, () => fs.openSync(path, flags, 0o600));
   } catch (e) {
     throw new ObnamError('IO', `cannot create ${path}: ${describeError(e)}`);
   }

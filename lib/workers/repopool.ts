@@ -16,13 +16,13 @@ export interface RepoPoolOptions {
 }
 
 /**
- * Two workers per CPU: workers use blocking file I/O (cheaper than Node's
- * async hand-off), so while one waits on the disk the other computes.
+ * One worker per CPU (at least two). Each runs several tasks at once, so a
+ * worker waiting for file data keeps computing for another task.
  */
 export function defaultWorkerCount(): number {
   const env = Number(process.env.OBNAM_WORKERS);
   if (Number.isInteger(env) && env > 0) return env;
-  return Math.max(2, Math.min(2 * os.availableParallelism(), 16));
+  return Math.max(2, Math.min(os.availableParallelism(), 16));
 }
 
 export function startRepoPool(repo: Repository, opts: RepoPoolOptions = {}): WorkerPool {

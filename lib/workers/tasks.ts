@@ -21,7 +21,7 @@ export interface WorkerSetup {
 }
 
 export type Task =
-  | { op: 'backupFile'; path: Uint8Array }
+  | { op: 'backupFile'; path: Uint8Array; size: number }
   | { op: 'inspect'; dir: Uint8Array; names: Uint8Array[] }
   | { op: 'readSmall'; paths: Uint8Array[]; limit: number }
   | { op: 'put'; kind: 'tree' | 'snapshot' | 'chunk'; plaintext: Uint8Array }

@@ -26,7 +26,7 @@ async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
   switch (task.op) {
     case 'backupFile':
       try {
-        const content = await backupFileContent(repo, Buffer.from(task.path), recent, progress);
+        const content = await backupFileContent(repo, Buffer.from(task.path), task.size, recent, progress);
         return [{ ok: true, content }, []];
       } catch (e) {
         if (e instanceof SourceFileError) return [{ ok: false, code: e.code, message: e.message }, []];
