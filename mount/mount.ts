@@ -17,12 +17,14 @@ import Fuse from 'fuse-native';
 import { ObnamError } from '../lib/errors.js';
 import type { FsView } from '../lib/fsview/view.js';
 import { ErrorReporter } from './errno.js';
-import { mountAt } from './mountinfo.js';
+import { mountAt, watchUnmount } from './mountinfo.js';
 import { fuseOperations } from './ops.js';
 
 /** Seconds the kernel may keep attributes, names and missing names: snapshots never change. */
 const CACHE_SECONDS = 24 * 3600;
 const FSTYPE = 'fuse.obnam';
+/** The version of patches/fuse-native+2.2.6.patch this code needs. */
+const PATCH_VERSION = 2;
 /** How often to check whether the file system was unmounted from outside. */
 const WATCH_MS = 500;
 
@@ -38,8 +40,11 @@ export interface MountOptions {
 export interface Mounted {
   /** The resolved mount point. */
   mountpoint: string;
-  /** Whether file times carry nanoseconds (the patched fuse-native addon) or milliseconds. */
-  nsecTimes: boolean;
+  /**
+   * Whether the fuse-native addon was rebuilt with the patch: file times then
+   * carry nanoseconds (else milliseconds), and names need not be UTF-8.
+   */
+  nativePatched: boolean;
   /** Resolves once the file system is no longer mounted. */
   closed: Promise<void>;
   /** Unmounts (if still mounted) and resolves when done; safe to call more than once. */
@@ -51,12 +56,13 @@ function fuseCall(fn: (cb: (err: Error | null) => void) => void): Promise<void> 
 }
 
 export async function mountView(opts: MountOptions): Promise<Mounted> {
-  if (!Fuse.OBNAM_PATCH) {
+  if (Fuse.OBNAM_PATCH !== PATCH_VERSION) {
     throw new ObnamError(
       'INTERNAL',
-      'fuse-native is not patched for obnam (was it installed with --ignore-scripts?); run: node patches/apply.mjs in the obnam directory',
+      'fuse-native is not patched for this obnam (was it installed with --ignore-scripts?); run: node patches/apply.mjs in the obnam directory',
     );
   }
+  const nativePatched = Fuse.NATIVE_PATCHED === true;
   let mountpoint: string;
   try {
     mountpoint = await fs.realpath(opts.mountpoint);
@@ -71,7 +77,7 @@ export async function mountView(opts: MountOptions): Promise<Mounted> {
   if ((await fs.readdir(mountpoint)).length) throw new ObnamError('USAGE', `${mountpoint} is not empty; mount on an empty directory`);
 
   const log = opts.log ?? ((line: string) => process.stderr.write(`obnam mount: ${line}\n`));
-  const fuse = new Fuse(mountpoint, fuseOperations(opts.view, new ErrorReporter(log)), {
+  const fuse = new Fuse(mountpoint, fuseOperations(opts.view, new ErrorReporter(log), { rawNames: nativePatched }), {
     timeout: false,
     fsname: 'obnam',
     subtype: 'obnam',
@@ -89,28 +95,29 @@ export async function mountView(opts: MountOptions): Promise<Mounted> {
   }
   const ours = await mountAt(mountpoint);
   if (!ours || ours.fstype !== FSTYPE) {
+    await fuseCall((cb) => fuse.unmount(cb)).catch(() => undefined);
     throw new ObnamError('INTERNAL', `mounted, but ${mountpoint} does not show up in /proc/self/mountinfo`);
   }
+  /** Still mounted (our mount, not something mounted there since)? */
+  const stillMounted = async () => (await mountAt(mountpoint))?.id === ours.id;
 
   let done: () => void;
   const closed = new Promise<void>((resolve) => (done = resolve));
   let unmounting: Promise<void> | undefined;
-  let watching = true;
-
-  /** Still mounted (our mount, not something mounted there since)? */
-  const stillMounted = async () => (await mountAt(mountpoint))?.id === ours.id;
+  let stopWatching: () => void;
+  const watch = () => {
+    stopWatching = watchUnmount(mountpoint, ours.id, () => void unmount().catch(() => undefined), WATCH_MS);
+  };
 
   const unmount = (): Promise<void> => {
     unmounting ??= (async () => {
-      watching = false;
-      clearTimeout(timer);
+      stopWatching();
       try {
         await fuseCall((cb) => fuse.unmount(cb));
       } catch (e) {
         // fusermount fails if the file system is already gone (unmounted from outside): that is fine.
         if (await stillMounted()) {
           unmounting = undefined; // let a later call try again
-          watching = true;
           watch();
           throw new ObnamError('IO', `cannot unmount ${mountpoint}: ${(e as Error).message}`, { cause: e });
         }
@@ -119,23 +126,7 @@ export async function mountView(opts: MountOptions): Promise<Mounted> {
     })();
     return unmounting;
   };
-
-  let timer: NodeJS.Timeout;
-  const watch = () => {
-    timer = setTimeout(async () => {
-      if (!watching) return;
-      let gone = false;
-      try {
-        gone = !(await stillMounted());
-      } catch {
-        // /proc unreadable for a moment: look again next time
-      }
-      if (gone) unmount().catch(() => undefined);
-      else if (watching) watch();
-    }, WATCH_MS);
-    timer.unref();
-  };
   watch();
 
-  return { mountpoint, nsecTimes: Fuse.NSEC_TIMES === true, closed, unmount };
+  return { mountpoint, nativePatched, closed, unmount };
 }

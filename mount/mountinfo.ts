@@ -1,7 +1,7 @@
 /**
- * Which file systems are mounted where, from /proc/self/mountinfo (read
- * asynchronously: the mounting process must never block its event loop,
- * which answers the kernel's requests).
+ * Which file systems are mounted where, and noticing when one goes away,
+ * from /proc/self/mountinfo (read asynchronously: the mounting process must
+ * never block its event loop, which answers the kernel's requests).
  */
 import * as fs from 'node:fs/promises';
 
@@ -34,4 +34,34 @@ export async function mountAt(mountpoint: string): Promise<MountEntry | undefine
   const all = await readMounts();
   for (let i = all.length - 1; i >= 0; i--) if (all[i]!.mountpoint === mountpoint) return all[i];
   return undefined;
+}
+
+/**
+ * Calls `onGone` once the mount with id `id` at `mountpoint` is no longer
+ * there (unmounted by anyone), checking every `intervalMs`; returns a
+ * function that stops watching. The timer never keeps the process alive.
+ */
+export function watchUnmount(mountpoint: string, id: number, onGone: () => void, intervalMs = 500): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout;
+  const check = async () => {
+    let gone = false;
+    try {
+      gone = (await mountAt(mountpoint))?.id !== id;
+    } catch {
+      // /proc unreadable for a moment: look again next time
+    }
+    if (stopped) return;
+    if (gone) onGone();
+    else schedule();
+  };
+  const schedule = () => {
+    timer = setTimeout(() => void check(), intervalMs);
+    timer.unref();
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }

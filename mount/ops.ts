@@ -4,8 +4,9 @@
  * pool) and every failure is turned into an errno by the ErrorReporter.
  * Anything that would change the file system answers EROFS.
  *
- * fuse-native hands over paths as UTF-8 strings, so names that are not valid
- * UTF-8 cannot be looked up through the mount (restore handles them).
+ * Names are bytes. The patched fuse-native addon passes them as latin1
+ * strings (one character per byte), which convert to and from bytes exactly;
+ * unpatched, it passes UTF-8, and names that are not UTF-8 cannot be shown.
  */
 import { constants } from 'node:fs';
 import type Fuse from 'fuse-native';
@@ -13,8 +14,6 @@ import type { FsStat } from '../lib/fsview/stat.js';
 import type { FsView } from '../lib/fsview/view.js';
 import { ErrorReporter, EROFS } from './errno.js';
 
-const toBytes = (path: string): Buffer => Buffer.from(path, 'utf8');
-const toName = (name: Buffer): string => name.toString('utf8');
 
 const NS_PER_SEC = 1_000_000_000n;
 
@@ -55,7 +54,16 @@ const ST_RDONLY = 1;
 /** The access-mode bits of open flags (Linux). */
 const O_ACCMODE = 3;
 
-export function fuseOperations(view: FsView, errors: ErrorReporter): Fuse.Operations {
+export interface OperationOptions {
+  /** fuse-native passes names as latin1 strings (patched addon), not UTF-8. */
+  rawNames: boolean;
+}
+
+export function fuseOperations(view: FsView, errors: ErrorReporter, opts: OperationOptions): Fuse.Operations {
+  const encoding: BufferEncoding = opts.rawNames ? 'latin1' : 'utf8';
+  const toBytes = (path: string): Buffer => Buffer.from(path, encoding);
+  const toName = (name: Buffer): string => name.toString(encoding);
+
   /** Runs `work` and answers through `cb`: (0, value) or (negative errno). */
   function answer<T>(op: string, path: string, work: () => Promise<T>, cb: (err: number, v?: T) => void): void {
     work().then(
@@ -112,7 +120,7 @@ export function fuseOperations(view: FsView, errors: ErrorReporter): Fuse.Operat
       answer('getxattr', path, () => view.getxattr(toBytes(path), toBytes(name)), cb);
     },
     listxattr(path, cb) {
-      answer('listxattr', path, async () => (await view.listxattr(toBytes(path))).map(toName), cb);
+      answer('listxattr', path, () => view.listxattr(toBytes(path)), cb);
     },
     // Nothing in a snapshot can change.
     write: readOnly,

@@ -8,15 +8,17 @@
  * addon is only rebuilt when the loaded one lacks the patch.
  *
  * What the patch does (obnam mount needs all of it):
- *  - index.js: passes times as nanoseconds (stat.mtimeNs etc., bigint) and
- *    accepts any libfuse mount option (mountOptions: ro, use_ino, ...), and
- *    releases the native handle after an unmount from outside so the process
- *    can exit. This part needs no compiler and is always applied.
+ *  - index.js: passes times as nanoseconds (stat.mtimeNs etc., bigint),
+ *    accepts any libfuse mount option (mountOptions: ro, use_ino, ...) and
+ *    xattr names as Buffers, and releases the native handle after an unmount
+ *    from outside so the process can exit. This part needs no compiler and
+ *    is always applied.
  *  - fuse-native.c: reads those nanoseconds into struct stat (upstream
- *    fuse-native rounds every time to the millisecond) and signed times
- *    before 1970. Needs a rebuild (node-gyp, python3, make, a C compiler);
- *    if that fails the mount still works, with times to the millisecond,
- *    and this script says so.
+ *    fuse-native rounds every time to the millisecond), signed times before
+ *    1970, and passes paths and names as latin1 strings (one character per
+ *    byte) so names that are not UTF-8 survive. Needs a rebuild (node-gyp,
+ *    python3, make, a C compiler); if that fails the mount still works, with
+ *    times to the millisecond and UTF-8 names only, and this script says so.
  *
  * Usage: node patches/apply.mjs [--dir DIR] [--check] [--reverse] [--no-build]
  *   --dir DIR   the fuse-native package directory (default: resolved from here)
@@ -136,7 +138,7 @@ export function patchFiles(dir, patch, reverse) {
 
 /** True if the addon that fuse-native loads has the native part of the patch. @param {string} dir */
 function nativePatched(dir) {
-  const r = spawnSync(process.execPath, ['-e', `process.exit(require(${JSON.stringify(dir)}).NSEC_TIMES === true ? 0 : 1)`], {
+  const r = spawnSync(process.execPath, ['-e', `process.exit(require(${JSON.stringify(dir)}).NATIVE_PATCHED === true ? 0 : 1)`], {
     stdio: 'ignore',
   });
   return r.status === 0;
@@ -190,12 +192,13 @@ function main() {
   if (failure || !nativePatched(dir)) {
     process.stderr.write(
       `obnam: warning: could not rebuild fuse-native (${failure ?? 'the rebuilt addon lacks the patch'}).\n` +
-        'obnam mount will work, but show file times rounded to the millisecond. Install python3, make and a C compiler,\n' +
+        'obnam mount will work, but round file times to the millisecond and cannot show names that are not UTF-8.\n' +
+        'Install python3, make and a C compiler, ' +
         'then run: node patches/apply.mjs\n',
     );
     return;
   }
-  process.stdout.write('fuse-native: native addon rebuilt (nanosecond times)\n');
+  process.stdout.write('fuse-native: native addon rebuilt (nanosecond times, byte-exact names)\n');
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,8 +1,10 @@
 /**
  * Types for the parts of fuse-native 2.2.6 that obnam uses, including what
- * patches/fuse-native+2.2.6.patch adds (mountOptions, *Ns times, the
- * OBNAM_PATCH and NSEC_TIMES markers). Every callback takes a number: 0 or a
- * byte count for success, a negative errno for failure.
+ * patches/fuse-native+2.2.6.patch adds (mountOptions, *Ns times, Buffer
+ * xattr names, the OBNAM_PATCH and NATIVE_PATCHED markers). Every callback
+ * takes a number: 0 or a byte count for success, a negative errno for
+ * failure. With the native patch, path and name strings are latin1 (one
+ * character per byte of the name).
  */
 declare module 'fuse-native' {
   namespace Fuse {
@@ -52,7 +54,7 @@ declare module 'fuse-native' {
       read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done): void;
       release?(path: string, fd: number, cb: Done): void;
       getxattr?(path: string, name: string, position: number, cb: (err: number, value?: Buffer | null) => void): void;
-      listxattr?(path: string, cb: (err: number, names?: string[]) => void): void;
+      listxattr?(path: string, cb: (err: number, names?: (string | Buffer)[]) => void): void;
       write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done): void;
       create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
       truncate?(path: string, size: number, cb: Done): void;
@@ -98,10 +100,10 @@ declare module 'fuse-native' {
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
-    /** Patch marker: the JavaScript part of the obnam patch is applied. */
+    /** Patch marker: the version of the obnam patch's JavaScript part (undefined: not patched). */
     static readonly OBNAM_PATCH?: number;
-    /** Patch marker: the native addon passes nanoseconds (else times are rounded to milliseconds). */
-    static readonly NSEC_TIMES?: boolean;
+    /** Patch marker: the native addon has the same patch: nanosecond times, latin1 names. */
+    static readonly NATIVE_PATCHED?: boolean;
     static readonly ENOENT: number;
     static readonly EIO: number;
   }
