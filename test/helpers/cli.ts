@@ -50,6 +50,7 @@ export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): 
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     child.on('error', reject);
+    child.stdin.on('error', () => undefined); // a child that exits without reading stdin
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
