@@ -34,7 +34,7 @@ export class RecentIds {
   }
 }
 
-const MAX_PENDING_PUTS = 3;
+const MAX_PENDING_PUTS = 4;
 const READ_BLOCK = 1 << 20;
 /** Progress is reported in steps of this many bytes (each report is a message to the main thread). */
 const PROGRESS_STEP = 8 << 20;
@@ -63,21 +63,27 @@ export async function backupFileContent(
   const result: FileContentResult = { chunks: [], size: 0, newChunks: 0, newBytes: 0, storedBytes: 0 };
   const pending: Promise<void>[] = [];
 
+  /**
+   * Stores one chunk: `chunk` is a view into the read buffer, so it is hashed
+   * and sealed before this resolves (no copy of it is kept); only the put of
+   * the sealed bytes, which are transferred away at once, may still run.
+   */
   const store = async (chunk: Uint8Array): Promise<void> => {
     const id = repo.contentId(chunk);
     result.chunks.push([id, chunk.length]);
     if (recent.has(id)) return;
     recent.add(id);
-    const put = (async () => {
-      if (await repo.store.has('chunk', id, { signal })) return;
-      const sealed = repo.seal('chunk', id, chunk);
-      const storedBytes = sealed.length; // read before put: the bytes may be transferred away
-      if (await repo.store.put('chunk', id, sealed, { signal })) {
+    if (await repo.store.has('chunk', id, { signal })) return;
+    const sealed = repo.seal('chunk', id, chunk);
+    const storedBytes = sealed.length; // read before put: the bytes are transferred away
+    const length = chunk.length;
+    const put = repo.store.put('chunk', id, sealed, { signal }).then((isNew) => {
+      if (isNew) {
         result.newChunks++;
-        result.newBytes += chunk.length;
+        result.newBytes += length;
         result.storedBytes += storedBytes;
       }
-    })();
+    });
     pending.push(put);
     if (pending.length >= MAX_PENDING_PUTS) await pending.shift();
   };
@@ -114,7 +120,7 @@ export async function backupFileContent(
       while (start < len) {
         const c = chunker.cut(buf, start, len, eof);
         if (c < 0) break;
-        await store(new Uint8Array(buf.subarray(start, start + c))); // a copy with its own buffer
+        await store(buf.subarray(start, start + c));
         start += c;
       }
       buf.copyWithin(0, start, len);

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openAead, sealAead } from './aead.js';
-import { deriveKey, KdfParams, newKdfLogN } from './kdf.js';
+import { DEFAULT_P, DEFAULT_R, deriveKey, KdfParams, newKdfLogN } from './kdf.js';
 import { decodeMasterKeys, encodeMasterKeys, MasterKeys } from './keys.js';
 import { decodeCbor, encodeCbor } from '../format/cbor.js';
 import { idToBytes } from '../format/ids.js';
@@ -48,7 +48,7 @@ export async function createKeySlot(
   passphrase: Uint8Array,
   meta: { hostname: string; username: string },
 ): Promise<Uint8Array> {
-  const kdf: KdfParams = { algorithm: 'scrypt', logN: newKdfLogN(), r: 8, p: 1, salt: randomBytes(32) };
+  const kdf: KdfParams = { algorithm: 'scrypt', logN: newKdfLogN(), r: DEFAULT_R, p: DEFAULT_P, salt: randomBytes(32) };
   const kek = await deriveKey(passphrase, kdf);
   const wrapped = sealAead(kek, encodeMasterKeys(keys), aad(id, FORMAT_VERSION));
   return encodeCbor({

@@ -26,24 +26,28 @@ export const DEFAULT_LEVEL = 3;
 let cctx: InstanceType<ZstdBinding['CCtx']> | undefined;
 let dctx: InstanceType<ZstdBinding['DCtx']> | undefined;
 
+/** Reused output buffer for compression: one per thread, grown as needed. */
+let scratch = Buffer.allocUnsafeSlow(0);
+
 /**
  * Returns flag byte || payload: zstd-compressed when that pays, raw otherwise.
- * `level` 0 disables compression.
+ * `level` 0 disables compression. The result is a view into a buffer that the
+ * next call reuses: consume it (e.g. encrypt it) before calling again.
  */
 export function compressPayload(plaintext: Uint8Array, level = DEFAULT_LEVEL): Uint8Array {
+  const bound = 1 + Math.max(plaintext.length, level > 0 ? binding.compressBound(plaintext.length) : 0);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(Math.max(bound, 2 * scratch.length));
   if (level > 0 && plaintext.length >= 64) {
     cctx ??= new binding.CCtx();
-    const out = Buffer.allocUnsafe(1 + binding.compressBound(plaintext.length));
-    const n = cctx.compress(out.subarray(1), plaintext, level);
+    const n = cctx.compress(scratch.subarray(1), plaintext, level);
     if (n <= plaintext.length - (plaintext.length >> 5)) {
-      out[0] = FLAG_ZSTD;
-      return out.subarray(0, 1 + n);
+      scratch[0] = FLAG_ZSTD;
+      return scratch.subarray(0, 1 + n);
     }
   }
-  const out = Buffer.allocUnsafe(1 + plaintext.length);
-  out[0] = FLAG_RAW;
-  out.set(plaintext, 1);
-  return out;
+  scratch[0] = FLAG_RAW;
+  scratch.set(plaintext, 1);
+  return scratch.subarray(0, 1 + plaintext.length);
 }
 
 /** Inverse of compressPayload; refuses frames that would exceed maxSize bytes. */

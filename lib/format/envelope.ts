@@ -13,7 +13,7 @@
  * authentication. See format-spec/README.md, "Encryption".
  */
 import { ObnamError } from '../errors.js';
-import { NONCE_BYTES, openAead, sealAead, TAG_BYTES } from '../crypto/aead.js';
+import { NONCE_BYTES, openAead, sealAeadInto, TAG_BYTES } from '../crypto/aead.js';
 import { compressPayload, decompressPayload } from './compress.js';
 import { idToBytes } from './ids.js';
 import { checkReadableVersion, FORMAT_VERSION, Kind, KIND_CODE } from './version.js';
@@ -46,10 +46,10 @@ export function sealObject(
 ): Uint8Array {
   const h = header(kind);
   const payload = compressPayload(plaintext, compressionLevel);
-  const sealed = sealAead(encryptionKey, payload, associatedData(h, id), nonce);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + sealed.length);
+  // One buffer of its own (not pooled), so it can be transferred between threads.
+  const out = Buffer.allocUnsafeSlow(HEADER_BYTES + NONCE_BYTES + payload.length + TAG_BYTES);
   h.copy(out, 0);
-  out.set(sealed, HEADER_BYTES);
+  sealAeadInto(encryptionKey, [payload], associatedData(h, id), out, HEADER_BYTES, nonce);
   return out;
 }
 

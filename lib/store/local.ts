@@ -28,7 +28,7 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind, KINDS } from '../format/version.js';
 import { FRAME_HEADER_BYTES, frameDigest, frameHeader, unframe } from './framing.js';
 import { asyncOps } from './localfs.js';
-import { PackBuilder } from './pack-builder.js';
+import { PackWriter } from './pack-writer.js';
 import { FOOTER_BYTES, indexLengthFromFooter, packRecords, parsePackIndex } from './pack-format.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
 import type { ObjectStore, StoreOptions } from './store.js';
@@ -40,6 +40,8 @@ const PACKED: ReadonlySet<Kind> = new Set<Kind>(['tree', 'chunk']);
 const HEX = '0123456789abcdef';
 const SHARDS = Array.from({ length: 256 }, (_, i) => HEX[i >> 4]! + HEX[i & 15]!);
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+/** Bytes a pack may hold in memory, waiting for its file, before put() waits. */
+const MAX_BACKLOG = 8 * 1024 * 1024;
 const MAX_OPEN_PACKS = 64;
 const STALE_TMP_MS = 24 * 3600 * 1000;
 const io = asyncOps;
@@ -60,9 +62,9 @@ export class LocalStore implements ObjectStore {
   readonly location: string;
   private readonly index = new PackIndex();
   private readonly packSize: number;
-  private current = new PackBuilder();
+  private current?: PackWriter;
   /** Objects in packs not yet durable: the pack that holds each. */
-  private readonly unsealed = new Map<string, PackBuilder>();
+  private readonly unsealed = new Map<string, PackWriter>();
   private readonly sealing = new Set<Promise<void>>();
   private sealError?: unknown;
   /** Tombstone keys (see pack-index.ts) known to this process. */
@@ -145,11 +147,13 @@ export class LocalStore implements ObjectStore {
     if (this.sealError) throw this.sealError;
     if (this.hasPacked(kind, id)) return false;
     const key = `${kind}/${id}`;
-    this.current.add(kind, id, data, digest);
-    this.unsealed.set(key, this.current);
-    if (this.current.size >= this.packSize) {
+    const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp', `${randomBytes(16).toString('hex')}.pack`)));
+    w.add(kind, id, data, digest);
+    this.unsealed.set(key, w);
+    // Back-pressure: do not let bytes waiting for the disk pile up in memory.
+    if (w.backlog > MAX_BACKLOG) await w.drained().catch(() => undefined);
+    if (w.size >= this.packSize) {
       this.startSeal();
-      // Back-pressure: do not let packs waiting for the disk pile up in memory.
       while (this.sealing.size > 2) await Promise.race(this.sealing);
     }
     return true;
@@ -174,8 +178,8 @@ export class LocalStore implements ObjectStore {
   /** Writes the current pack now (in the background); flush() waits for it. */
   private startSeal(): void {
     const b = this.current;
-    if (b.empty) return;
-    this.current = new PackBuilder();
+    if (!b || b.empty) return;
+    this.current = undefined;
     const p = this.seal(b).catch((e) => {
       this.sealError ??= new ObnamError('IO', `cannot write pack ${b.id}: ${(e as Error).message}`);
     });
@@ -183,15 +187,19 @@ export class LocalStore implements ObjectStore {
     void p.finally(() => this.sealing.delete(p));
   }
 
-  private async seal(b: PackBuilder): Promise<void> {
-    const tmp = path.join(this.dir, 'tmp', `${b.id}.pack`);
+  private async seal(b: PackWriter): Promise<void> {
+    const tmp = b.tmpPath;
     const final = this.packPath(b.id);
     try {
-      await io.writeDurable(tmp, b.fileParts());
+      await b.finish();
       // Shard directories may be missing (a store copied by tools that drop empty directories).
       await fs.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
       await io.linkNoReplace(tmp, final);
+      b.readPath = final;
       await io.fsyncDir(path.dirname(final));
+    } catch (e) {
+      await b.abandon();
+      throw e;
     } finally {
       await io.unlink(tmp, true).catch(() => undefined);
     }
@@ -218,7 +226,7 @@ export class LocalStore implements ObjectStore {
     throwIfAborted(opts.signal);
     this.checkId(kind, id);
     if (!PACKED.has(kind)) return unframe(await this.readFile(kind, id), `${kind} ${id}`).data;
-    const pending = this.unsealed.get(`${kind}/${id}`)?.lookup(kind, id);
+    const pending = await this.unsealed.get(`${kind}/${id}`)?.lookup(kind, id);
     if (pending) return pending.data;
     let loc = this.index.get(kind, id);
     if (!loc) {
@@ -368,8 +376,8 @@ export class LocalStore implements ObjectStore {
   async digest(kind: Kind, id: string): Promise<Buffer> {
     this.checkId(kind, id);
     if (PACKED.has(kind)) {
-      const pending = this.unsealed.get(`${kind}/${id}`)?.lookup(kind, id);
-      if (pending) return pending.digest;
+      const pending = this.unsealed.get(`${kind}/${id}`)?.digestOf(kind, id);
+      if (pending) return pending;
       const loc = this.index.get(kind, id);
       if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
       return loc.digest;

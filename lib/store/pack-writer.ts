@@ -1,0 +1,114 @@
+/**
+ * A pack being written: each object is appended to a temporary file as it
+ * arrives (so a pack never sits whole in memory), and the index and footer
+ * are added when the pack is finished. Until its write completes an object
+ * is also held in memory, so it can be read back at once.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import type { Kind } from '../format/version.js';
+import { PACK_HEADER_BYTES, PackEntry, packHeader, packTrailer, RECORD_HEADER_BYTES, recordHeader } from './pack-format.js';
+
+export class PackWriter {
+  readonly id = randomBytes(32).toString('hex');
+  readonly entries: PackEntry[] = [];
+  /** Bytes in the pack so far (header and records). */
+  size = PACK_HEADER_BYTES;
+  /** Bytes added but not yet written to the file. */
+  backlog = 0;
+  private readonly byKey = new Map<string, PackEntry>();
+  private readonly inMemory = new Map<string, Uint8Array>();
+  private file?: Promise<fs.FileHandle>;
+  private writing: Promise<void> = Promise.resolve();
+  private finished = false;
+  /** Where the finished pack can be read: its temporary name, then its final one. */
+  readPath: string;
+
+  constructor(readonly tmpPath: string) {
+    this.readPath = tmpPath;
+  }
+
+  private open(): Promise<fs.FileHandle> {
+    this.file ??= fs.open(this.tmpPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600).then(async (fh) => {
+      await fh.write(packHeader(), 0, PACK_HEADER_BYTES, 0);
+      return fh;
+    });
+    return this.file;
+  }
+
+  add(kind: Kind, id: string, data: Uint8Array, digest: Buffer): void {
+    const key = `${kind}/${id}`;
+    const at = this.size;
+    const offset = at + RECORD_HEADER_BYTES;
+    const entry: PackEntry = { kind, id, offset, length: data.length, digest };
+    this.entries.push(entry);
+    this.byKey.set(key, entry);
+    this.inMemory.set(key, data);
+    this.size = offset + data.length;
+    this.backlog += data.length;
+    const parts = [recordHeader(kind, id, data.length, digest), data];
+    this.writing = this.writing.then(async () => {
+      const fh = await this.open();
+      await fh.writev(parts, at);
+      this.backlog -= data.length;
+      this.inMemory.delete(key);
+    });
+    this.writing.catch(() => undefined); // surfaced by drained() and finish()
+  }
+
+  get empty(): boolean {
+    return this.entries.length === 0;
+  }
+
+  /** Resolves when everything added so far is in the file (not yet durable). */
+  drained(): Promise<void> {
+    return this.writing;
+  }
+
+  /** An object of this pack, readable before the pack is finished. */
+  async lookup(kind: Kind, id: string): Promise<{ data: Uint8Array; digest: Buffer } | undefined> {
+    const key = `${kind}/${id}`;
+    const entry = this.byKey.get(key);
+    if (!entry) return undefined;
+    const held = this.inMemory.get(key);
+    if (held) return { data: held, digest: entry.digest };
+    const data = Buffer.allocUnsafe(entry.length);
+    if (this.finished) {
+      // Being moved into place by the store: read through a handle of our own.
+      const fh = await fs.open(this.readPath, 'r');
+      try {
+        await fh.read(data, 0, entry.length, entry.offset);
+      } finally {
+        await fh.close();
+      }
+    } else {
+      await (await this.open()).read(data, 0, entry.length, entry.offset);
+    }
+    return { data, digest: entry.digest };
+  }
+
+  digestOf(kind: Kind, id: string): Buffer | undefined {
+    return this.byKey.get(`${kind}/${id}`)?.digest;
+  }
+
+  /** Appends the index and footer, fsyncs and closes the file. */
+  async finish(): Promise<void> {
+    await this.writing;
+    const fh = await this.open();
+    try {
+      const trailer = packTrailer(this.entries);
+      await fh.write(trailer, 0, trailer.length, this.size);
+      await fh.sync();
+    } finally {
+      this.finished = true;
+      await fh.close();
+    }
+  }
+
+  /** Closes the file without finishing it (the caller removes it). */
+  async abandon(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    if (this.file) await (await this.file).close().catch(() => undefined);
+  }
+}
