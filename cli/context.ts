@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { ObnamError } from '../lib/errors.js';
+import { newConfig } from '../lib/format/config.js';
 import { Repository } from '../lib/repo/repository.js';
 import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
@@ -69,8 +70,8 @@ export async function openRepository(ctx: Context): Promise<Repository> {
   }
 }
 
-export async function initRepository(ctx: Context): Promise<Repository> {
+export async function initRepository(ctx: Context, compressionLevel?: number): Promise<Repository> {
   const pass = await passphrase(ctx, true);
   const store = await createStore(ctx.spec);
-  return Repository.init(store, ctx.spec, pass);
+  return Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel));
 }

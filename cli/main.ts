@@ -39,7 +39,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('server-fingerprint', { type: 'string', describe: "SHA-256 fingerprint of the server's certificate (env OBNAM_SERVER_FINGERPRINT)" })
     .option('ca-file', { type: 'string', describe: 'CA certificate to trust for the server (env OBNAM_CA_FILE)' })
     .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
-    .command('init', 'create a repository', {}, run(initCommand))
+    .command(
+      'init',
+      'create a repository',
+      (y) => y.option('compression-level', { type: 'number', describe: 'zstd level for this repository: 0 (off) to 19 (default 1)' }),
+      run(initCommand),
+    )
     .command(
       'backup [paths..]',
       'back up paths (default: the paths in the config file)',

@@ -19,7 +19,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import { nowTimestamp, Snapshot, SnapshotSummary } from '../format/snapshot.js';
-import { compareNames, encodeTreeNode, TreeEntry, TreeNode } from '../format/tree.js';
+import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
 import { directoryEntries, writeDirectory } from '../format/treesplit.js';
 import { hostInfo, PutResult, Repository, SnapshotInfo } from '../repo/repository.js';
 import { ExcludeMatcher } from '../util/glob.js';
@@ -316,9 +316,18 @@ class BackupRun {
     return out;
   }
 
+  /**
+   * Seals and stores a tree node here, on the main thread: trees are small,
+   * and a round trip through a worker (task, has, put, answers) cost more in
+   * messages than the sealing itself.
+   */
   private async putTree(node: TreeNode): Promise<string> {
-    const plaintext = encodeTreeNode(node);
-    const r = await this.urgent<PutResult>({ op: 'put', kind: 'tree', plaintext }, [plaintext.buffer as ArrayBuffer]);
+    let r: PutResult;
+    try {
+      r = await this.repo.putTree(node, { signal: this.signal });
+    } catch (e) {
+      return this.failFatal(e);
+    }
     if (r.isNew) {
       this.summary.newTrees++;
       this.summary.storedBytes += r.storedBytes;

@@ -21,7 +21,7 @@ const binding = require('zstd-napi/binding') as ZstdBinding;
 
 export const FLAG_RAW = 0;
 export const FLAG_ZSTD = 1;
-export const DEFAULT_LEVEL = 3;
+export const DEFAULT_LEVEL = 1;
 
 let cctx: InstanceType<ZstdBinding['CCtx']> | undefined;
 let dctx: InstanceType<ZstdBinding['DCtx']> | undefined;
