@@ -30,7 +30,8 @@ export class Namespaces {
   store(client: ClientRecord): Promise<LocalStore> {
     let s = this.stores.get(client.namespace);
     if (!s) {
-      s = LocalStore.open(namespaceDir(this.dir, client)).catch((e: unknown) => {
+      // Every upload is acknowledged after a flush: the journal makes that one fsync, not one pack.
+      s = LocalStore.open(namespaceDir(this.dir, client), { journalFlush: true }).catch((e: unknown) => {
         this.stores.delete(client.namespace);
         throw new ObnamError('INTERNAL', `storage of client ${client.name} is missing or unreadable: ${(e as Error).message}`);
       });

@@ -1,5 +1,6 @@
 /** The pack-based LocalStore against the store conformance suite, plus its on-disk guarantees. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
@@ -113,4 +114,61 @@ describe('LocalStore packs on disk', () => {
       assert.deepEqual(ids, []);
       await s.close();
     }));
+});
+
+describe('LocalStore journals', () => {
+  it('objects flushed through the journal survive the death of their writer', async () => {
+    const dir = await tempDir();
+    try {
+      await (await LocalStore.create(dir.path)).close();
+      const ids = Array.from({ length: 20 }, () => newId());
+      // A child process stores objects with journal flushes, then dies without closing.
+      const script = `
+        import { LocalStore } from ${JSON.stringify(new URL('../lib/store/local.js', import.meta.url).href)};
+        const s = await LocalStore.open(process.argv[1], { journalFlush: true });
+        for (const id of JSON.parse(process.argv[2])) { await s.put('chunk', id, Buffer.from(id)); await s.flush(); }
+        process.stdout.write('flushed\\n');
+        process.kill(process.pid, 'SIGKILL');`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, dir.path, JSON.stringify(ids)], { encoding: 'utf8' });
+      assert.match(r.stdout, /flushed/);
+      assert.equal(r.signal, 'SIGKILL');
+      const journals = fs.readdir(`${dir.path}/tmp`);
+      assert.equal((await journals).filter((n) => n.endsWith('.pack')).length, 1, 'the journal is left behind');
+      // Append a torn record, as a crash in the middle of a write would.
+      const [journal] = (await fs.readdir(`${dir.path}/tmp`)).filter((n) => n.endsWith('.pack'));
+      await fs.appendFile(`${dir.path}/tmp/${journal}`, randomBytes(50));
+      const s = await LocalStore.open(dir.path);
+      for (const id of ids) assert.equal(Buffer.from(await s.get('chunk', id)).toString(), id);
+      assert.deepEqual((await fs.readdir(`${dir.path}/tmp`)).filter((n) => n.endsWith('.pack')), [], 'recovered into a pack');
+      await s.close();
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('objects in a live writer\'s journal are visible to other processes, and stay so when it becomes a pack', async () => {
+    const dir = await tempDir();
+    try {
+      const writer = await LocalStore.create(dir.path, { journalFlush: true });
+      const a = newId();
+      await writer.put('tree', a, Buffer.from('first'));
+      await writer.flush();
+      const reader = await LocalStore.open(dir.path);
+      assert.deepEqual(Buffer.from(await reader.get('tree', a)), Buffer.from('first'), 'durable means visible');
+      assert.equal((await fs.readdir(`${dir.path}/tmp`)).filter((n) => n.endsWith('.pack')).length, 1, 'the journal is not taken over');
+      const b = newId();
+      await writer.put('tree', b, Buffer.from('second'));
+      await writer.flush();
+      await reader.refresh();
+      assert.deepEqual(Buffer.from(await reader.get('tree', b)), Buffer.from('second'), 'later records are read too');
+      await writer.close(); // the journal becomes a pack
+      assert.deepEqual(Buffer.from(await reader.get('tree', a)), Buffer.from('first'));
+      const ids = [];
+      for await (const id of reader.list('tree')) ids.push(id);
+      assert.deepEqual(ids.sort(), [a, b].sort());
+      await reader.close();
+    } finally {
+      await dir.remove();
+    }
+  });
 });

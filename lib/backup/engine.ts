@@ -26,8 +26,8 @@ import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
 import { Pending, pending, ready } from '../util/pending.js';
 import type { WorkerPool } from '../workers/pool.js';
-import type { BackupFileResult, Inspected, SmallRead } from '../workers/tasks.js';
-import { childPath, own, StatFields, statFields } from './inspect.js';
+import type { BackupFileResult, InspectBatch, Inspected, SmallRead } from '../workers/tasks.js';
+import { childPath, own, packNames, StatFields, statFields, unpackInspection } from './inspect.js';
 import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
 
@@ -70,6 +70,8 @@ export interface BackupResult {
 
 /** Names per inspect task, and small files per read task. */
 const INSPECT_BATCH = 256;
+/** Directories listed ahead of the walk. */
+const PREFETCH_DIRS = 8;
 const SMALL_BATCH = 64;
 
 export function newProgress(): BackupProgress {
@@ -88,6 +90,12 @@ export function pickParent(snapshots: SnapshotInfo[], hostname: string, paths: s
 
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   return new BackupRun(repo, opts).run();
+}
+
+interface Listing {
+  names: Buffer[];
+  inspected: Inspected[];
+  parentEntries: Map<string, TreeEntry> | undefined;
 }
 
 interface Child {
@@ -121,6 +129,8 @@ class BackupRun {
   private readonly pool: WorkerPool;
   private fatal?: unknown;
   private names!: IdNames;
+  /** Directory listings started ahead of the walk, by absolute path. */
+  private readonly prefetched = new Map<string, Promise<Listing>>();
 
   constructor(
     private readonly repo: Repository,
@@ -206,7 +216,13 @@ class BackupRun {
   private async inspect(dir: Buffer, names: Buffer[]): Promise<Inspected[]> {
     const batches: Promise<Inspected[]>[] = [];
     for (let i = 0; i < names.length; i += INSPECT_BATCH) {
-      batches.push(this.urgent<Inspected[]>({ op: 'inspect', dir: own(dir), names: names.slice(i, i + INSPECT_BATCH).map(own) }));
+      const part = names.slice(i, i + INSPECT_BATCH);
+      const packed = packNames(part);
+      batches.push(
+        this.urgent<InspectBatch>({ op: 'inspect', dir: own(dir), names: packed }, [packed.bytes.buffer as ArrayBuffer]).then((b) =>
+          unpackInspection(b, part.length),
+        ),
+      );
     }
     return (await Promise.all(batches)).flat();
   }
@@ -225,28 +241,17 @@ class BackupRun {
   ): Promise<Pending<string>> {
     throwIfAborted(this.signal);
     this.progress.dirs++;
-    let names: Buffer[];
-    if (select) {
-      names = [...select.children.keys()].map((n) => Buffer.from(n, 'utf8'));
-    } else {
-      try {
-        names = await fs.readdir(absPath, { encoding: 'buffer' });
-      } catch (e) {
-        this.warn(absPath, `cannot list directory: ${describeError(e)}`);
-        names = [];
-      }
-    }
-    names.sort(compareNames);
-    const [parentEntries, inspected] = await Promise.all([
-      parentTree ? this.loadParentEntries(parentTree) : undefined,
-      this.inspect(absPath, names),
-    ]);
+    const key = absPath.toString('latin1');
+    const listing = this.prefetched.get(key) ?? this.list(absPath, parentTree, select);
+    this.prefetched.delete(key);
+    const { names, inspected, parentEntries } = await listing;
 
     const children: Child[] = [];
     for (let i = 0; i < names.length; i++) {
       const child = this.child(absPath, relPath, names[i]!, inspected[i]!, select);
       if (child) children.push(child);
     }
+    this.prefetch(children, parentEntries);
     const smallReads = this.readChangedSmallFiles(children, parentEntries);
 
     const entries: Promise<TreeEntry | null>[] = [];
@@ -265,6 +270,44 @@ class BackupRun {
         return writeDirectory(done, this.repo.keys.chunker, (node) => this.putTree(node));
       })(),
     );
+  }
+
+  /** A directory's sorted names, their inspection, and its entries in the parent snapshot. */
+  private async list(absPath: Buffer, parentTree: string | undefined, select: PathNode | undefined): Promise<Listing> {
+    let names: Buffer[];
+    if (select) {
+      names = [...select.children.keys()].map((n) => Buffer.from(n, 'utf8'));
+    } else {
+      try {
+        names = await fs.readdir(absPath, { encoding: 'buffer' });
+      } catch (e) {
+        this.warn(absPath, `cannot list directory: ${describeError(e)}`);
+        names = [];
+      }
+    }
+    names.sort(compareNames);
+    const [parentEntries, inspected] = await Promise.all([
+      parentTree ? this.loadParentEntries(parentTree) : undefined,
+      this.inspect(absPath, names),
+    ]);
+    return { names, inspected, parentEntries };
+  }
+
+  /**
+   * Starts listing the next few subdirectories before the walk gets to them,
+   * so that their system calls and parent trees load while this directory's
+   * entries are handled (the walk is otherwise one round trip per directory).
+   */
+  private prefetch(children: Child[], parentEntries: Map<string, TreeEntry> | undefined): void {
+    for (const c of children) {
+      if (this.prefetched.size >= PREFETCH_DIRS) return;
+      if (c.entry.type !== 'dir') continue;
+      if (this.opts.oneFileSystem && !c.select) continue; // may be a mount point: decided when reached
+      const old = parentEntries?.get(c.entry.name.toString('latin1'));
+      const p = this.list(c.abs, old?.type === 'dir' ? old.subtree : undefined, c.select);
+      p.catch(() => undefined);
+      this.prefetched.set(c.abs.toString('latin1'), p);
+    }
   }
 
   /** Turns an inspected name into a child to back up, or null (vanished, unreadable, excluded). */
@@ -310,7 +353,8 @@ class BackupRun {
     const out = new Map<Child, Promise<SmallRead>>();
     for (let i = 0; i < wanted.length; i += SMALL_BATCH) {
       const batch = wanted.slice(i, i + SMALL_BATCH);
-      const reads = this.urgent<SmallRead[]>({ op: 'readSmall', paths: batch.map((c) => own(c.abs)), limit });
+      const paths = packNames(batch.map((c) => c.abs));
+      const reads = this.urgent<SmallRead[]>({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]);
       batch.forEach((c, j) => out.set(c, reads.then((r) => r[j]!)));
     }
     return out;
@@ -426,7 +470,8 @@ class BackupRun {
     this.opts.onFileRead?.(abs.toString('utf8'), old ? 'changed' : 'new');
     const limit = this.repo.config.inlineMax;
     if (!smallRead && entry.size <= limit) {
-      smallRead = this.urgent<SmallRead[]>({ op: 'readSmall', paths: [own(abs)], limit }).then((r) => r[0]!);
+      const paths = packNames([abs]);
+      smallRead = this.urgent<SmallRead[]>({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]).then((r) => r[0]!);
     }
     if (smallRead) {
       const r = await smallRead;

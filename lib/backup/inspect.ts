@@ -11,23 +11,36 @@ import * as fs from 'node:fs';
 import { describeError, errnoCode } from '../errors.js';
 import { readXattrsSync } from './metadata.js';
 
-/** The parts of lstat a backup records, as structured-clone-friendly values. */
+/** The parts of lstat a backup records. Numbers above 2^53 (rare inode numbers) are clamped. */
 export interface StatFields {
   mode: number;
   uid: number;
   gid: number;
-  size: bigint;
-  ino: bigint;
-  dev: bigint;
-  rdev: bigint;
+  size: number;
+  ino: number;
+  dev: number;
+  rdev: number;
   nlink: number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
+  mtime: { sec: number; nsec: number };
+  ctime: { sec: number; nsec: number };
 }
 
-export type Inspected =
-  | { ok: true; st: StatFields; xattrs?: [Uint8Array, Uint8Array][]; target?: Uint8Array }
-  | { ok: false; code: string; message: string };
+/**
+ * A directory's inspection, packed for the trip between threads: one
+ * Float64Array of STAT_FIELDS numbers per name, and side lists for what only
+ * some names have. (Hundreds of small objects with bigints cost far more to
+ * clone than one typed array.)
+ */
+export interface InspectBatch {
+  stats: Float64Array;
+  errors: [index: number, code: string, message: string][];
+  xattrs: [index: number, pairs: [Uint8Array, Uint8Array][]][];
+  targets: [index: number, target: Uint8Array][];
+}
+
+export type Inspected = { ok: true; st: StatFields; xattrs?: [Uint8Array, Uint8Array][]; target?: Uint8Array } | { ok: false; code: string; message: string };
+
+const STAT_FIELDS = 12;
 
 export type SmallRead = { ok: true; data: Uint8Array } | { ok: false; code: string; message: string };
 
@@ -45,19 +58,93 @@ export function own(b: Uint8Array): Uint8Array {
   return new Uint8Array(b);
 }
 
+const NS = 1_000_000_000n;
+const clamp = (n: bigint): number => (n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : Number.MAX_SAFE_INTEGER);
+
+function splitNs(ns: bigint): { sec: number; nsec: number } {
+  let sec = ns / NS;
+  let nsec = ns % NS;
+  if (nsec < 0n) {
+    nsec += NS;
+    sec -= 1n;
+  }
+  return { sec: Number(sec), nsec: Number(nsec) };
+}
+
 export function statFields(st: BigIntStats): StatFields {
   return {
     mode: Number(st.mode),
     uid: Number(st.uid),
     gid: Number(st.gid),
-    size: st.size,
-    ino: st.ino,
-    dev: st.dev,
-    rdev: st.rdev,
+    size: clamp(st.size),
+    ino: clamp(st.ino),
+    dev: clamp(st.dev),
+    rdev: clamp(st.rdev),
     nlink: Number(st.nlink),
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
+    mtime: splitNs(st.mtimeNs),
+    ctime: splitNs(st.ctimeNs),
   };
+}
+
+function packStat(out: Float64Array, i: number, f: StatFields): void {
+  const o = i * STAT_FIELDS;
+  out[o] = f.mode;
+  out[o + 1] = f.uid;
+  out[o + 2] = f.gid;
+  out[o + 3] = f.size;
+  out[o + 4] = f.ino;
+  out[o + 5] = f.dev;
+  out[o + 6] = f.rdev;
+  out[o + 7] = f.nlink;
+  out[o + 8] = f.mtime.sec;
+  out[o + 9] = f.mtime.nsec;
+  out[o + 10] = f.ctime.sec;
+  out[o + 11] = f.ctime.nsec;
+}
+
+function unpackStat(s: Float64Array, i: number): StatFields {
+  const o = i * STAT_FIELDS;
+  return {
+    mode: s[o]!,
+    uid: s[o + 1]!,
+    gid: s[o + 2]!,
+    size: s[o + 3]!,
+    ino: s[o + 4]!,
+    dev: s[o + 5]!,
+    rdev: s[o + 6]!,
+    nlink: s[o + 7]!,
+    mtime: { sec: s[o + 8]!, nsec: s[o + 9]! },
+    ctime: { sec: s[o + 10]!, nsec: s[o + 11]! },
+  };
+}
+
+/** Many names in one buffer: their bytes end to end, and where each ends. */
+export interface PackedNames {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+}
+
+export function packNames(names: readonly Uint8Array[]): PackedNames {
+  const ends = new Uint32Array(names.length);
+  let total = 0;
+  names.forEach((n, i) => (ends[i] = total += n.length));
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const n of names) {
+    bytes.set(n, at);
+    at += n.length;
+  }
+  return { bytes, ends };
+}
+
+export function unpackNames(p: PackedNames): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (const end of p.ends) {
+    out.push(Buffer.from(p.bytes.buffer, p.bytes.byteOffset + start, end - start));
+    start = end;
+  }
+  return out;
 }
 
 const S_IFMT = 0o170000;
@@ -72,6 +159,7 @@ const failure = (e: unknown, prefix = ''): { ok: false; code: string; message: s
 });
 
 function inspectOne(path: Buffer): Inspected {
+  // (kept as a per-name function; inspectEntries packs the results)
   let st: BigIntStats;
   try {
     st = fs.lstatSync(path, { bigint: true });
@@ -93,9 +181,30 @@ function inspectOne(path: Buffer): Inspected {
   return { ok: true, st: fields };
 }
 
-/** lstat (and xattrs or symlink target) for each name in a directory. */
-export function inspectEntries(dir: Uint8Array, names: Uint8Array[]): Inspected[] {
-  return names.map((n) => inspectOne(childPath(dir, n)));
+/** lstat (and xattrs or symlink target) for each name in a directory, packed. */
+export function inspectEntries(dir: Uint8Array, names: PackedNames): InspectBatch {
+  const list = unpackNames(names);
+  const batch: InspectBatch = { stats: new Float64Array(list.length * STAT_FIELDS), errors: [], xattrs: [], targets: [] };
+  list.forEach((n, i) => {
+    const r = inspectOne(childPath(dir, n));
+    if (!r.ok) batch.errors.push([i, r.code, r.message]);
+    else {
+      packStat(batch.stats, i, r.st);
+      if (r.xattrs) batch.xattrs.push([i, r.xattrs]);
+      if (r.target) batch.targets.push([i, r.target]);
+    }
+  });
+  return batch;
+}
+
+/** The inverse of inspectEntries' packing, on the receiving side. */
+export function unpackInspection(b: InspectBatch, count: number): Inspected[] {
+  const out: Inspected[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = { ok: true, st: unpackStat(b.stats, i) };
+  for (const [i, code, message] of b.errors) out[i] = { ok: false, code, message };
+  for (const [i, pairs] of b.xattrs) (out[i] as { xattrs?: [Uint8Array, Uint8Array][] }).xattrs = pairs;
+  for (const [i, t] of b.targets) (out[i] as { target?: Uint8Array }).target = t;
+  return out;
 }
 
 function readSmall(path: Uint8Array, limit: number): SmallRead {
@@ -117,6 +226,6 @@ function readSmall(path: Uint8Array, limit: number): SmallRead {
 }
 
 /** Reads whole files of at most `limit` bytes (a longer file comes back with limit + 1 bytes). */
-export function readSmallFiles(paths: Uint8Array[], limit: number): SmallRead[] {
-  return paths.map((p) => readSmall(p, limit));
+export function readSmallFiles(paths: PackedNames, limit: number): SmallRead[] {
+  return unpackNames(paths).map((p) => readSmall(p, limit));
 }

@@ -22,20 +22,6 @@ export function entryType(mode: number): EntryType | undefined {
   return TYPES[mode & 0o170000];
 }
 
-const NS = 1_000_000_000n;
-
-export function nsToTimestamp(ns: bigint): Timestamp {
-  let sec = ns / NS;
-  let nsec = ns % NS;
-  if (nsec < 0n) {
-    nsec += NS;
-    sec -= 1n;
-  }
-  return { sec: Number(sec), nsec: Number(nsec) };
-}
-
-const safeNumber = (n: bigint): number => (n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : Number.MAX_SAFE_INTEGER);
-
 /** The metadata part of an entry (no content fields). */
 export function entryFromStats(name: Buffer, type: EntryType, st: StatFields, names: IdNames): TreeEntry {
   const uid = st.uid;
@@ -48,12 +34,12 @@ export function entryFromStats(name: Buffer, type: EntryType, st: StatFields, na
     gid,
     user: names.user(uid),
     group: names.group(gid),
-    mtime: nsToTimestamp(st.mtimeNs),
-    ctime: nsToTimestamp(st.ctimeNs),
-    size: type === 'file' ? safeNumber(st.size) : 0,
-    inode: safeNumber(st.ino),
-    nlink: Number(st.nlink),
-    rdev: type === 'chardev' || type === 'blockdev' ? safeNumber(st.rdev) : undefined,
+    mtime: st.mtime,
+    ctime: st.ctime,
+    size: type === 'file' ? st.size : 0,
+    inode: st.ino,
+    nlink: st.nlink,
+    rdev: type === 'chardev' || type === 'blockdev' ? st.rdev : undefined,
   };
 }
 

@@ -28,8 +28,9 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind, KINDS } from '../format/version.js';
 import { FRAME_HEADER_BYTES, frameDigest, frameHeader, unframe } from './framing.js';
 import { asyncOps } from './localfs.js';
+import { damagedJournalRecords, intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
 import { PackWriter } from './pack-writer.js';
-import { FOOTER_BYTES, indexLengthFromFooter, packRecords, parsePackIndex } from './pack-format.js';
+import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, packRecords, parsePackIndex } from './pack-format.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
 import type { ObjectStore, StoreOptions } from './store.js';
 
@@ -54,6 +55,14 @@ export interface PutOptions extends StoreOptions {
 export interface LocalStoreOptions {
   /** Target pack size in bytes. */
   packSize?: number;
+  /**
+   * flush() makes objects durable by syncing the open pack's journal instead
+   * of finishing the pack (obnam-server, which flushes for every request:
+   * otherwise each request would make a pack). Objects flushed this way are
+   * visible to this process at once and to others once the pack is finished
+   * (or recovered after a crash).
+   */
+  journalFlush?: boolean;
 }
 
 export type ScrubProblem = { kind?: Kind; id?: string; file: string; message: string };
@@ -71,7 +80,11 @@ export class LocalStore implements ObjectStore {
   private readonly tombstones = new Set<string>();
   private readonly openPacks = new Map<string, Promise<fs.FileHandle>>();
   private refreshing?: Promise<void>;
+  /** Other live writers' journals read so far: path -> [pack id, bytes parsed, objects]. */
+  private readonly journalsSeen = new Map<string, { pack: string; parsed: number; keys: [Kind, string][] }>();
   private sortedCache = new Map<Kind, { version: number; ids: string[] }>();
+
+  private readonly journalFlush: boolean;
 
   private constructor(
     readonly dir: string,
@@ -79,6 +92,7 @@ export class LocalStore implements ObjectStore {
   ) {
     this.location = dir;
     this.packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
+    this.journalFlush = !!opts.journalFlush;
   }
 
   /** Creates the directory layout (idempotent) and returns the store. */
@@ -108,6 +122,7 @@ export class LocalStore implements ObjectStore {
       throw new ObnamError('UNSUPPORTED_VERSION', `${abs} holds an obnam store layout this version does not know`);
     }
     const store = new LocalStore(abs, opts);
+    await store.recoverJournals();
     await store.refresh();
     await store.removeStaleTemp();
     return store;
@@ -147,7 +162,7 @@ export class LocalStore implements ObjectStore {
     if (this.sealError) throw this.sealError;
     if (this.hasPacked(kind, id)) return false;
     const key = `${kind}/${id}`;
-    const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp', `${randomBytes(16).toString('hex')}.pack`)));
+    const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp')));
     w.add(kind, id, data, digest);
     this.unsealed.set(key, w);
     // Back-pressure: do not let bytes waiting for the disk pile up in memory.
@@ -180,14 +195,14 @@ export class LocalStore implements ObjectStore {
     const b = this.current;
     if (!b || b.empty) return;
     this.current = undefined;
-    const p = this.seal(b).catch((e) => {
+    const p = this.finishPack(b).catch((e) => {
       this.sealError ??= new ObnamError('IO', `cannot write pack ${b.id}: ${(e as Error).message}`);
     });
     this.sealing.add(p);
     void p.finally(() => this.sealing.delete(p));
   }
 
-  private async seal(b: PackWriter): Promise<void> {
+  private async finishPack(b: PackWriter): Promise<void> {
     const tmp = b.tmpPath;
     const final = this.packPath(b.id);
     try {
@@ -212,10 +227,41 @@ export class LocalStore implements ObjectStore {
   }
 
   /** Resolves once every object put so far is durable. */
+  /**
+   * Group commit: while packs are being written, objects of concurrent
+   * callers gather in the current pack; then one of them writes it for all.
+   * (A server acknowledges every upload only after a flush: without this,
+   * each request would make a pack of its own.)
+   */
   async flush(): Promise<void> {
+    if (this.journalFlush) {
+      await this.current?.sync().catch((e) => {
+        this.sealError ??= new ObnamError('IO', `cannot write pack journal: ${(e as Error).message}`);
+      });
+    } else {
+      while (this.sealing.size) await Promise.all(this.sealing);
+      this.startSeal();
+    }
+    while (this.sealing.size) await Promise.all(this.sealing);
+    if (this.sealError) throw this.sealError;
+  }
+
+  /** Finishes the open pack, so that other processes see its objects too. */
+  async seal(): Promise<void> {
     this.startSeal();
     while (this.sealing.size) await Promise.all(this.sealing);
     if (this.sealError) throw this.sealError;
+  }
+
+  /** Finishes the journals of writers that died (see pack-recover.ts). */
+  private async recoverJournals(): Promise<void> {
+    for (const [pack, journal] of await orphanJournals(path.join(this.dir, 'tmp'))) {
+      try {
+        await recoverJournal(journal, this.packPath(pack));
+      } catch (e) {
+        throw new ObnamError('IO', `cannot recover pack journal ${journal}: ${(e as Error).message}`);
+      }
+    }
   }
 
   private hasPacked(kind: Kind, id: string): boolean {
@@ -227,14 +273,29 @@ export class LocalStore implements ObjectStore {
     this.checkId(kind, id);
     if (!PACKED.has(kind)) return unframe(await this.readFile(kind, id), `${kind} ${id}`).data;
     const pending = await this.unsealed.get(`${kind}/${id}`)?.lookup(kind, id);
-    if (pending) return pending.data;
+    if (pending) {
+      if (!sha256(pending.data).equals(pending.digest)) {
+        throw new ObnamError('CORRUPT', `${kind} ${id}: stored bytes do not match their SHA-256 digest`);
+      }
+      return pending.data;
+    }
     let loc = this.index.get(kind, id);
     if (!loc) {
       await this.refresh();
       loc = this.index.get(kind, id);
     }
     if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
-    const data = await this.readAt(loc, `${kind} ${id}`);
+    let data: Buffer;
+    try {
+      data = await this.readAt(loc, `${kind} ${id}`);
+    } catch (e) {
+      // Another writer's journal became a pack meanwhile: look again.
+      if (!(loc.journal && e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+      await this.refresh();
+      loc = this.index.get(kind, id);
+      if (!loc) throw e;
+      data = await this.readAt(loc, `${kind} ${id}`);
+    }
     if (!sha256(data).equals(loc.digest)) {
       throw new ObnamError('CORRUPT', `${kind} ${id}: stored bytes do not match their SHA-256 digest`);
     }
@@ -253,7 +314,15 @@ export class LocalStore implements ObjectStore {
   private async readAt(loc: Location, what: string): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(loc.length);
     try {
-      const fh = await this.openPack(loc.pack);
+      const fh = loc.journal ? await fs.open(loc.journal, 'r') : await this.openPack(loc.pack);
+      if (loc.journal) {
+        try {
+          await fh.read(buf, 0, loc.length, loc.offset);
+        } finally {
+          await fh.close();
+        }
+        return buf;
+      }
       const { bytesRead } = await fh.read(buf, 0, loc.length, loc.offset);
       if (bytesRead !== loc.length) throw new ObnamError('CORRUPT', `${what}: pack ${loc.pack} is truncated`);
     } catch (e) {
@@ -402,7 +471,7 @@ export class LocalStore implements ObjectStore {
   locate(kind: Kind, id: string): { file: string; offset: number; length: number } | undefined {
     if (!PACKED.has(kind)) return { file: this.filePath(kind, id), offset: FRAME_HEADER_BYTES, length: -1 };
     const loc = this.index.get(kind, id);
-    return loc && { file: this.packPath(loc.pack), offset: loc.offset, length: loc.length };
+    return loc && { file: loc.journal ?? this.packPath(loc.pack), offset: loc.offset, length: loc.length };
   }
 
   /** Learns packs and tombstones written since the last look (by this or other processes). */
@@ -449,7 +518,54 @@ export class LocalStore implements ObjectStore {
         }
       }
     };
+    // Journals that other writers finished since: their objects are now in the packs loaded below.
+    const live = await journals(path.join(this.dir, 'tmp'));
+    const present = new Set(live.map(([, file]) => file));
+    for (const [file, seen] of this.journalsSeen) {
+      if (!present.has(file)) {
+        this.index.forgetPack(seen.pack, seen.keys);
+        this.journalsSeen.delete(file);
+      }
+    }
     await Promise.all(Array.from({ length: Math.min(16, todo.length) }, worker));
+    // Objects other live writers made durable in their journals are visible too.
+    for (const [pack, file, alive] of live) {
+      if (!alive || this.current?.tmpPath === file || this.index.hasPack(pack)) continue;
+      await this.readJournal(pack, file);
+    }
+  }
+
+  /** Adds the records another writer appended to its journal since we last looked. */
+  private async readJournal(pack: string, file: string): Promise<void> {
+    const seen = this.journalsSeen.get(file) ?? { pack, parsed: PACK_HEADER_BYTES, keys: [] };
+    let bytes: Buffer;
+    try {
+      const fh = await fs.open(file, 'r');
+      try {
+        const { size } = await fh.stat();
+        bytes = Buffer.alloc(Math.max(0, size - seen.parsed));
+        await fh.read(bytes, 0, bytes.length, seen.parsed);
+        if (seen.parsed === PACK_HEADER_BYTES) {
+          const head = Buffer.alloc(PACK_HEADER_BYTES);
+          await fh.read(head, 0, PACK_HEADER_BYTES, 0);
+          bytes = Buffer.concat([head, bytes]);
+        }
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return; // finished meanwhile: its pack shows up next time
+      throw new ObnamError('IO', `cannot read journal ${file}: ${(e as Error).message}`);
+    }
+    const base = seen.parsed === PACK_HEADER_BYTES ? 0 : seen.parsed;
+    const entries = intactRecords(bytes, seen.parsed, base);
+    for (const e of entries) {
+      if (this.tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
+      this.index.add({ ...e, pack, journal: file });
+      seen.keys.push([e.kind, e.id]);
+      seen.parsed = e.offset + e.length;
+    }
+    this.journalsSeen.set(file, seen);
   }
 
   private async readPackIndex(pack: string) {
@@ -495,6 +611,16 @@ export class LocalStore implements ObjectStore {
       }
       for (const pack of names.filter(isId)) yield* this.scrubPack(pack);
     }
+    // Journals of live writers hold durable objects too.
+    for (const [, file] of await journals(path.join(this.dir, 'tmp'))) {
+      let bytes: Buffer;
+      try {
+        bytes = await fs.readFile(file);
+      } catch {
+        continue; // finished meanwhile: checked as a pack next time
+      }
+      for (const p of damagedJournalRecords(bytes)) yield { ...p, file };
+    }
   }
 
   private async *scrubPack(pack: string): AsyncGenerator<ScrubProblem> {
@@ -523,10 +649,12 @@ export class LocalStore implements ObjectStore {
     }
   }
 
+  /** Removes old temporary files, except journals (live writers' or recovered by now). */
   private async removeStaleTemp(): Promise<void> {
     const tmp = path.join(this.dir, 'tmp');
     const now = Date.now();
     for (const n of await fs.readdir(tmp).catch(() => [] as string[])) {
+      if (/\.\d+-\d+\.pack$/.test(n)) continue;
       const p = path.join(tmp, n);
       const st = await fs.stat(p).catch(() => undefined);
       if (st && now - st.mtimeMs > STALE_TMP_MS) await fs.rm(p, { force: true }).catch(() => undefined);
@@ -535,7 +663,7 @@ export class LocalStore implements ObjectStore {
 
   async close(): Promise<void> {
     try {
-      await this.flush();
+      await this.seal();
     } finally {
       const handles = [...this.openPacks.values()];
       this.openPacks.clear();

@@ -11,6 +11,8 @@ export interface Location {
   offset: number;
   length: number;
   digest: Buffer;
+  /** Set for objects in another live writer's journal: the journal's path. */
+  journal?: string;
 }
 
 export interface IndexEntry extends Location {
@@ -52,6 +54,7 @@ export class PackIndex {
 
   add(e: IndexEntry): void {
     const loc: Location = { pack: e.pack, offset: e.offset, length: e.length, digest: e.digest };
+    if (e.journal) loc.journal = e.journal;
     const m = this.map(e.kind);
     if (!m.has(e.id)) m.set(e.id, loc);
     else {
@@ -77,6 +80,15 @@ export class PackIndex {
     this.copies.delete(key);
     this.version++;
     return [first, ...more];
+  }
+
+  /** Forgets the copies in one pack or journal (a journal that has become a pack). */
+  forgetPack(pack: string, keys: Iterable<[Kind, string]>): void {
+    for (const [kind, id] of keys) {
+      const all = this.remove(kind, id);
+      for (const loc of all) if (loc.pack !== pack) this.add({ kind, id, ...loc });
+    }
+    this.packs.delete(pack);
   }
 
   /** Hides one copy (a tombstone learnt from another process). */

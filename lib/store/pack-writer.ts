@@ -3,11 +3,17 @@
  * arrives (so a pack never sits whole in memory), and the index and footer
  * are added when the pack is finished. Until its write completes an object
  * is also held in memory, so it can be read back at once.
+ *
+ * The temporary file is a journal: sync() makes every object added so far
+ * durable without finishing the pack, and if the writer dies, the next
+ * process to open the store recovers the complete records (pack-recover.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import type { Kind } from '../format/version.js';
+import { ownerTag } from '../util/owner.js';
 import { PACK_HEADER_BYTES, PackEntry, packHeader, packTrailer, RECORD_HEADER_BYTES, recordHeader } from './pack-format.js';
 
 export class PackWriter {
@@ -25,8 +31,12 @@ export class PackWriter {
   /** Where the finished pack can be read: its temporary name, then its final one. */
   readPath: string;
 
-  constructor(readonly tmpPath: string) {
-    this.readPath = tmpPath;
+  readonly tmpPath: string;
+
+  /** `tmpDir`: where the journal lives, named PACKID.OWNER.pack (OWNER: util/owner.ts). */
+  constructor(tmpDir: string) {
+    this.tmpPath = path.join(tmpDir, `${this.id}.${ownerTag()}.pack`);
+    this.readPath = this.tmpPath;
   }
 
   private open(): Promise<fs.FileHandle> {
@@ -64,6 +74,28 @@ export class PackWriter {
   /** Resolves when everything added so far is in the file (not yet durable). */
   drained(): Promise<void> {
     return this.writing;
+  }
+
+  private synced = 0;
+  private syncing?: Promise<void>;
+
+  /**
+   * Makes every object added so far durable (fsync of the journal).
+   * Concurrent callers share fsyncs: one covers all objects added before it.
+   */
+  async sync(): Promise<void> {
+    const upTo = this.entries.length;
+    while (this.synced < upTo) {
+      if (!this.syncing) {
+        const covers = this.entries.length;
+        this.syncing = (async () => {
+          await this.writing;
+          await (await this.open()).sync();
+          this.synced = Math.max(this.synced, covers);
+        })().finally(() => (this.syncing = undefined));
+      }
+      await this.syncing;
+    }
   }
 
   /** An object of this pack, readable before the pack is finished. */

@@ -10,7 +10,8 @@ import type { FileContentResult } from '../backup/filecontent.js';
 import type { RestoreItem, RestoreMeta } from '../restore/apply.js';
 export type { RestoreItem, RestoreItemResult, RestoreMeta } from '../restore/apply.js';
 export type { RestoreFileResult } from '../restore/filecontent.js';
-export type { Inspected, SmallRead } from '../backup/inspect.js';
+import type { PackedNames } from '../backup/inspect.js';
+export type { InspectBatch, Inspected, SmallRead } from '../backup/inspect.js';
 export type { PutResult } from '../repo/repository.js';
 
 export interface WorkerSetup {
@@ -22,8 +23,8 @@ export interface WorkerSetup {
 
 export type Task =
   | { op: 'backupFile'; path: Uint8Array; size: number }
-  | { op: 'inspect'; dir: Uint8Array; names: Uint8Array[] }
-  | { op: 'readSmall'; paths: Uint8Array[]; limit: number }
+  | { op: 'inspect'; dir: Uint8Array; names: PackedNames }
+  | { op: 'readSmall'; paths: PackedNames; limit: number }
   | { op: 'put'; kind: 'tree' | 'snapshot' | 'chunk'; plaintext: Uint8Array }
   | { op: 'restoreFile'; path: Uint8Array; chunks: [string, number][]; meta: RestoreMeta; owners: boolean }
   | { op: 'restoreItems'; items: RestoreItem[]; owners: boolean }

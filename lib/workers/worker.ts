@@ -37,7 +37,10 @@ async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
     case 'restoreItems':
       return [await restoreItems(task.items, task.owners), []];
     case 'inspect':
-      return [inspectEntries(task.dir, task.names), []];
+    {
+      const batch = inspectEntries(task.dir, task.names);
+      return [batch, [batch.stats.buffer as ArrayBuffer]];
+    }
     case 'readSmall': {
       const results = readSmallFiles(task.paths, task.limit);
       return [results, results.flatMap((r) => (r.ok ? [r.data.buffer as ArrayBuffer] : []))];
