@@ -81,7 +81,7 @@ export async function run(
 /** A text table of all measurements, with MB/s and the ratio to restic's same phase. */
 export function table(ms: Measurement[], bytes: number): string {
   const peer = (phase: string) => ms.find((m) => m.tool === 'restic' && m.phase === phase);
-  const rows = [['tool', 'phase', 'seconds', 'MB/s', 'CPU s', 'peak RSS MB', 'vs restic (time)']];
+  const rows = [['tool', 'phase', 'seconds', 'MB/s', 'CPU s', 'peak RSS MB', 'vs restic (time)', 'note']];
   for (const m of ms) {
     const b = m.bytes ?? bytes;
     const ref = m.tool !== 'restic' ? peer(m.phase.replace(/^remote /, '')) : undefined;
@@ -92,9 +92,11 @@ export function table(ms: Measurement[], bytes: number): string {
       (b / 1e6 / m.seconds).toFixed(1),
       m.cpuSeconds?.toFixed(1) ?? '-',
       m.peakRssMb?.toFixed(0) ?? '-',
-      ref ? `${(m.seconds / ref.seconds).toFixed(2)}x` : m.note ?? '',
+      ref ? `${(m.seconds / ref.seconds).toFixed(2)}x` : '',
+      m.note ?? '',
     ]);
   }
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
+  const last = rows[0]!.length - 1;
+  return rows.map((r) => r.map((c, i) => (i < 2 || i === last ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd()).join('\n');
 }

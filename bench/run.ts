@@ -56,8 +56,12 @@ async function main(): Promise<void> {
   const peers = (process.env.BENCH_PEERS ?? 'restic').split(',').filter(Boolean);
   const parts = (process.env.BENCH_PARTS ?? 'local,remote,mount').split(',');
   fs.mkdirSync(work, { recursive: true });
+  // A reused BENCH_DIR keeps its data, never its repositories.
+  for (const old of ['obnam-repo', 'restic-repo', 'server', 'obnam-restore', 'restic-restore', 'remote-restore', 'mnt']) {
+    fs.rmSync(path.join(work, old), { recursive: true, force: true });
+  }
   const big = path.join(work, 'big-file');
-  await makeBigFile(big, bigMb);
+  if (!fs.existsSync(big) || fs.statSync(big).size !== bigMb * 2 ** 20) await makeBigFile(big, bigMb);
   const sources = bigMb > 0 ? [...data, big] : data;
   const bytes = duBytes(sources);
   const ctx: BenchContext = { work, sources, bytes, env: { OBNAM_PASSPHRASE: 'bench', RESTIC_PASSWORD: 'bench', OBNAM_NO_PROGRESS: '1' } };
