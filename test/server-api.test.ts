@@ -179,6 +179,13 @@ describe('hostile input', () => {
         413,
         'too many ids',
       ],
+      [req('POST', '/v1/fetch/chunk', Buffer.from('{"ids": ['), { 'content-type': 'application/json' }), 400, 'malformed fetch'],
+      [req('POST', '/v1/fetch/chunk', Buffer.from(JSON.stringify({ ids: ['../../x'] })), { 'content-type': 'application/json' }), 400, 'bad id in fetch'],
+      [
+        req('POST', '/v1/fetch/chunk', Buffer.from(JSON.stringify({ ids: Array.from({ length: 257 }, newId) })), { 'content-type': 'application/json' }),
+        413,
+        'too many ids in a fetch',
+      ],
       [rawRequest(ts.url, { path: `/v1/objects/chunk/${existing}` }), 401, 'no token'],
       [rawRequest(ts.url, { path: `/v1/objects/chunk/${existing}`, token: 'x'.repeat(43) }), 401, 'bad token'],
       [rawRequest(ts.url, { path: `/v1/objects/chunk/${existing}`, headers: { authorization: `Basic ${token}` } }), 401, 'wrong scheme'],

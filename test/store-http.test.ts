@@ -232,6 +232,32 @@ describe('HttpStore over the wire', () => {
     await store.close();
   });
 
+  it('gathers concurrent reads into fetch requests; a missing or damaged object fails only its own read', async () => {
+    const { store, name } = await newStore({ concurrency: 2 });
+    const objects = Array.from({ length: 200 }, () => ({ id: newId(), data: randomBytes(1000 + Math.floor(Math.random() * 3000)) }));
+    await Promise.all(objects.map((o) => store.put('chunk', o.id, o.data)));
+    const damaged = objects[17]!;
+    await flipByte(await ts.namespaceDir(name), 'chunk', damaged.id);
+    const missing = newId();
+    const before = ts.logs.length;
+    const reads = await Promise.allSettled([...objects.map((o) => store.get('chunk', o.id)), store.get('chunk', missing)]);
+    objects.forEach((o, i) => {
+      const r = reads[i]!;
+      if (o === damaged) assert.equal(r.status === 'rejected' && (r.reason as ObnamError).code, 'CORRUPT');
+      else assert.ok(r.status === 'fulfilled' && Buffer.from(r.value).equals(o.data), `object ${i}`);
+    });
+    const last = reads[reads.length - 1]!;
+    assert.equal(last.status === 'rejected' && (last.reason as ObnamError).code, 'NOT_FOUND');
+    const mine = ts.logs
+      .slice(before)
+      .map((l) => JSON.parse(l) as { client?: string; method?: string; url?: string })
+      .filter((l) => l.client === name);
+    const fetches = mine.filter((l) => l.url?.startsWith('/v1/fetch/')).length;
+    const gets = mine.filter((l) => l.method === 'GET').length;
+    assert.ok(fetches >= 1 && fetches + gets < 40, `201 reads in ${fetches} fetches and ${gets} single reads`);
+    await store.close();
+  });
+
   it('detects a damaged object on the server through its digest', async () => {
     const { store, name } = await newStore();
     const id = newId();

@@ -25,6 +25,7 @@ export const routes = {
     `${API_PREFIX}/objects/${kind}?limit=${limit}` + (after ? `&after=${after}` : ''),
   has: (kind: Kind) => `${API_PREFIX}/has/${kind}`,
   batch: (kind: Kind) => `${API_PREFIX}/batch/${kind}`,
+  fetch: (kind: Kind) => `${API_PREFIX}/fetch/${kind}`,
 };
 
 /** POST /v1/has/KIND request body. */
@@ -93,5 +94,60 @@ export function decodeBatch(body: Buffer, maxRecords: number): BatchRecord[] {
     out.push({ id, digest, data: body.subarray(off, off + len) });
     off += len;
   }
+  return out;
+}
+
+/**
+ * POST /v1/fetch/KIND answers {"ids": [...]} with one record per requested
+ * id, in order, in the batch record format; a record whose length field is
+ * one of these values carries no bytes and says why:
+ */
+export const FETCH_MISSING = 0xffffffff;
+/** The server's copy no longer matches its digest. */
+export const FETCH_DAMAGED = 0xfffffffe;
+/** Not sent, to keep the answer within the server's size limit: fetch it on its own. */
+export const FETCH_LATER = 0xfffffffd;
+/** Ids in one fetch request. */
+export const FETCH_MAX_IDS = 256;
+
+export type FetchResult = { data: Buffer } | { status: typeof FETCH_MISSING | typeof FETCH_DAMAGED | typeof FETCH_LATER };
+
+/** Encodes a fetch answer (server side). */
+export function encodeFetch(results: readonly { id: string; digest?: Buffer; data?: Uint8Array; status?: number }[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const r of results) {
+    const h = Buffer.alloc(BATCH_RECORD_HEADER);
+    h.write(r.id, 0, 'hex');
+    if (r.data && r.digest) {
+      r.digest.copy(h, ID_BYTES);
+      h.writeUInt32BE(r.data.length, ID_BYTES + 32);
+      out.push(h, Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+    } else {
+      h.writeUInt32BE(r.status ?? FETCH_MISSING, ID_BYTES + 32);
+      out.push(h);
+    }
+  }
+  return out;
+}
+
+/** Decodes a fetch answer for these ids (client side); INTERNAL if it does not match them. */
+export function decodeFetch(body: Buffer, ids: readonly string[]): FetchResult[] {
+  const out: FetchResult[] = [];
+  let off = 0;
+  for (const id of ids) {
+    if (body.length - off < BATCH_RECORD_HEADER || body.toString('hex', off, off + ID_BYTES) !== id) {
+      throw new ObnamError('INTERNAL', 'malformed answer to a fetch: records do not match the ids asked for');
+    }
+    const len = body.readUInt32BE(off + ID_BYTES + 32);
+    off += BATCH_RECORD_HEADER;
+    if (len === FETCH_MISSING || len === FETCH_DAMAGED || len === FETCH_LATER) {
+      out.push({ status: len });
+      continue;
+    }
+    if (body.length - off < len) throw new ObnamError('INTERNAL', 'malformed answer to a fetch: truncated');
+    out.push({ data: body.subarray(off, off + len) });
+    off += len;
+  }
+  if (off !== body.length) throw new ObnamError('INTERNAL', 'malformed answer to a fetch: trailing bytes');
   return out;
 }

@@ -4,8 +4,8 @@
  * Every object travels with the SHA-256 of its bytes: the server refuses an
  * upload that does not match and keeps the digest; it checks a download
  * against the kept digest before sending it, so damage on the server's disk
- * shows up as CORRUPT. `has` calls and small puts are gathered into
- * batch requests while the connection is busy (http-batch.ts). Connections,
+ * shows up as CORRUPT. `has` calls, reads and small puts are gathered into
+ * batch requests while the connections are busy (http-batch.ts). Connections,
  * retries and TLS trust are HttpTransport's. A put resolves once the object is
  * durable on the server, so there is nothing to flush. Constructible from a
  * StoreSpec alone, in any thread.
@@ -22,7 +22,11 @@ import {
   BatchRecord,
   BatchResponse,
   DIGEST_HEADER,
+  decodeFetch,
   encodeBatch,
+  FETCH_LATER,
+  FETCH_MAX_IDS,
+  FETCH_MISSING,
   HasResponse,
   LIST_MAX_LIMIT,
   ListPage,
@@ -37,6 +41,10 @@ const PUT_BATCH_BYTES = 4 << 20;
 const PUT_BATCH_ITEMS = 256;
 const HAS_BATCH_ITEMS = 1000;
 
+function wrapError(e: unknown): ObnamError {
+  return e instanceof ObnamError ? e : new ObnamError('NETWORK', (e as Error).message ?? String(e));
+}
+
 export interface HttpStoreOptions extends TransportOptions {
   /** Ids per list request (at most LIST_MAX_LIMIT, the default). */
   listPageSize?: number;
@@ -46,6 +54,7 @@ export class HttpStore implements ObjectStore {
   readonly location: string;
   private readonly hasBatchers = new Map<Kind, Batcher<string, boolean>>();
   private readonly putBatchers = new Map<Kind, Batcher<BatchRecord, boolean>>();
+  private readonly getBatchers = new Map<Kind, Pick<Batcher<string, Uint8Array>, 'add'>>();
 
   private constructor(
     private readonly transport: HttpTransport,
@@ -78,7 +87,12 @@ export class HttpStore implements ObjectStore {
   async get(kind: Kind, id: string, opts: StoreOptions = {}): Promise<Uint8Array> {
     throwIfAborted(opts.signal);
     if (!isId(id)) throw new ObnamError('NOT_FOUND', `invalid object id ${JSON.stringify(String(id).slice(0, 80))}`);
-    const res = await this.transport.request({ method: 'GET', path: routes.object(kind, id), signal: opts.signal });
+    return this.getBatcher(kind).add(id);
+  }
+
+  /** One object by its own GET request. */
+  private async getOne(kind: Kind, id: string, slot?: Release, signal?: AbortSignal): Promise<Uint8Array> {
+    const res = await this.transport.request({ method: 'GET', path: routes.object(kind, id), signal }, slot);
     if (res.status !== 200) throw this.fail(res, `read ${kind} ${id}`);
     // The server has checked the bytes against the digest it kept (422 if they
     // no longer match), TLS protects them in transit, and the repository
@@ -165,6 +179,52 @@ export class HttpStore implements ObjectStore {
       throw new ObnamError('INTERNAL', `${this.location}: malformed answer to a lookup of ${kind} objects`);
     }
     return answer.exists.map((x) => x === true);
+  }
+
+  /**
+   * Reads gathered like lookups: a read made while every connection is busy
+   * waits with the others, and they leave as one fetch request. Answers are
+   * values or errors, one per id (a missing object fails only its own read).
+   */
+  private getBatcher(kind: Kind): Pick<Batcher<string, Uint8Array>, 'add'> {
+    let b = this.getBatchers.get(kind);
+    if (!b) {
+      const batcher = new Batcher<string, Uint8Array | ObnamError>({
+        acquire: () => this.transport.acquire(),
+        send: (ids, slot) => (ids.length === 1 ? this.getOne(kind, ids[0]!, slot).catch((e: unknown) => wrapError(e)).then((r) => [r]) : this.fetch(kind, ids, slot)),
+        maxItems: FETCH_MAX_IDS,
+      });
+      b = {
+        add: async (id: string) => {
+          const r = await batcher.add(id);
+          if (r instanceof ObnamError) throw r;
+          return r;
+        },
+      };
+      this.getBatchers.set(kind, b);
+    }
+    return b;
+  }
+
+  private async fetch(kind: Kind, ids: string[], slot: Release): Promise<(Uint8Array | ObnamError)[]> {
+    const res = await this.transport.request(
+      { method: 'POST', path: routes.fetch(kind), headers: { 'content-type': 'application/json' }, body: [Buffer.from(JSON.stringify({ ids }))] },
+      slot,
+    );
+    if (res.status !== 200) {
+      const e = this.fail(res, `read ${ids.length} ${kind} objects`);
+      return ids.map(() => e);
+    }
+    const results = decodeFetch(res.body, ids);
+    return Promise.all(
+      results.map((r, i) => {
+        if ('data' in r) return r.data;
+        if (r.status === FETCH_LATER) return this.getOne(kind, ids[i]!).catch((e: unknown) => wrapError(e));
+        return r.status === FETCH_MISSING
+          ? new ObnamError('NOT_FOUND', `${kind} ${ids[i]} not found`)
+          : new ObnamError('CORRUPT', `${this.location}: ${kind} ${ids[i]}: the server's copy does not match its digest`);
+      }),
+    );
   }
 
   private hasBatcher(kind: Kind): Batcher<string, boolean> {

@@ -3,6 +3,7 @@
  *
  *   POST /v1/has/KIND     {"ids": [...]}  ->  {"exists": [...]}
  *   POST /v1/batch/KIND   records (lib/store/http-wire.ts)  ->  {"created": [...]}
+ *   POST /v1/fetch/KIND   {"ids": [...]}  ->  records (lib/store/http-wire.ts)
  *
  * A batch upload is checked completely (format, every digest) before any of
  * it is stored, so a damaged or hostile batch changes nothing; the answer is
@@ -12,7 +13,17 @@ import type { FastifyInstance } from 'fastify';
 import { sha256 } from '../../lib/crypto/hash.js';
 import { ObnamError } from '../../lib/errors.js';
 import { isId } from '../../lib/format/ids.js';
-import { BatchResponse, decodeBatch, HasResponse } from '../../lib/store/http-wire.js';
+import {
+  BATCH_CONTENT_TYPE,
+  BatchResponse,
+  decodeBatch,
+  encodeFetch,
+  FETCH_DAMAGED,
+  FETCH_LATER,
+  FETCH_MAX_IDS,
+  FETCH_MISSING,
+  HasResponse,
+} from '../../lib/store/http-wire.js';
 import { requestClient } from '../request.js';
 import type { Limits } from '../config.js';
 import { parseKind } from './objects.js';
@@ -32,6 +43,35 @@ export function batchRoutes(api: FastifyInstance, limits: Limits): void {
     // "Present" must mean durable: a client skips uploading what is present.
     if (exists.includes(true)) await store.flush();
     return { exists };
+  });
+
+  api.post('/fetch/:kind', { bodyLimit: FETCH_MAX_IDS * 70 + 1024 }, async (req, reply) => {
+    const kind = parseKind((req.params as { kind?: unknown }).kind);
+    const ids = (req.body as { ids?: unknown } | undefined)?.ids;
+    if (!Array.isArray(ids)) throw new ObnamError('USAGE', 'expected a JSON body {"ids": [...]}');
+    if (ids.length > FETCH_MAX_IDS) throw new ObnamError('TOO_LARGE', `at most ${FETCH_MAX_IDS} ids per fetch`);
+    if (!ids.every(isId)) throw new ObnamError('USAGE', 'malformed object id in fetch: expected 64 lowercase hex digits');
+    const { store } = requestClient(req);
+    await store.flush(); // what is sent must be durable, as for single reads
+    let budget = limits.maxBatchBytes;
+    const results: { id: string; digest?: Buffer; data?: Uint8Array; status?: number }[] = [];
+    for (const id of ids) {
+      if (budget <= 0) {
+        results.push({ id, status: FETCH_LATER });
+        continue;
+      }
+      try {
+        const digest = await store.digest(kind, id);
+        const data = await store.get(kind, id);
+        budget -= data.length;
+        results.push({ id, digest, data });
+      } catch (e) {
+        if (!(e instanceof ObnamError) || (e.code !== 'NOT_FOUND' && e.code !== 'CORRUPT')) throw e;
+        if (e.code === 'CORRUPT') req.log.warn({ kind, id }, 'damaged object requested');
+        results.push({ id, status: e.code === 'NOT_FOUND' ? FETCH_MISSING : FETCH_DAMAGED });
+      }
+    }
+    return reply.header('content-type', BATCH_CONTENT_TYPE).send(Buffer.concat(encodeFetch(results)));
   });
 
   api.post('/batch/:kind', { bodyLimit: limits.maxBatchBytes }, async (req): Promise<BatchResponse> => {
