@@ -40,6 +40,23 @@ const READ_BLOCK = 1 << 20;
 const PROGRESS_STEP = 8 << 20;
 
 /**
+ * Read buffers (max chunk size + one read block) kept for the next file: a
+ * worker runs a few files at a time, and allocating a buffer per file leaves
+ * garbage that the process's memory use carries until it is collected.
+ */
+const spareBuffers: Buffer[] = [];
+const SPARE_BUFFERS = 4;
+
+function takeBuffer(size: number): Buffer {
+  const b = spareBuffers.pop();
+  return b && b.length === size ? b : Buffer.allocUnsafeSlow(size);
+}
+
+function giveBack(b: Buffer): void {
+  if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(b);
+}
+
+/**
  * A failure to read the source file (as opposed to a failure of the
  * repository): the backup reports it, leaves the file out and goes on.
  */
@@ -89,7 +106,9 @@ export async function backupFileContent(
   };
 
   const fullSize = chunker.max + READ_BLOCK;
-  let buf = Buffer.allocUnsafe(Math.min(fullSize, Math.max(expectedSize + 1, 4096)));
+  // Files that need less than a quarter of the full window get a buffer of their own size.
+  const small = expectedSize + 1 < fullSize / 4;
+  let buf = small ? Buffer.allocUnsafe(Math.max(expectedSize + 1, 4096)) : takeBuffer(fullSize);
   let unreported = 0;
   try {
     let len = 0;
@@ -98,7 +117,7 @@ export async function backupFileContent(
       throwIfAborted(signal);
       if (len === buf.length) {
         // The file is larger than it was when listed: grow to the full window.
-        const bigger = Buffer.allocUnsafe(fullSize);
+        const bigger = takeBuffer(fullSize);
         buf.copy(bigger, 0, 0, len);
         buf = bigger;
       }
@@ -130,6 +149,7 @@ export async function backupFileContent(
   } finally {
     await Promise.allSettled(pending);
     await fh.close();
+    if (buf.length === fullSize) giveBack(buf);
   }
   if (unreported) onProgress?.(unreported);
   return result;

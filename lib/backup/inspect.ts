@@ -207,11 +207,15 @@ export function unpackInspection(b: InspectBatch, count: number): Inspected[] {
   return out;
 }
 
+/** Reused read buffer for small files; each result is an exact-size copy. */
+let smallScratch = new Uint8Array(0);
+
 function readSmall(path: Uint8Array, limit: number): SmallRead {
   let fd: number | undefined;
   try {
     fd = fs.openSync(Buffer.from(path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    const buf = new Uint8Array(limit + 1);
+    if (smallScratch.length < limit + 1) smallScratch = new Uint8Array(limit + 1);
+    const buf = smallScratch;
     let len = 0;
     for (;;) {
       const n = fs.readSync(fd, buf, len, limit + 1 - len, null);
