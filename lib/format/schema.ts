@@ -49,3 +49,12 @@ export function asBool(v: unknown, what: string): boolean {
 export function optional<T>(v: unknown, f: (v: unknown, what: string) => T, what: string): T | undefined {
   return v === undefined || v === null ? undefined : f(v, what);
 }
+
+/** [seconds, nanoseconds] since the epoch: seconds may be negative, nanoseconds in [0, 10^9). */
+export function asTimestamp(v: unknown, what: string): { sec: number; nsec: number } {
+  const a = asArray(v, what);
+  if (a.length !== 2) fail(what, 'expected [seconds, nanoseconds]');
+  const nsec = asUint(a[1], what);
+  if (nsec >= 1e9) fail(what, 'nanoseconds out of range');
+  return { sec: asInt(a[0], what), nsec };
+}

@@ -6,7 +6,7 @@
  */
 import { encodeCbor } from './cbor.js';
 import { idFromBytes, idToBytes } from './ids.js';
-import { asArray, asBytes, asInt, asMap, asText, asUint, fail, optional } from './schema.js';
+import { asArray, asBytes, asMap, asText, asTimestamp, asUint, optional } from './schema.js';
 import type { Timestamp } from './tree.js';
 
 export interface SnapshotSummary {
@@ -75,14 +75,6 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
   });
 }
 
-function asTime(v: unknown, what: string): Timestamp {
-  const a = asArray(v, what);
-  if (a.length !== 2) fail(what, 'expected [seconds, nanoseconds]');
-  const nsec = asUint(a[1], what);
-  if (nsec >= 1e9) fail(what, 'nanoseconds out of range');
-  return { sec: asInt(a[0], what), nsec };
-}
-
 export function decodeSnapshot(v: unknown, what: string): Snapshot {
   const m = asMap(v, what);
   const sm = asMap(m.summary, `${what} summary`);
@@ -90,8 +82,8 @@ export function decodeSnapshot(v: unknown, what: string): Snapshot {
   for (const k of SUMMARY_FIELDS) summary[k] = optional(sm[snake(k)], asUint, `${what} summary ${k}`) ?? 0;
   return {
     tree: idFromBytes(asBytes(m.tree, `${what} tree`)),
-    time: asTime(m.time, `${what} time`),
-    end: asTime(m.end, `${what} end`),
+    time: asTimestamp(m.time, `${what} time`),
+    end: asTimestamp(m.end, `${what} end`),
     hostname: asText(m.hostname, `${what} hostname`),
     username: asText(m.username, `${what} username`),
     paths: asArray(m.paths, `${what} paths`).map((p) => asText(p, `${what} path`)),

@@ -10,7 +10,7 @@
  */
 import { encodeCbor, CborValue } from './cbor.js';
 import { idFromBytes, idToBytes } from './ids.js';
-import { asArray, asBytes, asInt, asMap, asText, asUint, fail, Obj, optional } from './schema.js';
+import { asArray, asBytes, asMap, asText, asTimestamp, asUint, fail, Obj, optional } from './schema.js';
 
 export const ENTRY_TYPES = ['file', 'dir', 'symlink', 'hardlink', 'fifo', 'chardev', 'blockdev', 'socket'] as const;
 export type EntryType = (typeof ENTRY_TYPES)[number];
@@ -123,14 +123,6 @@ export function encodeTreeNode(node: TreeNode): Uint8Array {
   return encodeCbor({
     pages: node.pages.map((p) => ({ first: p.first, tree: idToBytes(p.tree), count: p.count })),
   });
-}
-
-function asTimestamp(v: unknown, what: string): Timestamp {
-  const a = asArray(v, what);
-  if (a.length !== 2) fail(what, 'expected [seconds, nanoseconds]');
-  const nsec = asUint(a[1], what);
-  if (nsec >= 1e9) fail(what, 'nanoseconds out of range');
-  return { sec: asInt(a[0], what), nsec };
 }
 
 const asBuffer = (v: unknown, what: string): Buffer => {
