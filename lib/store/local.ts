@@ -25,21 +25,17 @@ import * as path from 'node:path';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import { sha256 } from '../crypto/hash.js';
 import { isId } from '../format/ids.js';
-import { isKind, Kind, KINDS } from '../format/version.js';
+import { isKind, Kind } from '../format/version.js';
 import { FRAME_HEADER_BYTES, frameDigest, frameHeader, unframe } from './framing.js';
 import { asyncOps } from './localfs.js';
-import { damagedJournalRecords, intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
+import { FILE_DIRS, framedPath, MARKER, MARKER_TEXT, PACKED, packPath, SHARDS } from './local-layout.js';
+import { ScrubProblem, scrubDirectory } from './local-scrub.js';
+import { intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
 import { PackWriter } from './pack-writer.js';
-import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, packRecords, parsePackIndex } from './pack-format.js';
+import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex } from './pack-format.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
 import type { ObjectStore, StoreOptions } from './store.js';
 
-const MARKER = 'obnam-store';
-const MARKER_TEXT = 'obnam local store 1\n';
-const FILE_DIRS: Partial<Record<Kind, string>> = { config: 'config', key: 'keys', snapshot: 'snapshots' };
-const PACKED: ReadonlySet<Kind> = new Set<Kind>(['tree', 'chunk']);
-const HEX = '0123456789abcdef';
-const SHARDS = Array.from({ length: 256 }, (_, i) => HEX[i >> 4]! + HEX[i & 15]!);
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 /** Bytes a pack may hold in memory, waiting for its file, before put() waits. */
 const MAX_BACKLOG = 8 * 1024 * 1024;
@@ -65,7 +61,7 @@ export interface LocalStoreOptions {
   journalFlush?: boolean;
 }
 
-export type ScrubProblem = { kind?: Kind; id?: string; file: string; message: string };
+export type { ScrubProblem } from './local-scrub.js';
 
 export class LocalStore implements ObjectStore {
   readonly location: string;
@@ -139,11 +135,11 @@ export class LocalStore implements ObjectStore {
 
   private filePath(kind: Kind, id: string): string {
     if (!isId(id)) throw new ObnamError('NOT_FOUND', `invalid object id ${JSON.stringify(String(id).slice(0, 80))}`);
-    return path.join(this.dir, FILE_DIRS[kind]!, id);
+    return framedPath(this.dir, kind, id);
   }
 
   private packPath(pack: string): string {
-    return path.join(this.dir, 'packs', pack.slice(0, 2), pack);
+    return packPath(this.dir, pack);
   }
 
   private checkId(kind: Kind, id: string): void {
@@ -226,9 +222,8 @@ export class LocalStore implements ObjectStore {
     this.index.addPack(b.id, b.entries, this.tombstones);
   }
 
-  /** Resolves once every object put so far is durable. */
   /**
-   * Group commit: while packs are being written, objects of concurrent
+   * Resolves once every object put so far is durable. Group commit: while packs are being written, objects of concurrent
    * callers gather in the current pack; then one of them writes it for all.
    * (A server acknowledges every upload only after a flush: without this,
    * each request would make a pack of its own.)
@@ -586,67 +581,10 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  /**
-   * Verifies every stored byte against its digest, without any repository
-   * key: each pack's records and index, and each framed file.
-   */
+  /** Checks every stored byte against its digest, without any repository key (local-scrub.ts). */
   async *scrub(): AsyncGenerator<ScrubProblem> {
     await this.flush();
-    for (const kind of KINDS) {
-      if (PACKED.has(kind)) continue;
-      for await (const id of this.list(kind)) {
-        try {
-          unframe(await this.readFile(kind, id), `${kind} ${id}`);
-        } catch (e) {
-          yield { kind, id, file: this.filePath(kind, id), message: (e as Error).message };
-        }
-      }
-    }
-    for (const s of SHARDS) {
-      let names: string[] = [];
-      try {
-        names = await fs.readdir(path.join(this.dir, 'packs', s));
-      } catch {
-        continue;
-      }
-      for (const pack of names.filter(isId)) yield* this.scrubPack(pack);
-    }
-    // Journals of live writers hold durable objects too.
-    for (const [, file] of await journals(path.join(this.dir, 'tmp'))) {
-      let bytes: Buffer;
-      try {
-        bytes = await fs.readFile(file);
-      } catch {
-        continue; // finished meanwhile: checked as a pack next time
-      }
-      for (const p of damagedJournalRecords(bytes)) yield { ...p, file };
-    }
-  }
-
-  private async *scrubPack(pack: string): AsyncGenerator<ScrubProblem> {
-    const file = this.packPath(pack);
-    let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(file);
-    } catch (e) {
-      yield { file, message: `cannot read pack: ${(e as Error).message}` };
-      return;
-    }
-    try {
-      const tail = bytes.subarray(bytes.length - indexLengthFromFooter(bytes.subarray(bytes.length - FOOTER_BYTES), `pack ${pack}`) - FOOTER_BYTES);
-      parsePackIndex(tail, bytes.length, `pack ${pack}`);
-    } catch (e) {
-      yield { file, message: (e as Error).message };
-    }
-    try {
-      for (const r of packRecords(bytes, `pack ${pack}`)) {
-        if (!sha256(r.data).equals(r.digest)) {
-          yield { kind: r.kind, id: r.id, file, message: `${r.kind} ${r.id}: stored bytes do not match their SHA-256 digest` };
-        }
-      }
-    } catch (e) {
-      yield { file, message: (e as Error).message };
-    }
+    yield* scrubDirectory(this.dir);
   }
 
   /** Removes old temporary files, except journals (live writers' or recovered by now). */
