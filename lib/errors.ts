@@ -35,10 +35,6 @@ export class ObnamError extends Error {
   }
 }
 
-export function isObnamError(e: unknown, code?: ErrorCode): e is ObnamError {
-  return e instanceof ObnamError && (code === undefined || e.code === code);
-}
-
 /** Narrows an unknown thrown value to a Node system error with an errno code. */
 export function errnoCode(e: unknown): string | undefined {
   if (e && typeof e === 'object' && 'code' in e && typeof (e as { code: unknown }).code === 'string') {

@@ -1,6 +1,5 @@
 /** obnam ls SNAPSHOT [PATH]: everything in a snapshot below PATH (default: all of it). */
-import { snapshotPathComponents } from '../../lib/restore/engine.js';
-import { resolvePath, walkTree, WalkedEntry } from '../../lib/repo/treewalk.js';
+import { resolvePath, snapshotPathComponents, walkTree, WalkedEntry } from '../../lib/repo/treewalk.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { entryJson, localTime, modeString } from '../format.js';

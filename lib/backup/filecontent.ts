@@ -11,6 +11,7 @@
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
+import { chunkViews } from '../chunking/fastcdc.js';
 import type { Repository } from '../repo/repository.js';
 
 export interface FileContentResult {
@@ -48,6 +49,7 @@ const spareBuffers: Buffer[] = [];
 const SPARE_BUFFERS = 4;
 
 function takeBuffer(size: number): Buffer {
+  // (only full-window buffers are kept, so a spare one always has this size)
   const b = spareBuffers.pop();
   return b && b.length === size ? b : Buffer.allocUnsafeSlow(size);
 }
@@ -106,50 +108,37 @@ export async function backupFileContent(
   };
 
   const fullSize = chunker.max + READ_BLOCK;
-  // Files that need less than a quarter of the full window get a buffer of their own size.
-  const small = expectedSize + 1 < fullSize / 4;
-  let buf = small ? Buffer.allocUnsafe(Math.max(expectedSize + 1, 4096)) : takeBuffer(fullSize);
+  const taken: Buffer[] = [];
+  const buffer = (size: number): Buffer => {
+    if (size !== fullSize) return Buffer.allocUnsafe(size);
+    const b = takeBuffer(fullSize);
+    taken.push(b);
+    return b;
+  };
   let unreported = 0;
-  try {
-    let len = 0;
-    let eof = false;
-    while (!eof) {
-      throwIfAborted(signal);
-      if (len === buf.length) {
-        // The file is larger than it was when listed: grow to the full window.
-        const bigger = takeBuffer(fullSize);
-        buf.copy(bigger, 0, 0, len);
-        buf = bigger;
-      }
-      let n: number;
-      try {
-        ({ bytesRead: n } = await fh.read(buf, len, Math.min(READ_BLOCK, buf.length - len), null));
-      } catch (e) {
-        throw fileError(path, e);
-      }
-      if (n === 0) eof = true;
-      len += n;
-      result.size += n;
-      unreported += n;
-      if (unreported >= PROGRESS_STEP) {
-        onProgress?.(unreported);
-        unreported = 0;
-      }
-      let start = 0;
-      while (start < len) {
-        const c = chunker.cut(buf, start, len, eof);
-        if (c < 0) break;
-        await store(buf.subarray(start, start + c));
-        start += c;
-      }
-      buf.copyWithin(0, start, len);
-      len -= start;
+  const read = async (buf: Uint8Array, offset: number, length: number): Promise<number> => {
+    throwIfAborted(signal);
+    let n: number;
+    try {
+      ({ bytesRead: n } = await fh.read(buf, offset, length, null));
+    } catch (e) {
+      throw fileError(path, e);
     }
+    result.size += n;
+    unreported += n;
+    if (unreported >= PROGRESS_STEP) {
+      onProgress?.(unreported);
+      unreported = 0;
+    }
+    return n;
+  };
+  try {
+    for await (const chunk of chunkViews(chunker, read, buffer, expectedSize, READ_BLOCK)) await store(chunk);
     await Promise.all(pending);
   } finally {
     await Promise.allSettled(pending);
     await fh.close();
-    if (buf.length === fullSize) giveBack(buf);
+    for (const b of taken) giveBack(b);
   }
   if (unreported) onProgress?.(unreported);
   return result;

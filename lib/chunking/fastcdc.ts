@@ -101,34 +101,45 @@ export class Chunker {
   }
 }
 
+/** Reads up to `length` bytes into `buf` at `offset`; resolves to the count, 0 at the end. */
+export type ChunkReader = (buf: Uint8Array, offset: number, length: number) => Promise<number>;
+
 /**
- * Splits a stream into chunks. Each yielded chunk is a fresh buffer the
- * caller owns (it may be transferred to another thread).
+ * Splits what `read` delivers into chunks, reading `readBlock` bytes at a
+ * time into a buffer from `buffer(size)`: one of about `sizeHint` bytes for
+ * small inputs, else (or once the input outgrows it) one of max + readBlock.
+ * Each chunk is a view into that buffer, valid only until the generator
+ * resumes: the caller hashes (or copies) it first.
  */
-export async function* chunkStream(chunker: Chunker, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let buf = new Uint8Array(chunker.max * 2);
+export async function* chunkViews(
+  chunker: Chunker,
+  read: ChunkReader,
+  buffer: (size: number) => Uint8Array,
+  sizeHint: number,
+  readBlock = 1 << 20,
+): AsyncGenerator<Uint8Array> {
+  const full = chunker.max + readBlock;
+  let buf = buffer(sizeHint + 1 < full / 4 ? Math.max(sizeHint + 1, 4096) : full);
   let len = 0;
-  const drain = function* (eof: boolean): Generator<Uint8Array> {
+  let eof = false;
+  while (!eof) {
+    if (len === buf.length) {
+      // More data than the hint promised: move to a full-size window.
+      const bigger = buffer(full);
+      bigger.set(buf.subarray(0, len));
+      buf = bigger;
+    }
+    const n = await read(buf, len, Math.min(readBlock, buf.length - len));
+    if (n === 0) eof = true;
+    len += n;
     let start = 0;
     while (start < len) {
       const c = chunker.cut(buf, start, len, eof);
       if (c < 0) break;
-      yield buf.slice(start, start + c);
+      yield buf.subarray(start, start + c);
       start += c;
     }
     buf.copyWithin(0, start, len);
     len -= start;
-  };
-  for await (const data of source) {
-    let off = 0;
-    while (off < data.length) {
-      const take = Math.min(data.length - off, buf.length - len);
-      buf.set(data.subarray(off, off + take), len);
-      len += take;
-      off += take;
-      if (len === buf.length) yield* drain(false);
-    }
-    if (len >= chunker.max) yield* drain(false);
   }
-  yield* drain(true);
 }

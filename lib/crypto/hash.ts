@@ -15,7 +15,3 @@ export function sha256(...parts: Uint8Array[]): Buffer {
   for (const p of parts) h.update(p);
   return h.digest();
 }
-
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}

@@ -41,11 +41,6 @@ export function asBytes(v: unknown, what: string): Uint8Array {
   return v;
 }
 
-export function asBool(v: unknown, what: string): boolean {
-  if (typeof v !== 'boolean') fail(what, 'expected a boolean');
-  return v;
-}
-
 export function optional<T>(v: unknown, f: (v: unknown, what: string) => T, what: string): T | undefined {
   return v === undefined || v === null ? undefined : f(v, what);
 }

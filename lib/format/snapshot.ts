@@ -94,10 +94,6 @@ export function decodeSnapshot(v: unknown, what: string): Snapshot {
   };
 }
 
-export function timestampToDate(t: Timestamp): Date {
-  return new Date(t.sec * 1000 + Math.floor(t.nsec / 1e6));
-}
-
 /** The current time, to the millisecond (the wall clock's resolution in Node). */
 export function nowTimestamp(): Timestamp {
   const ms = Date.now();

@@ -161,8 +161,3 @@ export async function findEntry(load: NodeLoader, id: string, name: Uint8Array):
   }
   throw new ObnamError('CORRUPT', `tree ${id}: index nodes nested too deep`);
 }
-
-/** Number of entries in a directory, from its root node alone. */
-export function nodeEntryCount(node: TreeNode): number {
-  return node.kind === 'leaf' ? node.entries.length : node.pages.reduce((n, p) => n + p.count, 0);
-}

@@ -26,7 +26,3 @@ export class FsError extends Error {
     this.code = code;
   }
 }
-
-export function isFsError(e: unknown, code?: FsErrorCode): e is FsError {
-  return e instanceof FsError && (code === undefined || e.code === code);
-}

@@ -6,6 +6,13 @@ import { ObnamError } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
 import { directoryEntries, findEntry, NodeLoader } from '../format/treesplit.js';
 
+/** Splits a snapshot path (absolute or relative to the root) into components; USAGE error for "..". */
+export function snapshotPathComponents(p: string): Buffer[] {
+  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw new ObnamError('USAGE', `path ${p} must not contain ".."`);
+  return parts.map((c) => Buffer.from(c, 'utf8'));
+}
+
 export interface WalkedEntry {
   /** Snapshot-relative path with a leading "/". */
   path: Buffer;

@@ -19,7 +19,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
-import { directoryEntries, findEntry } from '../format/treesplit.js';
+import { directoryEntries } from '../format/treesplit.js';
+import { resolvePath, snapshotPathComponents } from '../repo/treewalk.js';
 import type { Repository, SnapshotInfo } from '../repo/repository.js';
 import { own } from '../backup/inspect.js';
 import { Pending, pending, ready } from '../util/pending.js';
@@ -57,13 +58,6 @@ export function newRestoreProgress(): RestoreProgress {
 
 export async function restore(repo: Repository, snapshot: SnapshotInfo, opts: RestoreOptions): Promise<RestoreResult> {
   return new RestoreRun(repo, opts).run(snapshot);
-}
-
-/** Splits a snapshot path into components; USAGE error for "..". */
-export function snapshotPathComponents(p: string): Buffer[] {
-  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
-  if (parts.includes('..')) throw new ObnamError('USAGE', `path ${p} must not contain ".."`);
-  return parts.map((c) => Buffer.from(c, 'utf8'));
 }
 
 function metaOf(e: TreeEntry): RestoreMeta {
@@ -112,13 +106,13 @@ class RestoreRun {
 
   /** Fails early, with a clear message, if the path is not in the snapshot. */
   private async checkSubPath(snapshot: SnapshotInfo, select: Buffer[]): Promise<void> {
-    let tree = snapshot.tree;
-    for (let i = 0; i < select.length; i++) {
-      const e = await findEntry(this.loadTree, tree, select[i]!);
-      if (!e || (i < select.length - 1 && e.type !== 'dir')) {
+    try {
+      await resolvePath(this.loadTree, snapshot.tree, select);
+    } catch (e) {
+      if (e instanceof ObnamError && e.code === 'NOT_FOUND') {
         throw new ObnamError('NOT_FOUND', `${this.opts.subPath} is not in snapshot ${snapshot.id.slice(0, 8)}`);
       }
-      if (e.type === 'dir') tree = e.subtree!;
+      throw e;
     }
   }
 

@@ -12,7 +12,6 @@ export type { RestoreItem, RestoreItemResult, RestoreMeta } from '../restore/app
 export type { RestoreFileResult } from '../restore/filecontent.js';
 import type { PackedNames } from '../backup/inspect.js';
 export type { InspectBatch, Inspected, SmallRead } from '../backup/inspect.js';
-export type { PutResult } from '../repo/repository.js';
 
 export interface WorkerSetup {
   spec: StoreSpec;
@@ -25,7 +24,6 @@ export type Task =
   | { op: 'backupFile'; path: Uint8Array; size: number }
   | { op: 'inspect'; dir: Uint8Array; names: PackedNames }
   | { op: 'readSmall'; paths: PackedNames; limit: number }
-  | { op: 'put'; kind: 'tree' | 'snapshot' | 'chunk'; plaintext: Uint8Array }
   | { op: 'restoreFile'; path: Uint8Array; chunks: [string, number][]; meta: RestoreMeta; owners: boolean }
   | { op: 'restoreItems'; items: RestoreItem[]; owners: boolean }
   | { op: 'verify'; kind: Kind; id: string; length?: number }

@@ -45,8 +45,6 @@ async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
       const results = readSmallFiles(task.paths, task.limit);
       return [results, results.flatMap((r) => (r.ok ? [r.data.buffer as ArrayBuffer] : []))];
     }
-    case 'put':
-      return [await repo.putObject(task.kind, task.plaintext), []];
     case 'verify':
       return [await verifyObject(repo, task.kind, task.id, task.length), []];
     case 'load': {

@@ -4,8 +4,7 @@
  */
 import * as fs from 'node:fs/promises';
 import { Repository } from '../../lib/repo/repository.js';
-import { resolvePath } from '../../lib/repo/treewalk.js';
-import { snapshotPathComponents } from '../../lib/restore/engine.js';
+import { resolvePath, snapshotPathComponents } from '../../lib/repo/treewalk.js';
 import { LocalStore } from '../../lib/store/local.js';
 import type { TreeEntry } from '../../lib/format/tree.js';
 
