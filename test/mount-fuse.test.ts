@@ -21,6 +21,7 @@ import {
   corruptStoredObject,
   describeTree,
   exec,
+  fuseAvailable,
   initRepo,
   inSnapshot,
   makeSourceTree,
@@ -32,10 +33,6 @@ import {
 } from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
-const fuseAvailable = await fs.access('/dev/fuse').then(
-  () => true,
-  () => false,
-);
 
 /** Runs a tool, resolving with its exit code and output. */
 const tool = (cmd: string, args: string[], cwd?: string) => exec(cmd, args, cwd);

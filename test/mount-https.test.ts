@@ -22,6 +22,7 @@ import {
   corruptStoredObject,
   describeTree,
   exec,
+  fuseAvailable,
   inSnapshot,
   makeSourceTree,
   mountedAt,
@@ -35,10 +36,6 @@ import { serverDir } from '../server/layout.js';
 import { namespaceDirOf, ServerProcess, spawnServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
-const fuseAvailable = await fs.access('/dev/fuse').then(
-  () => true,
-  () => false,
-);
 
 describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
   let server: ServerProcess | undefined;

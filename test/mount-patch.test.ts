@@ -4,29 +4,20 @@
  * and undoes the patch exactly.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fuse from 'fuse-native';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, RunResult, runCommand } from './helpers/cli.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 const APPLY = path.join(ROOT, 'patches', 'apply.mjs');
 const INSTALLED = path.dirname(createRequire(path.join(ROOT, 'package.json')).resolve('fuse-native/package.json'));
 const FILES = ['package.json', 'index.js', 'fuse-native.c'];
 
-function apply(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [APPLY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function apply(args: string[]): Promise<RunResult> {
+  return runCommand(process.execPath, [APPLY, ...args]);
 }
 
 const read = (dir: string, f: string) => fs.readFile(path.join(dir, f), 'utf8');

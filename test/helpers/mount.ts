@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { getAttribute, listAttributes, setAttribute } from 'fs-xattr';
 import type { Kind } from '../../lib/format/version.js';
 import type { ObjectStore } from '../../lib/store/store.js';
-import { baseEnv, obnamOk, OBNAM } from './cli.js';
+import { baseEnv, obnamOk, OBNAM, RunResult, runCommand } from './cli.js';
 
 export const PASSPHRASE = 'mount test passphrase';
 
@@ -19,18 +19,16 @@ export function repoEnv(repo: string): Record<string, string> {
   return { OBNAM_REPO: repo, OBNAM_PASSPHRASE: PASSPHRASE };
 }
 
-/** Runs a command with no input (so it never fails writing to one); resolves with its exit code and output. */
-export function exec(cmd: string, args: string[], cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs a tool (cp, diff, fusermount, ...); resolves with its exit code and output. */
+export function exec(cmd: string, args: string[], cwd?: string): Promise<RunResult> {
+  return runCommand(cmd, args, { cwd });
 }
+
+/** Whether FUSE can be used here at all (the FUSE tests skip themselves otherwise). */
+export const fuseAvailable = await fs.access('/dev/fuse').then(
+  () => true,
+  () => false,
+);
 
 async function run(cmd: string, args: string[]): Promise<void> {
   const r = await exec(cmd, args);
