@@ -28,7 +28,7 @@ export const routes = {
   fetch: (kind: Kind) => `${API_PREFIX}/fetch/${kind}`,
 };
 
-/** POST /v1/has/KIND request body. */
+/** POST /v1/has/KIND and POST /v1/fetch/KIND request body. */
 export interface HasRequest {
   ids: string[];
 }

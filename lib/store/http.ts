@@ -27,6 +27,7 @@ import {
   FETCH_LATER,
   FETCH_MAX_IDS,
   FETCH_MISSING,
+  HasRequest,
   HasResponse,
   LIST_MAX_LIMIT,
   ListPage,
@@ -169,7 +170,7 @@ export class HttpStore implements ObjectStore {
   }
 
   private async sendHas(kind: Kind, ids: string[], slot?: Release, signal?: AbortSignal): Promise<boolean[]> {
-    const body = Buffer.from(JSON.stringify({ ids }));
+    const body = Buffer.from(JSON.stringify({ ids } satisfies HasRequest));
     const answer = await this.json<HasResponse>(
       { method: 'POST', path: routes.has(kind), headers: { 'content-type': 'application/json' }, body: [body], signal },
       `look up ${kind} objects`,
@@ -208,7 +209,7 @@ export class HttpStore implements ObjectStore {
 
   private async fetch(kind: Kind, ids: string[], slot: Release): Promise<(Uint8Array | ObnamError)[]> {
     const res = await this.transport.request(
-      { method: 'POST', path: routes.fetch(kind), headers: { 'content-type': 'application/json' }, body: [Buffer.from(JSON.stringify({ ids }))] },
+      { method: 'POST', path: routes.fetch(kind), headers: { 'content-type': 'application/json' }, body: [Buffer.from(JSON.stringify({ ids } satisfies HasRequest))] },
       slot,
     );
     if (res.status !== 200) {

@@ -27,7 +27,7 @@ import { sha256 } from '../crypto/hash.js';
 import { isId } from '../format/ids.js';
 import { isKind, Kind } from '../format/version.js';
 import { FRAME_HEADER_BYTES, frameDigest, frameHeader, unframe } from './framing.js';
-import { asyncOps } from './localfs.js';
+import * as io from './localfs.js';
 import { FILE_DIRS, framedPath, MARKER, MARKER_TEXT, PACKED, packPath, SHARDS } from './local-layout.js';
 import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import { intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
@@ -41,7 +41,6 @@ export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 const MAX_BACKLOG = 8 * 1024 * 1024;
 const MAX_OPEN_PACKS = 64;
 const STALE_TMP_MS = 24 * 3600 * 1000;
-const io = asyncOps;
 
 export interface PutOptions extends StoreOptions {
   /** SHA-256 of `data` as computed by the sender; the put fails with CORRUPT if it differs. */

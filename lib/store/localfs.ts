@@ -8,17 +8,6 @@ import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 
-export interface LocalFileOps {
-  /** Creates `file` (which must not exist) with these bytes and fsyncs it. */
-  writeDurable(file: string, parts: Uint8Array[]): Promise<void>;
-  /** Gives `tmp` the name `final` unless `final` exists; returns whether it did. */
-  linkNoReplace(tmp: string, final: string): Promise<boolean>;
-  readFile(file: string): Promise<Buffer>;
-  exists(file: string): Promise<boolean>;
-  unlink(file: string, ignoreMissing?: boolean): Promise<void>;
-  fsyncDir(dir: string): Promise<void>;
-}
-
 const CREATE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL;
 
 function linkFallback(code: string | undefined): boolean {
@@ -27,50 +16,55 @@ function linkFallback(code: string | undefined): boolean {
   return code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP';
 }
 
-export const asyncOps: LocalFileOps = {
-  async writeDurable(file, parts) {
-    const fh = await fs.open(file, CREATE, 0o600);
-    try {
-      await fh.writev(parts);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  },
-  async linkNoReplace(tmp, final) {
-    try {
-      await fs.link(tmp, final);
-      return true;
-    } catch (e) {
-      if (errnoCode(e) === 'EEXIST') return false;
-      if (!linkFallback(errnoCode(e))) throw e;
-      await fs.rename(tmp, final);
-      return true;
-    }
-  },
-  readFile: (file) => fs.readFile(file),
-  async exists(file) {
-    try {
-      await fs.access(file);
-      return true;
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return false;
-      throw e;
-    }
-  },
-  async unlink(file, ignoreMissing = false) {
-    try {
-      await fs.unlink(file);
-    } catch (e) {
-      if (!(ignoreMissing && errnoCode(e) === 'ENOENT')) throw e;
-    }
-  },
-  async fsyncDir(dir) {
-    const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  },
-};
+/** Creates `file` (which must not exist) with these bytes and fsyncs it. */
+export async function writeDurable(file: string, parts: Uint8Array[]): Promise<void> {
+  const fh = await fs.open(file, CREATE, 0o600);
+  try {
+    await fh.writev(parts);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Gives `tmp` the name `final` unless `final` exists; returns whether it did. */
+export async function linkNoReplace(tmp: string, final: string): Promise<boolean> {
+  try {
+    await fs.link(tmp, final);
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === 'EEXIST') return false;
+    if (!linkFallback(errnoCode(e))) throw e;
+    await fs.rename(tmp, final);
+    return true;
+  }
+}
+
+export const readFile = (file: string): Promise<Buffer> => fs.readFile(file);
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+export async function unlink(file: string, ignoreMissing = false): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (e) {
+    if (!(ignoreMissing && errnoCode(e) === 'ENOENT')) throw e;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

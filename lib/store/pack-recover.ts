@@ -12,7 +12,7 @@ import { sha256 } from '../crypto/hash.js';
 import { isId } from '../format/ids.js';
 import { KIND_CODE, Kind } from '../format/version.js';
 import { ownerAlive } from '../util/owner.js';
-import { asyncOps as io } from './localfs.js';
+import * as io from './localfs.js';
 import { PACK_HEADER_BYTES, PACK_MAGIC, PackEntry, packTrailer, RECORD_HEADER_BYTES } from './pack-format.js';
 
 const JOURNAL = /^([0-9a-f]{64})\.(\d+-\d+)\.pack$/;
