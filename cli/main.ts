@@ -51,8 +51,8 @@ export async function main(argv: string[]): Promise<number> {
       (y) =>
         y
           .positional('paths', { type: 'string', array: true, describe: 'files and directories to back up' })
-          .option('tag', { type: 'string', array: true, describe: 'tag the snapshot (repeatable)' })
-          .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'skip paths matching a glob (repeatable)' })
+          .option('tag', { type: 'string', array: true, nargs: 1, describe: 'tag the snapshot (repeatable)' })
+          .option('exclude', { alias: 'e', type: 'string', array: true, nargs: 1, describe: 'skip paths matching a glob (repeatable)' })
           .option('parent', { type: 'string', describe: 'compare against this snapshot instead of the latest of this host and paths' })
           .option('force', { type: 'boolean', describe: 'read every file again (use no parent snapshot)' })
           .option('one-file-system', { alias: 'x', type: 'boolean', describe: 'do not cross file system boundaries' })

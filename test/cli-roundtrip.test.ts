@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { obnam, obnamOk } from './helpers/cli.js';
+import { obnam, obnamOk, runCommand } from './helpers/cli.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 import { assertSameTree, BINARY_NAME, isRoot, makeRichTree, readAllFiles, RichTreeInfo } from './helpers/tree.js';
 
@@ -205,7 +205,39 @@ describe('the default repository and the config file', () => {
       assert.ok(fs.existsSync(path.join(tmp.path, '.local', 'share', 'obnam', 'repo', 'obnam-store')));
       await obnamOk(['backup', data], { env });
       assert.equal(JSON.parse((await obnamOk(['list', '--json'], { env })).stdout).length, 1);
+      // Backing up the home directory leaves out the repository inside it.
+      await obnamOk(['backup', '--tag', 'home', tmp.path], { env });
+      const ls = (await obnamOk(['ls', 'latest', tmp.path], { env })).stdout.trim().split('\n');
+      assert.ok(ls.includes(path.join(data, 'f')), ls.join('\n'));
+      assert.ok(ls.includes(path.join(tmp.path, '.local', 'share', 'obnam')), 'the directory above the repository is kept');
+      assert.ok(!ls.some((l) => l.startsWith(path.join(tmp.path, '.local', 'share', 'obnam', 'repo'))), 'the repository is not backed up');
+      assert.deepEqual(JSON.parse((await obnamOk(['list', '--json'], { env })).stdout)[1].tags, ['home']);
     } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('--one-file-system records a mount point but not what is mounted there', async (t) => {
+    const tmp = await tempDir();
+    const inner = path.join(tmp.path, 'data', 'mnt');
+    fs.mkdirSync(inner, { recursive: true });
+    fs.writeFileSync(path.join(tmp.path, 'data', 'outside'), 'x');
+    const mounted = await runCommand('mount', ['-t', 'tmpfs', 'obnam-test', inner]);
+    try {
+      if (mounted.code !== 0) return t.skip('cannot mount a tmpfs here (needs root)');
+      fs.writeFileSync(path.join(inner, 'inside'), 'y');
+      const env = { OBNAM_REPO: path.join(tmp.path, 'repo'), OBNAM_PASSPHRASE: PASS, HOME: tmp.path };
+      await obnamOk(['init'], { env });
+      await obnamOk(['backup', '-x', path.join(tmp.path, 'data')], { env });
+      const ls = (await obnamOk(['ls', 'latest', path.join(tmp.path, 'data')], { env })).stdout.trim().split('\n');
+      assert.ok(ls.includes(path.join(tmp.path, 'data', 'outside')));
+      assert.ok(ls.includes(inner), 'the mount point itself is recorded');
+      assert.ok(!ls.includes(path.join(inner, 'inside')), ls.join('\n'));
+      await obnamOk(['backup', path.join(tmp.path, 'data')], { env });
+      const all = (await obnamOk(['ls', 'latest', path.join(tmp.path, 'data')], { env })).stdout;
+      assert.match(all, /inside/, 'without -x the mounted file system is backed up');
+    } finally {
+      if (mounted.code === 0) await runCommand('umount', [inner]);
       await tmp.remove();
     }
   });
