@@ -9,7 +9,7 @@ import { newConfig } from '../lib/format/config.js';
 import { Repository } from '../lib/repo/repository.js';
 import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
-import { defaultRepoPath, FileConfig, loadConfig } from './config.js';
+import { Effective, effectiveSettings, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
 
 export interface GlobalArgs {
@@ -24,23 +24,32 @@ export interface GlobalArgs {
 
 export interface Context {
   args: GlobalArgs;
+  /** The config file's settings. */
   config: FileConfig;
+  /** Every setting after precedence (option, environment, file, default). */
+  settings: Effective;
   spec: StoreSpec;
   json: boolean;
 }
 
-export async function makeContext(args: GlobalArgs): Promise<Context> {
+/** The settings alone, without resolving a repository (obnam config). */
+export async function loadSettings(args: GlobalArgs): Promise<{ config: FileConfig; settings: Effective }> {
   const config = await loadConfig(args.config);
-  const location = args.repo ?? process.env.OBNAM_REPO ?? config.repo ?? defaultRepoPath();
-  return { args, config, spec: storeSpecFor(location, args, config), json: !!args.json };
+  return { config, settings: effectiveSettings(args as Record<string, unknown>, config) };
 }
 
-function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): StoreSpec {
+export async function makeContext(args: GlobalArgs): Promise<Context> {
+  const { config, settings } = await loadSettings(args);
+  return { args, config, settings, spec: storeSpecFor(settings), json: !!args.json };
+}
+
+function storeSpecFor({ values }: Effective): StoreSpec {
+  const location = values.repo!;
   if (/^https?:\/\//i.test(location)) {
-    const token = args.token ?? process.env.OBNAM_TOKEN ?? config.token;
+    const token = values.token;
     if (!token) throw new ObnamError('USAGE', `${location} needs an access token: --token, OBNAM_TOKEN or token in the config`);
-    const fingerprint = args['server-fingerprint'] ?? process.env.OBNAM_SERVER_FINGERPRINT ?? config.server_fingerprint;
-    const caFile = args['ca-file'] ?? process.env.OBNAM_CA_FILE ?? config.ca_file;
+    const fingerprint = values.server_fingerprint;
+    const caFile = values.ca_file;
     const spec: StoreSpec = { type: 'http', url: location.replace(/\/+$/, ''), token };
     if (fingerprint) spec.fingerprint = fingerprint;
     if (caFile) spec.caFile = path.resolve(caFile);
@@ -53,17 +62,19 @@ export function describeLocation(spec: StoreSpec): string {
   return spec.type === 'local' ? spec.dir : spec.url;
 }
 
-async function passphrase(ctx: Context, confirm = false): Promise<string> {
+/** The passphrase from its configured source, or a prompt (twice with `confirm`). */
+export async function readPassphrase(ctx: Context, confirm = false): Promise<string> {
   return getPassphrase(
     { passphraseFile: ctx.args['passphrase-file'], configPassphraseFile: ctx.config.passphrase_file },
     { confirm },
   );
 }
 
-export async function openRepository(ctx: Context): Promise<Repository> {
+/** Opens the repository with `pass`, or with the passphrase from readPassphrase(). */
+export async function openRepository(ctx: Context, pass?: string): Promise<Repository> {
   const store = await openStore(ctx.spec);
   try {
-    return await Repository.open(store, ctx.spec, await passphrase(ctx));
+    return await Repository.open(store, ctx.spec, pass ?? (await readPassphrase(ctx)));
   } catch (e) {
     await store.close();
     throw e;
@@ -71,7 +82,7 @@ export async function openRepository(ctx: Context): Promise<Repository> {
 }
 
 export async function initRepository(ctx: Context, compressionLevel?: number): Promise<Repository> {
-  const pass = await passphrase(ctx, true);
+  const pass = await readPassphrase(ctx, true);
   const store = await createStore(ctx.spec);
   return Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel));
 }
