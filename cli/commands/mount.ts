@@ -116,7 +116,7 @@ async function startDaemon(args: MountArgs): Promise<number> {
     detached: true, // a session of its own: no terminal, no signals from it
     stdio: ['ignore', logFd, logFd, 'ipc'],
     cwd: process.cwd(),
-    env: process.env,
+    env: daemonEnv(),
   });
   if (typeof logFd === 'number') fs.closeSync(logFd);
   const start: StartMessage = { type: 'start', args: rest as MountArgs, passphrase };
@@ -127,6 +127,14 @@ async function startDaemon(args: MountArgs): Promise<number> {
   if (ctx.json) process.stdout.write(JSON.stringify({ mountpoint: reply.mountpoint, pid: child.pid }) + '\n');
   log(`${reply.line} (daemon pid ${child.pid}${args.log ? `, log ${args.log}` : ''})`);
   return EXIT_OK;
+}
+
+/** The daemon's environment: ours, without passphrases (it gets its passphrase over the IPC channel). */
+function daemonEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OBNAM_PASSPHRASE;
+  delete env.OBNAM_NEW_PASSPHRASE;
+  return env;
 }
 
 /** Sends the start message and waits for the daemon's answer (or its end, or our interruption). */
