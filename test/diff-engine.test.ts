@@ -294,7 +294,7 @@ describe('diff engine against a naive diff', () => {
         }
         assert.deepEqual([...got].sort(), await naiveDiff(m, a, b));
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
@@ -315,6 +315,24 @@ describe('diff engine against a naive diff', () => {
     assert.deepEqual(await collect(m.load, rootA, rootB, ['d', 'e04000']), ['- /d/e04000']);
     assert.deepEqual(await collect(m.load, rootA, rootB, ['d', 'e00001']), []);
     await assert.rejects(collect(m.load, rootA, rootB, ['nothing']), /in neither snapshot/);
+  });
+
+  it('a damaged index (overlapping pages, wrong first names, nested too deep) is CORRUPT, not a wrong answer', async () => {
+    const m = new NodeMap();
+    const leaf = async (names: string[]) => m.put({ kind: 'leaf', entries: names.map((n) => file(n, 'x')) });
+    const p1 = await leaf(['a', 'c']);
+    const p2 = await leaf(['b', 'd']); // overlaps p1
+    const overlapping = await m.put({ kind: 'index', pages: [{ first: Buffer.from('a'), tree: p1, count: 2 }, { first: Buffer.from('b'), tree: p2, count: 2 }] });
+    const misnamed = await m.put({ kind: 'index', pages: [{ first: Buffer.from('x'), tree: p1, count: 2 }] });
+    const other = await leaf(['a']);
+    // Index nodes nested deeper than any writer makes them (ids are hashes: a cycle cannot be built).
+    let chain = p1;
+    for (let i = 0; i < 12; i++) chain = await m.put({ kind: 'index', pages: [{ first: Buffer.from('a'), tree: chain, count: 2 }] });
+    for (const bad of [overlapping, misnamed, chain]) {
+      const root = await writeDirectory([dir('d', bad)], m.splitKey, m.put);
+      const good = await writeDirectory([dir('d', other)], m.splitKey, m.put);
+      await assert.rejects(collect(m.load, good, root), (e: Error & { code?: string }) => e.code === 'CORRUPT');
+    }
   });
 
   it('a hardlink counts as a file with the content of the file it links to', async () => {
