@@ -25,9 +25,10 @@ import { ObnamError } from '../lib/errors.js';
  * (relative to the config file, or to the working directory for options and
  * environment variables; `~/` is the home directory), `location` is a path
  * unless it is a URL, `strings`/`paths` are lists (a single string is a list
- * of one).
+ * of one). Environment variables (strings) set booleans as true/false/1/0
+ * and numbers in decimal.
  */
-export type SettingType = 'string' | 'path' | 'location' | 'strings' | 'paths' | 'boolean';
+export type SettingType = 'string' | 'path' | 'location' | 'strings' | 'paths' | 'boolean' | 'number';
 
 export interface Setting {
   type: SettingType;
@@ -40,7 +41,7 @@ export interface Setting {
   secret?: boolean;
   /** False for settings that must not be written in the file (the passphrase itself). */
   file?: boolean;
-  default?: () => string | boolean | string[];
+  default?: () => string | boolean | number | string[];
 }
 
 export const SETTINGS = {
@@ -58,7 +59,13 @@ export const SETTINGS = {
 
 type Settings = typeof SETTINGS;
 export type SettingName = keyof Settings;
-type ValueOf<T extends SettingType> = T extends 'boolean' ? boolean : T extends 'strings' | 'paths' ? string[] : string;
+type ValueOf<T extends SettingType> = T extends 'boolean'
+  ? boolean
+  : T extends 'number'
+    ? number
+    : T extends 'strings' | 'paths'
+      ? string[]
+      : string;
 type FileKeys = { [K in SettingName]: Settings[K] extends { file: false } ? never : K }[SettingName];
 
 /** The settings a config file may hold, as loaded (paths absolute). */
@@ -66,7 +73,7 @@ export type FileConfig = { [K in FileKeys]?: ValueOf<Settings[K]['type']> };
 /** Every setting's value after precedence; undefined where nothing sets it. */
 export type EffectiveValues = { [K in SettingName]?: ValueOf<Settings[K]['type']> };
 
-export type SettingValue = string | boolean | string[];
+export type SettingValue = string | boolean | number | string[];
 /** Where a value came from: "option --repo", "environment OBNAM_REPO", "file", "default". */
 export type SettingSource = `option --${string}` | `environment ${string}` | 'file' | 'default';
 
@@ -98,11 +105,18 @@ function expandPath(p: string, base: string): string {
 
 /** Checks and normalises one raw value of a setting; `where` names its origin in errors. */
 function readValue(name: SettingName, raw: unknown, base: string, where: string): SettingValue {
-  const type: SettingType = SETTINGS[name].type;
+  const type = (SETTINGS[name] as Setting).type;
   switch (type) {
-    case 'boolean':
-      if (typeof raw !== 'boolean') throw new ObnamError('USAGE', `${where}: ${name} must be true or false`);
-      return raw;
+    case 'boolean': {
+      const v = typeof raw === 'string' ? ({ true: true, '1': true, false: false, '0': false } as Record<string, boolean>)[raw] : raw;
+      if (typeof v !== 'boolean') throw new ObnamError('USAGE', `${where}: ${name} must be true or false`);
+      return v;
+    }
+    case 'number': {
+      const v = typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ObnamError('USAGE', `${where}: ${name} must be a number, 0 or more`);
+      return v;
+    }
     case 'strings':
     case 'paths': {
       const list = typeof raw === 'string' ? [raw] : raw;

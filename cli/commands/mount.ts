@@ -179,13 +179,15 @@ async function daemonChild(): Promise<number> {
       ready = true;
       log(line);
       process.chdir('/'); // keep no directory busy
-      void send({ type: 'ready', mountpoint: m.mountpoint, line }).then(() => process.disconnect());
+      void send({ type: 'ready', mountpoint: m.mountpoint, line }).then(() => {
+        if (process.connected) process.disconnect();
+      });
     });
   } catch (e) {
     if (!ready && process.connected) {
       const code: ErrorCode = e instanceof ObnamError ? e.code : 'INTERNAL';
       await send({ type: 'error', code, message: e instanceof ObnamError ? e.message : `internal error: ${describeError(e)}` });
-      process.disconnect();
+      if (process.connected) process.disconnect();
     }
     if (e instanceof ObnamError && e.code === 'ABORTED') return EXIT_INTERRUPTED;
     throw e;
