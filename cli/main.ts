@@ -5,6 +5,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
+import { exitQuietlyOnClosedOutput } from './closed-output.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
 
 export const VERSION = '0.1.0';
@@ -38,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('token', { type: 'string', describe: 'access token for a remote repository (env OBNAM_TOKEN)' })
     .option('server-fingerprint', { type: 'string', describe: "SHA-256 fingerprint of the server's certificate (env OBNAM_SERVER_FINGERPRINT)" })
     .option('ca-file', { type: 'string', describe: 'CA certificate to trust for the server (env OBNAM_CA_FILE)' })
+    .option('insecure-http', { type: 'boolean', describe: 'allow an http:// server URL (token and data unencrypted: only through a TLS tunnel or proxy)' })
     .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
     .command(
       'init',
@@ -130,6 +132,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export function runCli(): void {
+  exitQuietlyOnClosedOutput();
   main(hideBin(process.argv)).then(
     (code) => {
       process.exitCode = code;
