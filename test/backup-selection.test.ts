@@ -143,9 +143,11 @@ describe('cache directories (CACHEDIR.TAG)', () => {
     assert.match(r.stderr, /exclude_caches must be true or false/);
   });
 
-  it('an explicitly given path inside a cache directory is backed up', async () => {
+  it('an explicitly given path inside a cache directory is backed up; a cache directory given is still a cache', async () => {
     const { paths } = await backupAndList(data, [path.join(data, 'cache', 'deep')]);
     assert.deepEqual(paths, ['cache', 'cache/deep', 'cache/deep/more.bin']);
+    // A given path that is itself a cache directory is reduced to its tag, as restic does.
+    assert.deepEqual((await backupAndList(data, [path.join(data, 'cache')])).paths, ['cache', 'cache/CACHEDIR.TAG']);
   });
 
   it('a directory that became a cache since the parent snapshot is named, once', async () => {
