@@ -9,7 +9,10 @@
  *
  *   repo: /srv/backup/obnam          # or https://host:8443
  *   paths: [/home/alice, /etc]
- *   exclude: ["*.tmp", "/home/alice/.cache"]
+ *   exclude: ["*.tmp", "~/.cache"]    # "~/" is the home directory
+ *   exclude_files: [~/.config/obnam/excludes]
+ *   exclude_if_present: [.nobackup]
+ *   exclude_caches: true             # the default: skip CACHEDIR.TAG directories
  *   passphrase_file: /home/alice/.config/obnam/passphrase
  *   token: ...                       # remote repositories
  *   server_fingerprint: AB:CD:...    # or ca_file: /path/ca.pem
@@ -24,11 +27,12 @@ import { ObnamError } from '../lib/errors.js';
  * How a setting's value is checked and read: `path` values are made absolute
  * (relative to the config file, or to the working directory for options and
  * environment variables; `~/` is the home directory), `location` is a path
- * unless it is a URL, `strings`/`paths` are lists (a single string is a list
- * of one). Environment variables (strings) set booleans as true/false/1/0
+ * unless it is a URL, `strings`/`paths`/`patterns` are lists (a single
+ * string is a list of one; in `patterns` only a leading `~/` is expanded,
+ * since "*.tmp" must keep matching names anywhere). Environment variables (strings) set booleans as true/false/1/0
  * and numbers in decimal.
  */
-export type SettingType = 'string' | 'path' | 'location' | 'strings' | 'paths' | 'boolean' | 'number';
+export type SettingType = 'string' | 'path' | 'location' | 'strings' | 'paths' | 'patterns' | 'boolean' | 'number';
 
 export interface Setting {
   type: SettingType;
@@ -47,7 +51,10 @@ export interface Setting {
 export const SETTINGS = {
   repo: { type: 'location', flag: 'repo', env: 'OBNAM_REPO', default: () => defaultRepoPath(), describe: 'repository: a directory or https://HOST:PORT' },
   paths: { type: 'paths', describe: 'what `obnam backup` backs up when given no paths' },
-  exclude: { type: 'strings', describe: 'globs of paths to leave out of backups' },
+  exclude: { type: 'patterns', describe: 'globs of paths to leave out of backups' },
+  exclude_files: { type: 'paths', describe: 'files of more exclude globs, one a line' },
+  exclude_if_present: { type: 'strings', describe: 'NAME[:HEADER]: back up a directory holding this file as that file alone' },
+  exclude_caches: { type: 'boolean', default: () => true, describe: 'skip the contents of CACHEDIR.TAG directories' },
   tags: { type: 'strings', describe: 'tags for every snapshot' },
   one_file_system: { type: 'boolean', default: () => false, describe: 'do not cross file system boundaries in backups' },
   passphrase: { type: 'string', env: 'OBNAM_PASSPHRASE', secret: true, file: false, describe: 'the passphrase itself' },
@@ -63,7 +70,7 @@ type ValueOf<T extends SettingType> = T extends 'boolean'
   ? boolean
   : T extends 'number'
     ? number
-    : T extends 'strings' | 'paths'
+    : T extends 'strings' | 'paths' | 'patterns'
       ? string[]
       : string;
 type FileKeys = { [K in SettingName]: Settings[K] extends { file: false } ? never : K }[SettingName];
@@ -97,10 +104,18 @@ export function configFilePath(explicit?: string): { file: string; explicit: boo
 
 const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
 
+function isHomePath(p: string): boolean {
+  return p === '~' || p.startsWith('~/');
+}
+
+/** "~" and "~/..." to the home directory; anything else unchanged. */
+export function expandHome(p: string): string {
+  return isHomePath(p) ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
 /** Makes a path-like value absolute: `~/` is the home directory, else relative to `base`. */
 function expandPath(p: string, base: string): string {
-  if (p === '~') return os.homedir();
-  return p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : path.resolve(base, p);
+  return isHomePath(p) ? expandHome(p) : path.resolve(base, p);
 }
 
 /** Checks and normalises one raw value of a setting; `where` names its origin in errors. */
@@ -118,12 +133,14 @@ function readValue(name: SettingName, raw: unknown, base: string, where: string)
       return v;
     }
     case 'strings':
-    case 'paths': {
+    case 'paths':
+    case 'patterns': {
       const list = typeof raw === 'string' ? [raw] : raw;
       if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
         throw new ObnamError('USAGE', `${where}: ${name} must be a list of strings`);
       }
-      return type === 'paths' ? list.map((p: string) => expandPath(p, base)) : [...(list as string[])];
+      if (type === 'paths') return list.map((p: string) => expandPath(p, base));
+      return type === 'patterns' ? list.map(expandHome) : [...(list as string[])];
     }
     default: {
       if (typeof raw !== 'string') throw new ObnamError('USAGE', `${where}: ${name} must be a string`);

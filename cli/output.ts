@@ -1,12 +1,13 @@
 /**
  * Streaming a command's output to stdout: writes wait while the pipe is
- * full (bounded memory however much is written), and a reader that went
- * away (EPIPE, e.g. `| head`) ends the output quietly instead of with a
- * stack trace: write() then throws StdoutClosed, which the command turns into
- * a normal exit.
+ * full, so memory stays bounded however much is written. A reader that went
+ * away (EPIPE, e.g. `| head`) ends the process quietly with status 141
+ * (cli/closed-output.ts); where that handler is not installed, write()
+ * throws StdoutClosed, which quietOnClosedStdout() turns into the same status.
  */
 import { once } from 'node:events';
 import { ObnamError } from '../lib/errors.js';
+import { EXIT_CLOSED_OUTPUT } from './exit.js';
 
 export class StdoutClosed extends Error {
   constructor() {
@@ -61,8 +62,8 @@ export function stdoutOutput(stream: NodeJS.WriteStream = process.stdout): Outpu
   };
 }
 
-/** Runs a command body that writes to stdout; a closed stdout ends it with `code` (default 0) and no message. */
-export async function quietOnClosedStdout(body: () => Promise<number>, code = 0): Promise<number> {
+/** Runs a command body that writes to stdout; a closed stdout ends it with status 141 and no message. */
+export async function quietOnClosedStdout(body: () => Promise<number>, code = EXIT_CLOSED_OUTPUT): Promise<number> {
   try {
     return await body();
   } catch (e) {

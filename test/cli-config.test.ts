@@ -38,7 +38,8 @@ describe('obnam config', () => {
       [
         'repo: ../repo',
         'paths: [~/docs, /etc]',
-        'exclude: ["*.tmp"]',
+        'exclude: ["*.tmp", "~/.cache"]',
+        'exclude_files: [excludes.txt]',
         'tags: nightly',
         'one_file_system: true',
         `token: ${TOKEN}`,
@@ -63,7 +64,10 @@ describe('obnam config', () => {
     assert.deepEqual(values, {
       repo: path.join(tmp.path, 'repo'),
       paths: [path.join(tmp.path, 'docs'), '/etc'],
-      exclude: ['*.tmp'],
+      exclude: ['*.tmp', path.join(tmp.path, '.cache')],
+      exclude_files: [path.join(tmp.path, 'etc', 'excludes.txt')],
+      exclude_if_present: null,
+      exclude_caches: true,
       tags: ['nightly'],
       one_file_system: true,
       passphrase: '********',
@@ -81,6 +85,7 @@ describe('obnam config', () => {
     assert.match(line('ca_file'), /# option --ca-file$/);
     assert.match(line('passphrase'), /# environment OBNAM_PASSPHRASE$/);
     assert.match(line('paths'), /# file$/);
+    assert.match(line('exclude_caches'), /# default$/);
   });
 
   it('--json: values, sources and the config file; options beat environment beat the file', async () => {
