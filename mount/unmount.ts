@@ -53,8 +53,9 @@ export async function unmountObnam(dir: string): Promise<string> {
   if (r.missing) r = await run('fusermount3', ['-u', mountpoint]);
   if (r.missing) throw new ObnamError('IO', 'cannot unmount: neither fusermount nor fusermount3 is installed (package fuse3 or libfuse2)');
   if (r.code !== 0) {
-    const why = r.stderr.trim().split('\n').pop() || `fusermount exited ${r.code}`;
-    throw new ObnamError('IO', `cannot unmount ${mountpoint}: ${why.replace(/^fusermount3?: /, '')}`);
+    const why = (r.stderr.trim().split('\n').pop() || `fusermount exited ${r.code}`).replace(/^fusermount3?: /, '');
+    const hint = /busy/i.test(why) ? ' (something is using it: close what is open there, or unmount lazily with fusermount -u -z)' : '';
+    throw new ObnamError('IO', `cannot unmount ${mountpoint}: ${why}${hint}`);
   }
   return mountpoint;
 }

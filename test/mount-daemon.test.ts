@@ -8,6 +8,7 @@
  * nothing mounted and no process behind.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -124,7 +125,7 @@ describe('obnam mount --daemon and obnam umount', { skip: !fuseAvailable && 'no 
     }
   });
 
-  it('obnam umount unmounts it; the daemon exits', async () => {
+  it('obnam umount unmounts it (a busy mount: the reason); the daemon exits', async () => {
     let pid: number | undefined;
     try {
       const r = await obnamOk(['mount', '--daemon', '--json', mnt], { env: repoEnv(repo) });
@@ -134,6 +135,17 @@ describe('obnam mount --daemon and obnam umount', { skip: !fuseAvailable && 'no 
       const again = await obnam(['mount', '--daemon', mnt], { env: repoEnv(repo) });
       assert.equal(again.code, 1);
       assert.match(again.stderr, /already mounted/);
+      // Busy: the reason, and still mounted.
+      const user = spawn('sleep', ['60'], { cwd: path.join(mnt, 'latest'), stdio: 'ignore' });
+      try {
+        const busy = await obnam(['umount', mnt]);
+        assert.equal(busy.code, 1);
+        assert.match(busy.stderr, /cannot unmount .*busy/);
+        assert.ok(await mountedAt(mnt));
+      } finally {
+        user.kill('SIGKILL');
+        await new Promise((r) => user.once('close', r));
+      }
       await obnamOk(['umount', mnt]);
       assert.equal(await mountedAt(mnt), undefined);
       assert.ok(await waitForExit(pid), 'the daemon exits once unmounted');

@@ -157,7 +157,7 @@ function daemonReply(child: ChildProcess, start: StartMessage): Promise<DaemonMe
     });
     child.once('exit', (code, sig) => {
       done();
-      reject(new ObnamError('IO', `the mount process ended before mounting (${sig ?? `exit ${code}`})`));
+      reject(new ObnamError('IO', `the mount process ended before mounting (${sig ?? `exit ${code}`}); its messages go to --log FILE`));
     });
     child.send(start);
   });
