@@ -117,6 +117,17 @@ describe('obnam dump', () => {
     assert.match(fifo.stderr, /fifo is a fifo/);
   });
 
+  it('refuses to write an archive to a terminal, but writes a file there', async () => {
+    const onTty = (target: string) =>
+      runCommand('script', ['-q', '-e', '-c', `${process.execPath} ${OBNAM} dump latest '${target}'`, '/dev/null'], { env });
+    const dir = await onTty(src);
+    assert.equal(dir.code, 1, dir.stdout);
+    assert.match(dir.stdout, /is a directory: its tar archive would go to the terminal; redirect stdout/);
+    const file = await onTty(path.join(src, 'docs', 'small.txt'));
+    assert.equal(file.code, 0, file.stdout);
+    assert.match(file.stdout, /hello obnam-secret-content/);
+  });
+
   it('ends quietly when the reader stops early (EPIPE)', async () => {
     const child = spawn(process.execPath, [OBNAM, 'dump', 'latest', bigFile], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
