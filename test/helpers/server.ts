@@ -166,7 +166,7 @@ export interface RawResponse {
 /** One HTTPS request with no client logic in between (no retries, no checks but TLS pinning off). */
 export function rawRequest(
   url: string,
-  opts: { method?: string; path: string; token?: string; headers?: Record<string, string | number>; body?: Buffer },
+  opts: { method?: string; path: string; token?: string; headers?: Record<string, string | number>; body?: Buffer; timeoutMs?: number },
 ): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
@@ -178,6 +178,7 @@ export function rawRequest(
         path: opts.path,
         rejectUnauthorized: false,
         agent: false,
+        ...(opts.timeoutMs ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {}),
         headers: {
           ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
           ...(opts.body ? { 'content-length': opts.body.length } : {}),
