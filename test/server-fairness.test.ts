@@ -18,7 +18,7 @@ const newId = () => randomBytes(32).toString('hex');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** The attack's bodies fall below this rate at once; a normal request's body arrives in one piece. */
-const LIMITS = { minBodyBytesPerSecond: 100, bodyRateWindowSeconds: 2, headersTimeoutSeconds: 2 } as unknown as Partial<Limits>;
+const LIMITS: Partial<Limits> = { minBodyBytesPerSecond: 100, bodyRateWindowSeconds: 2, headersTimeoutSeconds: 2 };
 
 let ts: TestServer;
 before(async () => {
@@ -85,7 +85,7 @@ function percentile(xs: number[], p: number): number {
 }
 
 describe('fairness between clients', () => {
-  it('64 trickling uploads of one client neither slow down another client (p95 < 1 s) nor hold their slots: they are cut off', { timeout: 60_000 }, async () => {
+  it('64 trickling uploads of one client neither slow down another client (p95 < 1 s) nor hold their slots: they are cut off', { timeout: 60_000 }, async (t) => {
     const attacker = await ts.addClient('attacker');
     const victim = await ts.addClient('victim');
     const attacks = Array.from({ length: 64 }, () => trickleUpload(attacker));
@@ -157,6 +157,12 @@ describe('fairness between clients', () => {
       const unanswered = cuts.filter((c) => !c).length;
       assert.ok(cutWithin, `every trickling upload is cut off (${unanswered} of 64 still running)`);
       for (const c of cuts) assert.equal(c!.status, 408, 'a trickling upload gets 408 Request Timeout');
+      const perClient = ts.server.peaks().perClient;
+      assert.ok(perClient <= 16, `at most max_concurrent_requests_per_client requests of one client at once (saw ${perClient})`);
+      t.diagnostic(
+        `other client: ${latencies.length} requests, p50 ${Math.round(percentile(latencies, 50))} ms, p95 ${Math.round(p95)} ms, ` +
+          `max ${Math.round(Math.max(...latencies))} ms; last trickling upload cut off after ${Math.round(Math.max(...cuts.map((c) => c!.ms)))} ms`,
+      );
     } finally {
       for (const a of attacks) a.destroy();
     }
