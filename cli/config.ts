@@ -7,8 +7,9 @@
  *   paths: [/home/alice, /etc]
  *   exclude: ["*.tmp", "/home/alice/.cache"]
  *   passphrase_file: /home/alice/.config/obnam/passphrase
- *   token: ...                       # remote repositories
+ *   token_file: /home/alice/.config/obnam/token   # remote repositories (or token: ...)
  *   server_fingerprint: AB:CD:...    # or ca_file: /path/ca.pem
+ *   request_timeout: 300             # seconds one request to the server may take
  */
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -23,12 +24,15 @@ export interface FileConfig {
   tags?: string[];
   passphrase_file?: string;
   token?: string;
+  token_file?: string;
   server_fingerprint?: string;
   ca_file?: string;
   one_file_system?: boolean;
+  /** Seconds. */
+  request_timeout?: number;
 }
 
-const STRING_KEYS = ['repo', 'passphrase_file', 'token', 'server_fingerprint', 'ca_file'] as const;
+const STRING_KEYS = ['repo', 'passphrase_file', 'token', 'token_file', 'server_fingerprint', 'ca_file'] as const;
 const LIST_KEYS = ['paths', 'exclude', 'tags'] as const;
 
 export function defaultConfigPath(): string {
@@ -74,6 +78,9 @@ export async function loadConfig(explicit?: string): Promise<FileConfig> {
     } else if (k === 'one_file_system') {
       if (typeof v !== 'boolean') throw new ObnamError('USAGE', `config ${file}: ${k} must be true or false`);
       cfg.one_file_system = v;
+    } else if (k === 'request_timeout') {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ObnamError('USAGE', `config ${file}: ${k} must be a positive number of seconds`);
+      cfg.request_timeout = v;
     } else {
       throw new ObnamError('USAGE', `config ${file}: unknown setting ${JSON.stringify(k)}`);
     }
@@ -82,6 +89,7 @@ export async function loadConfig(explicit?: string): Promise<FileConfig> {
   const expand = (p: string) => (p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : path.resolve(dir, p));
   if (cfg.passphrase_file) cfg.passphrase_file = expand(cfg.passphrase_file);
   if (cfg.ca_file) cfg.ca_file = expand(cfg.ca_file);
+  if (cfg.token_file) cfg.token_file = expand(cfg.token_file);
   if (cfg.paths) cfg.paths = cfg.paths.map(expand);
   if (cfg.repo && !/^https?:\/\//.test(cfg.repo)) cfg.repo = expand(cfg.repo);
   return cfg;

@@ -1,7 +1,8 @@
 /**
  * Global options resolved once per command: which repository (flag, then
  * OBNAM_REPO, then the config file, then the default local repository), how
- * to reach it, and where the passphrase comes from.
+ * to reach it (token, trust, request timeout: flag, then environment, then
+ * config file), and where the passphrase comes from.
  */
 import * as path from 'node:path';
 import { ObnamError } from '../lib/errors.js';
@@ -11,12 +12,15 @@ import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
 import { defaultRepoPath, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
+import { getToken } from './token.js';
 
 export interface GlobalArgs {
   repo?: string;
   config?: string;
   'passphrase-file'?: string;
   token?: string;
+  'token-file'?: string;
+  'request-timeout'?: number;
   'server-fingerprint'?: string;
   'ca-file'?: string;
   json?: boolean;
@@ -32,21 +36,47 @@ export interface Context {
 export async function makeContext(args: GlobalArgs): Promise<Context> {
   const config = await loadConfig(args.config);
   const location = args.repo ?? process.env.OBNAM_REPO ?? config.repo ?? defaultRepoPath();
-  return { args, config, spec: storeSpecFor(location, args, config), json: !!args.json };
+  return { args, config, spec: await storeSpecFor(location, args, config), json: !!args.json };
 }
 
-function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): StoreSpec {
+async function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): Promise<StoreSpec> {
   if (/^https?:\/\//i.test(location)) {
-    const token = args.token ?? process.env.OBNAM_TOKEN ?? config.token;
-    if (!token) throw new ObnamError('USAGE', `${location} needs an access token: --token, OBNAM_TOKEN or token in the config`);
+    const token = await getToken({
+      token: args.token,
+      tokenFile: args['token-file'],
+      configToken: config.token,
+      configTokenFile: config.token_file,
+    });
+    if (!token) {
+      throw new ObnamError(
+        'USAGE',
+        `${location} needs an access token: --token, --token-file, OBNAM_TOKEN, OBNAM_TOKEN_FILE, or token or token_file in the config`,
+      );
+    }
     const fingerprint = args['server-fingerprint'] ?? process.env.OBNAM_SERVER_FINGERPRINT ?? config.server_fingerprint;
     const caFile = args['ca-file'] ?? process.env.OBNAM_CA_FILE ?? config.ca_file;
     const spec: StoreSpec = { type: 'http', url: location.replace(/\/+$/, ''), token };
     if (fingerprint) spec.fingerprint = fingerprint;
     if (caFile) spec.caFile = path.resolve(caFile);
+    const timeout = requestTimeout(args, config);
+    if (timeout !== undefined) spec.requestTimeout = timeout;
     return spec;
   }
   return { type: 'local', dir: path.resolve(location) };
+}
+
+/** Seconds one request to the server may take: --request-timeout, OBNAM_REQUEST_TIMEOUT, request_timeout in the config. */
+function requestTimeout(args: GlobalArgs, config: FileConfig): number | undefined {
+  const env = process.env.OBNAM_REQUEST_TIMEOUT;
+  const [value, source] =
+    args['request-timeout'] !== undefined
+      ? [args['request-timeout'], '--request-timeout']
+      : env
+        ? [Number(env), 'OBNAM_REQUEST_TIMEOUT']
+        : [config.request_timeout, 'request_timeout in the config'];
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value <= 0) throw new ObnamError('USAGE', `${source} must be a positive number of seconds`);
+  return value;
 }
 
 export function describeLocation(spec: StoreSpec): string {
