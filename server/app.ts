@@ -134,8 +134,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           gone.abort();
           release?.();
         });
-        release = await deps.limiter.enter(client.namespace, gone.signal);
-        if (gone.signal.aborted) release();
+        try {
+          release = await deps.limiter.enter(client.namespace, gone.signal);
+        } catch (e) {
+          // The client left while its request waited: there is no one to answer (onRequestAbort logs it).
+          if (gone.signal.aborted) return reply.hijack();
+          throw e;
+        }
+        if (gone.signal.aborted) {
+          release();
+          return reply.hijack();
+        }
         req.obnamStore = await deps.namespaces.store(client);
       });
       api.addHook('preParsing', async (req, reply, payload) => {
