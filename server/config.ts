@@ -66,7 +66,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxConnections: 4096,
   requestTimeoutSeconds: 120,
   headersTimeoutSeconds: 20,
-  minBodyBytesPerSecond: 1024,
+  minBodyBytesPerSecond: 512,
   bodyRateWindowSeconds: 20,
   failedAuthBurst: 20,
   failedAuthPerMinute: 30,

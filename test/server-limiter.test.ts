@@ -2,11 +2,18 @@
  * The server's request limiter on its own: per-client and global limits,
  * free slots handed to the waiting client with the fewest requests in
  * progress, queue limits (503, code NETWORK), and a waiting request whose
- * connection closes leaving the queue.
+ * connection closes leaving the queue. And the fairness limits in the
+ * server's config file: written by init with their defaults, read back,
+ * and checked.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { DEFAULT_LIMITS, loadServerConfig } from '../server/config.js';
+import { initServerDir } from '../server/init.js';
 import { Release, RequestLimiter } from '../server/limiter.js';
+import { tempDir } from './helpers/tmp.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -63,5 +70,39 @@ describe('RequestLimiter', () => {
     first();
     (await next)();
     assert.equal(l.waitingRequests, 0);
+  });
+});
+
+describe('fairness limits in the server config', () => {
+  it('init writes them with their defaults; they are read back and checked', async () => {
+    const tmp = await tempDir('obnam-server-config-');
+    try {
+      const { dir } = await initServerDir(path.join(tmp.path, 'server'));
+      const text = await fs.readFile(dir.configFile, 'utf8');
+      for (const key of [
+        'max_concurrent_requests_per_client: 16',
+        'max_queued_requests_per_client: 256',
+        'headers_timeout_seconds: 20',
+        'min_body_bytes_per_second: 512',
+        'body_rate_window_seconds: 20',
+        'failed_auth_burst: 20',
+        'failed_auth_per_minute: 30',
+      ]) {
+        assert.ok(text.includes(`  ${key}\n`), key);
+      }
+      assert.deepEqual((await loadServerConfig(dir)).limits, DEFAULT_LIMITS);
+
+      await fs.writeFile(dir.configFile, text.replace('max_concurrent_requests_per_client: 16', 'max_concurrent_requests_per_client: 4'));
+      assert.equal((await loadServerConfig(dir)).limits.maxConcurrentRequestsPerClient, 4);
+      await fs.writeFile(dir.configFile, text.replace('headers_timeout_seconds: 20', 'headers_timeout_seconds: 500'));
+      await assert.rejects(loadServerConfig(dir), {
+        code: 'USAGE',
+        message: /headers_timeout_seconds cannot be longer than limits\.request_timeout_seconds/,
+      });
+      await fs.writeFile(dir.configFile, text.replace('min_body_bytes_per_second: 512', 'min_body_bytes_per_second: -1'));
+      await assert.rejects(loadServerConfig(dir), { code: 'USAGE', message: /limits\.min_body_bytes_per_second must be a positive number/ });
+    } finally {
+      await tmp.remove();
+    }
   });
 });
