@@ -3,10 +3,13 @@
  * --token-file, OBNAM_TOKEN, OBNAM_TOKEN_FILE, the config file's token, its
  * token_file. A token file holds the token alone (surrounding whitespace and
  * a final newline are ignored), so that it need not stand on a command line
- * (visible in ps) or in the environment.
+ * (visible in ps) or in the environment. It is checked as a passphrase file
+ * is: readable by others draws a warning, writable by others is refused
+ * (someone could substitute their own token and receive the backups).
  */
 import * as fs from 'node:fs/promises';
 import { ObnamError } from '../lib/errors.js';
+import { checkSecretFile } from './passphrase.js';
 
 export interface TokenSources {
   token?: string;
@@ -17,10 +20,16 @@ export interface TokenSources {
 
 export async function readTokenFile(file: string): Promise<string> {
   let text: string;
+  let fh: fs.FileHandle | undefined;
   try {
-    text = await fs.readFile(file, 'utf8');
+    fh = await fs.open(file, 'r');
+    checkSecretFile('token file', file, await fh.stat());
+    text = await fh.readFile('utf8');
   } catch (e) {
+    if (e instanceof ObnamError) throw e;
     throw new ObnamError('USAGE', `cannot read token file ${file}: ${(e as Error).message}`);
+  } finally {
+    await fh?.close();
   }
   const token = text.trim();
   if (!token) throw new ObnamError('USAGE', `token file ${file} is empty`);

@@ -200,10 +200,19 @@ describe('obnam against a server', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr.split('\n')[0]!, /^obnam: cannot read token file .*nope: ENOENT/);
     const empty = path.join(tmp.path, 'empty.token');
-    await fs.writeFile(empty, '\n');
+    await fs.writeFile(empty, '\n', { mode: 0o600 });
     const r = await obnam(['list'], { env: { ...base, OBNAM_TOKEN_FILE: empty } });
     assert.equal(r.code, 1);
-    assert.match(r.stderr.split('\n')[0]!, /^obnam: token file .*empty\.token is empty/);
+    assert.match(oneLine(r.stderr), /^obnam: token file .*empty\.token is empty/);
+
+    // Like a passphrase file: readable by others draws a warning, writable by others is refused.
+    await fs.chmod(file, 0o644);
+    const readable = await obnamOk(['list', '--token-file', file], { env: base });
+    assert.match(readable.stderr, /warning: token file .* can be read by others \(mode 0644\); chmod 600/);
+    await fs.chmod(file, 0o666);
+    const writable = await obnam(['list', '--token-file', file], { env: base });
+    assert.equal(writable.code, 1);
+    assert.match(oneLine(writable.stderr), /^obnam: token file .* can be changed by others \(mode 0666\): not using it/);
   });
 });
 
@@ -213,10 +222,10 @@ describe('obnam-server serve', () => {
     try {
       assert.match(plain.url, /^http:\/\//);
       const e = env(await addClient('behind-proxy'));
-      const pinned = await obnam(['init'], { env: { ...e.env, OBNAM_REPO: plain.url } });
+      const pinned = await obnam(['--insecure-http', 'init'], { env: { ...e.env, OBNAM_REPO: plain.url } });
       assert.equal(pinned.code, 1);
       assert.match(pinned.stderr, /plain HTTP: a server fingerprint or CA file needs an https:\/\/ URL/);
-      await obnamOk(['init'], { env: { ...e.env, OBNAM_REPO: plain.url, OBNAM_SERVER_FINGERPRINT: undefined } });
+      await obnamOk(['--insecure-http', 'init'], { env: { ...e.env, OBNAM_REPO: plain.url, OBNAM_SERVER_FINGERPRINT: undefined } });
     } finally {
       plain.child.kill('SIGTERM');
       assert.equal(await plain.exited, 0);
