@@ -203,7 +203,7 @@ describe('obnam against a server', () => {
     await fs.writeFile(empty, '\n', { mode: 0o600 });
     const r = await obnam(['list'], { env: { ...base, OBNAM_TOKEN_FILE: empty } });
     assert.equal(r.code, 1);
-    assert.match(oneLine(r.stderr), /^obnam: token file .*empty\.token is empty/);
+    assert.match(r.stderr.split('\n')[0]!, /^obnam: token file .*empty\.token is empty/);
 
     // Like a passphrase file: readable by others draws a warning, writable by others is refused.
     await fs.chmod(file, 0o644);
