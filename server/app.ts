@@ -167,7 +167,8 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): Fastif
   reply.obnamError = h.detail;
   if (h.status >= 500 && h.status !== 503) req.log.error({ err: e }, h.detail);
   if (h.status === 503) reply.header('retry-after', '1');
-  // A body cut off in the middle: what is left of it is not read, so the connection cannot be reused.
-  if (h.status === 408) reply.header('connection', 'close');
+  // A body cut off or refused before it was read: the rest of it is not
+  // read, so the connection cannot carry another request.
+  if (h.status === 408 || !req.raw.complete) reply.header('connection', 'close');
   return reply.code(h.status).type('application/json').send(h.body);
 }
