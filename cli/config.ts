@@ -14,8 +14,9 @@
  *   exclude_if_present: [.nobackup]
  *   exclude_caches: true             # the default: skip CACHEDIR.TAG directories
  *   passphrase_file: /home/alice/.config/obnam/passphrase
- *   token: ...                       # remote repositories
+ *   token_file: /home/alice/.config/obnam/token   # remote repositories (or token: ...)
  *   server_fingerprint: AB:CD:...    # or ca_file: /path/ca.pem
+ *   request_timeout: 300             # seconds one request to the server may take
  */
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -46,6 +47,8 @@ export interface Setting {
   /** False for settings that must not be written in the file (the passphrase itself). */
   file?: boolean;
   default?: () => string | boolean | number | string[];
+  /** What a number counts, for messages ("seconds"). */
+  unit?: string;
 }
 
 export const SETTINGS = {
@@ -60,8 +63,10 @@ export const SETTINGS = {
   passphrase: { type: 'string', env: 'OBNAM_PASSPHRASE', secret: true, file: false, describe: 'the passphrase itself' },
   passphrase_file: { type: 'path', flag: 'passphrase-file', env: 'OBNAM_PASSPHRASE_FILE', describe: 'file holding the passphrase' },
   token: { type: 'string', flag: 'token', env: 'OBNAM_TOKEN', secret: true, describe: 'access token for a server' },
+  token_file: { type: 'path', flag: 'token-file', env: 'OBNAM_TOKEN_FILE', describe: 'file holding the access token' },
   server_fingerprint: { type: 'string', flag: 'server-fingerprint', env: 'OBNAM_SERVER_FINGERPRINT', describe: "SHA-256 of the server's certificate" },
   ca_file: { type: 'path', flag: 'ca-file', env: 'OBNAM_CA_FILE', describe: 'CA certificate to trust for the server' },
+  request_timeout: { type: 'number', flag: 'request-timeout', env: 'OBNAM_REQUEST_TIMEOUT', unit: 'seconds', describe: 'seconds one request to a server may take in all (default 300)' },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
@@ -129,7 +134,11 @@ function readValue(name: SettingName, raw: unknown, base: string, where: string)
     }
     case 'number': {
       const v = typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ObnamError('USAGE', `${where}: ${name} must be a number, 0 or more`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+        const unit = (SETTINGS[name] as Setting).unit;
+        const what = where.startsWith('config ') ? `${where}: ${name}` : where;
+        throw new ObnamError('USAGE', `${what} must be a positive number${unit ? ` of ${unit}` : ''}`);
+      }
       return v;
     }
     case 'strings':

@@ -1,7 +1,8 @@
 /**
  * Global options resolved once per command: which repository (flag, then
  * OBNAM_REPO, then the config file, then the default local repository), how
- * to reach it, and where the passphrase comes from. A plain http:// server
+ * to reach it (token, trust, request timeout: flag, then environment, then
+ * config file), and where the passphrase comes from. A plain http:// server
  * URL is refused unless --insecure-http is given: the token would cross the
  * network in clear.
  */
@@ -13,12 +14,15 @@ import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
 import { Effective, effectiveSettings, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
+import { getToken } from './token.js';
 
 export interface GlobalArgs {
   repo?: string;
   config?: string;
   'passphrase-file'?: string;
   token?: string;
+  'token-file'?: string;
+  'request-timeout'?: number;
   'server-fingerprint'?: string;
   'ca-file'?: string;
   'insecure-http'?: boolean;
@@ -43,10 +47,10 @@ export async function loadSettings(args: GlobalArgs): Promise<{ config: FileConf
 
 export async function makeContext(args: GlobalArgs): Promise<Context> {
   const { config, settings } = await loadSettings(args);
-  return { args, config, settings, spec: storeSpecFor(settings, args), json: !!args.json };
+  return { args, config, settings, spec: await storeSpecFor(settings, args, config), json: !!args.json };
 }
 
-function storeSpecFor({ values }: Effective, args: GlobalArgs): StoreSpec {
+async function storeSpecFor({ values }: Effective, args: GlobalArgs, config: FileConfig): Promise<StoreSpec> {
   const location = values.repo!;
   if (/^https?:\/\//i.test(location)) {
     const plain = /^http:/i.test(location);
@@ -57,13 +61,25 @@ function storeSpecFor({ values }: Effective, args: GlobalArgs): StoreSpec {
           'use https://, or --insecure-http if a TLS tunnel or proxy protects the connection',
       );
     }
-    const token = values.token;
-    if (!token) throw new ObnamError('USAGE', `${location} needs an access token: --token, OBNAM_TOKEN or token in the config`);
+    const token = await getToken({
+      token: args.token,
+      tokenFile: args['token-file'],
+      configToken: config.token,
+      configTokenFile: config.token_file,
+    });
+    if (!token) {
+      throw new ObnamError(
+        'USAGE',
+        `${location} needs an access token: --token, --token-file, OBNAM_TOKEN, OBNAM_TOKEN_FILE, or token or token_file in the config`,
+      );
+    }
     const fingerprint = values.server_fingerprint;
     const caFile = values.ca_file;
     const spec: StoreSpec = { type: 'http', url: location.replace(/\/+$/, ''), token };
     if (fingerprint) spec.fingerprint = fingerprint;
     if (caFile) spec.caFile = path.resolve(caFile);
+    const timeout = values.request_timeout;
+    if (timeout !== undefined) spec.requestTimeout = timeout;
     if (plain) {
       spec.insecureHttp = true;
       process.stderr.write(`obnam: warning: ${location} is plain HTTP (--insecure-http): the access token and data travel unencrypted\n`);

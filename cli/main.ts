@@ -41,6 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('config', { type: 'string', describe: 'config file (env OBNAM_CONFIG; default ~/.config/obnam/config.yaml)' })
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from this file (env OBNAM_PASSPHRASE, OBNAM_PASSPHRASE_FILE)' })
     .option('token', { type: 'string', describe: 'access token for a remote repository (env OBNAM_TOKEN)' })
+    .option('token-file', { type: 'string', describe: 'read the access token from this file (env OBNAM_TOKEN_FILE)' })
+    .option('request-timeout', {
+      type: 'number',
+      describe: 'seconds one request to the server may take, retries included (env OBNAM_REQUEST_TIMEOUT; default 300)',
+    })
     .option('server-fingerprint', { type: 'string', describe: "SHA-256 fingerprint of the server's certificate (env OBNAM_SERVER_FINGERPRINT)" })
     .option('ca-file', { type: 'string', describe: 'CA certificate to trust for the server (env OBNAM_CA_FILE)' })
     .option('insecure-http', { type: 'boolean', describe: 'allow an http:// server URL (token and data unencrypted: only through a TLS tunnel or proxy)' })

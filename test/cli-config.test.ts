@@ -73,8 +73,10 @@ describe('obnam config', () => {
       passphrase: '********',
       passphrase_file: path.join(tmp.path, 'etc', 'pass.txt'),
       token: '********',
+      token_file: null,
       server_fingerprint: '01:02',
       ca_file: path.join(tmp.path, 'ca.pem'),
+      request_timeout: null,
     });
     // The source of each value is its comment.
     const doc = parseDocument(r.stdout);

@@ -33,6 +33,8 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
   delete env.OBNAM_PASSPHRASE;
   delete env.OBNAM_CONFIG;
   delete env.OBNAM_TOKEN;
+  delete env.OBNAM_TOKEN_FILE;
+  delete env.OBNAM_REQUEST_TIMEOUT;
   delete env.OBNAM_SERVER_FINGERPRINT;
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
