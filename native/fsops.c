@@ -5,7 +5,7 @@
  * decoded string.
  *
  * Restore uses it to work relative to directory file descriptors that were
- * opened one component at a time with O_NOFOLLOW (openDir, makeDir), and to
+ * opened one component at a time with O_NOFOLLOW (makeDir, openDir), and to
  * create and change entries only through the *at calls with a verified parent
  * and a single name (never a path that could pass through a symlink):
  * mkdirat, openat(O_CREAT|O_EXCL|O_NOFOLLOW), mknodat, symlinkat, linkat,
@@ -197,8 +197,8 @@ static napi_value int_value(napi_env env, int32_t n) {
  * fails with ENOTDIR. Returns the fd, or -1 with errno set.
  */
 static int open_dir_path(int base, const char *rel, size_t len) {
-  int cur = openat(base, ".", DIR_PATH_FLAGS);
-  if (cur < 0) return -1;
+  if (len == 0) return openat(base, ".", DIR_PATH_FLAGS);
+  int cur = base; /* not ours to close until replaced */
   size_t i = 0;
   while (i < len) {
     size_t j = i;
@@ -207,13 +207,13 @@ static int open_dir_path(int base, const char *rel, size_t len) {
     int ok = to_name(rel + i, j - i, name);
     if (!ok || (j < len && j + 1 == len)) {
       int e = ok ? EINVAL : errno; /* a trailing "/" is refused too */
-      close(cur);
+      if (cur != base) close(cur);
       errno = e;
       return -1;
     }
     int next = openat(cur, name, DIR_PATH_FLAGS);
     int e = errno;
-    close(cur);
+    if (cur != base) close(cur);
     if (next < 0) {
       errno = e == ELOOP ? ENOTDIR : e;
       return -1;
@@ -224,45 +224,16 @@ static int open_dir_path(int base, const char *rel, size_t len) {
   return cur;
 }
 
-/** Splits `rel` at its last "/": the directory part's length and where the last name starts. */
-static void split_last(const char *rel, size_t len, size_t *dirlen, size_t *namestart) {
-  size_t k = len;
-  while (k > 0 && rel[k - 1] != '/') k--;
-  *namestart = k;
-  *dirlen = k > 0 ? k - 1 : 0;
-}
-
 /**
- * Creates the directory `rel` below `base` (its parent must exist), or, if
- * something is there, checks that it is a real directory (ENOTDIR if not: a
- * symlink, a file). Returns 1 if created, 0 if it was there, -1 with errno.
+ * Creates the directory `name` in `base`, or, if something is there, checks
+ * that it is a real directory (ENOTDIR if not: a symlink, a file), and opens
+ * it (O_PATH, never through a symlink). Returns the fd, or -1 with errno.
  */
-static int make_dir(int base, const char *rel, size_t len, mode_t mode) {
-  size_t dirlen, start;
-  split_last(rel, len, &dirlen, &start);
-  char name[NAME_MAX + 1];
-  if (!to_name(rel + start, len - start, name)) return -1;
-  int parent = open_dir_path(base, rel, dirlen);
-  if (parent < 0) return -1;
-  int result = 1;
-  if (mkdirat(parent, name, mode) != 0) {
-    if (errno != EEXIST) {
-      result = -1;
-    } else {
-      int fd = openat(parent, name, DIR_PATH_FLAGS);
-      if (fd < 0) {
-        if (errno == ELOOP) errno = ENOTDIR;
-        result = -1;
-      } else {
-        close(fd);
-        result = 0;
-      }
-    }
-  }
-  int e = errno;
-  close(parent);
-  errno = e;
-  return result;
+static int make_dir(int base, const char *name, mode_t mode) {
+  if (mkdirat(base, name, mode) != 0 && errno != EEXIST) return -1;
+  int fd = openat(base, name, DIR_PATH_FLAGS);
+  if (fd < 0 && errno == ELOOP) errno = ENOTDIR;
+  return fd;
 }
 
 /** openDir(dirFd, rel): an O_PATH fd of the directory rel below dirFd, never through a symlink. */
@@ -288,21 +259,18 @@ static napi_value js_open_dir_read(napi_env env, napi_callback_info info) {
   return int_value(env, fd);
 }
 
-/** makeDir(dirFd, rel, mode): true if created, false if a directory was there. */
+/** makeDir(dirFd, name, mode): the fd of directory name in dirFd, created if it was not there. */
 static napi_value js_make_dir(napi_env env, napi_callback_info info) {
   args_t a;
   int32_t base;
   uint32_t mode;
-  const char *rel;
-  size_t len;
-  if (!get_args(env, info, &a, 3) || !get_int(env, a.argv[0], &base) || !get_bytes(env, a.argv[1], &rel, &len) ||
+  char name[NAME_MAX + 1];
+  if (!get_args(env, info, &a, 3) || !get_int(env, a.argv[0], &base) || !get_name(env, a.argv[1], name, "mkdirat") ||
       !get_uint(env, a.argv[2], &mode))
     return NULL;
-  int r = make_dir(base, rel, len, (mode_t)mode);
-  if (r < 0) return throw_errno(env, errno, "mkdirat");
-  napi_value v;
-  napi_get_boolean(env, r == 1, &v);
-  return v;
+  int fd = make_dir(base, name, (mode_t)mode);
+  if (fd < 0) return throw_errno(env, errno, "mkdirat");
+  return int_value(env, fd);
 }
 
 typedef struct {
@@ -310,8 +278,7 @@ typedef struct {
   napi_deferred deferred;
   int base;
   mode_t mode;
-  char *rel;
-  size_t len;
+  char name[NAME_MAX + 1];
   int result;
   int err;
 } make_dir_job;
@@ -319,42 +286,37 @@ typedef struct {
 static void make_dir_execute(napi_env env, void *data) {
   (void)env;
   make_dir_job *job = data;
-  job->result = make_dir(job->base, job->rel, job->len, job->mode);
+  job->result = make_dir(job->base, job->name, job->mode);
   job->err = job->result < 0 ? errno : 0;
 }
 
 static void make_dir_complete(napi_env env, napi_status status, void *data) {
   make_dir_job *job = data;
-  if (status != napi_ok) job->err = ECANCELED, job->result = -1;
+  if (status != napi_ok) {
+    if (job->result >= 0) close(job->result);
+    job->err = ECANCELED, job->result = -1;
+  }
   if (job->result < 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, job->err, "mkdirat"));
   } else {
-    napi_value v;
-    napi_get_boolean(env, job->result == 1, &v);
-    napi_resolve_deferred(env, job->deferred, v);
+    napi_resolve_deferred(env, job->deferred, int_value(env, job->result));
   }
   napi_delete_async_work(env, job->work);
-  free(job->rel);
   free(job);
 }
 
-/** makeDirAsync(dirFd, rel, mode): makeDir on libuv's thread pool; a Promise of the same answer. */
+/** makeDirAsync(dirFd, name, mode): makeDir on libuv's thread pool; a Promise of the fd. */
 static napi_value js_make_dir_async(napi_env env, napi_callback_info info) {
   args_t a;
   int32_t base;
   uint32_t mode;
-  const char *rel;
-  size_t len;
-  if (!get_args(env, info, &a, 3) || !get_int(env, a.argv[0], &base) || !get_bytes(env, a.argv[1], &rel, &len) ||
-      !get_uint(env, a.argv[2], &mode))
-    return NULL;
   make_dir_job *job = calloc(1, sizeof *job);
-  if (!job || !(job->rel = malloc(len + 1))) {
+  if (!job) return throw_errno(env, ENOMEM, "malloc");
+  if (!get_args(env, info, &a, 3) || !get_int(env, a.argv[0], &base) || !get_name(env, a.argv[1], job->name, "mkdirat") ||
+      !get_uint(env, a.argv[2], &mode)) {
     free(job);
-    return throw_errno(env, ENOMEM, "malloc");
+    return NULL;
   }
-  memcpy(job->rel, rel, len);
-  job->len = len;
   job->base = base;
   job->mode = (mode_t)mode;
   napi_value promise, resource;
@@ -363,6 +325,18 @@ static napi_value js_make_dir_async(napi_env env, napi_callback_info info) {
   napi_create_async_work(env, NULL, resource, make_dir_execute, make_dir_complete, job, &job->work);
   napi_queue_async_work(env, job->work);
   return promise;
+}
+
+/**
+ * close(fd): closes an fd this helper opened. (Node's fs.closeSync would
+ * warn, in a worker thread, about an fd it did not open itself.)
+ */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  args_t a;
+  int32_t fd;
+  if (!get_args(env, info, &a, 1) || !get_int(env, a.argv[0], &fd)) return NULL;
+  if (close(fd) != 0 && errno != EINTR) return throw_errno(env, errno, "close");
+  return undefined(env);
 }
 
 /* ---- creating entries in a verified directory ---- */
@@ -722,6 +696,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       FN("openDirRead", js_open_dir_read),
       FN("makeDir", js_make_dir),
       FN("makeDirAsync", js_make_dir_async),
+      FN("close", js_close),
       FN("createFile", js_create_file),
       FN("mknodAt", js_mknod_at),
       FN("symlinkAt", js_symlink_at),

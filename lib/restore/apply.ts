@@ -53,17 +53,26 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const SLASH = 0x2f;
 
+/** Directory fds a worker keeps open per restore target (least recently used closed first). */
+const MAX_OPEN_DIRS = 128;
+
 /**
- * Directory fds below the restore root for one task: the root opened again
- * (O_NOFOLLOW, same device and inode as the main thread saw), and each parent
- * directory opened from it one component at a time without following
- * symlinks. close() releases them all.
+ * Directory fds below one restore target, shared by the tasks of a worker
+ * that restore into it (acquireDirs / releaseDirs): the root opened again
+ * (O_NOFOLLOW, the same device and inode the main thread saw), and each
+ * parent directory opened from the nearest one already open, one component
+ * at a time, never through a symlink. An fd from dir() or parent() may be
+ * used only until the next await (a later call may close it).
  */
 export class TargetDirs {
   private readonly root: number;
   private readonly dirs = new Map<string, number>();
+  refs = 0;
 
-  constructor(root: RestoreRoot) {
+  constructor(
+    root: RestoreRoot,
+    readonly key: string,
+  ) {
     const where = Buffer.from(root.path);
     try {
       this.root = fs.openSync(where, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
@@ -82,17 +91,35 @@ export class TargetDirs {
     if (rel.length === 0) return this.root;
     const key = rel.toString('latin1');
     let fd = this.dirs.get(key);
-    if (fd === undefined) {
-      try {
-        fd = fsops().openDir(this.root, rel);
-      } catch (e) {
-        if (errnoCode(e) === 'ENOTDIR') {
-          throw new ObnamError('HOSTILE_PATH', `${rel} is not a directory below the target (a symlink?); refusing to restore through it`);
-        }
-        throw e;
-      }
+    if (fd !== undefined) {
+      this.dirs.delete(key); // most recently used last
       this.dirs.set(key, fd);
+      return fd;
     }
+    let from = this.root;
+    let rest = rel;
+    for (let cut = rel.lastIndexOf(SLASH); cut > 0; cut = rel.lastIndexOf(SLASH, cut - 1)) {
+      const near = this.dirs.get(rel.subarray(0, cut).toString('latin1'));
+      if (near !== undefined) {
+        from = near;
+        rest = rel.subarray(cut + 1);
+        break;
+      }
+    }
+    try {
+      fd = fsops().openDir(from, rest);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOTDIR') {
+        throw new ObnamError('HOSTILE_PATH', `${rel} is not a directory below the target (a symlink?); refusing to restore through it`);
+      }
+      throw e;
+    }
+    if (this.dirs.size >= MAX_OPEN_DIRS) {
+      const [oldest, old] = this.dirs.entries().next().value as [string, number];
+      this.dirs.delete(oldest);
+      fsops().close(old);
+    }
+    this.dirs.set(key, fd);
     return fd;
   }
 
@@ -104,10 +131,30 @@ export class TargetDirs {
   }
 
   close(): void {
-    for (const fd of this.dirs.values()) fs.closeSync(fd);
+    for (const fd of this.dirs.values()) fsops().close(fd);
     this.dirs.clear();
     fs.closeSync(this.root);
   }
+}
+
+/** This worker's open targets: kept while any task restoring into one runs, closed after the last. */
+const openTargets = new Map<string, TargetDirs>();
+
+export function acquireDirs(root: RestoreRoot): TargetDirs {
+  const key = `${root.dev}:${root.ino}:${Buffer.from(root.path).toString('latin1')}`;
+  let dirs = openTargets.get(key);
+  if (!dirs) {
+    dirs = new TargetDirs(root, key);
+    openTargets.set(key, dirs);
+  }
+  dirs.refs++;
+  return dirs;
+}
+
+export function releaseDirs(dirs: TargetDirs): void {
+  if (--dirs.refs > 0) return;
+  openTargets.delete(dirs.key);
+  dirs.close();
 }
 
 /** Removes a non-directory in the way of a new entry (restore overwrites, as restic does). */
@@ -213,14 +260,14 @@ function restoreFile(dir: number, name: Buffer, data: Uint8Array, meta: RestoreM
   try {
     writeAllSync(fd, data);
   } catch (e) {
-    fs.closeSync(fd);
+    fsops().close(fd);
     removeQuietly(dir, name);
     throw e;
   }
   try {
     return applyFdMetadata(fd, meta, owners);
   } finally {
-    fs.closeSync(fd);
+    fsops().close(fd);
   }
 }
 
@@ -242,7 +289,7 @@ function restoreOne(item: RestoreItem, dirs: TargetDirs, owners: boolean): strin
       try {
         return applyFdMetadata(fd, item.meta, owners);
       } finally {
-        fs.closeSync(fd);
+        ops.close(fd);
       }
     }
     case 'hardlink': {
@@ -272,7 +319,7 @@ function restoreOne(item: RestoreItem, dirs: TargetDirs, owners: boolean): strin
 export function restoreItems(root: RestoreRoot, items: RestoreItem[], owners: boolean): RestoreItemResult[] {
   let dirs: TargetDirs;
   try {
-    dirs = new TargetDirs(root);
+    dirs = acquireDirs(root);
   } catch (e) {
     return items.map(() => [describeError(e)]);
   }
@@ -286,6 +333,6 @@ export function restoreItems(root: RestoreRoot, items: RestoreItem[], owners: bo
       }
     });
   } finally {
-    dirs.close();
+    releaseDirs(dirs);
   }
 }

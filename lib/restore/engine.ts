@@ -19,7 +19,7 @@
  * metadata after their children (their mtime would change otherwise, and a
  * read-only directory could not be filled).
  */
-import { constants as fsc } from 'node:fs';
+import { close as fsClose, constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
@@ -58,6 +58,9 @@ const SLASH = Buffer.from('/');
 const BATCH_ITEMS = 64;
 const BATCH_BYTES = 4 << 20;
 
+/** Closes an fd off the main thread (through libuv's pool, as fs does). */
+const closeFd = (fd: number) => new Promise<void>((resolve) => fsClose(fd, () => resolve()));
+
 export function newRestoreProgress(): RestoreProgress {
   return { files: 0, dirs: 0, bytes: 0, errors: 0 };
 }
@@ -88,11 +91,11 @@ class RestoreRun {
   private readonly owners: boolean;
   /** Files others hard-link to: snapshot path -> restored path (below the target) once written, null if it failed. */
   private readonly linkTargets = new Map<string, Promise<Buffer | null>>();
-  /** The target, opened O_NOFOLLOW by run(): the main thread creates directories relative to it. */
-  private rootFd = -1;
+  /** The target as workers check it when they open it again. */
   private root!: RestoreRoot;
   private readonly loadTree = (id: string) => this.repo.getTree(id, { signal: this.opts.signal });
   private batch = new Batch();
+  private flushScheduled = false;
 
   constructor(
     private readonly repo: Repository,
@@ -116,15 +119,11 @@ class RestoreRun {
     }
     try {
       const st = await handle.stat({ bigint: true });
-      this.rootFd = handle.fd;
       this.root = { path: own(target), dev: st.dev, ino: st.ino };
-      // The walk creates one directory at a time (each awaited before going
-      // on), so no makeDirAsync is in flight when it ends and the fd closes.
-      const done = await this.restoreDir(snapshot.tree, target, Buffer.alloc(0), select);
+      const done = await this.restoreDir(snapshot.tree, handle.fd, target, Buffer.alloc(0), select);
       this.sendBatch();
       await done.result;
     } finally {
-      this.rootFd = -1;
       await handle.close();
     }
     return { ...this.progress };
@@ -161,13 +160,13 @@ class RestoreRun {
   }
 
   /**
-   * Makes `rel` (below the target) a real directory, creating it if needed:
-   * relative to the target's fd, each component opened without following a
-   * symlink. A symlink or file in its place stops the restore.
+   * Makes `name` in the directory `parentFd` a real directory, creating it
+   * if needed, and opens it (O_PATH, without following a symlink). A symlink
+   * or file in its place stops the restore.
    */
-  private async ensureDir(abs: Buffer, rel: Buffer): Promise<void> {
+  private async ensureDir(parentFd: number, name: Buffer, abs: Buffer): Promise<number> {
     try {
-      await fsops().makeDirAsync(this.rootFd, rel, 0o700);
+      return await fsops().makeDirAsync(parentFd, name, 0o700);
     } catch (e) {
       if (errnoCode(e) === 'ENOTDIR') {
         throw new ObnamError('HOSTILE_PATH', `${abs} exists and is not a directory; refusing to restore through it`);
@@ -193,6 +192,20 @@ class RestoreRun {
     });
   }
 
+  /**
+   * Sends the batch once this turn of the event loop is over: entries that
+   * become ready together (the directories whose last child a batch just
+   * wrote) go to a worker together.
+   */
+  private sendSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.sendBatch();
+    });
+  }
+
   private sendBatch(): void {
     const b = this.batch;
     if (!b.items.length) return;
@@ -204,12 +217,17 @@ class RestoreRun {
   }
 
   /**
-   * Restores a directory's entries into `dir` (which exists). With `select`,
-   * only the entry named by its first component, and below it the rest of
-   * the path. Resolves when the walk below is submitted; the Pending settles
-   * when everything below is written.
+   * Restores a directory's entries into `dir` (which exists, open as
+   * `dirFd`). With `select`, only the entry named by its first component, and
+   * below it the rest of the path. Resolves when the walk below is submitted;
+   * the Pending settles when everything below is written.
+   *
+   * The main thread uses directory fds only here, to create subdirectories,
+   * one at a time (each awaited before the walk goes on), so an fd is closed
+   * once the walk below it is submitted, with nothing in flight that uses it.
+   * (Workers open the directories they write to themselves: TargetDirs.)
    */
-  private async restoreDir(treeId: string, dir: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
+  private async restoreDir(treeId: string, dirFd: number, dir: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
     const work: Promise<void>[] = [];
     const wanted = select[0];
     for await (const entry of directoryEntries(this.loadTree, treeId)) {
@@ -217,7 +235,7 @@ class RestoreRun {
       if (wanted && !entry.name.equals(wanted)) continue;
       const abs = Buffer.concat([dir, SLASH, entry.name]);
       const childRel = rel.length ? Buffer.concat([rel, SLASH, entry.name]) : entry.name;
-      work.push((await this.restoreEntry(entry, abs, childRel, select.slice(1))).result);
+      work.push((await this.restoreEntry(entry, dirFd, abs, childRel, select.slice(1))).result);
     }
     return pending(Promise.all(work).then(() => undefined));
   }
@@ -226,24 +244,30 @@ class RestoreRun {
     for (const m of problems ?? []) this.warn(abs, m);
   }
 
-  private async restoreEntry(entry: TreeEntry, abs: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
+  private async restoreEntry(entry: TreeEntry, dirFd: number, abs: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
     const meta = metaOf(entry);
     const path = own(rel);
     switch (entry.type) {
       case 'dir': {
+        let fd: number;
         try {
-          await this.ensureDir(abs, rel);
+          fd = await this.ensureDir(dirFd, entry.name, abs);
         } catch (e) {
           if (e instanceof ObnamError && e.code === 'HOSTILE_PATH') throw e;
           this.warn(abs, describeError(e));
           return ready(undefined);
         }
         this.progress.dirs++;
-        const below = await this.restoreDir(entry.subtree!, abs, rel, select);
+        let below: Pending<void>;
+        try {
+          below = await this.restoreDir(entry.subtree!, fd, abs, rel, select);
+        } finally {
+          await closeFd(fd);
+        }
         return pending(
           below.result.then(async () => {
             const r = this.queueItem({ type: 'dirmeta', path, meta });
-            this.sendBatch(); // the walk may be over: do not leave it waiting
+            this.sendSoon(); // the walk may be over: do not leave it waiting
             this.report(abs, await r);
           }),
         );
@@ -330,7 +354,7 @@ class RestoreRun {
       first.then(async (target) => {
         if (!target) return this.warn(abs, `hardlink to /${entry.link!.toString()} not restored: its target failed`);
         const r = this.queueItem({ type: 'hardlink', path: own(rel), target: own(target) });
-        this.sendBatch();
+        this.sendSoon();
         const problems = await r;
         this.report(abs, problems);
         if (!problems) this.progress.files++;

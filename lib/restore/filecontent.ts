@@ -5,11 +5,10 @@
  * file is created in its parent directory as opened by TargetDirs (never
  * through a symlink); `path` is relative to the restore root.
  */
-import * as fs from 'node:fs';
 import { describeError, ObnamError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { fsops } from '../util/fsops.js';
-import { applyFdMetadata, createReplacing, removeQuietly, RestoreMeta, RestoreRoot, TargetDirs, writeAllSync } from './apply.js';
+import { acquireDirs, applyFdMetadata, createReplacing, releaseDirs, removeQuietly, RestoreMeta, RestoreRoot, writeAllSync } from './apply.js';
 
 const FETCH_AHEAD = 4;
 
@@ -28,7 +27,7 @@ export async function restoreFileContent(
   owners: boolean,
   onProgress?: (bytes: number) => void,
 ): Promise<RestoreFileResult> {
-  const dirs = new TargetDirs(root);
+  const dirs = acquireDirs(root);
   try {
     const { dir, name } = dirs.parent(path);
     let fd: number;
@@ -69,17 +68,22 @@ export async function restoreFileContent(
         }
       }
     } catch (e) {
-      fs.closeSync(fd);
-      removeQuietly(dir, name);
+      fsops().close(fd);
+      try {
+        const again = dirs.parent(path); // `dir` may have been closed while this task awaited chunks
+        removeQuietly(again.dir, again.name);
+      } catch {
+        // the parent cannot be opened again: the failure below is reported anyway
+      }
       throw e;
     }
     if (progress) onProgress?.(progress);
     try {
       return { bytes: written, problems: applyFdMetadata(fd, meta, owners) };
     } finally {
-      fs.closeSync(fd);
+      fsops().close(fd);
     }
   } finally {
-    dirs.close();
+    releaseDirs(dirs);
   }
 }

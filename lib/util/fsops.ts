@@ -20,10 +20,12 @@ export interface FsOps {
   openDir(dirFd: number, rel: Bytes): number;
   /** The directory `name` in dirFd opened for reading (fchmod, futimens, fsetxattr on it); ENOTDIR if it is not one. */
   openDirRead(dirFd: number, name: Bytes): number;
-  /** Creates directory `rel` below dirFd (its parent must exist): true; a real directory already there: false; else ENOTDIR. */
-  makeDir(dirFd: number, rel: Bytes, mode: number): boolean;
+  /** An O_PATH fd of directory `name` in dirFd, created if nothing was there; ENOTDIR if a symlink or non-directory is. */
+  makeDir(dirFd: number, name: Bytes, mode: number): number;
   /** makeDir on libuv's thread pool. */
-  makeDirAsync(dirFd: number, rel: Bytes, mode: number): Promise<boolean>;
+  makeDirAsync(dirFd: number, name: Bytes, mode: number): Promise<number>;
+  /** Closes an fd opened here (Node's fs.closeSync warns about fds a worker did not open through fs). */
+  close(fd: number): void;
   /** A new regular file opened for writing: openat(O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW). */
   createFile(dirFd: number, name: Bytes, mode: number): number;
   /** A fifo or device node; mode includes the file type bits. */
