@@ -4,6 +4,7 @@
  * to reach it, and where the passphrase comes from.
  */
 import * as path from 'node:path';
+import type { KdfCost } from '../lib/crypto/kdf.js';
 import { ObnamError } from '../lib/errors.js';
 import { newConfig } from '../lib/format/config.js';
 import { Repository } from '../lib/repo/repository.js';
@@ -20,6 +21,16 @@ export interface GlobalArgs {
   'server-fingerprint'?: string;
   'ca-file'?: string;
   json?: boolean;
+}
+
+/**
+ * What a program embedding the CLI may change about how commands run,
+ * passed to main() (never read from the environment): the test suite makes
+ * new key slots cheap with it. bin/obnam passes none.
+ */
+export interface CliHooks {
+  /** The scrypt cost of new key slots (default DEFAULT_KDF_COST). */
+  newKeyKdf?: KdfCost;
 }
 
 export interface Context {
@@ -70,8 +81,13 @@ export async function openRepository(ctx: Context): Promise<Repository> {
   }
 }
 
-export async function initRepository(ctx: Context, compressionLevel?: number): Promise<Repository> {
+export async function initRepository(ctx: Context, compressionLevel: number | undefined, hooks: CliHooks): Promise<Repository> {
   const pass = await passphrase(ctx, true);
   const store = await createStore(ctx.spec);
-  return Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel));
+  try {
+    return await Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel), { kdf: hooks.newKeyKdf });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
 }

@@ -5,11 +5,12 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
+import type { CliHooks } from './context.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
 
 export const VERSION = '0.1.0';
 
-type Handler = (args: never) => Promise<number>;
+type Handler = (args: never, hooks: CliHooks) => Promise<number>;
 type Loader = () => Promise<Handler>;
 
 // Command modules load only when their command runs: start-up stays short.
@@ -24,10 +25,10 @@ const keyAddCommand: Loader = async () => (await import('./commands/key.js')).ke
 const keyListCommand: Loader = async () => (await import('./commands/key.js')).keyListCommand;
 const keyRemoveCommand: Loader = async () => (await import('./commands/key.js')).keyRemoveCommand;
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], hooks: CliHooks = {}): Promise<number> {
   let exitCode = 0;
   const run = (load: Loader) => async (args: unknown) => {
-    exitCode = await (await load())(args as never);
+    exitCode = await (await load())(args as never, hooks);
   };
   const parser = yargs(argv)
     .scriptName('obnam')
@@ -129,8 +130,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export function runCli(): void {
-  main(hideBin(process.argv)).then(
+/** Runs the command line of this process (bin/obnam passes no hooks). */
+export function runCli(hooks: CliHooks = {}): void {
+  main(hideBin(process.argv), hooks).then(
     (code) => {
       process.exitCode = code;
     },

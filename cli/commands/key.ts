@@ -1,5 +1,5 @@
 /** obnam key add|list|remove: passphrase slots of the repository. */
-import { GlobalArgs, makeContext, openRepository } from '../context.js';
+import { CliHooks, GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { getNewPassphrase } from '../passphrase.js';
 
@@ -8,11 +8,11 @@ export interface KeyArgs extends GlobalArgs {
   'new-passphrase-file'?: string;
 }
 
-export async function keyAddCommand(args: KeyArgs): Promise<number> {
+export async function keyAddCommand(args: KeyArgs, hooks: CliHooks = {}): Promise<number> {
   const ctx = await makeContext(args);
   const repo = await openRepository(ctx);
   try {
-    const id = await repo.addKey(await getNewPassphrase(args['new-passphrase-file']));
+    const id = await repo.addKey(await getNewPassphrase(args['new-passphrase-file']), { kdf: hooks.newKeyKdf });
     if (ctx.json) process.stdout.write(JSON.stringify({ id }) + '\n');
     else process.stdout.write(`added key ${id.slice(0, 8)}\n`);
     return EXIT_OK;
