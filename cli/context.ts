@@ -12,6 +12,7 @@ import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
 import { defaultRepoPath, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
+import { checkSeenSnapshots } from './seen-snapshots.js';
 
 export interface GlobalArgs {
   repo?: string;
@@ -71,14 +72,28 @@ async function passphrase(ctx: Context, confirm = false): Promise<string> {
   );
 }
 
+/**
+ * Opens the repository with the passphrase, and warns on stderr about any
+ * snapshot this client saw before that has vanished (seen-snapshots.ts).
+ */
 export async function openRepository(ctx: Context): Promise<Repository> {
   const store = await openStore(ctx.spec);
+  let repo: Repository;
   try {
-    return await Repository.open(store, ctx.spec, await passphrase(ctx));
+    repo = await Repository.open(store, ctx.spec, await passphrase(ctx));
   } catch (e) {
     await store.close();
     throw e;
   }
+  try {
+    const ids: string[] = [];
+    for await (const id of repo.store.list('snapshot')) ids.push(id);
+    await checkSeenSnapshots(repo.config.repositoryId, ids);
+  } catch (e) {
+    await repo.close();
+    throw e;
+  }
+  return repo;
 }
 
 export async function initRepository(ctx: Context, compressionLevel: number | undefined, hooks: CliHooks): Promise<Repository> {

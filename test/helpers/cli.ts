@@ -5,6 +5,8 @@
  * everything else is the production path. `realKdf` runs bin/obnam itself.
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,8 +34,16 @@ export interface RunOptions {
   realKdf?: boolean;
 }
 
+/**
+ * The obnam cache (XDG_CACHE_HOME) of the commands this test process runs,
+ * unless a test sets its own: never the cache of whoever runs the tests.
+ * Removed when the process exits.
+ */
+export const TEST_CACHE_HOME = fs.mkdtempSync(path.join(process.env.OBNAM_TEST_TMPDIR ?? os.tmpdir(), 'obnam-test-cache-'));
+process.on('exit', () => fs.rmSync(TEST_CACHE_HOME, { recursive: true, force: true }));
+
 export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, OBNAM_NO_PROGRESS: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, OBNAM_NO_PROGRESS: '1', XDG_CACHE_HOME: TEST_CACHE_HOME };
   delete env.OBNAM_REPO;
   delete env.OBNAM_PASSPHRASE;
   delete env.OBNAM_CONFIG;
