@@ -22,12 +22,12 @@ import { tempDir, TempDir } from './helpers/tmp.js';
 const PASS = 'kdf test passphrase';
 
 /** A key object as a hostile store could write it: any KDF parameters, keys that open nothing. */
-function craftedKeySlot(kdf: { log_n: number; r: number; p: number }): Uint8Array {
+function craftedKeySlot(kdf: { log_n: number; r: number; p: number }, created = 1_700_000_000): Uint8Array {
   return encodeCbor({
     version: 1,
     kdf: { algorithm: 'scrypt', ...kdf, salt: randomBytes(32) },
     wrapped: randomBytes(12 + 117 + 16),
-    created: 1_700_000_000,
+    created,
     hostname: 'hostile',
     username: 'store',
   });
@@ -85,10 +85,15 @@ describe('key derivation cost', () => {
     const hostileId = 'ee'.repeat(32);
     const store = await LocalStore.open(dir);
     await store.put('key', hostileId, craftedKeySlot({ log_n: 19, r: 8, p: 16 }));
+    // The store can also set the unauthenticated "created" beyond what a Date holds (key list used to crash on it).
+    await store.put('key', 'ff'.repeat(32), craftedKeySlot({ log_n: 10, r: 8, p: 1 }, 2 ** 53 - 1));
     await store.close();
 
     const env = { OBNAM_REPO: dir, OBNAM_PASSPHRASE: PASS, HOME: tmp.path };
     await obnamOk(['list'], { env });
+    const keys = JSON.parse((await obnamOk(['key', 'list', '--json'], { env })).stdout) as { id: string; created: string }[];
+    assert.equal(keys.find((k) => k.id === 'ff'.repeat(32))?.created, '@9007199254740991');
+    assert.match((await obnamOk(['key', 'list'], { env })).stdout, /ffffffff {2}@9007199254740991 {2}store@hostile/);
     const r = await obnam(['list'], { env: { ...env, OBNAM_PASSPHRASE: 'wrong' } });
     assert.equal(r.code, 1);
     const lines = r.stderr.trim().split('\n');
