@@ -23,14 +23,17 @@ import { compressPayload, decompressPayload } from '../lib/format/compress.js';
 import { decodeConfig, encodeConfig, newConfig } from '../lib/format/config.js';
 import { envelopeVersion, openObject } from '../lib/format/envelope.js';
 import { decodeSnapshot } from '../lib/format/snapshot.js';
+import type { Kind } from '../lib/format/version.js';
 import { decodeTreeNode, encodeTreeNode, TreeNode } from '../lib/format/tree.js';
 import { directoryEntries, findEntry } from '../lib/format/treesplit.js';
 import { frameHeader, unframe } from '../lib/store/framing.js';
+import { LocalStore } from '../lib/store/local.js';
 import { decodeBatch, decodeFetch, encodeBatch, encodeFetch, FETCH_MISSING } from '../lib/store/http-wire.js';
 import { FOOTER_BYTES, indexLengthFromFooter, packHeader, packRecords, packTrailer, parsePackIndex, recordHeader } from '../lib/store/pack-format.js';
 import { damagedJournalRecords, intactRecords } from '../lib/store/pack-recover.js';
 import { entryJson, isoSeconds, isoTime, localTime, modeString, snapshotJson } from '../cli/format.js';
 import { ROOT } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 import { assertBoth, assertBothAsync, cborValue, editedCbor, hostileBytes, mutatedBytes, returnsOrThrowsTyped } from './helpers/fuzz.js';
 import { TEST_KDF } from './helpers/kdf.js';
 
@@ -38,6 +41,15 @@ const RUNS = { fixed: 300, random: 100 };
 const vectors = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v1.json'), 'utf8')) as Record<string, unknown>;
 const hex = (key: string) => Buffer.from(vectors[key] as string, 'hex');
 const id = (seed: string) => createHash('sha256').update(seed).digest('hex');
+
+/** True once `p` settles with a value or an ObnamError; anything else is a finding. */
+async function typed(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof ObnamError)) throw e;
+  }
+}
 
 /** Property: decoding any of these inputs returns or throws an ObnamError. */
 function fuzz(inputs: fc.Arbitrary<Uint8Array>, decode: (b: Buffer) => unknown, runs = RUNS): void {
@@ -197,6 +209,45 @@ describe('decoders given random and mutated bytes throw only typed errors', () =
       },
       { fixed: 500, random: 150 },
     );
+  });
+
+  it('a local store whose pack, key or snapshot file was mangled on disk', async () => {
+    const tmp = await tempDir('obnam-fuzz-store-');
+    try {
+      const dir = path.join(tmp.path, 'store');
+      const store = await LocalStore.create(dir);
+      const objects: [Kind, string][] = [];
+      for (const [kind, i] of [['chunk', 0], ['chunk', 1], ['tree', 2], ['snapshot', 3], ['key', 4]] as [Kind, number][]) {
+        const data = Buffer.alloc(100 + i * 40, i);
+        objects.push([kind, id(`stored ${i}`)]);
+        await store.put(kind, id(`stored ${i}`), data);
+      }
+      await store.close();
+      const packFile = (await fs.promises.readdir(path.join(dir, 'packs'), { recursive: true })).find((f) => /[0-9a-f]{64}$/.test(String(f)));
+      const files = [path.join(dir, 'packs', String(packFile)), path.join(dir, 'snapshots', id('stored 3')), path.join(dir, 'keys', id('stored 4'))];
+      const pristine = files.map((f) => fs.readFileSync(f));
+      const mangled = fc.nat(files.length - 1).chain((which) => mutatedBytes([pristine[which]!]).map((bytes) => ({ which, bytes })));
+      await assertBothAsync(
+        fc.asyncProperty(mangled, async ({ which, bytes }) => {
+          files.forEach((f, i) => fs.writeFileSync(f, i === which ? bytes : pristine[i]!));
+          const s = await LocalStore.open(dir);
+          try {
+            for (const [kind, oid] of objects) await typed(s.get(kind, oid));
+            const drain = async (it: AsyncIterable<unknown>) => {
+              for await (const _ of it) void _;
+            };
+            for (const kind of ['chunk', 'tree', 'snapshot', 'key'] as Kind[]) await typed(drain(s.list(kind)));
+            await typed(drain(s.scrub()));
+          } finally {
+            await s.close();
+          }
+          return true;
+        }),
+        { fixed: 40, random: 15 },
+      );
+    } finally {
+      await tmp.remove();
+    }
   });
 
   it('HTTP batch uploads and fetch answers', () => {
