@@ -276,10 +276,14 @@ async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec): Promise<v
   if (present.length === 0) return;
   const what = present.length === 1 ? present[0]! : `${present.slice(0, -1).join(', ')} and ${present[present.length - 1]!}`;
   const where = store.location;
-  const keysAt = spec.type === 'local' ? path.join(spec.dir, 'keys') : 'the key objects';
+  const them = keys === 1 ? 'that key slot' : 'those key slots';
+  const removeThem =
+    spec.type === 'local'
+      ? `remove ${them} (${path.join(spec.dir, 'keys')}) yourself, or initialise an empty directory`
+      : `have the server's administrator remove ${them}, or use another client of the server`;
   const advice =
     present.length === 1 && keys > 0
-      ? `left by an interrupted init? obnam init deletes nothing: if nothing else uses ${keys === 1 ? 'that key' : 'those keys'}, remove ${keysAt} yourself, or initialise an empty location`
+      ? `left by an interrupted init? obnam init deletes nothing: if ${them === 'that key slot' ? 'it protects' : 'they protect'} nothing, ${removeThem}`
       : 'obnam init refuses to write there and deletes nothing: if its config was lost, put back a copy of it; otherwise initialise an empty location';
   throw new ObnamError('REPOSITORY_EXISTS', `${where} holds ${what} but no repository config (${advice})`);
 }
