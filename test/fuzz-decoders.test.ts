@@ -302,6 +302,46 @@ describe('decoders given random and mutated bytes throw only typed errors', () =
     );
   });
 
+  it('values only the decoder library makes (cycles, dates, sets, typed arrays, unknown tags) in every field', () => {
+    const raw = ['d81c81d81d00', 'd81ca16178d81d00', 'd9010283010203', 'c11a5f5e1000', 'd85648' + '00'.repeat(8), 'd84043010203', 'd9ffff00', 'c24900ffffffffffffffff', 'f97e00', 'f7'].map((h) => Buffer.from(h, 'hex'));
+    const marker = Buffer.from('\x00obnam-fuzz-marker\x00');
+    const markerCbor = Buffer.from(encodeCbor(marker));
+    const objects = [hex('snapshot_cbor'), leaf, indexNode, hex('config_cbor'), hex('master_keys_cbor'), Buffer.from(keySlot)].map((b) => decodeCbor(b, 'v') as CborValue);
+    const decoders = (b: Buffer) => [
+      () => decodeConfig(decodeCbor(b, 'v')),
+      () => decodeMasterKeys(decodeCbor(b, 'v')),
+      () => decodeSnapshot(decodeCbor(b, 'v'), 'snapshot'),
+      () => decodeTreeNode(decodeCbor(b, 'v'), 'tree'),
+      () => checkKdfParams(parseKeySlot(id('slot'), b).kdf),
+    ];
+    /** Every path to a value inside v (the root included). */
+    const paths = (v: unknown, at: (string | number)[] = []): (string | number)[][] => {
+      const out = [at];
+      if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...at, i])));
+      else if (v && typeof v === 'object' && !(v instanceof Uint8Array)) for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...at, k]));
+      return out;
+    };
+    const replaced = (v: unknown, at: (string | number)[]): CborValue => {
+      if (!at.length) return marker;
+      const [k, ...rest] = at;
+      if (Array.isArray(v)) return v.map((x, i) => (i === k ? replaced(x, rest) : x)) as CborValue;
+      return { ...(v as Record<string, CborValue>), [k!]: replaced((v as Record<string, unknown>)[k!], rest) };
+    };
+    let cases = 0;
+    for (const o of objects) {
+      for (const at of paths(o)) {
+        const encoded = Buffer.from(encodeCbor(replaced(o, at)));
+        const i = encoded.indexOf(markerCbor);
+        for (const r of raw) {
+          const b = Buffer.concat([encoded.subarray(0, i), r, encoded.subarray(i + markerCbor.length)]);
+          for (const d of decoders(b)) assert.ok(returnsOrThrowsTyped(d));
+          cases++;
+        }
+      }
+    }
+    assert.ok(cases > 500, `${cases} cases`);
+  });
+
   it('arbitrary CBOR values in place of any stored object', () => {
     const decoders: ((v: unknown) => unknown)[] = [
       (v) => decodeConfig(v),

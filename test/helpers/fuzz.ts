@@ -26,11 +26,22 @@ type Mutation =
 
 const BOUNDARY_BYTES = [0x00, 0x01, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1f, 0x3f, 0x5f, 0x7f, 0x80, 0x9f, 0xbf, 0xdf, 0xf6, 0xfb, 0xff];
 
+/**
+ * CBOR heads worth splicing in: tags the decoder library knows (dates, big
+ * numbers, regular expressions, shared references that make cycles, typed
+ * arrays, sets), an unknown tag, and lengths far beyond any input.
+ */
+const CBOR_HEADS = [
+  [0xc1], [0xc2], [0xc3], [0xd8, 0x1b], [0xd8, 0x1c], [0xd8, 0x1d, 0x00], [0xd8, 0x40], [0xd8, 0x44], [0xd8, 0x56],
+  [0xd9, 0x01, 0x02], [0xd9, 0xd9, 0xf7], [0xd9, 0xff, 0xff], [0x9b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
+  [0xbb, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff], [0x5a, 0xff, 0xff, 0xff, 0xff], [0x7a, 0xff, 0xff, 0xff, 0xff], [0x9f], [0xff], [0xf7], [0xf9, 0x7e, 0x00],
+].map((h) => Uint8Array.from(h));
+
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat(7) }),
   fc.record({ op: fc.constant('set' as const), at: fc.nat(), value: fc.oneof(fc.constantFrom(...BOUNDARY_BYTES), fc.nat(255)) }),
   fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ op: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+  fc.record({ op: fc.constant('insert' as const), at: fc.nat(), bytes: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 16 }), fc.constantFrom(...CBOR_HEADS)) }),
   fc.record({ op: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 16 }) }),
   fc.record({ op: fc.constant('duplicate' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 64 }) }),
 );
