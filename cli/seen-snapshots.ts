@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeError, errnoCode } from '../lib/errors.js';
+import { describeError, errnoCode, ObnamError } from '../lib/errors.js';
 
 const VERSION = 1;
 const MAX_FORGOTTEN = 10_000;
@@ -44,7 +44,7 @@ export function obnamCacheDir(): string {
 
 /** The record file of one repository. */
 export function seenSnapshotsFile(repositoryId: string): string {
-  if (!ID.test(repositoryId)) throw new Error(`not a repository id: ${repositoryId}`);
+  if (!ID.test(repositoryId)) throw new ObnamError('INTERNAL', `not a repository id: ${repositoryId}`);
   return path.join(obnamCacheDir(), repositoryId, 'seen-snapshots');
 }
 
