@@ -40,6 +40,7 @@ export interface RunOptions {
  * Removed when the process exits.
  */
 export const TEST_CACHE_HOME = fs.mkdtempSync(path.join(process.env.OBNAM_TEST_TMPDIR ?? os.tmpdir(), 'obnam-test-cache-'));
+fs.chmodSync(TEST_CACHE_HOME, 0o1777); // like /tmp: for commands a test runs as another user too
 process.on('exit', () => fs.rmSync(TEST_CACHE_HOME, { recursive: true, force: true }));
 
 export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
