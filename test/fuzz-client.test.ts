@@ -129,7 +129,7 @@ describe('the client given random answers by a hostile server fails only with ty
           await store.close().catch((e: unknown) => assert.ok(e instanceof ObnamError, String(e)));
         }
       }),
-      { fixed: 100, random: 40 },
+      { fixed: 80, random: 30 },
     );
   });
 });
