@@ -12,7 +12,7 @@ import { newConfig } from '../lib/format/config.js';
 import { Repository } from '../lib/repo/repository.js';
 import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
-import { defaultRepoPath, FileConfig, loadConfig } from './config.js';
+import { Effective, effectiveSettings, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
 import { checkSeenSnapshots } from './seen-snapshots.js';
 
@@ -39,18 +39,27 @@ export interface CliHooks {
 
 export interface Context {
   args: GlobalArgs;
+  /** The config file's settings. */
   config: FileConfig;
+  /** Every setting after precedence (option, environment, file, default). */
+  settings: Effective;
   spec: StoreSpec;
   json: boolean;
 }
 
-export async function makeContext(args: GlobalArgs): Promise<Context> {
+/** The settings alone, without resolving a repository (obnam config). */
+export async function loadSettings(args: GlobalArgs): Promise<{ config: FileConfig; settings: Effective }> {
   const config = await loadConfig(args.config);
-  const location = args.repo ?? process.env.OBNAM_REPO ?? config.repo ?? defaultRepoPath();
-  return { args, config, spec: storeSpecFor(location, args, config), json: !!args.json };
+  return { config, settings: effectiveSettings(args as Record<string, unknown>, config) };
 }
 
-function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): StoreSpec {
+export async function makeContext(args: GlobalArgs): Promise<Context> {
+  const { config, settings } = await loadSettings(args);
+  return { args, config, settings, spec: storeSpecFor(settings, args), json: !!args.json };
+}
+
+function storeSpecFor({ values }: Effective, args: GlobalArgs): StoreSpec {
+  const location = values.repo!;
   if (/^https?:\/\//i.test(location)) {
     const plain = /^http:/i.test(location);
     if (plain && !args['insecure-http']) {
@@ -60,10 +69,10 @@ function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): S
           'use https://, or --insecure-http if a TLS tunnel or proxy protects the connection',
       );
     }
-    const token = args.token ?? process.env.OBNAM_TOKEN ?? config.token;
+    const token = values.token;
     if (!token) throw new ObnamError('USAGE', `${location} needs an access token: --token, OBNAM_TOKEN or token in the config`);
-    const fingerprint = args['server-fingerprint'] ?? process.env.OBNAM_SERVER_FINGERPRINT ?? config.server_fingerprint;
-    const caFile = args['ca-file'] ?? process.env.OBNAM_CA_FILE ?? config.ca_file;
+    const fingerprint = values.server_fingerprint;
+    const caFile = values.ca_file;
     const spec: StoreSpec = { type: 'http', url: location.replace(/\/+$/, ''), token };
     if (fingerprint) spec.fingerprint = fingerprint;
     if (caFile) spec.caFile = path.resolve(caFile);
@@ -80,7 +89,8 @@ export function describeLocation(spec: StoreSpec): string {
   return spec.type === 'local' ? spec.dir : spec.url;
 }
 
-async function passphrase(ctx: Context, confirm = false): Promise<string> {
+/** The passphrase from its configured source, or a prompt (twice with `confirm`). */
+export async function readPassphrase(ctx: Context, confirm = false): Promise<string> {
   return getPassphrase(
     { passphraseFile: ctx.args['passphrase-file'], configPassphraseFile: ctx.config.passphrase_file },
     { confirm },
@@ -88,15 +98,16 @@ async function passphrase(ctx: Context, confirm = false): Promise<string> {
 }
 
 /**
- * Opens the repository with the passphrase, and warns on stderr about any
- * snapshot this client saw before that has vanished (seen-snapshots.ts).
+ * Opens the repository with `pass`, or with the passphrase from
+ * readPassphrase(), and warns on stderr about any snapshot this client saw
+ * before that has vanished (seen-snapshots.ts).
  */
-export async function openRepository(ctx: Context): Promise<Repository> {
+export async function openRepository(ctx: Context, pass?: string): Promise<Repository> {
   let repo: Repository;
   try {
     const store = await openStore(ctx.spec);
     try {
-      repo = await Repository.open(store, ctx.spec, await passphrase(ctx));
+      repo = await Repository.open(store, ctx.spec, pass ?? (await readPassphrase(ctx)));
     } catch (e) {
       await store.close();
       throw e;
@@ -124,7 +135,7 @@ function withInitHint(e: unknown, spec: StoreSpec): unknown {
 }
 
 export async function initRepository(ctx: Context, compressionLevel: number | undefined, hooks: CliHooks): Promise<Repository> {
-  const pass = await passphrase(ctx, true);
+  const pass = await readPassphrase(ctx, true);
   const store = await createStore(ctx.spec);
   try {
     return await Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel), { kdf: hooks.newKeyKdf });
