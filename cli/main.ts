@@ -6,11 +6,12 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
 import { exitQuietlyOnClosedOutput } from './closed-output.js';
+import type { CliHooks } from './context.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
 
 export const VERSION = '0.1.0';
 
-type Handler = (args: never) => Promise<number>;
+type Handler = (args: never, hooks: CliHooks) => Promise<number>;
 type Loader = () => Promise<Handler>;
 
 // Command modules load only when their command runs: start-up stays short.
@@ -29,10 +30,10 @@ const keyAddCommand: Loader = async () => (await import('./commands/key.js')).ke
 const keyListCommand: Loader = async () => (await import('./commands/key.js')).keyListCommand;
 const keyRemoveCommand: Loader = async () => (await import('./commands/key.js')).keyRemoveCommand;
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], hooks: CliHooks = {}): Promise<number> {
   let exitCode = 0;
   const run = (load: Loader) => async (args: unknown) => {
-    exitCode = await (await load())(args as never);
+    exitCode = await (await load())(args as never, hooks);
   };
   const parser = yargs(joinStdinValues(argv))
     .scriptName('obnam')
@@ -193,9 +194,10 @@ function joinStdinValues(argv: string[]): string[] {
   return out;
 }
 
-export function runCli(): void {
+/** Runs the command line of this process (bin/obnam passes no hooks). */
+export function runCli(hooks: CliHooks = {}): void {
   exitQuietlyOnClosedOutput();
-  main(hideBin(process.argv)).then(
+  main(hideBin(process.argv), hooks).then(
     (code) => {
       process.exitCode = code;
     },

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'TLS' // a server certificate that does not match
   | 'ABORTED' // cancelled through an AbortSignal
   | 'HOSTILE_PATH' // a path in a tree that would escape the restore target
+  | 'KDF_LIMIT' // a key slot asks for more scrypt memory or work than readers allow
   | 'INTERNAL';
 
 export class ObnamError extends Error {

@@ -56,6 +56,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     exposeHeadRoutes: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle' as const,
+    // Fastify's own refusals (a URL that does not decode) get the API's error body too.
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => void sendError(req, reply, err),
     clientErrorHandler: (err: Error & { code?: string }, socket: import('node:net').Socket) => {
       const benign = err.code === 'ECONNRESET' || err.code === 'EPIPE';
       const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
