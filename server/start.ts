@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ObnamError } from '../lib/errors.js';
+import { AclTable, aclFile } from './acl.js';
 import { buildApp } from './app.js';
 import { ClientTable } from './clients.js';
 import { Limits, loadServerConfig, parseListen } from './config.js';
@@ -66,11 +67,14 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const clients = new ClientTable(d.clientsFile);
   await clients.refresh();
   const namespaces = new Namespaces(d);
+  const acl = new AclTable(aclFile(d));
+  await acl.refresh();
   const limiter = new RequestLimiter(limits.maxConcurrentRequests, limits.maxQueuedRequests);
   const app = buildApp({
     limits,
     clients,
     namespaces,
+    acl,
     limiter,
     tls,
     logLevel: opts.logLevel ?? config.logLevel,
