@@ -17,6 +17,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { decode as cborxDecode } from 'cbor-x';
+import fc from 'fast-check';
 import { sealAead } from '../lib/crypto/aead.js';
 import { bech32mDecode, bech32mDecodeWords, bech32mEncode } from '../lib/crypto/bech32m.js';
 import {
@@ -330,5 +331,46 @@ describe('identity test vectors (fixtures/vectors-identity.json)', () => {
     const opened = await unlockIdentity(parseIdentity(hex(v.identity_file.bytes)), ctx(v.identity_file.passphrase));
     assert.equal(publicKeyText(opened), v.identity.public_text);
     assert.equal(encodePublicKey(decodePublicKey(v.stanza_x25519_auth.sender_public_text)), v.stanza_x25519_auth.sender_public_text);
+  });
+});
+
+describe('hostile input (property tests)', () => {
+  const typed = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof ObnamError)) throw e;
+    }
+  };
+  it('identity files, public keys and stanzas: an ObnamError or a value, never another exception', async () => {
+    const valid = await sealIdentity(generateIdentity(), ctx('pw'), CHEAP);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (b) => typed(() => parseIdentity(b))),
+      { numRuns: 2000 },
+    );
+    // mutations of a valid file: flipped and truncated bytes
+    fc.assert(
+      fc.property(fc.nat(valid.length - 1), fc.integer({ min: 1, max: 255 }), fc.nat(valid.length), (i, x, cut) => {
+        const b = new Uint8Array(valid);
+        b[i]! ^= x;
+        typed(() => parseIdentity(b));
+        typed(() => parseIdentity(valid.subarray(0, cut)));
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 120 }), (s) => {
+        try {
+          assert.equal(decodePublicKey(s).length, 32);
+        } catch (e) {
+          assert.ok(code('USAGE')(e), String(e));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.anything(), (v) => typed(() => stanzaFromCbor(v))),
+      { numRuns: 1000 },
+    );
   });
 });
