@@ -2,16 +2,18 @@
  * Builds the Fastify application: limits and timeouts from the config,
  * structured logging (pino: one line per request, warnings for refused and
  * broken requests), errors through server/errors.ts, the /health route, and
- * the authenticated /v1 API (routes/).
+ * the authenticated /v1 API (routes/), for the client's own namespace or,
+ * below /NAMESPACE, a named one it has a grant for (namespace-select.ts).
  */
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController } from 'fastify';
 import { ObnamError } from '../lib/errors.js';
 import { API_PREFIX, BATCH_CONTENT_TYPE, OCTET_STREAM, routes } from '../lib/store/http-wire.js';
-import type { AclTable, NamespaceAccess } from './acl.js';
-import type { ClientRecord, ClientTable } from './clients.js';
+import type { AclTable } from './acl.js';
+import type { ClientTable } from './clients.js';
 import type { Limits } from './config.js';
 import { httpError } from './errors.js';
 import type { RequestLimiter } from './limiter.js';
+import { rewriteNamespaceUrl, selectNamespace } from './namespace-select.js';
 import type { Namespaces } from './namespaces.js';
 import { batchRoutes } from './routes/batch.js';
 import { objectRoutes } from './routes/objects.js';
@@ -21,7 +23,7 @@ export interface AppDeps {
   limits: Limits;
   clients: ClientTable;
   namespaces: Namespaces;
-  /** Named namespaces and grants; without it only each client's own namespace is served. */
+  /** Named namespaces and grants; without it a /NAMESPACE/v1 URL names no namespace. */
   acl?: AclTable;
   limiter: RequestLimiter;
   tls?: { cert: Buffer; key: Buffer };
@@ -42,6 +44,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     keepAliveTimeout: limits.keepAliveTimeoutSeconds * 1000,
     requestTimeout: limits.requestTimeoutSeconds * 1000,
     bodyLimit: 1 << 20,
+    rewriteUrl: rewriteNamespaceUrl,
     exposeHeadRoutes: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle' as const,
@@ -98,80 +101,34 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get(routes.health, async () => ({ status: 'ok' }));
 
-  /** The client a request's token belongs to (UNAUTHORIZED otherwise). */
-  const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<ClientRecord> => {
-    const m = BEARER.exec(req.headers.authorization ?? '');
-    const client = m ? await deps.clients.authenticate(m[1]!) : undefined;
-    if (!client) {
-      reply.header('www-authenticate', 'Bearer realm="obnam"');
-      throw new ObnamError('UNAUTHORIZED', 'missing or unknown access token');
-    }
-    return client;
-  };
-  /** Waits for one of the client's request slots, given back when the reply closes. */
-  const enterLimiter = async (client: ClientRecord, reply: FastifyReply): Promise<void> => {
-    let closed = false;
-    let release: (() => void) | undefined;
-    reply.raw.once('close', () => {
-      closed = true;
-      release?.();
-    });
-    release = await deps.limiter.enter(client.namespace);
-    if (closed) release();
-  };
-
   void app.register(
     async (api) => {
       api.addHook('onRequest', async (req, reply) => {
-        const client = await authenticate(req, reply);
+        const m = BEARER.exec(req.headers.authorization ?? '');
+        const client = m ? await deps.clients.authenticate(m[1]!) : undefined;
+        if (!client) {
+          reply.header('www-authenticate', 'Bearer realm="obnam"');
+          throw new ObnamError('UNAUTHORIZED', 'missing or unknown access token');
+        }
         req.obnamClient = client;
-        await enterLimiter(client, reply);
-        req.obnamStore = await deps.namespaces.store(client);
+        let closed = false;
+        let release: (() => void) | undefined;
+        reply.raw.once('close', () => {
+          closed = true;
+          release?.();
+        });
+        release = await deps.limiter.enter(client.namespace);
+        if (closed) release();
+        const target = await selectNamespace(req, client, deps.acl);
+        req.obnamClient = target.client;
+        req.obnamStore = await deps.namespaces.store(target.storage);
       });
       objectRoutes(api, limits);
       batchRoutes(api, limits);
     },
     { prefix: API_PREFIX },
   );
-
-  // Named namespaces (server/acl.ts): the same routes below /NAMESPACE. The
-  // grant lookup comes first; without a grant the answer is that of a
-  // namespace that does not exist, decided by the same single lookup.
-  const acl = deps.acl;
-  if (acl) {
-    void app.register(
-      async (api) => {
-        api.addHook('onRequest', async (req, reply) => {
-          const client = await authenticate(req, reply);
-          const name = (req.params as { namespace?: unknown }).namespace;
-          const granted = typeof name === 'string' ? await acl.lookup(client.namespace, name) : undefined;
-          if (!granted) throw new ObnamError('NOT_FOUND', 'no such namespace');
-          checkAccess(granted, client, req);
-          req.obnamClient = { ...client, append_only: granted.access !== 'full' };
-          await enterLimiter(client, reply);
-          req.obnamStore = await deps.namespaces.store({ ...client, name: `${client.name} in namespace ${granted.namespace}`, namespace: granted.storage });
-        });
-        objectRoutes(api, limits);
-        batchRoutes(api, limits);
-      },
-      { prefix: `/:namespace${API_PREFIX}` },
-    );
-  }
   return app;
-}
-
-/** PERMISSION unless the grant allows the request: read (reads only), append (and create-if-absent uploads), full (and deletes). */
-function checkAccess(granted: NamespaceAccess, client: ClientRecord, req: FastifyRequest): void {
-  const route = req.routeOptions.url ?? '';
-  const deletes = req.method === 'DELETE';
-  const writes = req.method === 'PUT' || (req.method === 'POST' && route.endsWith('/batch/:kind'));
-  const allowed = deletes ? granted.access === 'full' : writes ? granted.access !== 'read' : true;
-  if (!allowed) {
-    throw new ObnamError(
-      'PERMISSION',
-      `client ${client.name} has ${granted.access} access to namespace ${granted.namespace}: it may not ${deletes ? 'delete' : 'store'} objects there`,
-    );
-  }
 }
 
 function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
