@@ -137,11 +137,24 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+// The storage of a named namespace is made, found and dropped like a
+// client's; these three are the only places here that know how.
+async function createStorage(d: ServerDir, id: string): Promise<void> {
+  await createNamespace(namespaceDir(d, { namespace: id }));
+}
+async function dropStorage(d: ServerDir, id: string): Promise<void> {
+  await fs.rm(namespaceDir(d, { namespace: id }), { recursive: true, force: true });
+}
+/** Where a named namespace's objects are (for messages and listings). */
+export function storageLocation(d: ServerDir, id: string): string {
+  return namespaceDir(d, { namespace: id });
+}
+
 export async function addNamespace(d: ServerDir, name: string): Promise<NamespaceRecord> {
   checkNamespaceName(name);
   const rec: NamespaceRecord = { name, storage: randomBytes(16).toString('hex'), created: new Date().toISOString() };
-  const storage = namespaceDir(d, { namespace: rec.storage });
-  await createNamespace(storage);
+  // A fresh random storage name: it can be made before taking the lock.
+  await createStorage(d, rec.storage);
   try {
     await withLock(aclFile(d), async () => {
       const acl = await readAcl(aclFile(d));
@@ -149,7 +162,7 @@ export async function addNamespace(d: ServerDir, name: string): Promise<Namespac
       await writeAcl(aclFile(d), { ...acl, namespaces: [...acl.namespaces, rec] });
     });
   } catch (e) {
-    await fs.rm(storage, { recursive: true, force: true });
+    await dropStorage(d, rec.storage);
     throw e;
   }
   return rec;

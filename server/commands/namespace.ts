@@ -5,8 +5,8 @@
  * its next request.
  */
 import { ObnamError } from '../../lib/errors.js';
-import { addNamespace, grantAccess, parseAccess, readAcl, removeNamespace, revokeAccess, aclFile } from '../acl.js';
-import { checkServerDir, namespaceDir, resolveServerDir } from '../layout.js';
+import { aclFile, addNamespace, grantAccess, parseAccess, readAcl, removeNamespace, revokeAccess, storageLocation } from '../acl.js';
+import { checkServerDir, resolveServerDir } from '../layout.js';
 
 export interface NamespaceArgs {
   dir?: string;
@@ -37,7 +37,7 @@ export async function namespaceListCommand(args: NamespaceArgs): Promise<number>
   const rows = acl.namespaces.map((n) => ({
     name: n.name,
     created: n.created,
-    storage: namespaceDir(d, { namespace: n.storage }),
+    storage: storageLocation(d, n.storage),
     grants: acl.grants.filter((g) => g.namespace === n.name).map((g) => ({ client: g.client, access: g.access })),
   }));
   if (args.json) {
@@ -55,7 +55,7 @@ export async function namespaceRemoveCommand(args: NamespaceArgs): Promise<numbe
   const d = await serverDirOf(args);
   const n = await removeNamespace(d, args.name!);
   process.stdout.write(
-    `removed namespace ${n.name} and its grants; its objects remain in ${namespaceDir(d, { namespace: n.storage })} (delete that directory to free the space)\n`,
+    `removed namespace ${n.name} and its grants; its objects remain in ${storageLocation(d, n.storage)} (delete that directory to free the space)\n`,
   );
   return 0;
 }
