@@ -29,6 +29,8 @@ const umountCommand: Loader = async () => (await import('./commands/umount.js'))
 const keyAddCommand: Loader = async () => (await import('./commands/key.js')).keyAddCommand;
 const keyListCommand: Loader = async () => (await import('./commands/key.js')).keyListCommand;
 const keyRemoveCommand: Loader = async () => (await import('./commands/key.js')).keyRemoveCommand;
+const identityNewCommand: Loader = async () => (await import('./commands/identity.js')).identityNewCommand;
+const identityShowCommand: Loader = async () => (await import('./commands/identity.js')).identityShowCommand;
 
 export async function main(argv: string[], hooks: CliHooks = {}): Promise<number> {
   let exitCode = 0;
@@ -154,6 +156,18 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
         .command('list', 'list key slots', {}, run(keyListCommand))
         .command('remove <id>', 'remove a key slot', (yy) => yy.positional('id', { type: 'string', demandOption: true }), run(keyRemoveCommand))
         .demandCommand(1, 'key needs a subcommand: add, list or remove'),
+    )
+    .command('identity', 'manage your identity (the key pair of a member of shared repositories)', (y) =>
+      y
+        .option('identity-file', { type: 'string', describe: 'the identity file (default ~/.config/obnam/identity)' })
+        .command(
+          'new',
+          'create an identity and print its public key',
+          (yy) => yy.option('force', { type: 'boolean', describe: 'replace an existing identity (the old one is kept beside it)' }),
+          run(identityNewCommand),
+        )
+        .command('show', 'print the public key of your identity', {}, run(identityShowCommand))
+        .demandCommand(1, 'identity needs a subcommand: new or show'),
     )
     .demandCommand(1, 'give a command; see obnam --help')
     .strict()
