@@ -144,7 +144,7 @@ export async function openRepository(ctx: Context, pass?: string): Promise<Repos
 
 /** NO_REPOSITORY, completed with the command that creates one there. */
 function withInitHint(e: unknown, spec: StoreSpec): unknown {
-  if (!(e instanceof ObnamError) || e.code !== 'NO_REPOSITORY') return e;
+  if (!(e instanceof ObnamError) || e.code !== 'NO_REPOSITORY' || e.message.includes('obnam upgrade')) return e;
   const location = describeLocation(spec);
   const quoted = /^[\w@%+=:,./-]+$/.test(location) ? location : `'${location.replaceAll("'", "'\\''")}'`;
   return new ObnamError('NO_REPOSITORY', `${e.message}; create one with: obnam --repo ${quoted} init`, { cause: e });

@@ -21,6 +21,8 @@ const listCommand: Loader = async () => (await import('./commands/list.js')).lis
 const lsCommand: Loader = async () => (await import('./commands/ls.js')).lsCommand;
 const restoreCommand: Loader = async () => (await import('./commands/restore.js')).restoreCommand;
 const mountCommand: Loader = async () => (await import('./commands/mount.js')).mountCommand;
+const pruneCommand: Loader = async () => (await import('./commands/prune.js')).pruneCommand;
+const upgradeCommand: Loader = async () => (await import('./commands/upgrade.js')).upgradeCommand;
 const fsckCommand: Loader = async () => (await import('./commands/fsck.js')).fsckCommand;
 const configCommand: Loader = async () => (await import('./commands/config.js')).configCommand;
 const diffCommand: Loader = async () => (await import('./commands/diff.js')).diffCommand;
@@ -122,6 +124,17 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
       (y) => y.option('quick', { type: 'boolean', describe: 'check chunks for existence only' }),
       run(fsckCommand),
     )
+    .command(
+      'prune',
+      'collect what no snapshot reaches: sweep plans past their grace period (config gc_grace), then mark',
+      (y) =>
+        y
+          .option('dry-run', { type: 'boolean', describe: 'change nothing; report what would be marked and swept' })
+          .option('exclusive', { type: 'boolean', describe: 'mark and sweep at once: only when nothing else writes to the repository' })
+          .option('max-unused', { type: 'string', describe: 'repack when more than PERCENT of stored bytes is unused (default 10; repacking is not implemented yet)' }),
+      run(pruneCommand),
+    )
+    .command('upgrade', 'convert a format version 1 repository to version 2 in place (no version 1 client may write to it meanwhile)', {}, run(upgradeCommand))
     .command('config', 'print the effective configuration (options, environment, config file, defaults), secrets masked', {}, run(configCommand))
     .command(
       'diff <snapshot1> <snapshot2> [path]',

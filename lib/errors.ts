@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'ABORTED' // cancelled through an AbortSignal
   | 'HOSTILE_PATH' // a path in a tree that would escape the restore target
   | 'KDF_LIMIT' // a key slot asks for more scrypt memory or work than readers allow
+  | 'GC_CONFLICT' // a backup that overlapped a garbage collection and must not write its snapshot (format-spec 14.6)
+  | 'GC_DAMAGED' // a collection stopped: a snapshot or tree it must read is missing or damaged (14.4 M2)
   | 'INTERNAL';
 
 export class ObnamError extends Error {

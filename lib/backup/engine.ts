@@ -22,7 +22,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
-import { nowTimestamp, Snapshot, SnapshotSummary } from '../format/snapshot.js';
+import { Snapshot, SnapshotSummary } from '../format/snapshot.js';
 import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
 import { directoryEntries, writeDirectory } from '../format/treesplit.js';
 import { hostInfo, PutResult, Repository, SnapshotInfo } from '../repo/repository.js';
@@ -35,6 +35,8 @@ import { childPath, own, packNames, StatFields, statFields, unpackInspection } f
 import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
 import { findTags, TagRule } from './tags.js';
+import { GcGuard } from './gcguard.js';
+import { Clock, systemClock, toTimestamp } from '../util/clock.js';
 
 export const PROGRAM = 'obnam 0.1.0';
 
@@ -72,6 +74,8 @@ export interface BackupOptions {
   onFileRead?: (path: string, reason: 'new' | 'changed') => void;
   hostname?: string;
   username?: string;
+  /** The clock of the snapshot's times and of the garbage-collection rules (gcguard.ts); default the system clock. */
+  clock?: Clock;
 }
 
 export interface BackupResult {
@@ -145,12 +149,16 @@ class BackupRun {
   private names!: IdNames;
   /** Directory listings started ahead of the walk, by absolute path. */
   private readonly prefetched = new Map<string, Promise<Listing>>();
+  private readonly clock: Clock;
+  private readonly guard: GcGuard;
 
   constructor(
     private readonly repo: Repository,
     private readonly opts: BackupOptions,
   ) {
     this.pool = opts.pool;
+    this.clock = opts.clock ?? systemClock;
+    this.guard = new GcGuard(repo, this.clock);
     this.progress = opts.progress ?? newProgress();
     this.excludes = new ExcludeMatcher(opts.excludes ?? []);
     this.skipDirs = new Set(opts.skipDirs ?? []);
@@ -162,7 +170,9 @@ class BackupRun {
   }
 
   async run(): Promise<BackupResult> {
-    const time = nowTimestamp();
+    // B1 (format-spec 14.6): note the time and the plans before any has, put or read of the parent.
+    await this.guard.start();
+    const time = toTimestamp(this.clock.now());
     const { root, paths } = buildRoots(this.opts.paths);
     for (const p of paths) {
       try {
@@ -191,7 +201,7 @@ class BackupRun {
     const snapshot: Snapshot = {
       tree: rootTree,
       time,
-      end: nowTimestamp(),
+      end: toTimestamp(this.clock.now()),
       hostname,
       username,
       paths,
@@ -202,8 +212,15 @@ class BackupRun {
     };
     // The snapshot is written last, once every object it references is durable.
     await this.repo.store.flush?.();
-    const { id } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
+    // B2–B4: no collection may have deleted, or be about to delete, what the snapshot names.
+    await this.guard.beforeSnapshot(rootTree);
+    const { id, isNew } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
     await this.repo.store.flush?.();
+    if (this.guard.putTooLate()) {
+      // B5: a put that took longer than G/4 may land after a sweep listed the snapshots.
+      if (isNew) await this.repo.store.delete('snapshot', id).catch(() => undefined);
+      throw new ObnamError('GC_CONFLICT', 'writing the snapshot took longer than a quarter of the repository\'s gc grace period, so it was withdrawn: run the backup again');
+    }
     return { id, snapshot, warnings: this.summary.errors };
   }
 
@@ -389,6 +406,7 @@ class BackupRun {
    * messages than the sealing itself.
    */
   private async putTree(node: TreeNode): Promise<string> {
+    this.guard.noteNode(node);
     let r: PutResult;
     try {
       r = await this.repo.putTree(node, { signal: this.signal });

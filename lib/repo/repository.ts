@@ -19,9 +19,10 @@ import { decodeCbor } from '../format/cbor.js';
 import { decodeConfig, encodeConfig, newConfig, RepoConfig } from '../format/config.js';
 import { envelopeVersion, openObject, sealObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
+import { decodeGcPlan, encodeGcPlan, GcPlan, newPlanId } from '../format/gcplan.js';
 import { decodeSnapshot, encodeSnapshot, Snapshot } from '../format/snapshot.js';
 import { decodeTreeNode, encodeTreeNode, TreeNode } from '../format/tree.js';
-import { checkReadableVersion, Kind } from '../format/version.js';
+import { checkReadableVersion, GC_VERSION, Kind } from '../format/version.js';
 import type { ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 
@@ -34,6 +35,10 @@ export interface PutResult {
 }
 
 export interface SnapshotInfo extends Snapshot {
+  id: string;
+}
+
+export interface GcPlanInfo extends GcPlan {
   id: string;
 }
 
@@ -77,7 +82,7 @@ export class Repository {
     const keyId = newKeyId();
     const slot = await createKeySlot(keyId, keys, passphraseBytes(passphrase), hostInfo(), opts.kdf);
     await store.put('key', keyId, slot);
-    const configBytes = sealObject(keys.encryption, 'config', CONFIG_ID, encodeConfig(config), config.compressionLevel);
+    const configBytes = sealObject(keys.encryption, 'config', CONFIG_ID, encodeConfig(config), config.compressionLevel, undefined, config.version);
     // The config is written last: a store with a config is a complete repository.
     if (!(await store.put('config', CONFIG_ID, configBytes))) {
       throw new ObnamError('REPOSITORY_EXISTS', `another obnam init created a repository at ${store.location} at the same time; use that one`);
@@ -92,10 +97,27 @@ export class Repository {
       configBytes = await store.get('config', CONFIG_ID);
     } catch (e) {
       if (e instanceof ObnamError && e.code === 'NOT_FOUND') {
+        if (await store.has('gcplan', CONFIG_ID).catch(() => false)) {
+          throw new ObnamError('NO_REPOSITORY', `an obnam upgrade of the repository at ${store.location} was interrupted; run obnam upgrade to finish it`);
+        }
         throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
       }
       throw e;
     }
+    return Repository.openConfig(store, spec, passphrase, 'config', configBytes);
+  }
+
+  /**
+   * Opens a repository from config bytes stored as `kind`: the config, or
+   * the staged config of an interrupted upgrade (lib/repo/upgrade.ts).
+   */
+  static async openConfig(
+    store: ObjectStore,
+    spec: StoreSpec,
+    passphrase: string | Uint8Array,
+    kind: 'config' | 'gcplan',
+    configBytes: Uint8Array,
+  ): Promise<Repository> {
     const version = envelopeVersion(configBytes);
     if (version === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
     checkReadableVersion(version, 'this repository');
@@ -114,7 +136,7 @@ export class Repository {
       if (!keys) continue;
       let plain: Uint8Array;
       try {
-        plain = openObject(keys.encryption, 'config', CONFIG_ID, configBytes, MAX_PLAINTEXT.config);
+        plain = openObject(keys.encryption, kind, CONFIG_ID, configBytes, MAX_PLAINTEXT.config);
       } catch (e) {
         // A slot left by an interrupted init: it opens, but its keys are not this repository's.
         if (e instanceof ObnamError && e.code === 'CORRUPT') {
@@ -124,6 +146,7 @@ export class Repository {
         throw e;
       }
       const config = decodeConfig(decodeCbor(plain, 'repository config'));
+      if (config.version !== version) throw new ObnamError('CORRUPT', 'repository config: its version differs from its envelope\'s');
       return new Repository(store, spec, keys, config, id);
     }
     if (unusable.length) {
@@ -147,8 +170,9 @@ export class Repository {
     return new Chunker(this.gear, this.config.chunker);
   }
 
+  /** Seals plaintext at the repository's format version (a version 1 repository keeps getting version 1 objects). */
   seal(kind: Kind, id: string, plaintext: Uint8Array): Uint8Array {
-    return sealObject(this.keys.encryption, kind, id, plaintext, this.config.compressionLevel);
+    return sealObject(this.keys.encryption, kind, id, plaintext, this.config.compressionLevel, undefined, this.config.version);
   }
 
   /** Decrypts stored bytes and, for content-addressed kinds, checks the id. */
@@ -218,6 +242,28 @@ export class Repository {
     if (matches.length === 0) throw new ObnamError('NOT_FOUND', `no snapshot ${ref}`);
     if (matches.length > 1) throw new ObnamError('AMBIGUOUS', `snapshot prefix ${ref} matches ${matches.length} snapshots; give more digits`);
     return this.getSnapshot(matches[0]!, opts);
+  }
+
+  /** Ids of the garbage-collection plans in the store (format-spec 14.3); none in a version 1 repository. */
+  async listPlanIds(opts?: StoreOptions): Promise<string[]> {
+    if (this.config.version < GC_VERSION) return [];
+    const ids: string[] = [];
+    // CONFIG_ID names the staged config of an upgrade in progress, not a plan (lib/repo/upgrade.ts).
+    for await (const id of this.store.list('gcplan', opts)) if (id !== CONFIG_ID) ids.push(id);
+    return ids.sort();
+  }
+
+  async getPlan(id: string, opts?: StoreOptions): Promise<GcPlanInfo> {
+    return { id, ...decodeGcPlan(decodeCbor(await this.getObject('gcplan', id, opts), `gcplan ${id}`), `gcplan ${id}`) };
+  }
+
+  /** Puts a plan under a new random id; returns the id. */
+  async putPlan(plan: GcPlan, opts?: StoreOptions): Promise<string> {
+    if (this.config.version < GC_VERSION) throw new ObnamError('INTERNAL', 'plans exist only in format version 2 repositories');
+    const id = newPlanId();
+    await this.store.put('gcplan', id, this.seal('gcplan', id, encodeGcPlan(plan)), opts);
+    await this.store.flush?.();
+    return id;
   }
 
   async listKeys(): Promise<KeySlotInfo[]> {

@@ -8,7 +8,13 @@ import type { Kind } from '../format/version.js';
 export const MARKER = 'obnam-store';
 export const MARKER_TEXT = 'obnam local store 1\n';
 /** Kinds kept as one framed file each, and their directories. */
-export const FILE_DIRS: Partial<Record<Kind, string>> = { config: 'config', key: 'keys', snapshot: 'snapshots' };
+export const FILE_DIRS: Partial<Record<Kind, string>> = { config: 'config', key: 'keys', snapshot: 'snapshots', gcplan: 'gcplans' };
+/**
+ * Framed kinds added after layout 1 was first written (format version 2's
+ * plans): a store made by an earlier obnam lacks their directory, which
+ * means "none yet" and is made by the first put.
+ */
+export const LATER_DIRS: ReadonlySet<Kind> = new Set<Kind>(['gcplan']);
 /** Kinds kept in packs. */
 export const PACKED: ReadonlySet<Kind> = new Set<Kind>(['tree', 'chunk']);
 const HEX = '0123456789abcdef';

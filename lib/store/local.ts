@@ -28,7 +28,7 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind } from '../format/version.js';
 import { FRAME_HEADER_BYTES, frameDigest, frameHeader, unframe } from './framing.js';
 import * as io from './localfs.js';
-import { FILE_DIRS, framedPath, MARKER, MARKER_TEXT, PACKED, packPath, SHARDS } from './local-layout.js';
+import { FILE_DIRS, framedPath, LATER_DIRS, MARKER, MARKER_TEXT, PACKED, packPath, SHARDS } from './local-layout.js';
 import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import { intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
 import { PackWriter } from './pack-writer.js';
@@ -175,6 +175,7 @@ export class LocalStore implements ObjectStore {
     const tmp = path.join(this.dir, 'tmp', `${id}.${randomBytes(6).toString('hex')}`);
     try {
       await io.writeDurable(tmp, [frameHeader(digest), data]);
+      if (LATER_DIRS.has(kind)) await fs.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
       const created = await io.linkNoReplace(tmp, final);
       if (created) await io.fsyncDir(path.dirname(final));
       return created;
@@ -378,6 +379,7 @@ export class LocalStore implements ObjectStore {
     try {
       names = await fs.readdir(path.join(this.dir, FILE_DIRS[kind]!));
     } catch (e) {
+      if (LATER_DIRS.has(kind) && errnoCode(e) === 'ENOENT') return;
       throw new ObnamError('IO', `cannot list ${kind} objects: ${(e as Error).message}`);
     }
     for (const n of names) if (isId(n)) yield n;

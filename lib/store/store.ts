@@ -31,6 +31,12 @@ export interface ObjectStore {
   list(kind: Kind, opts?: StoreOptions): AsyncIterable<string>;
   /** Removes an object; NOT_FOUND if absent; PERMISSION where the store forbids deletion. */
   delete(kind: Kind, id: string, opts?: StoreOptions): Promise<void>;
+  /**
+   * Makes has() and list() see objects put and deleted by other processes
+   * until now (format-spec 14.8: backups' B4 check, the sweep's S2). Stores
+   * that always answer from a fresh view need not implement it.
+   */
+  refresh?(): Promise<void>;
   /** Flushes, then releases resources. */
   close(): Promise<void>;
 }
