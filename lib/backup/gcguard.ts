@@ -34,10 +34,16 @@ export class GcGuard {
     this.graceMs = (repo.config.gcGrace ?? 0) * 1000;
   }
 
-  /** B1: the start time and the plans, before any has, put or read of the parent. */
+  /**
+   * B1: the start time and the plans, before any has, put or read of the
+   * parent — on a store view refreshed after tB, so that no has() answers
+   * from before a sweep that ended before tB (a long-lived store handle).
+   */
   async start(): Promise<void> {
     this.tB = this.clock.now();
-    if (this.enabled) this.v0 = new Set(await this.repo.listPlanIds());
+    if (!this.enabled) return;
+    await this.repo.store.refresh?.();
+    this.v0 = new Set(await this.repo.listPlanIds());
   }
 
   /** Records the ids a tree node this backup encoded names. */
