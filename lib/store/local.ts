@@ -160,6 +160,8 @@ export class LocalStore implements ObjectStore {
     const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp')));
     w.add(kind, id, data, digest);
     this.unsealed.set(key, w);
+    // listPage's cache follows the index version, which objects still in the open pack do not change.
+    this.sortedCache.delete(kind);
     // Back-pressure: do not let bytes waiting for the disk pile up in memory.
     if (w.backlog > MAX_BACKLOG) await w.drained().catch(() => undefined);
     if (w.size >= this.packSize) {
@@ -421,6 +423,7 @@ export class LocalStore implements ObjectStore {
     }
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
+    this.sortedCache.delete(kind);
     const packs = this.index.remove(kind, id).map((l) => l.pack);
     const builder = this.unsealed.get(key);
     if (builder) packs.push(builder.id);
