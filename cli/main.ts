@@ -6,8 +6,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
+import { VERSION } from '../lib/version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 type Handler = (args: never) => Promise<number>;
 type Loader = () => Promise<Handler>;
@@ -109,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
         .demandCommand(1, 'key needs a subcommand: add, list or remove'),
     )
     .demandCommand(1, 'give a command; see obnam --help')
+    .completion('completion', false)
     .strict()
     .version(VERSION)
     .help()
