@@ -150,7 +150,7 @@ function entryList(entries: HelpEntry[]): string[] {
   const out: string[] = [];
   for (const e of entries) {
     out.push('.TP', roffName(e.name));
-    const tags = e.tags.filter((t) => t !== 'string' && t !== 'boolean');
+    const tags = e.tags.filter((t) => !['string', 'boolean', 'number', 'array'].includes(t));
     out.push(roffEscape(e.description + (tags.length ? ` (${tags.join('; ')})` : '')));
   }
   return out;
