@@ -130,9 +130,10 @@ function copyrightLines(dir: string): { lines: string[]; licenseFile?: string } 
   const file = fs.readdirSync(dir).find((n) => LICENSE_FILE.test(n));
   if (!file) return { lines: [] };
   const text = fs.readFileSync(path.join(dir, file), 'utf8');
-  const lines = [...text.matchAll(/^\s*Copyright\s+(?:\(c\)|©)?\s*(.+)$/gim)]
-    .map((m) => m[1]!.trim())
-    .filter((l) => /\d{4}|[A-Za-z]/.test(l) && !/^notice|^holders?\b|^owner/i.test(l));
+  // "Copyright (c) 2019 Someone" or "Copyright 2019 Someone", not license prose ("copyright license to ...").
+  const lines = [...text.matchAll(/^\s*Copyright\s*(\(c\)|©)?\s*(.+)$/gim)]
+    .filter((m) => m[1] || /^(?:\(c\)\s*)?\d{4}/i.test(m[2]!))
+    .map((m) => m[2]!.trim());
   return { lines: [...new Set(lines)], licenseFile: path.join(dir, file) };
 }
 

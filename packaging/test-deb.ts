@@ -283,8 +283,18 @@ async function main(): Promise<void> {
       check(/stopped/.test(s.log()), 'no clean stop in the log');
     });
 
-    await step('upgrade (same package again): user, config and data stay; the restarted server has every acknowledged snapshot', async () => {
-      run('dpkg', ['-i', deb], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    await step('upgrade to a newer version: user, config and data stay; the restarted server has every acknowledged snapshot', async () => {
+      // The same package as a newer version (repacked uncompressed: quick), installed over it.
+      const raw = path.join(work, 'upgrade');
+      run('dpkg-deb', ['-R', deb, raw]);
+      const control = path.join(raw, 'DEBIAN', 'control');
+      fs.writeFileSync(control, fs.readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${VERSION}+upgrade1`));
+      const newer = path.join(work, `obnam_${VERSION}+upgrade1_amd64.deb`);
+      run('dpkg-deb', ['--root-owner-group', '-Znone', '--build', raw, newer]);
+      fs.rmSync(raw, { recursive: true, force: true });
+      apt(['install', '--no-install-recommends', newer]);
+      check(run('dpkg-query', ['-W', '-f=${Version}', 'obnam']) === `${VERSION}+upgrade1`, 'not upgraded');
+      check(fs.existsSync(`${CONF_DIR}/obnam-server.yaml`), 'the config is gone');
       check(userExists(), 'the obnam-server user is gone');
       const s = await startServer();
       server = s.child;
