@@ -246,7 +246,17 @@ async function main(): Promise<void> {
       for (const u of units) {
         const user = u.includes('/user/') ? ['--user'] : [];
         run('systemd-analyze', [...user, 'verify', u], { env: { ...process.env, SYSTEMD_LOG_LEVEL: 'warning', XDG_RUNTIME_DIR: work } });
+        const text = fs.readFileSync(u, 'utf8');
+        if (u.endsWith('obnam-backup.service')) {
+          // exit 1 (error) and 3 (partial backup) must leave the unit failed, so no SuccessExitStatus=.
+          check(/^Type=oneshot$/m.test(text) && !/^SuccessExitStatus=/m.test(text), `${u}: a failed or partial backup would not show as failed`);
+        }
+        if (u.endsWith('obnam-backup.timer')) check(/^OnCalendar=daily$/m.test(text) && /^RandomizedDelaySec=/m.test(text), `${u}: not daily with a random delay`);
       }
+      const exposure = run('systemd-analyze', ['security', '--offline=yes', '/usr/lib/systemd/system/obnam-server.service'], { env: { ...process.env, SYSTEMD_LOG_LEVEL: 'err' } });
+      const level = /Overall exposure level for \S+: ([\d.]+)/.exec(exposure);
+      check(!!level && Number(level[1]) <= 2, `obnam-server.service exposure ${level?.[1]} (hardening lost?)`);
+      process.stdout.write(`    systemd-analyze security obnam-server.service: ${level![1]}\n`);
     });
 
     await step('the obnam-server system user: made by postinst, no login', () => {
