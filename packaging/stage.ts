@@ -179,5 +179,12 @@ export function stageApp(root: string, app: string, version: string): { packages
   // Every addon must load in the bundled runtime (wrong ABI, missing library: fail the build, not the user).
   const load = binaries.slice(1).map((f) => `require(${JSON.stringify(f)});`).join('');
   run(path.join(app, 'node'), ['-e', load]);
+  // ... and fuse-native must be obnam's patched build (nanosecond times, byte-exact names).
+  const fuse = JSON.stringify(path.join(app, 'node_modules', 'fuse-native'));
+  try {
+    run(path.join(app, 'node'), ['-e', `process.exit(require(${fuse}).NATIVE_PATCHED === true ? 0 : 1)`]);
+  } catch {
+    throw new Error('node_modules/fuse-native is not the patched build: install python3, make and a C compiler, then run node patches/apply.mjs');
+  }
   return { packages };
 }
