@@ -200,7 +200,8 @@ export function buildDeb(outDir: string): { deb: string; seconds: number } {
 
     fs.mkdirSync(outDir, { recursive: true });
     const deb = path.join(outDir, `obnam_${version}_amd64.deb`);
-    run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', tree, deb], { env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } });
+    // xz -1: a fifth of the CPU time of the default -6 for 4 MB more (28 MB instead of 24).
+    run('dpkg-deb', ['--root-owner-group', '-Zxz', '-z1', '--build', tree, deb], { env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } });
     return { deb, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
