@@ -167,7 +167,8 @@ export function stageApp(root: string, app: string, version: string): { packages
   }
   normaliseModuleFiles(path.join(app, 'node_modules'));
   if (fs.existsSync(path.join(root, 'native'))) {
-    copyTree(path.join(root, 'native'), path.join(app, 'native'), (rel) => skipped(path.join(root, 'native'), rel));
+    // obnam's own addons (native/build.mjs builds them at install time): the built files only.
+    copyTree(path.join(root, 'native'), path.join(app, 'native'), (rel) => !/^build(\/Release(\/[^/]+\.node)?)?$/.test(rel));
     normaliseModuleFiles(path.join(app, 'native'));
   }
   pruneEmpty(app);
