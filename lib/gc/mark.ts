@@ -22,9 +22,9 @@ export interface MarkOptions {
 
 export interface MarkResult {
   plans: string[];
-  /** Candidates, sorted ascending. */
-  trees: string[];
-  chunks: string[];
+  /** Candidate counts. */
+  trees: number;
+  chunks: number;
   snapshots: number;
 }
 
@@ -38,28 +38,42 @@ export async function mark(repo: Repository, opts: MarkOptions): Promise<MarkRes
     await repo.store.refresh?.();
     const trees = await listAll(repo, 'tree', opts.signal);
     const chunks = await listAll(repo, 'chunk', opts.signal);
-    const reach = emptyReachable(trees.size);
+    const reach = emptyReachable(trees.size, chunks.size);
     const snapshots = await addSnapshotReachable(repo, reach, opts.signal); // M2 inside
-    // M3: C = L − R.
-    const ct = [...trees].filter((id) => !reach.trees.has(id)).sort();
-    const cc = [...chunks].filter((id) => !reach.chunks.has(id)).sort();
-    const result: MarkResult = { plans: [], trees: ct, chunks: cc, snapshots };
-    if (opts.dryRun || ct.length + cc.length === 0) return result;
-    let late = false;
+    // M3: C = L − R, put as plans of at most MAX_PLAN_CANDIDATES, each list sorted.
+    const result: MarkResult = { plans: [], trees: 0, chunks: 0, snapshots };
     const hostname = opts.hostname ?? os.hostname();
-    for (let t = 0, c = 0; t < ct.length || c < cc.length; ) {
-      const nt = Math.min(ct.length - t, MAX_PLAN_CANDIDATES);
-      const nc = Math.min(cc.length - c, MAX_PLAN_CANDIDATES - nt);
+    let ct: string[] = [];
+    let cc: string[] = [];
+    let late = false;
+    const putPlan = async () => {
+      if (ct.length + cc.length === 0 || opts.dryRun) return;
       const createdMs = opts.clock.now();
-      const id = await repo.putPlan({ created: toTimestamp(createdMs), hostname, trees: ct.slice(t, t + nt), chunks: cc.slice(c, c + nc) }, { signal: opts.signal });
+      const id = await repo.putPlan({ created: toTimestamp(createdMs), hostname, trees: ct.sort(), chunks: cc.sort() }, { signal: opts.signal });
       result.plans.push(id);
-      t += nt;
-      c += nc;
-      if (opts.clock.now() > createdMs + graceMs / 8) {
-        late = true;
-        break;
+      if (opts.clock.now() > createdMs + graceMs / 8) late = true;
+    };
+    for (const [list, set, kind] of [[trees, reach.trees, 'tree'], [chunks, reach.chunks, 'chunk']] as const) {
+      for (const b of list.bytes()) {
+        if (set.has(b)) continue;
+        const hex = Buffer.from(b.buffer, b.byteOffset, 32).toString('hex');
+        if (kind === 'tree') {
+          ct.push(hex);
+          result.trees++;
+        } else {
+          cc.push(hex);
+          result.chunks++;
+        }
+        if (ct.length + cc.length >= MAX_PLAN_CANDIDATES) {
+          await putPlan();
+          ct = [];
+          cc = [];
+          if (late) break;
+        }
       }
+      if (late) break;
     }
+    if (!late) await putPlan();
     if (!late) return result;
     // A plan put later than G/8 after its created time: withdraw this mark and start over.
     for (const id of result.plans) await repo.store.delete('gcplan', id).catch(() => undefined);

@@ -115,7 +115,7 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
   // A new mark, unless a plan is still waiting for its grace period (it would only repeat it).
   if (report.waiting.length === 0 || opts.exclusive) {
     const m = await mark(repo, { clock, signal: opts.signal, hostname: opts.hostname, dryRun: opts.dryRun, onPhase: opts.onPhase });
-    report.marked = { plans: m.plans, trees: m.trees.length, chunks: m.chunks.length, snapshots: m.snapshots };
+    report.marked = { plans: m.plans, trees: m.trees, chunks: m.chunks, snapshots: m.snapshots };
     if (opts.exclusive && !opts.dryRun) {
       for (const id of m.plans) await doSweep(await repo.getPlan(id, { signal: opts.signal }));
     } else {

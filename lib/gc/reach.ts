@@ -7,10 +7,15 @@
 import { describeError, ObnamError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { addReachable, Reachable } from '../repo/treewalk.js';
-import { IdSet } from '../util/idset.js';
+import { IdList, IdSet } from '../util/idset.js';
 
-export function emptyReachable(expected = 1024): Reachable {
-  return { trees: new IdSet(expected), chunks: new IdSet(expected) };
+/**
+ * Sets of what is reachable: 16-byte id prefixes (membership only, half the
+ * memory). A false "present" would need two ids sharing 128 bits of a keyed
+ * hash, as unlikely as an id collision.
+ */
+export function emptyReachable(expectedTrees = 1024, expectedChunks = 1024): Reachable {
+  return { trees: new IdSet(expectedTrees, { width: 16 }), chunks: new IdSet(expectedChunks, { width: 16 }) };
 }
 
 export function damaged(what: string, e: unknown): ObnamError {
@@ -44,9 +49,9 @@ export async function addSnapshotReachable(repo: Repository, reach: Reachable, s
   return ids.length;
 }
 
-/** Every id of a kind the store lists now, after refreshing its view. */
-export async function listAll(repo: Repository, kind: 'tree' | 'chunk', signal?: AbortSignal): Promise<IdSet> {
-  const out = new IdSet();
-  for await (const id of repo.store.list(kind, { signal })) out.add(id);
+/** Every id of a kind the store lists now. */
+export async function listAll(repo: Repository, kind: 'tree' | 'chunk', signal?: AbortSignal): Promise<IdList> {
+  const out = new IdList();
+  for await (const id of repo.store.list(kind, { signal })) out.push(id);
   return out;
 }

@@ -47,7 +47,7 @@ export async function sweep(repo: Repository, plan: GcPlanInfo, opts: SweepOptio
   const lt = await listAll(repo, 'tree', signal);
   const candidateTrees = new IdSet(plan.trees.length);
   for (const id of plan.trees) candidateTrees.add(id);
-  const keep = emptyReachable(lt.size);
+  const keep = emptyReachable(lt.size, plan.chunks.length);
   await addSnapshotReachable(repo, keep, signal);
   const load = (id: string) => repo.getTree(id, { signal });
   for (const t of lt) {

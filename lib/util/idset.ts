@@ -1,14 +1,26 @@
 /**
- * IdSet: a compact set of 32-byte object ids, for the sets garbage collection
- * and backups keep (reachable objects, candidates, the ids a backup names).
- * Open addressing in one Uint8Array of 32-byte slots (ids are keyed hashes,
- * so their first bytes are a good hash): 10 million ids take 512 MiB at
- * most, against several GiB for hex strings in a JS Set.
+ * Compact id collections for garbage collection and backups.
+ *
+ * IdSet: a set of 32-byte object ids (reachable objects, the ids a backup
+ * names). Open addressing in one Uint8Array of fixed-width slots (ids are
+ * keyed hashes, so their first bytes are a good hash). It keeps the first
+ * `width` bytes of each id: 32 (exact, iterable) or 16 for membership only
+ * (128 bits of a keyed hash: a false "present" is as likely as an id
+ * collision). 10 million ids take 256 MiB at width 16, against several GiB
+ * for hex strings in a JS Set.
+ *
+ * IdList: an append-only list of full ids in fixed blocks (no copy when it
+ * grows): what a store listing returns, 32 bytes per id.
  */
 import { idToBytes } from '../format/ids.js';
 
 const ID = 32;
 const MAX_LOAD = 0.7;
+
+export interface IdSetOptions {
+  /** Bytes of each id kept: 32 (default; iterable) or 16 (membership only). */
+  width?: 16 | 32;
+}
 
 export class IdSet {
   private slots: Uint8Array;
@@ -17,10 +29,13 @@ export class IdSet {
   /** The all-zero id cannot mark its own slot as used: kept aside. */
   private hasZero = false;
 
-  constructor(expected = 1024) {
+  private readonly w: number;
+
+  constructor(expected = 1024, opts: IdSetOptions = {}) {
+    this.w = opts.width ?? ID;
     let cap = 1024;
     while (cap * MAX_LOAD < expected) cap *= 2;
-    this.slots = new Uint8Array(cap * ID);
+    this.slots = new Uint8Array(cap * this.w);
     this.mask = cap - 1;
   }
 
@@ -30,8 +45,8 @@ export class IdSet {
 
   /** Adds an id (hex or 32 bytes); returns false if it was already present. */
   add(id: string | Uint8Array): boolean {
-    const b = typeof id === 'string' ? idToBytes(id) : id;
-    if (isZero(b)) {
+    const b = (typeof id === 'string' ? idToBytes(id) : id).subarray(0, this.w);
+    if (isZero(b, this.w)) {
       if (this.hasZero) return false;
       this.hasZero = true;
       this.count++;
@@ -46,17 +61,18 @@ export class IdSet {
   }
 
   has(id: string | Uint8Array): boolean {
-    const b = typeof id === 'string' ? idToBytes(id) : id;
-    if (isZero(b)) return this.hasZero;
+    const b = (typeof id === 'string' ? idToBytes(id) : id).subarray(0, this.w);
+    if (isZero(b, this.w)) return this.hasZero;
     return this.find(b) >= 0;
   }
 
   /** Every id, as hex, in no particular order. */
   *[Symbol.iterator](): IterableIterator<string> {
+    if (this.w !== ID) throw new Error('IdSet: a set of id prefixes cannot list its ids');
     if (this.hasZero) yield '0'.repeat(64);
     const s = this.slots;
     for (let o = 0; o < s.length; o += ID) {
-      if (!isZeroAt(s, o)) yield Buffer.from(s.buffer, s.byteOffset + o, ID).toString('hex');
+      if (!isZeroAt(s, o, ID)) yield Buffer.from(s.buffer, s.byteOffset + o, ID).toString('hex');
     }
   }
 
@@ -70,9 +86,9 @@ export class IdSet {
     const s = this.slots;
     let i = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) & this.mask;
     for (;;) {
-      const o = i * ID;
-      if (isZeroAt(s, o)) return -o - 1;
-      if (equalAt(s, o, b)) return o;
+      const o = i * this.w;
+      if (isZeroAt(s, o, this.w)) return -o - 1;
+      if (equalAt(s, o, b, this.w)) return o;
       i = (i + 1) & this.mask;
     }
   }
@@ -80,26 +96,58 @@ export class IdSet {
   private grow(): void {
     const old = this.slots;
     this.slots = new Uint8Array(old.length * 2);
-    this.mask = (this.slots.length / ID) - 1;
-    for (let o = 0; o < old.length; o += ID) {
-      if (isZeroAt(old, o)) continue;
-      const b = old.subarray(o, o + ID);
+    this.mask = this.slots.length / this.w - 1;
+    for (let o = 0; o < old.length; o += this.w) {
+      if (isZeroAt(old, o, this.w)) continue;
+      const b = old.subarray(o, o + this.w);
       this.slots.set(b, -this.find(b) - 1);
     }
   }
 }
 
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < ID; i++) if (b[i] !== 0) return false;
+function isZero(b: Uint8Array, w: number): boolean {
+  for (let i = 0; i < w; i++) if (b[i] !== 0) return false;
   return true;
 }
 
-function isZeroAt(s: Uint8Array, o: number): boolean {
-  for (let i = 0; i < ID; i++) if (s[o + i] !== 0) return false;
+function isZeroAt(s: Uint8Array, o: number, w: number): boolean {
+  for (let i = 0; i < w; i++) if (s[o + i] !== 0) return false;
   return true;
 }
 
-function equalAt(s: Uint8Array, o: number, b: Uint8Array): boolean {
-  for (let i = 0; i < ID; i++) if (s[o + i] !== b[i]) return false;
+function equalAt(s: Uint8Array, o: number, b: Uint8Array, w: number): boolean {
+  for (let i = 0; i < w; i++) if (s[o + i] !== b[i]) return false;
   return true;
+}
+
+const BLOCK_IDS = 1 << 16;
+
+export class IdList {
+  private readonly blocks: Uint8Array[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(id: string | Uint8Array): void {
+    const b = typeof id === 'string' ? idToBytes(id) : id;
+    const at = this.count % BLOCK_IDS;
+    if (at === 0) this.blocks.push(new Uint8Array(BLOCK_IDS * ID));
+    this.blocks[this.blocks.length - 1]!.set(b.subarray(0, ID), at * ID);
+    this.count++;
+  }
+
+  /** Every id as a 32-byte view (valid until the next push), in insertion order. */
+  *bytes(): IterableIterator<Uint8Array> {
+    for (let i = 0; i < this.count; i++) {
+      const blk = this.blocks[Math.floor(i / BLOCK_IDS)]!;
+      const o = (i % BLOCK_IDS) * ID;
+      yield blk.subarray(o, o + ID);
+    }
+  }
+
+  *[Symbol.iterator](): IterableIterator<string> {
+    for (const b of this.bytes()) yield Buffer.from(b.buffer, b.byteOffset, ID).toString('hex');
+  }
 }

@@ -75,7 +75,8 @@ async function main(): Promise<void> {
   await pool.close();
   await repo.store.delete('snapshot', forgotten.id);
   now += 3_600_000;
-  const plan = await mark(repo, { clock, hostname: 'fixture-host' });
+  const marked = await mark(repo, { clock, hostname: 'fixture-host' });
+  const plan = { plans: marked.plans, ...(await repo.getPlan(marked.plans[0]!)) };
   await repo.close();
   for (const sub of ['tmp', 'deleted']) fs.writeFileSync(path.join(dir, sub, '.keep'), '');
   const manifest = {
