@@ -313,9 +313,9 @@ async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec): Promise<v
   let keys = 0;
   for await (const _ of store.list('key')) keys++;
   const present: string[] = keys ? [`${keys} key slot${keys === 1 ? '' : 's'}`] : [];
-  for (const kind of ['config', 'snapshot', 'tree', 'chunk'] as const) {
+  for (const kind of ['config', 'snapshot', 'tree', 'chunk', 'gcplan'] as const) {
     for await (const _ of store.list(kind)) {
-      present.push(kind === 'config' ? 'a stray config object' : `${kind}s`);
+      present.push(kind === 'config' ? 'a stray config object' : kind === 'gcplan' ? 'garbage-collection plans' : `${kind}s`);
       break;
     }
   }
