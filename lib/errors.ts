@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'TLS' // a server certificate that does not match
   | 'ABORTED' // cancelled through an AbortSignal
   | 'HOSTILE_PATH' // a path in a tree that would escape the restore target
+  | 'REFUSED' // a destructive request refused for safety (e.g. a forget policy that keeps nothing)
+  | 'NOT_IMPLEMENTED' // a documented feature that does not exist yet
   | 'INTERNAL';
 
 export class ObnamError extends Error {
