@@ -63,7 +63,12 @@ async function passphrase(ctx: Context, confirm = false): Promise<string> {
 export async function openRepository(ctx: Context): Promise<Repository> {
   const store = await openStore(ctx.spec);
   try {
-    return await Repository.open(store, ctx.spec, await passphrase(ctx));
+    const repo = await Repository.open(store, ctx.spec, await passphrase(ctx));
+    repo.onDamagedSnapshot = ({ id, error }) => {
+      const reason = error.message.startsWith(`snapshot ${id}: `) ? error.message.slice(`snapshot ${id}: `.length) : error.message;
+      process.stderr.write(`obnam: warning: passing over damaged snapshot ${id} (obnam fsck checks it; obnam forget removes it): ${reason}\n`);
+    };
+    return repo;
   } catch (e) {
     await store.close();
     throw e;
