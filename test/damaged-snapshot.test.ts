@@ -12,23 +12,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { LocalStore } from '../lib/store/local.js';
-import type { ObjectStore } from '../lib/store/store.js';
 import { obnam, obnamOk } from './helpers/cli.js';
+import { makeUndecryptable } from './helpers/damage.js';
 import { cleanupMount, corruptStoredObject, fuseAvailable, startMount } from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 const PASS = 'damaged snapshot passphrase';
-
-/**
- * Replaces a snapshot object by one whose envelope fails authentication,
- * through the store (so the store's own digest matches: only decryption fails).
- */
-export async function makeUndecryptable(store: ObjectStore, id: string): Promise<void> {
-  const bytes = Buffer.from(await store.get('snapshot', id));
-  bytes[bytes.length - 1]! ^= 0x01;
-  await store.delete('snapshot', id);
-  assert.equal(await store.put('snapshot', id, bytes), true);
-}
 
 /** The stderr lines that name a snapshot id. */
 const linesNaming = (stderr: string, id: string) => stderr.split('\n').filter((l) => l.includes(id));

@@ -53,7 +53,7 @@ export interface SnapshotScan {
  * or was written by a newer format (UNSUPPORTED_VERSION). Transport and
  * permission errors are not damage: they stop the command.
  */
-function isDamage(e: unknown): e is ObnamError {
+export function isDamage(e: unknown): e is ObnamError {
   return e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'UNSUPPORTED_VERSION');
 }
 
