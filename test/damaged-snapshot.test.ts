@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { ObnamError } from '../lib/errors.js';
+import { Repository } from '../lib/repo/repository.js';
 import { LocalStore } from '../lib/store/local.js';
 import { obnam, obnamOk } from './helpers/cli.js';
 import { makeUndecryptable } from './helpers/damage.js';
@@ -194,5 +196,55 @@ describe('a snapshot object whose stored bytes are damaged', () => {
     );
     assert.equal(linesNaming(r.stderr, ids[0]!).length, 1, r.stderr);
     await obnamOk(['restore', 'latest', path.join(tmp.path, 'out')], { env });
+  });
+});
+
+describe('Repository.scanSnapshots', () => {
+  it('passes over damage only: a transport failure reading one snapshot fails the scan', async () => {
+    const tmp = await tempDir();
+    try {
+      const dir = path.join(tmp.path, 'repo');
+      const src = path.join(tmp.path, 'src');
+      fs.mkdirSync(src);
+      const env = { OBNAM_REPO: dir, OBNAM_PASSPHRASE: PASS, HOME: tmp.path };
+      await obnamOk(['init'], { env });
+      const ids: string[] = [];
+      for (const v of ['a', 'b']) {
+        fs.writeFileSync(path.join(src, 'f'), v);
+        ids.push(JSON.parse((await obnamOk(['backup', '--json', src], { env })).stdout).snapshot);
+      }
+      const store = await LocalStore.open(dir);
+      // The real store, with one read failing as a broken connection would.
+      const get = store.get.bind(store);
+      store.get = async (kind, id, opts) => {
+        if (kind === 'snapshot' && id === ids[0]) throw new ObnamError('NETWORK', 'connection reset');
+        return get(kind, id, opts);
+      };
+      const repo = await Repository.open(store, { type: 'local', dir }, PASS);
+      try {
+        const reported: string[] = [];
+        repo.onDamagedSnapshot = (d) => reported.push(d.id);
+        await assert.rejects(repo.scanSnapshots(), (e: unknown) => e instanceof ObnamError && e.code === 'NETWORK');
+        await assert.rejects(repo.resolveSnapshot('latest'), (e: unknown) => e instanceof ObnamError && e.code === 'NETWORK');
+        assert.deepEqual(reported, []);
+        // Damage is passed over and reported once, however often the snapshots are listed.
+        await makeUndecryptable(store, ids[1]!);
+        store.get = get;
+        for (let i = 0; i < 3; i++) {
+          const scan = await repo.scanSnapshots();
+          assert.deepEqual(scan.snapshots.map((s) => s.id), [ids[0]]);
+          assert.deepEqual(scan.damaged.map((d) => [d.id, d.error.code]), [[ids[1], 'CORRUPT']]);
+        }
+        assert.deepEqual(reported, [ids[1]]);
+        assert.equal(await repo.resolveSnapshotId(ids[1]!.slice(0, 9)), ids[1]);
+        await repo.deleteSnapshot(ids[1]!);
+        await repo.deleteSnapshot(ids[1]!); // already gone: done
+        assert.deepEqual((await repo.scanSnapshots()).damaged, []);
+      } finally {
+        await repo.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
   });
 });
