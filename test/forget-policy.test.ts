@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ObnamError } from '../lib/errors.js';
 import { formatDuration, parseDuration } from '../lib/forget/duration.js';
-import { applyPolicy, Clock, GroupBy, planForget, Policy, PolicySnapshot } from '../lib/forget/policy.js';
+import { applyPolicy, Clock, describePolicy, GroupBy, planForget, Policy, PolicySnapshot } from '../lib/forget/policy.js';
 import { isoWeek, timeZone, UTC } from '../lib/forget/timezone.js';
 
 interface Snap extends PolicySnapshot {
@@ -255,6 +255,24 @@ describe('forget policy', () => {
     assert.equal(Object.keys(keep).length, 7 + 4 + 11 + 73);
     assert.deepEqual(got.keep, keep);
     assert.equal(got.remove.length, snaps.length - Object.keys(keep).length);
+  });
+
+  it('describes a policy as the options that give it', () => {
+    assert.equal(
+      describePolicy({ last: 3, weekly: Infinity, within: parseDuration('1y2d'), tags: [['a', 'b'], ['']] }),
+      "--keep-last 3 --keep-weekly unlimited --keep-within 1y2d --keep-tag a,b --keep-tag ''",
+    );
+  });
+
+  it('snapshot times beyond what a Date holds are decided, not a crash', () => {
+    const far = (label: string, sec: number): Snap => ({ ...snap(label, '2026-01-01T00:00:00Z'), time: { sec, nsec: 0 } });
+    for (const zone of [UTC, timeZone('Europe/Berlin')]) {
+      const got = decide([far('past', -Number.MAX_SAFE_INTEGER), snap('now', '2026-01-01T00:00:00Z'), far('future', Number.MAX_SAFE_INTEGER)], {
+        daily: 2,
+        within: parseDuration('1y'),
+      }, { now: NOW, zone });
+      assert.deepEqual(got, { keep: { future: ['keep-within 1y', 'keep-daily'], now: ['keep-within 1y', 'keep-daily'] }, remove: ['past'] });
+    }
   });
 
   describe('filters and groups', () => {

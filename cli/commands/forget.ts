@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { ObnamError } from '../../lib/errors.js';
 import { parseDuration } from '../../lib/forget/duration.js';
 import { checkForgetRequest, decideForget, deleteSnapshots, ForgetDecision, NamedSnapshot } from '../../lib/forget/engine.js';
-import { describeGroup, GroupBy, parseTagList, Policy } from '../../lib/forget/policy.js';
+import { describeGroup, describePolicy, GroupBy, parseTagList, Policy } from '../../lib/forget/policy.js';
 import { systemTimeZone } from '../../lib/forget/timezone.js';
 import type { SnapshotInfo } from '../../lib/repo/repository.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
@@ -107,7 +107,7 @@ export async function forgetCommand(args: ForgetArgs): Promise<number> {
       clock: { now: Date.now() / 1000, zone: systemTimeZone() },
       signal,
     });
-    if (!ctx.json) printDecision(decision);
+    if (!ctx.json) printDecision(decision, policy);
     const removed = dryRun ? [] : await deleteSnapshots(repo, decision.remove, { signal });
     // TODO(repo-hardening): record `removed` in the rollback-warning cache here, so these ids do not warn later.
     if (ctx.json) {
@@ -135,8 +135,9 @@ function table(head: string[], rows: string[][]): string {
 
 const row = (s: SnapshotInfo) => [s.id.slice(0, 8), localTime(s.time), s.hostname, s.tags.join(','), s.paths.join(' ')];
 
-function printDecision(d: ForgetDecision): void {
+function printDecision(d: ForgetDecision, policy: Policy): void {
   const out: string[] = [];
+  if (!d.named.length) out.push(`policy: ${describePolicy(policy)}\n\n`);
   for (const g of d.groups) {
     out.push(`${describeGroup(g.key)}:\n`);
     out.push(`keep ${plural(g.keep.length, 'snapshot')}:\n`);

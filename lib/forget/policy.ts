@@ -96,6 +96,18 @@ export function isEmptyPolicy(p: Policy): boolean {
   return !p.last && !p.hourly && !p.daily && !p.weekly && !p.monthly && !p.yearly && !p.within && !p.tags?.length;
 }
 
+/** The policy as the options that give it, e.g. "--keep-last 3 --keep-daily unlimited --keep-within 1y". */
+export function describePolicy(p: Policy): string {
+  const parts: string[] = [];
+  for (const b of BUCKETS) {
+    const n = p[b.rule] as number | undefined;
+    if (n) parts.push(`--${b.name} ${n === Infinity ? 'unlimited' : n}`);
+  }
+  if (p.within) parts.push(`--keep-within ${formatDuration(p.within)}`);
+  for (const l of p.tags ?? []) parts.push(`--keep-tag ${l.map((t) => t || "''").join(',')}`);
+  return parts.join(' ');
+}
+
 /** A tag list (restic's `tag[,tag...]`): comma-separated, blanks around each trimmed; '' stands for "no tags". */
 export function parseTagList(s: string): string[] {
   return s.split(',').map((t) => t.trim());

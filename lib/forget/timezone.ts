@@ -33,8 +33,12 @@ function asUtc(c: CivilTime): number {
   return Math.floor(d.getTime() / 1000);
 }
 
+/** The seconds a JavaScript Date can hold (±100 million days): snapshot times beyond are read as the nearest end. */
+const MAX_DATE_SEC = 8.64e12;
+const clampSec = (epochSec: number) => Math.min(MAX_DATE_SEC, Math.max(-MAX_DATE_SEC, epochSec));
+
 function utcCivil(epochSec: number): CivilTime {
-  const d = new Date(epochSec * 1000);
+  const d = new Date(clampSec(epochSec) * 1000);
   return {
     year: d.getUTCFullYear(),
     month: d.getUTCMonth() + 1,
@@ -68,7 +72,7 @@ export function timeZone(name: string): TimeZone {
   }
   const civil = (epochSec: number): CivilTime => {
     const f: Record<string, string> = {};
-    for (const p of fmt.formatToParts(new Date(epochSec * 1000))) f[p.type] = p.value;
+    for (const p of fmt.formatToParts(new Date(clampSec(epochSec) * 1000))) f[p.type] = p.value;
     const y = Number(f.year);
     return {
       year: f.era === 'BC' || f.era === 'B' ? 1 - y : y,
