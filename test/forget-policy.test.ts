@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ObnamError } from '../lib/errors.js';
 import { formatDuration, parseDuration } from '../lib/forget/duration.js';
 import { applyPolicy, Clock, describePolicy, GroupBy, planForget, Policy, PolicySnapshot } from '../lib/forget/policy.js';
@@ -351,6 +352,51 @@ describe('forget policy', () => {
         (e: unknown) => e instanceof ObnamError && e.code === 'REFUSED' && /all 2 snapshots of host a, paths \/data/.test(e.message),
       );
     });
+  });
+});
+
+describe('forget policy, properties', () => {
+  const count = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 6 }), fc.constant(Infinity));
+  const policyArb: fc.Arbitrary<Policy> = fc.record({
+    last: count,
+    hourly: count,
+    daily: count,
+    weekly: count,
+    monthly: count,
+    yearly: count,
+    within: fc.option(fc.record({ years: fc.nat(1), months: fc.nat(3), days: fc.nat(10), hours: fc.integer({ min: 1, max: 30 }) }), { nil: undefined }),
+    tags: fc.array(fc.array(fc.constantFrom('a', 'b', ''), { minLength: 1, maxLength: 2 }), { maxLength: 2 }),
+  });
+  // Snapshot times within about two years of NOW, some in the future.
+  const snapsArb = fc.uniqueArray(fc.integer({ min: NOW - 2 * 365 * 86_400, max: NOW + 3 * 86_400 }), { minLength: 1, maxLength: 40 }).chain((times) =>
+    fc.tuple(...times.map((t, i) => fc.subarray(['a', 'b']).map((tags) => ({ ...snap(`s${i}`, '2026-01-01T00:00:00Z', { tags }), time: { sec: t, nsec: 0 } })))),
+  );
+  const zones = [UTC, timeZone('Europe/Berlin'), timeZone('Asia/Kolkata')];
+
+  it('every snapshot is either kept or removed, once; and something is kept unless only tags are asked for', () => {
+    fc.assert(
+      fc.property(snapsArb, policyArb, fc.constantFrom(...zones), (snaps, policy, zone) => {
+        const r = applyPolicy(snaps, policy, { now: NOW, zone });
+        const all = [...r.keep.map((k) => k.snapshot.label), ...r.remove.map((s) => s.label)].sort();
+        assert.deepEqual(all, snaps.map((s) => s.label).sort());
+        const onlyTags = !policy.last && !policy.hourly && !policy.daily && !policy.weekly && !policy.monthly && !policy.yearly && !policy.within;
+        if (!onlyTags) assert.ok(r.keep.length > 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a snapshot left out (damaged) never makes the policy remove one it would keep', () => {
+    fc.assert(
+      fc.property(snapsArb, policyArb, fc.constantFrom(...zones), fc.nat(), (snaps, policy, zone, pick) => {
+        const clock = { now: NOW, zone };
+        const full = new Set(applyPolicy(snaps, policy, clock).keep.map((k) => k.snapshot.label));
+        const without = snaps.filter((_s, i) => i !== pick % snaps.length);
+        const kept = new Set(applyPolicy(without, policy, clock).keep.map((k) => k.snapshot.label));
+        for (const s of without) if (full.has(s.label)) assert.ok(kept.has(s.label), `${s.label} kept with all snapshots, removed without one`);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
