@@ -108,8 +108,14 @@ export async function forgetCommand(args: ForgetArgs): Promise<number> {
       signal,
     });
     if (!ctx.json) printDecision(decision, policy);
-    const removed = dryRun ? [] : await deleteSnapshots(repo, decision.remove, { signal });
-    // TODO(repo-hardening): record `removed` in the rollback-warning cache here, so these ids do not warn later.
+    const removed: string[] = [];
+    if (!dryRun) {
+      try {
+        await deleteSnapshots(repo, decision.remove, { signal, onDeleted: (id) => removed.push(id) });
+      } finally {
+        // TODO(repo-hardening): record `removed` (also when a later delete failed) in the rollback-warning cache.
+      }
+    }
     if (ctx.json) {
       process.stdout.write(JSON.stringify(decisionJson(decision, dryRun, removed)) + '\n');
     } else if (dryRun) {
