@@ -23,6 +23,7 @@ import type { SnapshotInfo } from '../../lib/repo/repository.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { localTime, snapshotJson } from '../format.js';
+import { recordForgotten } from '../seen-snapshots.js';
 import { cancelSignal } from '../signals.js';
 
 export interface ForgetArgs extends GlobalArgs {
@@ -113,7 +114,8 @@ export async function forgetCommand(args: ForgetArgs): Promise<number> {
       try {
         await deleteSnapshots(repo, decision.remove, { signal, onDeleted: (id) => removed.push(id) });
       } finally {
-        // TODO(repo-hardening): record `removed` (also when a later delete failed) in the rollback-warning cache.
+        // These vanished by our own hand: the rollback warning must not name them (also when a later delete failed).
+        if (removed.length) await recordForgotten(repo.config.repositoryId, removed);
       }
     }
     if (ctx.json) {
