@@ -59,6 +59,7 @@ describe('a damaged snapshot object', () => {
     fs.cpSync(pristine, repo, { recursive: true });
     // A home of its own per test: client-side caches never see another test's copy of the repository.
     env.HOME = path.join(tmp.path, `home-${++run}`);
+    env.XDG_CACHE_HOME = path.join(env.HOME, '.cache');
     fs.mkdirSync(env.HOME);
   });
   after(() => tmp.remove());

@@ -70,6 +70,7 @@ describe('obnam forget on a local repository', () => {
     fs.rmSync(repo, { recursive: true, force: true });
     fs.cpSync(pristine, repo, { recursive: true });
     env.HOME = path.join(tmp.path, `home-${++run}`);
+    env.XDG_CACHE_HOME = path.join(env.HOME, '.cache');
     fs.mkdirSync(env.HOME);
   });
   after(async () => {
@@ -89,6 +90,9 @@ describe('obnam forget on a local repository', () => {
     const r = await obnamOk(['forget', ids[1]!], { env });
     assert.match(r.stdout, new RegExp(`${ids[1]!.slice(0, 8)}`));
     assert.match(r.stdout, /removed 1 snapshot/);
+    // This client saw it (restore listed the snapshots) and forgot it itself: no rollback warning.
+    const listed = await obnamOk(['list'], { env });
+    assert.doesNotMatch(listed.stderr, /vanished/, listed.stderr);
     assert.deepEqual(await listIds(env), [ids[0], ids[2], ids[3]]);
     const after1 = await restoreTo(ids[0]!, 'after-1');
     const after3 = await restoreTo(ids[2]!, 'after-3');
@@ -199,6 +203,7 @@ describe('obnam forget over obnam-server', () => {
     OBNAM_SERVER_FINGERPRINT: server.fingerprint,
     OBNAM_PASSPHRASE: PASS,
     HOME: path.join(tmp.path, `home-${name}`),
+    XDG_CACHE_HOME: path.join(tmp.path, `home-${name}`, '.cache'),
   });
 
   before(async () => {
