@@ -12,7 +12,16 @@ const newId = () => randomBytes(32).toString('hex');
 
 storeConformance('LocalStore', async () => {
   const dir = await tempDir();
-  return { store: await LocalStore.create(dir.path, { packSize: 64 * 1024 }), cleanup: dir.remove };
+  return { store: await LocalStore.create(dir.path, { packSize: 64 * 1024 }), other: () => LocalStore.open(dir.path), cleanup: dir.remove };
+});
+
+storeConformance('LocalStore flushing by journal (as obnam-server)', async () => {
+  const dir = await tempDir();
+  return {
+    store: await LocalStore.create(dir.path, { packSize: 64 * 1024, journalFlush: true }),
+    other: () => LocalStore.open(dir.path, { journalFlush: true }),
+    cleanup: dir.remove,
+  };
 });
 
 async function withStore(fn: (dir: string, s: LocalStore) => Promise<void>, packSize = 64 * 1024): Promise<void> {

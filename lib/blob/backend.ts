@@ -48,7 +48,7 @@ export interface BlobBackend {
   close(): Promise<void>;
 }
 
-const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 
 /** INTERNAL unless `name` is a valid blob name (callers build names; a bad one is a bug, never user input). */
 export function checkBlobName(name: string): string {

@@ -77,7 +77,7 @@ export class LocalBlobBackend implements BlobBackend {
     }
   }
 
-  async stat(name: string): Promise<{ size: number } | undefined> {
+  async stat(name: string, _opts: StoreOptions = {}): Promise<{ size: number } | undefined> {
     try {
       return { size: (await fs.stat(this.file(name))).size };
     } catch (e) {

@@ -77,7 +77,13 @@ export class LocalStore implements ObjectStore {
   private refreshing?: Promise<void>;
   /** Other live writers' journals read so far: path -> [pack id, bytes parsed, objects]. */
   private readonly journalsSeen = new Map<string, { pack: string; parsed: number; keys: [Kind, string][] }>();
-  private sortedCache = new Map<Kind, { version: number; ids: string[] }>();
+  private sortedCache = new Map<Kind, { version: string; ids: string[] }>();
+  /**
+   * Bumped by every put and delete of a tree or chunk: objects waiting in the
+   * open pack are not in the index, so the index version alone would let a
+   * cached listing hide them (issue 7 item 4).
+   */
+  private changes = 0;
 
   private readonly journalFlush: boolean;
 
@@ -160,6 +166,7 @@ export class LocalStore implements ObjectStore {
     const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp')));
     w.add(kind, id, data, digest);
     this.unsealed.set(key, w);
+    this.changes++;
     // Back-pressure: do not let bytes waiting for the disk pile up in memory.
     if (w.backlog > MAX_BACKLOG) await w.drained().catch(() => undefined);
     if (w.size >= this.packSize) {
@@ -385,11 +392,14 @@ export class LocalStore implements ObjectStore {
 
   /** Up to `limit` ids of `kind` greater than `after`, in ascending order (resumable listings). */
   async listPage(kind: Kind, after: string | undefined, limit: number): Promise<string[]> {
+    // A listing that starts learns what other processes stored (list() refreshes).
+    if (after === undefined && PACKED.has(kind)) await this.refresh();
+    const version = `${this.index.version}.${this.changes}`;
     let sorted = this.sortedCache.get(kind);
-    if (!sorted || sorted.version !== this.index.version || !PACKED.has(kind)) {
+    if (!sorted || sorted.version !== version || !PACKED.has(kind)) {
       const ids: string[] = [];
       for await (const id of this.list(kind)) ids.push(id);
-      sorted = { version: this.index.version, ids: ids.sort() };
+      sorted = { version, ids: ids.sort() };
       if (PACKED.has(kind)) this.sortedCache.set(kind, sorted);
     }
     const ids = sorted.ids;
@@ -419,6 +429,7 @@ export class LocalStore implements ObjectStore {
     }
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
+    this.changes++;
     const packs = this.index.remove(kind, id).map((l) => l.pack);
     const builder = this.unsealed.get(key);
     if (builder) packs.push(builder.id);
