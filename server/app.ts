@@ -113,7 +113,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         });
         release = await deps.limiter.enter(client.namespace);
         if (closed) release();
-        req.obnamStore = await deps.namespaces.store(client);
+        const lease = await deps.namespaces.acquire(client.namespace, client.name);
+        reply.raw.once('close', lease.release);
+        req.obnamStore = lease.store;
       });
       objectRoutes(api, limits);
       batchRoutes(api, limits);

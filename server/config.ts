@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { ObnamError } from '../lib/errors.js';
 import type { ServerDir } from './layout.js';
+import { parseStorageConfig, StorageConfig } from './storage-config.js';
 
 export interface Limits {
   /** Largest single object upload (PUT body). */
@@ -38,6 +39,8 @@ export interface ServerConfig {
   tls: { cert: string; key: string };
   logLevel: string;
   limits: Limits;
+  /** Where namespaces are kept (storage-config.ts). */
+  storage: StorageConfig;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -104,7 +107,7 @@ export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
   }
   const bad = (what: string) => new ObnamError('USAGE', `server config ${file}: ${what}`);
   const top = mapping(raw ?? {}, bad, 'the file');
-  const cfg: ServerConfig = { listen: DEFAULT_LISTEN, tls: { cert: '', key: '' }, logLevel: 'info', limits: { ...DEFAULT_LIMITS } };
+  const cfg: ServerConfig = { listen: DEFAULT_LISTEN, tls: { cert: '', key: '' }, logLevel: 'info', limits: { ...DEFAULT_LIMITS }, storage: { type: 'local' } };
   const base = path.dirname(file);
   for (const [k, v] of Object.entries(top)) {
     if (k === 'listen') {
@@ -127,6 +130,8 @@ export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
         if (typeof lv !== 'number' || !Number.isFinite(lv) || lv <= 0) throw bad(`limits.${lk} must be a positive number`);
         cfg.limits[field] = lv;
       }
+    } else if (k === 'storage') {
+      cfg.storage = parseStorageConfig(v, bad);
     } else {
       throw bad(`unknown setting ${JSON.stringify(k)}`);
     }

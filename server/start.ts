@@ -13,6 +13,7 @@ import { Limits, loadServerConfig, parseListen } from './config.js';
 import { checkServerDir, serverDir } from './layout.js';
 import { RequestLimiter } from './limiter.js';
 import { Namespaces } from './namespaces.js';
+import { namespaceProvider } from './storage-config.js';
 import { fingerprintOf, loadCertificate } from './tls.js';
 
 export interface StartOptions {
@@ -29,6 +30,10 @@ export interface StartOptions {
   logStream?: { write(line: string): void };
   /** Overrides of configured limits. */
   limits?: Partial<Limits>;
+  /** Close a namespace after this long without requests (default 5 minutes). */
+  namespaceIdleMs?: number;
+  /** Where S3 credentials not in the config come from (default: the process environment). */
+  env?: Record<string, string | undefined>;
 }
 
 export interface RunningServer {
@@ -65,7 +70,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
   const clients = new ClientTable(d.clientsFile);
   await clients.refresh();
-  const namespaces = new Namespaces(d);
+  const namespaces = new Namespaces(namespaceProvider(d, config.storage, opts.env ?? process.env), opts.namespaceIdleMs);
   const limiter = new RequestLimiter(limits.maxConcurrentRequests, limits.maxQueuedRequests);
   const app = buildApp({
     limits,

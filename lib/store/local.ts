@@ -446,6 +446,12 @@ export class LocalStore implements ObjectStore {
     await io.fsyncDir(dir);
   }
 
+  /** The bytes and the SHA-256 the store keeps for them (checked). */
+  async getWithDigest(kind: Kind, id: string, opts: StoreOptions = {}): Promise<{ data: Uint8Array; digest: Buffer }> {
+    const digest = await this.digest(kind, id);
+    return { data: await this.get(kind, id, opts), digest };
+  }
+
   /** The SHA-256 the store keeps for an object (without reading it). */
   async digest(kind: Kind, id: string): Promise<Buffer> {
     this.checkId(kind, id);

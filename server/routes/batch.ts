@@ -61,8 +61,7 @@ export function batchRoutes(api: FastifyInstance, limits: Limits): void {
         continue;
       }
       try {
-        const digest = await store.digest(kind, id);
-        const data = await store.get(kind, id);
+        const { data, digest } = await store.getWithDigest(kind, id);
         budget -= data.length;
         results.push({ id, digest, data });
       } catch (e) {

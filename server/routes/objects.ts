@@ -56,8 +56,7 @@ export function objectRoutes(api: FastifyInstance, limits: Limits): void {
     const { kind, id } = parseObject(req.params);
     const { store } = requestClient(req);
     // The store checks the bytes against the kept digest as it reads them (422 if damaged).
-    const digest = await store.digest(kind, id);
-    const data = await store.get(kind, id);
+    const { data, digest } = await store.getWithDigest(kind, id);
     return objectHeaders(reply, digest).send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   });
 
