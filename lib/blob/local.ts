@@ -10,6 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import * as io from '../store/localfs.js';
+import { ioError } from '../store/localfs.js';
 import type { StoreOptions } from '../store/store.js';
 import { BlobBackend, BlobInfo, ByteRange, checkBlobName } from './backend.js';
 
@@ -130,12 +131,4 @@ export class LocalBlobBackend implements BlobBackend {
   }
 
   async close(): Promise<void> {}
-}
-
-/** A file system failure as an ObnamError: NO_SPACE for a full disk, IO otherwise. */
-export function ioError(e: unknown, what: string): ObnamError {
-  if (e instanceof ObnamError) return e;
-  const code = errnoCode(e);
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new ObnamError('NO_SPACE', `${what}: no space left on the device`);
-  return new ObnamError('IO', `${what}: ${(e as Error).message}`);
 }

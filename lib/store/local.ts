@@ -70,7 +70,14 @@ export class LocalStore implements ObjectStore {
   /** Objects in packs not yet durable: the pack that holds each. */
   private readonly unsealed = new Map<string, PackWriter>();
   private readonly sealing = new Set<Promise<void>>();
+  /** A failure to write a pack, reported (once) by the next put or flush. */
   private sealError?: unknown;
+  /**
+   * Journals that failed (a full disk): their durable records were
+   * acknowledged, so they are kept and finished as packs once that works
+   * (at a later flush or close), never removed.
+   */
+  private readonly retired = new Set<PackWriter>();
   /** Tombstone keys (see pack-index.ts) known to this process. */
   private readonly tombstones = new Set<string>();
   private readonly openPacks = new Map<string, Promise<fs.FileHandle>>();
@@ -160,7 +167,7 @@ export class LocalStore implements ObjectStore {
       throw new ObnamError('CORRUPT', `${kind} ${id}: received bytes do not match the sender's SHA-256 digest`);
     }
     if (!PACKED.has(kind)) return this.putFile(kind, id, data, digest);
-    if (this.sealError) throw this.sealError;
+    this.throwSealError();
     if (this.hasPacked(kind, id)) return false;
     const key = `${kind}/${id}`;
     const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp')));
@@ -186,7 +193,7 @@ export class LocalStore implements ObjectStore {
       if (created) await io.fsyncDir(path.dirname(final));
       return created;
     } catch (e) {
-      throw new ObnamError('IO', `cannot store ${kind} ${id}: ${(e as Error).message}`);
+      throw io.ioError(e, `cannot store ${kind} ${id}`);
     } finally {
       await io.unlink(tmp, true).catch(() => undefined);
     }
@@ -198,7 +205,12 @@ export class LocalStore implements ObjectStore {
     if (!b || b.empty) return;
     this.current = undefined;
     const p = this.finishPack(b).catch((e) => {
-      this.sealError ??= new ObnamError('IO', `cannot write pack ${b.id}: ${(e as Error).message}`);
+      // Flushing by journal, the pack's objects are durable in its journal (retired, finished
+      // later): nobody's request failed. Otherwise they were never acknowledged: forget them
+      // (has() must not claim them) and report the failure once.
+      if (this.journalFlush) return;
+      this.forgetUnsealed(b, 0);
+      this.sealError ??= io.ioError(e, `cannot write pack ${b.id}`);
     });
     this.sealing.add(p);
     void p.finally(() => this.sealing.delete(p));
@@ -215,11 +227,15 @@ export class LocalStore implements ObjectStore {
       b.readPath = final;
       await io.fsyncDir(path.dirname(final));
     } catch (e) {
+      if (this.journalFlush) {
+        this.retire(b);
+        throw e;
+      }
       await b.abandon();
-      throw e;
-    } finally {
       await io.unlink(tmp, true).catch(() => undefined);
+      throw e;
     }
+    await io.unlink(tmp, true).catch(() => undefined);
     for (const e of b.entries) {
       const key = `${e.kind}/${e.id}`;
       if (this.unsealed.get(key) === b) this.unsealed.delete(key);
@@ -236,22 +252,70 @@ export class LocalStore implements ObjectStore {
    */
   async flush(): Promise<void> {
     if (this.journalFlush) {
-      await this.current?.sync().catch((e) => {
-        this.sealError ??= new ObnamError('IO', `cannot write pack journal: ${(e as Error).message}`);
-      });
+      const w = this.current;
+      try {
+        await w?.sync();
+      } catch (e) {
+        // The journal cannot take more (a full disk): start a new one for later puts; what was
+        // already durable in this one stays readable and becomes a pack later (retired).
+        if (w) this.retire(w);
+        throw io.ioError(e, 'cannot write pack journal');
+      }
+      await this.finishRetired();
     } else {
       while (this.sealing.size) await Promise.all(this.sealing);
       this.startSeal();
     }
     while (this.sealing.size) await Promise.all(this.sealing);
-    if (this.sealError) throw this.sealError;
+    this.throwSealError();
+  }
+
+  /** Reports a pack write failure once: the store goes on working afterwards. */
+  private throwSealError(): void {
+    const e = this.sealError;
+    if (e === undefined) return;
+    this.sealError = undefined;
+    throw e;
+  }
+
+  /** Forgets the objects of a pack from entry `from` on (they were not stored durably). */
+  private forgetUnsealed(w: PackWriter, from: number): void {
+    for (const e of w.entries.slice(from)) {
+      const key = `${e.kind}/${e.id}`;
+      if (this.unsealed.get(key) === w) this.unsealed.delete(key);
+    }
+  }
+
+  /** Stops using a journal that failed; keeps its durable records (see `retired`). */
+  private retire(w: PackWriter): void {
+    if (this.current === w) this.current = undefined;
+    if (this.retired.has(w)) return;
+    this.forgetUnsealed(w, w.durableCount);
+    this.retired.add(w);
+  }
+
+  /** Finishes retired journals as packs, if the disk lets us now (J1's recovery, in-process). */
+  private async finishRetired(): Promise<void> {
+    for (const w of [...this.retired]) {
+      try {
+        await w.drained().catch(() => undefined);
+        const entries = await recoverJournal(w.tmpPath, this.packPath(w.id));
+        this.index.addPack(w.id, entries, this.tombstones);
+        this.forgetUnsealed(w, 0);
+        this.retired.delete(w);
+        await w.abandon();
+      } catch {
+        // Still no space: the journal stays (durable); try again at the next flush.
+      }
+    }
   }
 
   /** Finishes the open pack, so that other processes see its objects too. */
   async seal(): Promise<void> {
     this.startSeal();
     while (this.sealing.size) await Promise.all(this.sealing);
-    if (this.sealError) throw this.sealError;
+    await this.finishRetired();
+    this.throwSealError();
   }
 
   /** Finishes the journals of writers that died (see pack-recover.ts). */
@@ -435,15 +499,19 @@ export class LocalStore implements ObjectStore {
     if (builder) packs.push(builder.id);
     this.unsealed.delete(key);
     const dir = path.join(this.dir, 'deleted');
-    for (const pack of packs) {
-      const t = tombstoneKey(kind, id, pack);
-      this.tombstones.add(t);
-      const tmp = path.join(this.dir, 'tmp', `${t}.${randomBytes(6).toString('hex')}`);
-      await io.writeDurable(tmp, []);
-      await io.linkNoReplace(tmp, path.join(dir, t));
-      await io.unlink(tmp, true);
+    try {
+      for (const pack of packs) {
+        const t = tombstoneKey(kind, id, pack);
+        this.tombstones.add(t);
+        const tmp = path.join(this.dir, 'tmp', `${t}.${randomBytes(6).toString('hex')}`);
+        await io.writeDurable(tmp, []);
+        await io.linkNoReplace(tmp, path.join(dir, t));
+        await io.unlink(tmp, true);
+      }
+      await io.fsyncDir(dir);
+    } catch (e) {
+      throw io.ioError(e, `cannot delete ${kind} ${id}`);
     }
-    await io.fsyncDir(dir);
   }
 
   /** The bytes and the SHA-256 the store keeps for them (checked). */
@@ -542,6 +610,7 @@ export class LocalStore implements ObjectStore {
     // Objects other live writers made durable in their journals are visible too.
     for (const [pack, file, alive] of live) {
       if (!alive || this.current?.tmpPath === file || this.index.hasPack(pack)) continue;
+      if ([...this.retired].some((w) => w.tmpPath === file)) continue; // our own, finished later
       await this.readJournal(pack, file);
     }
   }
