@@ -45,6 +45,7 @@ export class LocalBlobBackend implements BlobBackend {
     const tmp = path.join(this.dir, BLOB_TMP, `${path.basename(final)}.${randomBytes(6).toString('hex')}`);
     try {
       await fs.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+      await fs.mkdir(path.dirname(tmp), { recursive: true, mode: 0o700 });
       await io.writeDurable(tmp, data instanceof Uint8Array ? [data] : [...data]);
       const created = await io.linkNoReplace(tmp, final);
       if (created) await io.fsyncDir(path.dirname(final));

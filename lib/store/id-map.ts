@@ -6,21 +6,25 @@
  * good hash. Entries keep their position for life (a deleted entry is marked
  * dead, not moved), so a sorted view of positions stays valid while entries
  * are added or deleted. Memory: 32 bytes of id + 4 per field + 1 of flags
- * per entry, plus 4-byte table slots at a load of at most 3/4, with arrays
- * grown by half: about 60 bytes per id with 3 fields (see `bytes`).
+ * per entry, in blocks of 4096 entries (so at most one block is unused), plus
+ * a table of 4-byte slots kept between 7/16 and 7/8 full: 50 to 55 bytes per
+ * id with 3 fields (see `bytes`).
  * IdSet is an IdMap without fields.
  */
 const ID_BYTES = 32;
 const EMPTY = 0;
-
-function hashAt(keys: Uint8Array, at: number): number {
-  return (keys[at]! | (keys[at + 1]! << 8) | (keys[at + 2]! << 16) | (keys[at + 3]! << 24)) >>> 0;
-}
+/** Entries per block: storage grows by whole blocks, so the unused tail is at most one block. */
+const BLOCK_BITS = 12;
+const BLOCK = 1 << BLOCK_BITS;
+const LOW = BLOCK - 1;
+/** The table doubles when more than 7/8 full. */
+const MAX_LOAD_NUM = 7;
+const MAX_LOAD_DEN = 8;
 
 export class IdMap {
-  private keys: Uint8Array;
-  private vals: Uint32Array;
-  private dead: Uint8Array;
+  private readonly keys: Buffer[] = [];
+  private readonly vals: Uint32Array[] = [];
+  private readonly dead: Uint8Array[] = [];
   private table: Uint32Array;
   private mask: number;
   /** Positions used (live and dead). */
@@ -29,17 +33,9 @@ export class IdMap {
   size = 0;
   private readonly scratch = Buffer.alloc(ID_BYTES);
 
-  constructor(
-    readonly fields: number,
-    capacity = 256,
-  ) {
-    this.keys = new Uint8Array(capacity * ID_BYTES);
-    this.vals = new Uint32Array(capacity * fields);
-    this.dead = new Uint8Array(capacity);
-    let t = 8;
-    while (t * 3 < capacity * 4) t *= 2;
-    this.table = new Uint32Array(t);
-    this.mask = t - 1;
+  constructor(readonly fields: number) {
+    this.table = new Uint32Array(64);
+    this.mask = 63;
   }
 
   /** The id as 32 bytes: hex strings are converted into a scratch buffer (valid until the next call). */
@@ -49,16 +45,22 @@ export class IdMap {
     return this.scratch;
   }
 
+  private hashOf(pos: number): number {
+    const k = this.keys[pos >>> BLOCK_BITS]!;
+    const o = (pos & LOW) * ID_BYTES;
+    return (k[o]! | (k[o + 1]! << 8) | (k[o + 2]! << 16) | (k[o + 3]! << 24)) >>> 0;
+  }
+
   private equalAt(pos: number, id: Uint8Array): boolean {
-    const o = pos * ID_BYTES;
-    const k = this.keys;
+    const k = this.keys[pos >>> BLOCK_BITS]!;
+    const o = (pos & LOW) * ID_BYTES;
     for (let i = 0; i < ID_BYTES; i++) if (k[o + i] !== id[i]) return false;
     return true;
   }
 
   /** The table slot holding `id`, or the empty slot where it would go. */
   private slotOf(id: Uint8Array): number {
-    let s = hashAt(id, 0) & this.mask;
+    let s = ((id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0) & this.mask;
     for (;;) {
       const v = this.table[s]!;
       if (v === EMPTY || this.equalAt(v - 1, id)) return s;
@@ -81,25 +83,32 @@ export class IdMap {
     const bytes = this.bytesOf(id);
     let slot = this.slotOf(bytes);
     if (this.table[slot] !== EMPTY) return -1;
-    if ((this.size + 1) * 4 > this.table.length * 3) {
+    if ((this.size + 1) * MAX_LOAD_DEN > this.table.length * MAX_LOAD_NUM) {
       this.growTable();
       slot = this.slotOf(bytes);
     }
-    if (this.used === this.dead.length) this.growEntries();
     const pos = this.used++;
-    this.keys.set(bytes.subarray(0, ID_BYTES), pos * ID_BYTES);
-    for (let f = 0; f < this.fields; f++) this.vals[pos * this.fields + f] = values[f] ?? 0;
+    const b = pos >>> BLOCK_BITS;
+    if (b === this.keys.length) {
+      this.keys.push(Buffer.alloc(BLOCK * ID_BYTES));
+      this.vals.push(new Uint32Array(BLOCK * this.fields));
+      this.dead.push(new Uint8Array(BLOCK));
+    }
+    const low = pos & LOW;
+    this.keys[b]!.set(bytes.subarray(0, ID_BYTES), low * ID_BYTES);
+    const v = this.vals[b]!;
+    for (let f = 0; f < this.fields; f++) v[low * this.fields + f] = values[f] ?? 0;
     this.table[slot] = pos + 1;
     this.size++;
     return pos;
   }
 
   field(pos: number, f: number): number {
-    return this.vals[pos * this.fields + f]!;
+    return this.vals[pos >>> BLOCK_BITS]![(pos & LOW) * this.fields + f]!;
   }
 
   setField(pos: number, f: number, value: number): void {
-    this.vals[pos * this.fields + f] = value;
+    this.vals[pos >>> BLOCK_BITS]![(pos & LOW) * this.fields + f] = value;
   }
 
   /** Removes an entry; false if absent. Its position is never reused. */
@@ -107,15 +116,15 @@ export class IdMap {
     let s = this.slotOf(this.bytesOf(id));
     const v = this.table[s]!;
     if (v === EMPTY) return false;
-    this.dead[v - 1] = 1;
+    this.dead[(v - 1) >>> BLOCK_BITS]![(v - 1) & LOW] = 1;
     this.size--;
     // Backward-shift deletion keeps every probe chain unbroken.
     this.table[s] = EMPTY;
     let next = (s + 1) & this.mask;
     while (this.table[next] !== EMPTY) {
       const p = this.table[next]! - 1;
-      const home = hashAt(this.keys, p * ID_BYTES) & this.mask;
-      // Move it back if its home is not within (s, next].
+      const home = this.hashOf(p) & this.mask;
+      // Move it back if the hole lies on its probe path (cyclically within [home, next)).
       if ((next > s && (home <= s || home > next)) || (next < s && home <= s && home > next)) {
         this.table[s] = p + 1;
         this.table[next] = EMPTY;
@@ -127,64 +136,57 @@ export class IdMap {
   }
 
   isLive(pos: number): boolean {
-    return pos < this.used && this.dead[pos] === 0;
+    return pos < this.used && this.dead[pos >>> BLOCK_BITS]![pos & LOW] === 0;
   }
 
   /** The id at a position, as a view into the map (copy it to keep it). */
   idBytes(pos: number): Uint8Array {
-    return this.keys.subarray(pos * ID_BYTES, (pos + 1) * ID_BYTES);
+    const o = (pos & LOW) * ID_BYTES;
+    return this.keys[pos >>> BLOCK_BITS]!.subarray(o, o + ID_BYTES);
   }
 
   idHex(pos: number): string {
-    return Buffer.from(this.keys.buffer, this.keys.byteOffset + pos * ID_BYTES, ID_BYTES).toString('hex');
+    const o = (pos & LOW) * ID_BYTES;
+    return this.keys[pos >>> BLOCK_BITS]!.toString('hex', o, o + ID_BYTES);
   }
 
   /** Positions of live entries, in insertion order. */
   *positions(): IterableIterator<number> {
-    for (let p = 0; p < this.used; p++) if (this.dead[p] === 0) yield p;
+    for (let p = 0; p < this.used; p++) if (this.isLive(p)) yield p;
   }
 
   /** Positions of live entries sorted by id (a snapshot: entries added later are not in it). */
   sortedPositions(): Uint32Array {
     const out = new Uint32Array(this.size);
     let n = 0;
-    for (let p = 0; p < this.used; p++) if (this.dead[p] === 0) out[n++] = p;
-    const k = Buffer.from(this.keys.buffer, this.keys.byteOffset, this.keys.byteLength);
-    out.sort((a, b) => k.compare(k, b * ID_BYTES, b * ID_BYTES + ID_BYTES, a * ID_BYTES, a * ID_BYTES + ID_BYTES));
+    for (let p = 0; p < this.used; p++) if (this.isLive(p)) out[n++] = p;
+    const k = this.keys;
+    out.sort((a, b) => {
+      const oa = (a & LOW) * ID_BYTES;
+      const ob = (b & LOW) * ID_BYTES;
+      return k[a >>> BLOCK_BITS]!.compare(k[b >>> BLOCK_BITS]!, ob, ob + ID_BYTES, oa, oa + ID_BYTES);
+    });
     return out;
   }
 
   /** Compares the id at `pos` with `id` (for searching a sorted view). */
   compareAt(pos: number, id: string | Uint8Array): number {
     const b = this.bytesOf(id);
-    const k = Buffer.from(this.keys.buffer, this.keys.byteOffset + pos * ID_BYTES, ID_BYTES);
-    return k.compare(b, 0, ID_BYTES);
+    const o = (pos & LOW) * ID_BYTES;
+    return this.keys[pos >>> BLOCK_BITS]!.compare(b, 0, ID_BYTES, o, o + ID_BYTES);
   }
 
   /** Bytes of memory the map holds (for measurements). */
   get bytes(): number {
-    return this.keys.byteLength + this.vals.byteLength + this.dead.byteLength + this.table.byteLength;
-  }
-
-  private growEntries(): void {
-    const cap = Math.max(16, Math.ceil(this.dead.length * 1.5));
-    const keys = new Uint8Array(cap * ID_BYTES);
-    keys.set(this.keys);
-    const vals = new Uint32Array(cap * this.fields);
-    vals.set(this.vals);
-    const dead = new Uint8Array(cap);
-    dead.set(this.dead);
-    this.keys = keys;
-    this.vals = vals;
-    this.dead = dead;
+    return this.keys.length * BLOCK * (ID_BYTES + 4 * this.fields + 1) + this.table.byteLength;
   }
 
   private growTable(): void {
     const table = new Uint32Array(this.table.length * 2);
     const mask = table.length - 1;
     for (let p = 0; p < this.used; p++) {
-      if (this.dead[p]) continue;
-      let s = hashAt(this.keys, p * ID_BYTES) & mask;
+      if (!this.isLive(p)) continue;
+      let s = this.hashOf(p) & mask;
       while (table[s] !== EMPTY) s = (s + 1) & mask;
       table[s] = p + 1;
     }
@@ -195,10 +197,7 @@ export class IdMap {
 
 /** A set of 32-byte ids (an IdMap without fields). */
 export class IdSet {
-  private readonly map: IdMap;
-  constructor(capacity?: number) {
-    this.map = new IdMap(0, capacity);
-  }
+  private readonly map = new IdMap(0);
   /** Adds an id; false if it was present. */
   add(id: string | Uint8Array): boolean {
     return this.map.add(id) >= 0;
