@@ -6,6 +6,7 @@
  */
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController } from 'fastify';
 import { ObnamError } from '../lib/errors.js';
+import { appendOnly } from '../lib/store/guard.js';
 import { API_PREFIX, BATCH_CONTENT_TYPE, OCTET_STREAM, routes } from '../lib/store/http-wire.js';
 import type { ClientTable } from './clients.js';
 import type { Limits } from './config.js';
@@ -115,7 +116,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         if (closed) release();
         const lease = await deps.namespaces.acquire(client.namespace, client.name);
         reply.raw.once('close', lease.release);
-        req.obnamStore = lease.store;
+        req.obnamStore = client.append_only ? appendOnly(lease.store) : lease.store;
       });
       objectRoutes(api, limits);
       batchRoutes(api, limits);

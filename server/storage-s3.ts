@@ -5,12 +5,17 @@
  * writes the open pack as one object), so any number of servers can serve
  * the same bucket and a server keeps nothing that a crash could lose.
  */
+import type { BlobBackend } from '../lib/blob/backend.js';
+import { withLimits, withRetry } from '../lib/blob/decorators.js';
 import { S3BlobBackend, S3Location } from '../lib/blob/s3.js';
 import { ObnamError } from '../lib/errors.js';
 import { BLOB_MARKER, PackedStore } from '../lib/store/packed.js';
 import type { NamespaceProvider, NamespaceStore } from './storage.js';
 
 const NAMESPACE = /^[0-9a-f]{32}$/;
+/** Requests in flight to the endpoint, per namespace. */
+const MAX_CONCURRENT = 32;
+
 /** How stale a serving store's "exists?" answers may be about objects other servers stored. */
 export const S3_MAX_STALE_MS = 2000;
 
@@ -27,9 +32,10 @@ export class S3Namespaces implements NamespaceProvider {
     return `${this.location.replace(/\/$/, '')}/data/${namespace}`;
   }
 
-  private backend(namespace: string): S3BlobBackend {
+  /** A namespace's blobs: passing endpoint failures retried with backoff, requests in flight bounded. */
+  private backend(namespace: string): BlobBackend {
     if (!NAMESPACE.test(namespace)) throw new ObnamError('USAGE', `invalid namespace ${namespace}`);
-    return this.root.sub(`data/${namespace}`, this.loc);
+    return withLimits(withRetry(this.root.sub(`data/${namespace}`, this.loc)), { maxConcurrent: MAX_CONCURRENT });
   }
 
   async create(namespace: string): Promise<void> {
