@@ -32,7 +32,9 @@ import { FILE_DIRS, framedPath, MARKER, MARKER_TEXT, PACKED, packPath, SHARDS } 
 import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import { intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
 import { PackWriter } from './pack-writer.js';
-import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex } from './pack-format.js';
+import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
+import { KIND_CODE } from '../format/version.js';
+import { CompactPackIndex } from './compact-index.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
 import type { ObjectStore, StoreOptions } from './store.js';
 
@@ -64,7 +66,10 @@ export type { ScrubProblem } from './local-scrub.js';
 
 export class LocalStore implements ObjectStore {
   readonly location: string;
-  private readonly index = new PackIndex();
+  /** Where each tree and chunk in a finished pack is (compact: no digests, see compact-index.ts). */
+  private readonly index = new CompactPackIndex();
+  /** Objects in other live writers' journals (few: at most a pack's worth per writer), with digests. */
+  private readonly journalIndex = new PackIndex();
   private readonly packSize: number;
   private current?: PackWriter;
   /** Objects in packs not yet durable: the pack that holds each. */
@@ -330,7 +335,12 @@ export class LocalStore implements ObjectStore {
   }
 
   private hasPacked(kind: Kind, id: string): boolean {
-    return this.unsealed.has(`${kind}/${id}`) || this.index.get(kind, id) !== undefined;
+    return this.unsealed.has(`${kind}/${id}`) || this.where(kind, id) !== undefined;
+  }
+
+  /** Where a packed object is: in a finished pack, or in another writer's journal. */
+  private where(kind: Kind, id: string): (Omit<Location, 'digest'> & { digest?: Buffer }) | undefined {
+    return this.index.get(kind, id) ?? this.journalIndex.get(kind, id);
   }
 
   async get(kind: Kind, id: string, opts: StoreOptions = {}): Promise<Uint8Array> {
@@ -344,27 +354,57 @@ export class LocalStore implements ObjectStore {
       }
       return pending.data;
     }
-    let loc = this.index.get(kind, id);
+    let loc = this.where(kind, id);
     if (!loc) {
       await this.refresh();
-      loc = this.index.get(kind, id);
+      loc = this.where(kind, id);
     }
     if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
+    if (!loc.journal) return (await this.readRecord(kind, id, loc, true)).data;
     let data: Buffer;
     try {
-      data = await this.readAt(loc, `${kind} ${id}`);
+      data = await this.readAt(loc as Location, `${kind} ${id}`);
     } catch (e) {
       // Another writer's journal became a pack meanwhile: look again.
-      if (!(loc.journal && e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+      if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
       await this.refresh();
-      loc = this.index.get(kind, id);
+      loc = this.where(kind, id);
       if (!loc) throw e;
-      data = await this.readAt(loc, `${kind} ${id}`);
+      if (!loc.journal) return (await this.readRecord(kind, id, loc, true)).data;
+      data = await this.readAt(loc as Location, `${kind} ${id}`);
     }
-    if (!sha256(data).equals(loc.digest)) {
+    if (!sha256(data).equals(loc.digest!)) {
       throw new ObnamError('CORRUPT', `${kind} ${id}: stored bytes do not match their SHA-256 digest`);
     }
     return data;
+  }
+
+  /**
+   * Reads an object's record header (and bytes, if `withData`) from its pack:
+   * the digest is the record header's, checked against the bytes; the header
+   * must name this object with the index's length (CORRUPT otherwise).
+   */
+  private async readRecord(kind: Kind, id: string, loc: { pack: string; offset: number; length: number }, withData: boolean): Promise<{ data: Buffer; digest: Buffer }> {
+    const what = `${kind} ${id}`;
+    const want = RECORD_HEADER_BYTES + (withData ? loc.length : 0);
+    const buf = Buffer.allocUnsafe(want);
+    try {
+      const { bytesRead } = await (await this.openPack(loc.pack)).read(buf, 0, want, loc.offset - RECORD_HEADER_BYTES);
+      if (bytesRead !== want) throw new ObnamError('CORRUPT', `${what}: pack ${loc.pack} is truncated`);
+    } catch (e) {
+      if (e instanceof ObnamError) throw e;
+      if (errnoCode(e) === 'ENOENT') throw new ObnamError('NOT_FOUND', `${what} not found (its pack is gone)`);
+      throw new ObnamError('IO', `cannot read ${what}: ${(e as Error).message}`);
+    }
+    if (buf[0] !== KIND_CODE[kind] || buf.toString('hex', 1, 33) !== id || buf.readUInt32BE(33) !== loc.length) {
+      throw new ObnamError('CORRUPT', `${what}: the record in pack ${loc.pack} does not match the index`);
+    }
+    const digest = Buffer.from(buf.subarray(37, RECORD_HEADER_BYTES));
+    const data = buf.subarray(RECORD_HEADER_BYTES);
+    if (withData && !sha256(data).equals(digest)) {
+      throw new ObnamError('CORRUPT', `${what}: stored bytes do not match their SHA-256 digest`);
+    }
+    return { data, digest };
   }
 
   private async readFile(kind: Kind, id: string): Promise<Buffer> {
@@ -442,7 +482,12 @@ export class LocalStore implements ObjectStore {
           yield key.slice(kind.length + 1);
         }
       }
-      for (const id of [...this.index.ids(kind)]) if (!seen.has(id)) yield id;
+      for (const id of [...this.index.ids(kind)]) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        yield id;
+      }
+      for (const id of [...this.journalIndex.ids(kind)]) if (!seen.has(id)) yield id;
       return;
     }
     let names: string[];
@@ -458,7 +503,7 @@ export class LocalStore implements ObjectStore {
   async listPage(kind: Kind, after: string | undefined, limit: number): Promise<string[]> {
     // A listing that starts learns what other processes stored (list() refreshes).
     if (after === undefined && PACKED.has(kind)) await this.refresh();
-    const version = `${this.index.version}.${this.changes}`;
+    const version = `${this.index.version}.${this.journalIndex.version}.${this.changes}`;
     let sorted = this.sortedCache.get(kind);
     if (!sorted || sorted.version !== version || !PACKED.has(kind)) {
       const ids: string[] = [];
@@ -494,7 +539,7 @@ export class LocalStore implements ObjectStore {
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
     this.changes++;
-    const packs = this.index.remove(kind, id).map((l) => l.pack);
+    const packs = [...this.index.remove(kind, id), ...this.journalIndex.remove(kind, id)].map((l) => l.pack);
     const builder = this.unsealed.get(key);
     if (builder) packs.push(builder.id);
     this.unsealed.delete(key);
@@ -526,9 +571,9 @@ export class LocalStore implements ObjectStore {
     if (PACKED.has(kind)) {
       const pending = this.unsealed.get(`${kind}/${id}`)?.digestOf(kind, id);
       if (pending) return pending;
-      const loc = this.index.get(kind, id);
+      const loc = this.where(kind, id);
       if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
-      return loc.digest;
+      return loc.digest ?? (await this.readRecord(kind, id, loc, false)).digest;
     }
     let fh: fs.FileHandle;
     try {
@@ -549,7 +594,7 @@ export class LocalStore implements ObjectStore {
   /** Where an object's bytes are on disk (for tests that damage objects, and for scrub reports). */
   locate(kind: Kind, id: string): { file: string; offset: number; length: number } | undefined {
     if (!PACKED.has(kind)) return { file: this.filePath(kind, id), offset: FRAME_HEADER_BYTES, length: -1 };
-    const loc = this.index.get(kind, id);
+    const loc = this.where(kind, id);
     return loc && { file: loc.journal ?? this.packPath(loc.pack), offset: loc.offset, length: loc.length };
   }
 
@@ -566,6 +611,7 @@ export class LocalStore implements ObjectStore {
         if (m && isKind(m[1]!) && !this.tombstones.has(name)) {
           this.tombstones.add(name);
           this.index.hide(m[1] as Kind, m[2]!, m[3]!);
+          this.journalIndex.hide(m[1] as Kind, m[2]!, m[3]!);
         }
       }
     } catch (e) {
@@ -602,7 +648,7 @@ export class LocalStore implements ObjectStore {
     const present = new Set(live.map(([, file]) => file));
     for (const [file, seen] of this.journalsSeen) {
       if (!present.has(file)) {
-        this.index.forgetPack(seen.pack, seen.keys);
+        this.journalIndex.forgetPack(seen.pack, seen.keys);
         this.journalsSeen.delete(file);
       }
     }
@@ -641,7 +687,7 @@ export class LocalStore implements ObjectStore {
     const entries = intactRecords(bytes, seen.parsed, base);
     for (const e of entries) {
       if (this.tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
-      this.index.add({ ...e, pack, journal: file });
+      this.journalIndex.add({ ...e, pack, journal: file });
       seen.keys.push([e.kind, e.id]);
       seen.parsed = e.offset + e.length;
     }
