@@ -32,6 +32,8 @@ export class CompactPackIndex {
   private readonly byKind = new Map<Kind, IdMap>();
   private readonly packIds: string[] = [];
   private readonly packNo = new Map<string, number>();
+  /** Each pack's file size, where known (index segments record it). */
+  private readonly sizes: number[] = [];
   private readonly copies = new Map<string, PackedLocation[]>();
   /** Bumped on every change (sorted listings are cached against it). */
   version = 0;
@@ -67,9 +69,10 @@ export class CompactPackIndex {
     return n;
   }
 
-  /** Adds a pack's entries, except copies that tombstones hide. */
-  addPack(pack: string, entries: Iterable<PackedEntry>, tombstones: ReadonlySet<string>): void {
+  /** Adds a pack's entries, except copies that tombstones hide; `size`: the pack's size in bytes, if known. */
+  addPack(pack: string, entries: Iterable<PackedEntry>, tombstones: ReadonlySet<string>, size?: number): void {
     const n = this.numberOf(pack);
+    if (size !== undefined) this.sizes[n] = size;
     for (const e of entries) {
       if (tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
       if (this.map(e.kind).add(e.id, n, e.offset, e.length) < 0) {
@@ -80,6 +83,11 @@ export class CompactPackIndex {
       }
     }
     this.version++;
+  }
+
+  sizeOf(pack: string): number | undefined {
+    const n = this.packNo.get(pack);
+    return n === undefined ? undefined : this.sizes[n];
   }
 
   get(kind: Kind, id: string): PackedLocation | undefined {
@@ -156,6 +164,14 @@ export class CompactPackIndex {
       const cut = key.indexOf('/');
       for (const l of locs) out.get(l.pack)?.push({ kind: key.slice(0, cut) as Kind, id: key.slice(cut + 1), offset: l.offset, length: l.length });
     }
+    return out;
+  }
+
+  /** What an index segment records for these packs: those of known size, with their entries. */
+  segmentOf(packs: ReadonlySet<string>): Map<string, { size: number; entries: PackedEntry[] }> {
+    const sized = new Set([...packs].filter((p) => this.sizeOf(p) !== undefined));
+    const out = new Map<string, { size: number; entries: PackedEntry[] }>();
+    for (const [pack, entries] of this.entriesOf(sized)) out.set(pack, { size: this.sizeOf(pack)!, entries });
     return out;
   }
 

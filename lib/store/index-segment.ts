@@ -5,7 +5,8 @@
  *
  *   header  8 bytes  "OBNX", version 1, three zero bytes
  *           4 bytes  pack count
- *   packs   for each: 32 bytes pack id, 4 bytes entry count, then per entry
+ *   packs   for each: 32 bytes pack id, 8 bytes the pack's size, 4 bytes
+ *           entry count, then per entry
  *           1 byte kind code, 32 bytes id, 8 bytes offset, 4 bytes length
  *           (45 bytes: a pack index entry without the digest, which stays
  *           in the record header in the pack)
@@ -19,21 +20,28 @@ import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES } from './pack-format.js';
 
 export const SEGMENT_MAGIC = Buffer.from('OBNX', 'latin1');
 const HEADER = 12;
-const PACK_HEAD = 36;
+const PACK_HEAD = 44;
 const ENTRY = 45;
 const KIND_BY_CODE = new Map<number, Kind>(Object.entries(KIND_CODE).map(([k, c]) => [c, k as Kind]));
 
-export function encodeSegment(packs: ReadonlyMap<string, readonly PackedEntry[]>): Buffer {
+export interface SegmentPack {
+  /** The pack file's size: a pack of another size is not the one described (a truncated pack). */
+  size: number;
+  entries: PackedEntry[];
+}
+
+export function encodeSegment(packs: ReadonlyMap<string, SegmentPack>): Buffer {
   let size = HEADER + 32;
-  for (const entries of packs.values()) size += PACK_HEAD + entries.length * ENTRY;
+  for (const p of packs.values()) size += PACK_HEAD + p.entries.length * ENTRY;
   const b = Buffer.alloc(size);
   SEGMENT_MAGIC.copy(b);
   b[4] = 1;
   b.writeUInt32BE(packs.size, 8);
   let o = HEADER;
-  for (const [pack, entries] of packs) {
+  for (const [pack, { size: packSize, entries }] of packs) {
     b.write(pack, o, 32, 'hex');
-    b.writeUInt32BE(entries.length, o + 32);
+    b.writeBigUInt64BE(BigInt(packSize), o + 32);
+    b.writeUInt32BE(entries.length, o + 40);
     o += PACK_HEAD;
     for (const e of entries) {
       b[o] = KIND_CODE[e.kind];
@@ -48,18 +56,19 @@ export function encodeSegment(packs: ReadonlyMap<string, readonly PackedEntry[]>
 }
 
 /** The packs a segment describes; CORRUPT if it is damaged. */
-export function decodeSegment(b: Buffer, what: string): Map<string, PackedEntry[]> {
+export function decodeSegment(b: Buffer, what: string): Map<string, SegmentPack> {
   const bad = (why: string) => new ObnamError('CORRUPT', `${what}: damaged index segment (${why})`);
   if (b.length < HEADER + 32 || !SEGMENT_MAGIC.equals(b.subarray(0, 4)) || b[4] !== 1) throw bad('header');
   if (!sha256(b.subarray(0, b.length - 32)).equals(b.subarray(b.length - 32))) throw bad('digest');
   const end = b.length - 32;
   const count = b.readUInt32BE(8);
-  const out = new Map<string, PackedEntry[]>();
+  const out = new Map<string, SegmentPack>();
   let o = HEADER;
   for (let i = 0; i < count; i++) {
     if (o + PACK_HEAD > end) throw bad('truncated');
     const pack = b.toString('hex', o, o + 32);
-    const n = b.readUInt32BE(o + 32);
+    const packSize = Number(b.readBigUInt64BE(o + 32));
+    const n = b.readUInt32BE(o + 40);
     o += PACK_HEAD;
     if (o + n * ENTRY > end) throw bad('truncated');
     const entries: PackedEntry[] = [];
@@ -69,7 +78,7 @@ export function decodeSegment(b: Buffer, what: string): Map<string, PackedEntry[
       if (!kind || offset < PACK_HEADER_BYTES + RECORD_HEADER_BYTES || offset > 2 ** 32 - 1) throw bad('entry out of range');
       entries.push({ kind, id: b.toString('hex', o + 1, o + 33), offset, length: b.readUInt32BE(o + 41) });
     }
-    out.set(pack, entries);
+    out.set(pack, { size: packSize, entries });
   }
   if (o !== end) throw bad('trailing bytes');
   return out;

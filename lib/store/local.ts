@@ -28,11 +28,12 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind } from '../format/version.js';
 import { FRAME_HEADER_BYTES, frameDigest, frameHeader, unframe } from './framing.js';
 import * as io from './localfs.js';
-import { FILE_DIRS, framedPath, MARKER, MARKER_TEXT, PACKED, packPath, SHARDS } from './local-layout.js';
+import { FILE_DIRS, framedPath, INDEX_DIR, MARKER, MARKER_TEXT, MARKER_TEXT_V1, PACKED, packPath, segmentPath, SHARDS } from './local-layout.js';
+import { decodeSegment, encodeSegment } from './index-segment.js';
 import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import { intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
 import { PackWriter } from './pack-writer.js';
-import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
+import { FOOTER_BYTES, INDEX_ENTRY_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
 import { KIND_CODE } from '../format/version.js';
 import { CompactPackIndex } from './compact-index.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
@@ -98,6 +99,10 @@ export class LocalStore implements ObjectStore {
   private changes = 0;
 
   private readonly journalFlush: boolean;
+  /** Index segments read or written (file name -> the packs it covers). */
+  private readonly segments = new Map<string, Set<string>>();
+  /** Packs no segment covers: read through their footers, or written by this process. */
+  private readonly uncovered = new Set<string>();
 
   private constructor(
     readonly dir: string,
@@ -113,7 +118,7 @@ export class LocalStore implements ObjectStore {
     const abs = path.resolve(dir);
     const mk = (d: string) => fs.mkdir(path.join(abs, d), { recursive: true, mode: 0o700 });
     await mk('.');
-    for (const d of ['tmp', 'deleted', ...Object.values(FILE_DIRS)]) await mk(d!);
+    for (const d of ['tmp', 'deleted', INDEX_DIR, ...Object.values(FILE_DIRS)]) await mk(d!);
     for (const s of SHARDS) await mk(path.join('packs', s));
     await fs.writeFile(path.join(abs, MARKER), MARKER_TEXT, { mode: 0o600 });
     return LocalStore.open(abs, opts);
@@ -131,14 +136,78 @@ export class LocalStore implements ObjectStore {
       }
       throw new ObnamError('IO', `cannot open repository at ${abs}: ${(e as Error).message}`);
     }
-    if (marker !== MARKER_TEXT) {
+    if (marker !== MARKER_TEXT && marker !== MARKER_TEXT_V1) {
       throw new ObnamError('UNSUPPORTED_VERSION', `${abs} holds an obnam store layout this version does not know`);
     }
     const store = new LocalStore(abs, opts);
     await store.recoverJournals();
     await store.refresh();
     await store.removeStaleTemp();
+    if (marker === MARKER_TEXT_V1) await store.migrateFromV1();
+    else await store.compactSegments();
     return store;
+  }
+
+  /**
+   * Layout 1 -> 2: one index segment for every pack, then the new marker
+   * (written atomically). On a read-only file system the store is used as it
+   * is (layout 1 is readable: it only lacks segments).
+   */
+  private async migrateFromV1(): Promise<void> {
+    try {
+      await fs.mkdir(path.join(this.dir, INDEX_DIR), { recursive: true, mode: 0o700 });
+      if (this.index.packCount) await this.writeSegment(new Set(this.index.packs()));
+      const tmp = path.join(this.dir, 'tmp', `${MARKER}.${randomBytes(6).toString('hex')}`);
+      await io.writeDurable(tmp, [Buffer.from(MARKER_TEXT)]);
+      await fs.rename(tmp, path.join(this.dir, MARKER));
+      await io.fsyncDir(this.dir);
+    } catch (e) {
+      if (['EROFS', 'EACCES', 'EPERM'].includes(errnoCode(e) ?? '')) return;
+      throw io.ioError(e, `cannot upgrade the store layout of ${this.dir} to version 2`);
+    }
+  }
+
+  /** Writes one index segment for these packs, from the index in memory (D1-D3). */
+  private async writeSegment(packs: ReadonlySet<string>): Promise<void> {
+    const entries = this.index.segmentOf(packs);
+    if (!entries.size) return;
+    const name = randomBytes(32).toString('hex');
+    const tmp = path.join(this.dir, 'tmp', `${name}.${randomBytes(6).toString('hex')}`);
+    try {
+      await io.writeDurable(tmp, [encodeSegment(entries)]);
+      const dir = path.join(this.dir, INDEX_DIR);
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await io.linkNoReplace(tmp, segmentPath(this.dir, name));
+      await io.fsyncDir(dir);
+    } finally {
+      await io.unlink(tmp, true).catch(() => undefined);
+    }
+    this.segments.set(name, new Set(entries.keys()));
+    for (const p of entries.keys()) this.uncovered.delete(p);
+  }
+
+  /**
+   * At open: with many uncovered packs or many segments, one segment for all
+   * packs, then the segments it replaces are removed. Best effort: segments
+   * only save reading footers, so a failure here (a full or read-only disk)
+   * changes nothing.
+   */
+  private async compactSegments(): Promise<void> {
+    if (this.uncovered.size <= 16 && this.segments.size <= 32) return;
+    try {
+      const old = [...this.segments.keys()];
+      const all = new Set(this.index.packs());
+      await this.writeSegment(all);
+      for (const name of old) {
+        if ([...this.segments.get(name)!].every((p) => all.has(p) || !this.index.hasPack(p))) {
+          await io.unlink(segmentPath(this.dir, name), true);
+          this.segments.delete(name);
+        }
+      }
+      await io.fsyncDir(path.join(this.dir, INDEX_DIR));
+    } catch {
+      // Footers remain the fallback.
+    }
   }
 
   static async exists(dir: string): Promise<boolean> {
@@ -246,7 +315,8 @@ export class LocalStore implements ObjectStore {
       if (this.unsealed.get(key) === b) this.unsealed.delete(key);
     }
     // Entries deleted while the pack was being filled have tombstones naming it.
-    this.index.addPack(b.id, b.entries, this.tombstones);
+    this.index.addPack(b.id, b.entries, this.tombstones, b.size + b.entries.length * INDEX_ENTRY_BYTES + FOOTER_BYTES);
+    this.uncovered.add(b.id);
   }
 
   /**
@@ -305,7 +375,9 @@ export class LocalStore implements ObjectStore {
       try {
         await w.drained().catch(() => undefined);
         const entries = await recoverJournal(w.tmpPath, this.packPath(w.id));
-        this.index.addPack(w.id, entries, this.tombstones);
+        const size = (await fs.stat(this.packPath(w.id)).catch(() => undefined))?.size;
+        this.index.addPack(w.id, entries, this.tombstones, size);
+        this.uncovered.add(w.id);
         this.forgetUnsealed(w, 0);
         this.retired.delete(w);
         await w.abandon();
@@ -618,6 +690,7 @@ export class LocalStore implements ObjectStore {
       if (errnoCode(e) !== 'ENOENT') throw new ObnamError('IO', `cannot read ${this.dir}/deleted: ${(e as Error).message}`);
     }
     const todo: string[] = [];
+    const sizes = new Map<string, number>();
     await Promise.all(
       SHARDS.map(async (s) => {
         let names: string[];
@@ -630,12 +703,41 @@ export class LocalStore implements ObjectStore {
         for (const n of names) if (isId(n) && n.startsWith(s) && !this.index.hasPack(n)) todo.push(n);
       }),
     );
+    // Index segments first: the packs they cover need no footer read (section 4.8).
+    if (todo.length) {
+      const onDisk = new Set(todo);
+      let names: string[] = [];
+      try {
+        names = (await fs.readdir(path.join(this.dir, INDEX_DIR))).filter((n) => isId(n) && !this.segments.has(n));
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw new ObnamError('IO', `cannot list index segments: ${(e as Error).message}`);
+      }
+      for (const name of names) {
+        let packs: Map<string, import('./index-segment.js').SegmentPack>;
+        try {
+          packs = decodeSegment(await fs.readFile(segmentPath(this.dir, name)), `index segment ${name}`);
+        } catch {
+          continue; // removed meanwhile, or damaged (scrub reports it): footers instead
+        }
+        this.segments.set(name, new Set(packs.keys()));
+        for (const [pack, { size, entries }] of packs) {
+          if (!onDisk.has(pack) || this.index.hasPack(pack)) continue;
+          // A pack whose size differs from the segment's is not the pack described (truncated): its footer decides.
+          if (sizes.get(pack) === undefined) sizes.set(pack, (await fs.stat(this.packPath(pack)).catch(() => undefined))?.size ?? -1);
+          if (sizes.get(pack) !== size) continue;
+          this.index.addPack(pack, entries, this.tombstones, size);
+        }
+      }
+    }
+    const footers = todo.filter((p) => !this.index.hasPack(p));
     let next = 0;
     const worker = async () => {
-      while (next < todo.length) {
-        const pack = todo[next++]!;
+      while (next < footers.length) {
+        const pack = footers[next++]!;
         try {
-          this.index.addPack(pack, await this.readPackIndex(pack), this.tombstones);
+          const { entries, size } = await this.readPackIndex(pack);
+          this.index.addPack(pack, entries, this.tombstones, size);
+          this.uncovered.add(pack);
         } catch {
           // A damaged pack index hides that pack's objects; fsck reports them
           // as missing and scrub names the pack.
@@ -652,7 +754,7 @@ export class LocalStore implements ObjectStore {
         this.journalsSeen.delete(file);
       }
     }
-    await Promise.all(Array.from({ length: Math.min(16, todo.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(16, footers.length) }, worker));
     // Objects other live writers made durable in their journals are visible too.
     for (const [pack, file, alive] of live) {
       if (!alive || this.current?.tmpPath === file || this.index.hasPack(pack)) continue;
@@ -706,7 +808,7 @@ export class LocalStore implements ObjectStore {
       if (len > size) throw new ObnamError('CORRUPT', `pack ${pack} is truncated`);
       const tail = Buffer.alloc(len);
       await fh.read(tail, 0, len, size - len);
-      return parsePackIndex(tail, size, `pack ${pack}`);
+      return { entries: parsePackIndex(tail, size, `pack ${pack}`), size };
     } finally {
       await fh.close();
     }
@@ -733,6 +835,8 @@ export class LocalStore implements ObjectStore {
   async close(): Promise<void> {
     try {
       await this.seal();
+      // A segment for the packs no segment covers yet, so the next open need not read their footers.
+      if (this.uncovered.size) await this.writeSegment(new Set(this.uncovered)).catch(() => undefined);
     } finally {
       const handles = [...this.openPacks.values()];
       this.openPacks.clear();

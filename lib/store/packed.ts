@@ -30,7 +30,7 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind, KINDS } from '../format/version.js';
 import { CompactPackIndex, PackedEntry, PackedLocation } from './compact-index.js';
 import { frameHeader, unframe } from './framing.js';
-import { decodeSegment, encodeSegment } from './index-segment.js';
+import { decodeSegment, encodeSegment, SegmentPack } from './index-segment.js';
 import { FILE_DIRS, PACKED } from './local-layout.js';
 import {
   FOOTER_BYTES,
@@ -201,8 +201,9 @@ export class PackedStore implements ObjectStore {
     this.sealing.add(b);
     b.sealed = (async () => {
       try {
-        await this.backend.put(packName(b.id), [...b.parts, packTrailer(b.entries)]);
-        this.index.addPack(b.id, b.entries, this.tombstones);
+        const trailer = packTrailer(b.entries);
+        await this.backend.put(packName(b.id), [...b.parts, trailer]);
+        this.index.addPack(b.id, b.entries, this.tombstones, b.size + trailer.length);
         this.uncovered.add(b.id);
       } finally {
         // On failure the pack's objects are forgotten: they were not acknowledged, and has()
@@ -418,7 +419,7 @@ export class PackedStore implements ObjectStore {
     for await (const b of this.backend.list('index/')) if (SEGMENT_NAME.test(b.name) && !this.segments.has(b.name)) newSegments.push(b.name);
     const covered = new Set<string>();
     await this.parallel(newSegments, async (name) => {
-      let packs: Map<string, PackedEntry[]>;
+      let packs: Map<string, SegmentPack>;
       try {
         packs = decodeSegment(await this.backend.get(name), name);
       } catch (e) {
@@ -427,11 +428,12 @@ export class PackedStore implements ObjectStore {
         throw e;
       }
       this.segments.set(name, new Set(packs.keys()));
-      for (const [pack, entries] of packs) {
-        if (!listed.has(pack)) continue;
+      for (const [pack, { size, entries }] of packs) {
+        // A listed pack of another size is not the one described (truncated): its footer decides.
+        if (listed.get(pack) !== size) continue;
         covered.add(pack);
         this.uncovered.delete(pack);
-        if (!this.index.hasPack(pack)) this.index.addPack(pack, entries, this.tombstones);
+        if (!this.index.hasPack(pack)) this.index.addPack(pack, entries, this.tombstones, size);
       }
     });
     const todo = [...listed.keys()].filter((p) => !this.index.hasPack(p));
@@ -444,8 +446,8 @@ export class PackedStore implements ObjectStore {
         if (!(e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'NOT_FOUND'))) throw e;
       }
       if (this.index.hasPack(pack)) return;
-      this.index.addPack(pack, entries, this.tombstones);
-      this.uncovered.add(pack);
+      this.index.addPack(pack, entries, this.tombstones, entries.length ? listed.get(pack) : undefined);
+      if (entries.length) this.uncovered.add(pack);
     });
     // Packs removed by repacking elsewhere.
     for (const pack of [...this.index.packs()]) {
@@ -477,7 +479,7 @@ export class PackedStore implements ObjectStore {
 
   /** Writes one segment for these packs (from the index in memory); returns its name. */
   private async writeSegment(packs: ReadonlySet<string>): Promise<string | undefined> {
-    const entries = this.index.entriesOf(packs);
+    const entries = this.index.segmentOf(packs);
     if (!entries.size) return undefined;
     const name = `index/${randomBytes(32).toString('hex')}`;
     await this.backend.put(name, encodeSegment(entries));
