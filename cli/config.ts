@@ -5,7 +5,10 @@
  *
  *   repo: /srv/backup/obnam          # or https://host:8443
  *   paths: [/home/alice, /etc]
- *   exclude: ["*.tmp", "/home/alice/.cache"]
+ *   exclude: ["*.tmp", "~/.cache"]    # "~/" is the home directory
+ *   exclude_files: [~/.config/obnam/excludes]
+ *   exclude_if_present: [.nobackup]
+ *   exclude_caches: true             # the default: skip CACHEDIR.TAG directories
  *   passphrase_file: /home/alice/.config/obnam/passphrase
  *   token: ...                       # remote repositories
  *   server_fingerprint: AB:CD:...    # or ca_file: /path/ca.pem
@@ -20,6 +23,9 @@ export interface FileConfig {
   repo?: string;
   paths?: string[];
   exclude?: string[];
+  exclude_files?: string[];
+  exclude_if_present?: string[];
+  exclude_caches?: boolean;
   tags?: string[];
   passphrase_file?: string;
   token?: string;
@@ -29,7 +35,17 @@ export interface FileConfig {
 }
 
 const STRING_KEYS = ['repo', 'passphrase_file', 'token', 'server_fingerprint', 'ca_file'] as const;
-const LIST_KEYS = ['paths', 'exclude', 'tags'] as const;
+const LIST_KEYS = ['paths', 'exclude', 'exclude_files', 'exclude_if_present', 'tags'] as const;
+const BOOLEAN_KEYS = ['one_file_system', 'exclude_caches'] as const;
+
+function isHomePath(p: string): boolean {
+  return p === '~' || p.startsWith('~/');
+}
+
+/** "~" and "~/..." to the home directory; anything else unchanged. */
+export function expandHome(p: string): string {
+  return isHomePath(p) ? path.join(os.homedir(), p.slice(2)) : p;
+}
 
 export function defaultConfigPath(): string {
   const base = process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
@@ -71,18 +87,21 @@ export async function loadConfig(explicit?: string): Promise<FileConfig> {
         throw new ObnamError('USAGE', `config ${file}: ${k} must be a list of strings`);
       }
       (cfg as Record<string, unknown>)[k] = list;
-    } else if (k === 'one_file_system') {
+    } else if ((BOOLEAN_KEYS as readonly string[]).includes(k)) {
       if (typeof v !== 'boolean') throw new ObnamError('USAGE', `config ${file}: ${k} must be true or false`);
-      cfg.one_file_system = v;
+      (cfg as Record<string, unknown>)[k] = v;
     } else {
       throw new ObnamError('USAGE', `config ${file}: unknown setting ${JSON.stringify(k)}`);
     }
   }
   // Relative file names in the config are relative to the config file.
-  const expand = (p: string) => (p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : path.resolve(dir, p));
+  const expand = (p: string) => (isHomePath(p) ? expandHome(p) : path.resolve(dir, p));
   if (cfg.passphrase_file) cfg.passphrase_file = expand(cfg.passphrase_file);
   if (cfg.ca_file) cfg.ca_file = expand(cfg.ca_file);
   if (cfg.paths) cfg.paths = cfg.paths.map(expand);
+  if (cfg.exclude_files) cfg.exclude_files = cfg.exclude_files.map(expand);
+  // Patterns stay patterns ("*.tmp" matches names anywhere); only "~/" is expanded.
+  if (cfg.exclude) cfg.exclude = cfg.exclude.map(expandHome);
   if (cfg.repo && !/^https?:\/\//.test(cfg.repo)) cfg.repo = expand(cfg.repo);
   return cfg;
 }

@@ -1,7 +1,9 @@
 /**
  * Global options resolved once per command: which repository (flag, then
  * OBNAM_REPO, then the config file, then the default local repository), how
- * to reach it, and where the passphrase comes from.
+ * to reach it, and where the passphrase comes from. A plain http:// server
+ * URL is refused unless --insecure-http is given: the token would cross the
+ * network in clear.
  */
 import * as path from 'node:path';
 import { ObnamError } from '../lib/errors.js';
@@ -19,6 +21,7 @@ export interface GlobalArgs {
   token?: string;
   'server-fingerprint'?: string;
   'ca-file'?: string;
+  'insecure-http'?: boolean;
   json?: boolean;
 }
 
@@ -37,6 +40,14 @@ export async function makeContext(args: GlobalArgs): Promise<Context> {
 
 function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): StoreSpec {
   if (/^https?:\/\//i.test(location)) {
+    const plain = /^http:/i.test(location);
+    if (plain && !args['insecure-http']) {
+      throw new ObnamError(
+        'USAGE',
+        `${location} is plain HTTP: the access token and all traffic would cross the network unencrypted; ` +
+          'use https://, or --insecure-http if a TLS tunnel or proxy protects the connection',
+      );
+    }
     const token = args.token ?? process.env.OBNAM_TOKEN ?? config.token;
     if (!token) throw new ObnamError('USAGE', `${location} needs an access token: --token, OBNAM_TOKEN or token in the config`);
     const fingerprint = args['server-fingerprint'] ?? process.env.OBNAM_SERVER_FINGERPRINT ?? config.server_fingerprint;
@@ -44,6 +55,10 @@ function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): S
     const spec: StoreSpec = { type: 'http', url: location.replace(/\/+$/, ''), token };
     if (fingerprint) spec.fingerprint = fingerprint;
     if (caFile) spec.caFile = path.resolve(caFile);
+    if (plain) {
+      spec.insecureHttp = true;
+      process.stderr.write(`obnam: warning: ${location} is plain HTTP (--insecure-http): the access token and data travel unencrypted\n`);
+    }
     return spec;
   }
   return { type: 'local', dir: path.resolve(location) };
@@ -61,13 +76,25 @@ async function passphrase(ctx: Context, confirm = false): Promise<string> {
 }
 
 export async function openRepository(ctx: Context): Promise<Repository> {
-  const store = await openStore(ctx.spec);
   try {
-    return await Repository.open(store, ctx.spec, await passphrase(ctx));
+    const store = await openStore(ctx.spec);
+    try {
+      return await Repository.open(store, ctx.spec, await passphrase(ctx));
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
   } catch (e) {
-    await store.close();
-    throw e;
+    throw withInitHint(e, ctx.spec);
   }
+}
+
+/** NO_REPOSITORY, completed with the command that creates one there. */
+function withInitHint(e: unknown, spec: StoreSpec): unknown {
+  if (!(e instanceof ObnamError) || e.code !== 'NO_REPOSITORY') return e;
+  const location = describeLocation(spec);
+  const quoted = /^[\w@%+=:,./-]+$/.test(location) ? location : `'${location.replaceAll("'", "'\\''")}'`;
+  return new ObnamError('NO_REPOSITORY', `${e.message}; create one with: obnam --repo ${quoted} init`, { cause: e });
 }
 
 export async function initRepository(ctx: Context, compressionLevel?: number): Promise<Repository> {

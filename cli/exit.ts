@@ -10,6 +10,8 @@ export const EXIT_ERROR = 1;
 export const EXIT_PARTIAL = 3;
 /** Interrupted by SIGINT/SIGTERM (128 + signal number, as shells report it). */
 export const EXIT_INTERRUPTED = 130;
+/** The reader of stdout went away (128 + SIGPIPE, as a shell reports coreutils in that case). */
+export const EXIT_CLOSED_OUTPUT = 141;
 
 export function exitCodeFor(e: unknown): number {
   if (e instanceof ObnamError && e.code === 'ABORTED') return EXIT_INTERRUPTED;

@@ -5,6 +5,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
+import { exitQuietlyOnClosedOutput } from './closed-output.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
 
 export const VERSION = '0.1.0';
@@ -29,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   const run = (load: Loader) => async (args: unknown) => {
     exitCode = await (await load())(args as never);
   };
-  const parser = yargs(argv)
+  const parser = yargs(joinStdinValues(argv))
     .scriptName('obnam')
     .usage('$0 <command> [options]\n\nDeduplicating, compressing, encrypting backups.')
     .option('repo', { alias: 'r', type: 'string', describe: 'repository: a directory or https://HOST:PORT (env OBNAM_REPO)' })
@@ -38,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('token', { type: 'string', describe: 'access token for a remote repository (env OBNAM_TOKEN)' })
     .option('server-fingerprint', { type: 'string', describe: "SHA-256 fingerprint of the server's certificate (env OBNAM_SERVER_FINGERPRINT)" })
     .option('ca-file', { type: 'string', describe: 'CA certificate to trust for the server (env OBNAM_CA_FILE)' })
+    .option('insecure-http', { type: 'boolean', describe: 'allow an http:// server URL (token and data unencrypted: only through a TLS tunnel or proxy)' })
     .option('json', { type: 'boolean', describe: 'print one JSON document on stdout' })
     .command(
       'init',
@@ -53,6 +55,15 @@ export async function main(argv: string[]): Promise<number> {
           .positional('paths', { type: 'string', array: true, describe: 'files and directories to back up' })
           .option('tag', { type: 'string', array: true, nargs: 1, describe: 'tag the snapshot (repeatable)' })
           .option('exclude', { alias: 'e', type: 'string', array: true, nargs: 1, describe: 'skip paths matching a glob (repeatable)' })
+          .option('exclude-file', { type: 'string', array: true, nargs: 1, describe: 'read exclude globs from a file, one a line (repeatable)' })
+          .option('exclude-if-present', {
+            type: 'string',
+            array: true,
+            nargs: 1,
+            describe: 'NAME[:HEADER]: back up a directory holding a file NAME (beginning with HEADER) as that file alone (repeatable)',
+          })
+          .option('exclude-caches', { type: 'boolean', describe: 'skip the contents of CACHEDIR.TAG directories (default; --no-exclude-caches to keep them)' })
+          .option('files-from', { type: 'string', array: true, nargs: 1, describe: 'back up the paths listed in a file, one a line; - is stdin (repeatable)' })
           .option('parent', { type: 'string', describe: 'compare against this snapshot instead of the latest of this host and paths' })
           .option('force', { type: 'boolean', describe: 'read every file again (use no parent snapshot)' })
           .option('one-file-system', { alias: 'x', type: 'boolean', describe: 'do not cross file system boundaries' })
@@ -114,8 +125,9 @@ export async function main(argv: string[]): Promise<number> {
     .help()
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((msg, err) => {
-      if (err) throw err;
-      throw new ObnamError('USAGE', msg);
+      // yargs' own parse errors (YError) are usage errors too; anything else is a command's failure.
+      if (err && err.name !== 'YError') throw err;
+      throw new ObnamError('USAGE', msg ?? err?.message ?? 'bad command line');
     });
   try {
     await parser.parseAsync();
@@ -129,7 +141,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Options whose value may be "-" (stdin). */
+const STDIN_VALUED = new Set(['--files-from']);
+
+/**
+ * "--files-from -" as "--files-from=-": yargs does not take a lone "-" as the
+ * value of an option with one argument.
+ */
+function joinStdinValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return [...out, ...argv.slice(i)];
+    if (STDIN_VALUED.has(argv[i]!) && argv[i + 1] === '-') out.push(`${argv[i++]}=-`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
 export function runCli(): void {
+  exitQuietlyOnClosedOutput();
   main(hideBin(process.argv)).then(
     (code) => {
       process.exitCode = code;

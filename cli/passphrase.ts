@@ -2,7 +2,13 @@
  * Where the passphrase comes from, in order: --passphrase-file,
  * OBNAM_PASSPHRASE, OBNAM_PASSPHRASE_FILE, the config file's
  * passphrase_file, and finally a prompt on the terminal without echo.
+ *
+ * A passphrase file is checked as ssh checks a private key: readable by group
+ * or others draws a warning; writable by them (someone could substitute a
+ * passphrase they know before an init or key add) is refused. Pipes, such
+ * as a shell's <(...), are not files and are not checked.
  */
+import type { Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { ObnamError } from '../lib/errors.js';
 
@@ -13,14 +19,29 @@ export interface PassphraseSources {
 
 async function readPassphraseFile(file: string): Promise<string> {
   let text: string;
+  let fh: fs.FileHandle | undefined;
   try {
-    text = await fs.readFile(file, 'utf8');
+    fh = await fs.open(file, 'r');
+    checkPermissions(file, await fh.stat());
+    text = await fh.readFile('utf8');
   } catch (e) {
+    if (e instanceof ObnamError) throw e;
     throw new ObnamError('USAGE', `cannot read passphrase file ${file}: ${(e as Error).message}`);
+  } finally {
+    await fh?.close();
   }
   const line = text.split(/\r?\n/)[0] ?? '';
   if (!line) throw new ObnamError('USAGE', `passphrase file ${file} is empty`);
   return line;
+}
+
+function checkPermissions(file: string, st: Stats): void {
+  if (!st.isFile()) return;
+  const mode = `0${(st.mode & 0o777).toString(8).padStart(3, '0')}`;
+  if (st.mode & 0o022) {
+    throw new ObnamError('PERMISSION', `passphrase file ${file} can be changed by others (mode ${mode}): not using it; chmod 600 ${file}`);
+  }
+  if (st.mode & 0o044) process.stderr.write(`obnam: warning: passphrase file ${file} can be read by others (mode ${mode}); chmod 600 ${file}\n`);
 }
 
 export async function getPassphrase(src: PassphraseSources, opts: { confirm?: boolean } = {}): Promise<string> {

@@ -182,10 +182,10 @@ describe('obnam-server serve', () => {
     try {
       assert.match(plain.url, /^http:\/\//);
       const e = env(await addClient('behind-proxy'));
-      const pinned = await obnam(['init'], { env: { ...e.env, OBNAM_REPO: plain.url } });
+      const pinned = await obnam(['--insecure-http', 'init'], { env: { ...e.env, OBNAM_REPO: plain.url } });
       assert.equal(pinned.code, 1);
       assert.match(pinned.stderr, /plain HTTP: a server fingerprint or CA file needs an https:\/\/ URL/);
-      await obnamOk(['init'], { env: { ...e.env, OBNAM_REPO: plain.url, OBNAM_SERVER_FINGERPRINT: undefined } });
+      await obnamOk(['--insecure-http', 'init'], { env: { ...e.env, OBNAM_REPO: plain.url, OBNAM_SERVER_FINGERPRINT: undefined } });
     } finally {
       plain.child.kill('SIGTERM');
       assert.equal(await plain.exited, 0);

@@ -114,6 +114,16 @@ describe('HttpStore certificate pinning', () => {
     await store.close();
   });
 
+  it('refuses an http:// URL unless insecureHttp says so, before any connection', async () => {
+    // Port 1 on loopback: nothing listens, so getting as far as connecting would be NETWORK, not USAGE.
+    await assert.rejects(
+      HttpStore.open({ url: 'http://127.0.0.1:1', token: 'secret' }),
+      (e: unknown) => e instanceof ObnamError && e.code === 'USAGE' && /plain HTTP/.test(e.message),
+    );
+    const store = await HttpStore.open({ url: 'http://127.0.0.1:1', token: 'secret', insecureHttp: true });
+    await store.close();
+  });
+
   it('a wrong token is UNAUTHORIZED', async () => {
     const store = await HttpStore.open({ url: ts.url, token: 'not-a-token', fingerprint: ts.fingerprint });
     await assert.rejects(store.has('chunk', newId()), { code: 'UNAUTHORIZED' });

@@ -1,9 +1,17 @@
-/** obnam backup [PATH...]: one new snapshot of the given (or configured) paths. */
+/**
+ * obnam backup [PATH...]: one new snapshot of the given paths (and those of
+ * --files-from), or of the configured ones. What is left out: --exclude and
+ * --exclude-file patterns, directories with an --exclude-if-present tag file,
+ * and cache directories (CACHEDIR.TAG) unless --no-exclude-caches; each
+ * added to its config file equivalent.
+ */
 import { backup, newProgress } from '../../lib/backup/engine.js';
+import { CACHEDIR_TAG, cacheDirRule, parseTagRule, TagRule } from '../../lib/backup/tags.js';
 import { ObnamError } from '../../lib/errors.js';
 import { startRepoPool } from '../../lib/workers/repopool.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK, EXIT_PARTIAL } from '../exit.js';
+import { readExcludeFile, readFilesFrom } from '../line-files.js';
 import { formatBytes, ProgressLine, rate } from '../progress.js';
 import { cancelSignal } from '../signals.js';
 
@@ -11,6 +19,10 @@ export interface BackupArgs extends GlobalArgs {
   paths?: string[];
   tag?: string[];
   exclude?: string[];
+  'exclude-file'?: string[];
+  'exclude-if-present'?: string[];
+  'exclude-caches'?: boolean;
+  'files-from'?: string[];
   parent?: string;
   force?: boolean;
   'one-file-system'?: boolean;
@@ -19,12 +31,16 @@ export interface BackupArgs extends GlobalArgs {
 
 export async function backupCommand(args: BackupArgs): Promise<number> {
   const ctx = await makeContext(args);
-  const paths = args.paths?.length ? args.paths : ctx.config.paths;
-  if (!paths?.length) throw new ObnamError('USAGE', 'nothing to back up: give paths, or set paths in the config file');
+  const paths = await pathsToBackUp(args, ctx.config.paths);
+  const excludes = [...(ctx.config.exclude ?? []), ...(args.exclude ?? [])];
+  for (const file of [...(ctx.config.exclude_files ?? []), ...(args['exclude-file'] ?? [])]) excludes.push(...(await readExcludeFile(file)));
+  const tagRules: TagRule[] = [...(ctx.config.exclude_if_present ?? []), ...(args['exclude-if-present'] ?? [])].map(parseTagRule);
+  if (args['exclude-caches'] ?? ctx.config.exclude_caches ?? true) tagRules.push(cacheDirRule());
   const repo = await openRepository(ctx);
   const pool = startRepoPool(repo);
   const progress = newProgress();
   const warnings: { path: string; message: string }[] = [];
+  const newlyExcluded: { path: string; tag: string }[] = [];
   const line = new ProgressLine(
     (s) =>
       `${progress.files} files, ${progress.dirs} dirs, ${formatBytes(progress.bytes)} seen; ` +
@@ -36,7 +52,8 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
     const result = await backup(repo, {
       paths,
       tags: [...(ctx.config.tags ?? []), ...(args.tag ?? [])],
-      excludes: [...(ctx.config.exclude ?? []), ...(args.exclude ?? [])],
+      excludes,
+      excludeIfPresent: tagRules,
       parent: args.force ? null : args.parent,
       oneFileSystem: args['one-file-system'] ?? ctx.config.one_file_system ?? false,
       skipDirs: ctx.spec.type === 'local' ? [ctx.spec.dir] : [],
@@ -49,6 +66,14 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
             process.stderr.write(`${reason === 'new' ? 'new' : 'changed'} ${path}\n`);
           }
         : undefined,
+      onTaggedSinceParent: (path, tag) => {
+        newlyExcluded.push({ path, tag });
+        if (!ctx.json) {
+          line.stop();
+          const what = tag === CACHEDIR_TAG ? 'a cache directory (CACHEDIR.TAG)' : `tagged with ${tag}`;
+          process.stderr.write(`obnam: ${path} is now ${what}: its contents, in the parent snapshot, are no longer backed up\n`);
+        }
+      },
       onWarning: (path, message) => {
         warnings.push({ path, message });
         if (!ctx.json) {
@@ -62,7 +87,7 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
     const s = result.snapshot.summary;
     if (ctx.json) {
       process.stdout.write(
-        JSON.stringify({ snapshot: result.id, parent: result.snapshot.parent ?? null, seconds, summary: s, warnings }) + '\n',
+        JSON.stringify({ snapshot: result.id, parent: result.snapshot.parent ?? null, seconds, summary: s, warnings, newlyExcluded }) + '\n',
       );
     } else {
       process.stdout.write(
@@ -80,4 +105,14 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
     await pool.close();
     await repo.close();
   }
+}
+
+/** The command line's paths and --files-from lists; the config's paths only when neither gives any. */
+async function pathsToBackUp(args: BackupArgs, configured: string[] | undefined): Promise<string[]> {
+  const paths = [...(args.paths ?? [])];
+  for (const file of args['files-from'] ?? []) paths.push(...(await readFilesFrom(file)));
+  if (paths.length) return paths;
+  if (args['files-from']?.length) throw new ObnamError('USAGE', `nothing to back up: ${args['files-from'].join(', ')} lists no paths`);
+  if (configured?.length) return configured;
+  throw new ObnamError('USAGE', 'nothing to back up: give paths, or set paths in the config file');
 }

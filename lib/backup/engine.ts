@@ -9,6 +9,10 @@
  * reading small files (stored inline), chunking large files, and sealing
  * trees. The pool's bounded queue pauses the walk when workers fall behind.
  *
+ * A directory holding a tag file (tags.ts: CACHEDIR.TAG, --exclude-if-present)
+ * is recorded with the tag file alone. Explicitly selected paths, and the
+ * directories leading to them, are never excluded.
+ *
  * Files whose size, mtime, ctime and inode match the parent snapshot's entry
  * are not read again. Files that cannot be read are reported through
  * onWarning and left out; the snapshot is still written. Nothing but the final
@@ -30,6 +34,7 @@ import type { BackupFileResult, InspectBatch, Inspected, SmallRead } from '../wo
 import { childPath, own, packNames, StatFields, statFields, unpackInspection } from './inspect.js';
 import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
+import { findTags, TagRule } from './tags.js';
 
 export const PROGRAM = 'obnam 0.1.0';
 
@@ -49,6 +54,8 @@ export interface BackupOptions {
   /** Parent snapshot: an id, null for none, undefined to pick the latest with the same host and paths. */
   parent?: string | null;
   excludes?: string[];
+  /** Directories holding one of these tag files are backed up with the tag file alone. */
+  excludeIfPresent?: TagRule[];
   /** Absolute directories never backed up (the repository itself). */
   skipDirs?: string[];
   oneFileSystem?: boolean;
@@ -56,6 +63,11 @@ export interface BackupOptions {
   signal?: AbortSignal;
   progress?: BackupProgress;
   onWarning?: (path: string, message: string) => void;
+  /**
+   * Called for each directory left out by a tag file whose contents the
+   * parent snapshot holds (it became a cache, say, since then).
+   */
+  onTaggedSinceParent?: (path: string, tag: string) => void;
   /** Called for each file whose content is read: new (not in the parent) or changed. */
   onFileRead?: (path: string, reason: 'new' | 'changed') => void;
   hostname?: string;
@@ -96,6 +108,8 @@ interface Listing {
   names: Buffer[];
   inspected: Inspected[];
   parentEntries: Map<string, TreeEntry> | undefined;
+  /** The tag files that excluded the rest of the directory, if any did. */
+  tags: Buffer[] | undefined;
 }
 
 interface Child {
@@ -244,7 +258,10 @@ class BackupRun {
     const key = absPath.toString('latin1');
     const listing = this.prefetched.get(key) ?? this.list(absPath, parentTree, select);
     this.prefetched.delete(key);
-    const { names, inspected, parentEntries } = await listing;
+    const { names, inspected, parentEntries, tags } = await listing;
+    if (tags && parentEntries && [...parentEntries.keys()].some((n) => !tags.some((t) => t.toString('latin1') === n))) {
+      this.opts.onTaggedSinceParent?.(absPath.toString('utf8'), tags.map((t) => t.toString('utf8')).join(', '));
+    }
 
     const children: Child[] = [];
     for (let i = 0; i < names.length; i++) {
@@ -275,6 +292,7 @@ class BackupRun {
   /** A directory's sorted names, their inspection, and its entries in the parent snapshot. */
   private async list(absPath: Buffer, parentTree: string | undefined, select: PathNode | undefined): Promise<Listing> {
     let names: Buffer[];
+    let tags: Buffer[] | undefined;
     if (select) {
       names = [...select.children.keys()].map((n) => Buffer.from(n, 'utf8'));
     } else {
@@ -284,13 +302,17 @@ class BackupRun {
         this.warn(absPath, `cannot list directory: ${describeError(e)}`);
         names = [];
       }
+      if (this.opts.excludeIfPresent?.length) {
+        tags = await findTags(absPath, names, this.opts.excludeIfPresent);
+        if (tags) names = tags;
+      }
     }
     names.sort(compareNames);
     const [parentEntries, inspected] = await Promise.all([
       parentTree ? this.loadParentEntries(parentTree) : undefined,
       this.inspect(absPath, names),
     ]);
-    return { names, inspected, parentEntries };
+    return { names, inspected, parentEntries, tags };
   }
 
   /**

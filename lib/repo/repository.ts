@@ -86,7 +86,7 @@ export class Repository {
       configBytes = await store.get('config', CONFIG_ID);
     } catch (e) {
       if (e instanceof ObnamError && e.code === 'NOT_FOUND') {
-        throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location} (run obnam init)`);
+        throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
       }
       throw e;
     }

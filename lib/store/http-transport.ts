@@ -33,6 +33,8 @@ export interface HttpTarget {
   token: string;
   fingerprint?: string;
   caFile?: string;
+  /** Allows an http:// URL (the token then travels in clear). */
+  insecureHttp?: boolean;
 }
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
@@ -96,6 +98,9 @@ export class HttpTransport {
     };
     if (ca) agentOptions.ca = ca;
     if (this.base.protocol === 'http:') {
+      if (!target.insecureHttp) {
+        throw new ObnamError('USAGE', `${target.url} is plain HTTP: refusing to send the access token unencrypted (allow it with insecureHttp)`);
+      }
       if (target.fingerprint || ca) {
         throw new ObnamError('USAGE', `${target.url} is plain HTTP: a server fingerprint or CA file needs an https:// URL`);
       }

@@ -38,4 +38,12 @@ export interface ObjectStore {
 /** A serialisable description of a store: what the CLI resolves --repo and friends into. */
 export type StoreSpec =
   | { type: 'local'; dir: string }
-  | { type: 'http'; url: string; token: string; fingerprint?: string; caFile?: string };
+  | {
+      type: 'http';
+      url: string;
+      token: string;
+      fingerprint?: string;
+      caFile?: string;
+      /** An http:// URL is refused without this explicit consent to send the token in clear. */
+      insecureHttp?: boolean;
+    };
