@@ -37,6 +37,8 @@ export class CompactPackIndex {
   private readonly copies = new Map<string, PackedLocation[]>();
   /** Bumped on every change (sorted listings are cached against it). */
   version = 0;
+  /** Bumped when an entry moves to a new position (a copy hidden or a pack forgotten): sorted views must be rebuilt. */
+  moved = 0;
 
   map(kind: Kind): IdMap {
     let m = this.byKind.get(kind);
@@ -117,6 +119,7 @@ export class CompactPackIndex {
   hide(kind: Kind, id: string, pack: string): void {
     const all = this.remove(kind, id);
     for (const loc of all) if (loc.pack !== pack) this.addPack(loc.pack, [{ kind, id, offset: loc.offset, length: loc.length }], new Set());
+    this.moved++;
   }
 
   /** Forgets a pack (removed by repacking): its copies disappear, other copies stay. */
@@ -134,7 +137,36 @@ export class CompactPackIndex {
     }
     this.packNo.delete(pack);
     this.version++;
+    this.moved++;
   }
+
+  /**
+   * Up to `limit` ids of `kind` greater than `after`, ascending, from a sorted
+   * view of the index that is rebuilt when a listing starts (no `after`) and
+   * the index changed, or when entries moved: every listing sees at least
+   * what the index held when it started.
+   */
+  page(kind: Kind, after: string | undefined, limit: number): string[] {
+    const m = this.map(kind);
+    let view = this.views.get(kind);
+    if (!view || view.moved !== this.moved || (after === undefined && view.version !== this.version)) {
+      view = { version: this.version, moved: this.moved, positions: m.sortedPositions() };
+      this.views.set(kind, view);
+    }
+    const pos = view.positions;
+    let lo = 0;
+    let hi = pos.length;
+    while (after !== undefined && lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (m.compareAt(pos[mid]!, after) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < pos.length && out.length < limit; i++) if (m.isLive(pos[i]!)) out.push(m.idHex(pos[i]!));
+    return out;
+  }
+
+  private readonly views = new Map<Kind, { version: number; moved: number; positions: Uint32Array }>();
 
   /** Ids of a kind, as hex strings, streamed. */
   *ids(kind: Kind): IterableIterator<string> {

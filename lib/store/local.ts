@@ -90,13 +90,6 @@ export class LocalStore implements ObjectStore {
   private refreshing?: Promise<void>;
   /** Other live writers' journals read so far: path -> [pack id, bytes parsed, objects]. */
   private readonly journalsSeen = new Map<string, { pack: string; parsed: number; keys: [Kind, string][] }>();
-  private sortedCache = new Map<Kind, { version: string; ids: string[] }>();
-  /**
-   * Bumped by every put and delete of a tree or chunk: objects waiting in the
-   * open pack are not in the index, so the index version alone would let a
-   * cached listing hide them (issue 7 item 4).
-   */
-  private changes = 0;
 
   private readonly journalFlush: boolean;
   /** Index segments read or written (file name -> the packs it covers). */
@@ -247,7 +240,6 @@ export class LocalStore implements ObjectStore {
     const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp')));
     w.add(kind, id, data, digest);
     this.unsealed.set(key, w);
-    this.changes++;
     // Back-pressure: do not let bytes waiting for the disk pile up in memory.
     if (w.backlog > MAX_BACKLOG) await w.drained().catch(() => undefined);
     if (w.size >= this.packSize) {
@@ -573,25 +565,22 @@ export class LocalStore implements ObjectStore {
 
   /** Up to `limit` ids of `kind` greater than `after`, in ascending order (resumable listings). */
   async listPage(kind: Kind, after: string | undefined, limit: number): Promise<string[]> {
-    // A listing that starts learns what other processes stored (list() refreshes).
-    if (after === undefined && PACKED.has(kind)) await this.refresh();
-    const version = `${this.index.version}.${this.journalIndex.version}.${this.changes}`;
-    let sorted = this.sortedCache.get(kind);
-    if (!sorted || sorted.version !== version || !PACKED.has(kind)) {
+    if (!PACKED.has(kind)) {
       const ids: string[] = [];
-      for await (const id of this.list(kind)) ids.push(id);
-      sorted = { version, ids: ids.sort() };
-      if (PACKED.has(kind)) this.sortedCache.set(kind, sorted);
+      for await (const id of this.list(kind)) if (after === undefined || id > after) ids.push(id);
+      return ids.sort().slice(0, limit);
     }
-    const ids = sorted.ids;
-    let lo = 0;
-    let hi = ids.length;
-    while (after !== undefined && lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ids[mid]! <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    return ids.slice(lo, lo + limit);
+    // A listing that starts learns what other processes stored.
+    if (after === undefined) await this.refresh();
+    const page = this.index.page(kind, after, limit);
+    // Objects not in a finished pack (this process's open pack, other writers' journals): few, merged in.
+    const prefix = `${kind}/`;
+    const extra: string[] = [];
+    for (const key of this.unsealed.keys()) if (key.startsWith(prefix)) extra.push(key.slice(prefix.length));
+    for (const id of this.journalIndex.ids(kind)) extra.push(id);
+    const more = extra.filter((id) => (after === undefined || id > after) && !this.index.has(kind, id));
+    if (!more.length) return page;
+    return [...new Set([...page, ...more])].sort().slice(0, limit);
   }
 
   async delete(kind: Kind, id: string, opts: StoreOptions = {}): Promise<void> {
@@ -610,7 +599,6 @@ export class LocalStore implements ObjectStore {
     }
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
-    this.changes++;
     const packs = [...this.index.remove(kind, id), ...this.journalIndex.remove(kind, id)].map((l) => l.pack);
     const builder = this.unsealed.get(key);
     if (builder) packs.push(builder.id);

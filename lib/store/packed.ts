@@ -111,9 +111,6 @@ export class PackedStore implements ObjectStore {
   private readonly uncovered = new Set<string>();
   private refreshing?: Promise<void>;
   private lastRefresh = 0;
-  private sorted = new Map<Kind, { version: number; positions: Uint32Array }>();
-  /** Bumped on put and delete (with the index version: listings know when to re-sort). */
-  private changes = 0;
 
   private constructor(
     readonly backend: BlobBackend,
@@ -178,13 +175,11 @@ export class PackedStore implements ObjectStore {
     }
     if (!PACKED.has(kind)) {
       const created = await this.backend.put(framedName(kind, id), [frameHeader(digest), data], opts);
-      this.changes++;
       return created;
     }
     if (this.index.has(kind, id) || this.pending(kind, id)) return false;
     const b = (this.current ??= new PackBuilder());
     b.add(kind, id, data, digest);
-    this.changes++;
     if (b.size >= this.packSize) {
       this.startSeal();
       // Back-pressure: at most a few packs in flight.
@@ -348,22 +343,7 @@ export class PackedStore implements ObjectStore {
       return ids.sort().slice(0, limit);
     }
     if (after === undefined) await this.refresh();
-    const m = this.index.map(kind);
-    let view = this.sorted.get(kind);
-    if (!view || (after === undefined && view.version !== this.index.version)) {
-      view = { version: this.index.version, positions: m.sortedPositions() };
-      this.sorted.set(kind, view);
-    }
-    const pos = view.positions;
-    let lo = 0;
-    let hi = pos.length;
-    while (after !== undefined && lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (m.compareAt(pos[mid]!, after) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    const out: string[] = [];
-    for (let i = lo; i < pos.length && out.length < limit; i++) if (m.isLive(pos[i]!)) out.push(m.idHex(pos[i]!));
+    const out = this.index.page(kind, after, limit);
     // Objects not yet in a pack (not acknowledged yet, but listed as list() does).
     const extra = [this.current, ...this.sealing].flatMap((b) => (b?.entries ?? []).filter((e) => e.kind === kind && (after === undefined || e.id > after)).map((e) => e.id));
     if (!extra.length) return out;
@@ -375,7 +355,6 @@ export class PackedStore implements ObjectStore {
     this.checkId(kind, id);
     if (!PACKED.has(kind)) {
       if (!(await this.backend.delete(framedName(kind, id), opts))) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
-      this.changes++;
       return;
     }
     if (!this.index.has(kind, id)) await this.refresh();
@@ -391,7 +370,6 @@ export class PackedStore implements ObjectStore {
       this.tombstones.add(t);
       await this.backend.put(`deleted/${t}`, new Uint8Array(0), opts);
     }
-    this.changes++;
   }
 
   /** Learns packs, segments and tombstones written since the last look (by any process). */
