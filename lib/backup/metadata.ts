@@ -4,7 +4,7 @@
  * snapshot.
  */
 import { getAttributeSync, listAttributesSync } from 'fs-xattr';
-import type { StatFields } from './inspect.js';
+import type { StatFields } from './stat-fields.js';
 import type { EntryType, Timestamp, TreeEntry } from '../format/tree.js';
 import type { IdNames } from '../util/ids-names.js';
 
