@@ -28,9 +28,17 @@ export interface NamespaceStore extends ObjectStore {
   digest(kind: Kind, id: string): Promise<Buffer>;
   /** The bytes and their kept SHA-256 (checked: CORRUPT if they differ). */
   getWithDigest(kind: Kind, id: string): Promise<{ data: Uint8Array; digest: Buffer }>;
+  /**
+   * Optional: many objects at once, in order, within a byte budget (stores
+   * whose reads are round trips coalesce neighbours in a pack into one read).
+   * `later`: not read because the budget ran out.
+   */
+  getManyWithDigest?(kind: Kind, ids: readonly string[], budget: number): Promise<ManyResult[]>;
   /** Every stored byte checked against its digest, without any key. */
   scrub(): AsyncIterable<NamespaceScrubProblem>;
 }
+
+export type ManyResult = { data: Uint8Array; digest: Buffer } | { missing: true } | { damaged: true } | { later: true };
 
 export interface NamespaceProvider {
   /** Where the namespaces are, for messages (a directory, s3://BUCKET/PREFIX). */

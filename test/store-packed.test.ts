@@ -171,4 +171,35 @@ describe('PackedStore index segments (local blobs)', () => {
     assert.equal(Buffer.from(await fresh.get('chunk', id)).toString(), 'x');
     await fresh.close();
   }));
+
+  it('getManyWithDigest reads neighbours with one ranged read, in order, within the budget, naming missing and damaged ones', withDir(async (dir) => {
+    const inner = await LocalBlobBackend.create(dir);
+    let gets = 0;
+    const counting: BlobBackend = { ...inner, location: inner.location, atomicCreate: true, put: (n, d, o) => inner.put(n, d, o), stat: (n, o) => inner.stat(n, o), list: (p, o) => inner.list(p, o), delete: (n, o) => inner.delete(n, o), close: () => inner.close(), get: (n, r, o) => (gets++, inner.get(n, r, o)) };
+    const s = await PackedStore.create(counting);
+    const objs = Array.from({ length: 40 }, () => [newId(), randomBytes(1000)] as const);
+    for (const [id, data] of objs) await s.put('chunk', id, data);
+    await s.flush();
+    // Damage the 10th object's bytes in its pack.
+    const [pack] = await names(inner, 'packs/');
+    const bytes = await inner.get(pack!);
+    const at = bytes.indexOf(objs[9]![1]);
+    bytes[at + 10]! ^= 1;
+    await inner.delete(pack!);
+    await inner.put(pack!, bytes);
+    const absent = newId();
+    gets = 0;
+    const ids = [...objs.map(([id]) => id), absent];
+    const r = await s.getManyWithDigest('chunk', ids, 1 << 20);
+    assert.equal(gets, 1, 'one ranged read for forty neighbours');
+    for (let i = 0; i < 40; i++) {
+      if (i === 9) assert.deepEqual(r[i], { damaged: true });
+      else assert.ok(Buffer.from((r[i] as { data: Uint8Array }).data).equals(objs[i]![1]), `object ${i}`);
+    }
+    assert.deepEqual(r[40], { missing: true });
+    const small = await s.getManyWithDigest('chunk', ids.slice(0, 5), 2500);
+    assert.equal(small.filter((x) => 'data' in x).length, 3);
+    assert.deepEqual(small.slice(3), [{ later: true }, { later: true }]);
+    await s.close();
+  }));
 });
