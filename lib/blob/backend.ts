@@ -30,13 +30,22 @@ export interface ByteRange {
   length?: number;
 }
 
+export interface PutOptions extends StoreOptions {
+  /**
+   * The caller chose the name at random (a pack, a segment): the backend may
+   * skip looking for an existing blob first (saves a round trip on S3).
+   * put-if-absent still holds where the backend can decide it atomically.
+   */
+  unique?: boolean;
+}
+
 export interface BlobBackend {
   /** Human-readable location, for messages. */
   readonly location: string;
   /** Whether concurrent put() calls of one name are decided atomically (exactly one creates). */
   readonly atomicCreate: boolean;
   /** Stores a blob unless one of this name exists; true if this call created it. */
-  put(name: string, data: Uint8Array | readonly Uint8Array[], opts?: StoreOptions): Promise<boolean>;
+  put(name: string, data: Uint8Array | readonly Uint8Array[], opts?: PutOptions): Promise<boolean>;
   /** The blob's bytes, or one range of them; NOT_FOUND if absent; CORRUPT if the range goes past its end. */
   get(name: string, range?: ByteRange, opts?: StoreOptions): Promise<Buffer>;
   /** Its size, or undefined if absent. */

@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ObnamError, throwIfAborted } from '../errors.js';
 import type { StoreOptions } from '../store/store.js';
-import { BlobBackend, BlobInfo, ByteRange, checkBlobName } from './backend.js';
+import { BlobBackend, BlobInfo, ByteRange, checkBlobName, PutOptions } from './backend.js';
 
 export interface S3Location {
   bucket: string;
@@ -84,9 +84,9 @@ export class S3BlobBackend implements BlobBackend {
     return this.prefix + checkBlobName(name);
   }
 
-  async put(name: string, data: Uint8Array | readonly Uint8Array[], opts: StoreOptions = {}): Promise<boolean> {
+  async put(name: string, data: Uint8Array | readonly Uint8Array[], opts: PutOptions = {}): Promise<boolean> {
     throwIfAborted(opts.signal);
-    if (await this.stat(name, opts)) return false;
+    if (!opts.unique && (await this.stat(name, opts))) return false;
     const body = data instanceof Uint8Array ? data : Buffer.concat(data as Uint8Array[]);
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: body, IfNoneMatch: '*' }), {

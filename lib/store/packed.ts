@@ -198,7 +198,7 @@ export class PackedStore implements ObjectStore {
     b.sealed = (async () => {
       try {
         const trailer = packTrailer(b.entries);
-        await this.backend.put(packName(b.id), [...b.parts, trailer]);
+        await this.backend.put(packName(b.id), [...b.parts, trailer], { unique: true });
         this.index.addPack(b.id, b.entries, this.tombstones, b.size + trailer.length);
         this.uncovered.add(b.id);
       } finally {
@@ -526,7 +526,7 @@ export class PackedStore implements ObjectStore {
     const entries = this.index.segmentOf(packs);
     if (!entries.size) return undefined;
     const name = `index/${randomBytes(32).toString('hex')}`;
-    await this.backend.put(name, encodeSegment(entries));
+    await this.backend.put(name, encodeSegment(entries), { unique: true });
     this.segments.set(name, new Set(entries.keys()));
     for (const p of entries.keys()) this.uncovered.delete(p);
     return name;
