@@ -12,6 +12,10 @@ import { initCommand } from './commands/init.js';
 import { scrubCommand } from './commands/scrub.js';
 import { serveCommand } from './commands/serve.js';
 
+// The AWS SDK (S3 storage) prints a multi-line notice on Node 20 that its releases after
+// January 2027 need Node 22: not for the operator's terminal at every command (see README).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export const VERSION = '0.1.0';
 
 type Handler = (args: never) => Promise<number>;

@@ -66,6 +66,10 @@ describe('obnam-server on S3 storage', () => {
     const noEndpoint = await obnamServer(['init', path.join(tmp.path, 'y'), '--storage', `s3://${s3.bucket}/p`]);
     assert.equal(noEndpoint.code, 1);
     assert.match(noEndpoint.stderr, /needs --s3-endpoint/);
+    const noBucket = await obnamServer(['init', path.join(tmp.path, 'z'), '--storage', 's3://no-such-bucket/p', '--s3-endpoint', s3.endpoint], { env: AWS });
+    assert.equal(noBucket.code, 1);
+    assert.equal(noBucket.stderr.trim().split('\n').length, 1, noBucket.stderr);
+    assert.match(noBucket.stderr, /cannot use s3:\/\/no-such-bucket.*NoSuchBucket/);
   });
 
   it('backup through one server; list, restore and fsck through the other; scrub finds damage in the bucket', async () => {

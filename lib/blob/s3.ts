@@ -184,6 +184,15 @@ export class S3BlobBackend implements BlobBackend {
 
   async close(): Promise<void> {}
 
+  /** Checks that the bucket exists and can be listed with these credentials (one small request). */
+  async probe(): Promise<void> {
+    try {
+      await this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }));
+    } catch (e) {
+      throw s3Error(e, `cannot use ${this.location}`);
+    }
+  }
+
   /** Closes the shared connection pool (once, by the owner of the top-level backend). */
   destroy(): void {
     this.client.destroy();
@@ -200,7 +209,8 @@ export function s3Error(e: unknown, what: string): ObnamError {
   if ((e as Error)?.name === 'AbortError') return new ObnamError('ABORTED', 'operation was cancelled');
   const status = statusOf(e);
   const detail = `${what}: ${(e as Error)?.name ?? 'error'}${status ? ` (HTTP ${status})` : ''}: ${(e as Error)?.message ?? String(e)}`;
-  if (status === 403 || status === 401) return new ObnamError('PERMISSION', detail);
+  // The endpoint refusing our credentials is a storage failure (the server's, not its client's).
+  if (status === 403 || status === 401) return new ObnamError('IO', `${detail} (check the S3 credentials and the bucket's policy)`);
   if (status === 507) return new ObnamError('NO_SPACE', detail);
   if (status === undefined || status >= 500) return new ObnamError('NETWORK', detail);
   return new ObnamError('IO', detail);

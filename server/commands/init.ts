@@ -5,7 +5,7 @@
  * fingerprint for clients to pin.
  */
 import { ObnamError } from '../../lib/errors.js';
-import { parseS3Url } from '../../lib/blob/s3.js';
+import { parseS3Url, S3BlobBackend } from '../../lib/blob/s3.js';
 import { initServerDir } from '../init.js';
 import { checkEndpoint, StorageConfig } from '../storage-config.js';
 
@@ -31,12 +31,30 @@ function storageChoice(args: InitArgs): StorageConfig {
   return { type: 's3', url: s, endpoint: checkEndpoint(args['s3-endpoint']), region: args['s3-region'] };
 }
 
+/** With credentials at hand, checks that the bucket can be used before anything is written. */
+async function probeStorage(s: StorageConfig): Promise<void> {
+  if (s.type !== 's3') return;
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
+  if (!accessKeyId || !secretAccessKey) {
+    process.stderr.write('note: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: the bucket was not checked; set them (or storage.access_key_id and storage.secret_access_key in the config) before serving\n');
+    return;
+  }
+  const b = new S3BlobBackend({ ...parseS3Url(s.url), endpoint: s.endpoint, region: s.region ?? process.env.AWS_REGION, accessKeyId, secretAccessKey });
+  try {
+    await b.probe();
+  } finally {
+    b.destroy();
+  }
+}
+
 export async function initCommand(args: InitArgs): Promise<number> {
+  const storage = storageChoice(args);
+  await probeStorage(storage);
   const { dir, fingerprint } = await initServerDir(args.dir ?? process.env.OBNAM_SERVER_DIR ?? process.cwd(), {
     cert: args.cert,
     key: args.key,
     hostnames: args.hostname,
-    storage: storageChoice(args),
+    storage,
   });
   process.stdout.write(
     `initialised obnam-server directory ${dir.dir}\n` +

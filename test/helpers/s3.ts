@@ -21,12 +21,7 @@ export interface TestS3 {
 }
 
 // The AWS SDK warns once per process that Node 20 support ends in 2027: not the tests' concern.
-const warn = process.emitWarning.bind(process);
-process.emitWarning = ((w: string | Error, ...rest: unknown[]) => {
-  if (String((w as Error)?.message ?? w).includes('AWS SDK') || String((w as Error)?.name ?? '').includes('NodeVersionSupport')) return;
-  if ((rest[0] as { type?: string } | string | undefined) && String((rest[0] as { type?: string })?.type ?? rest[0]).includes('NodeVersionSupport')) return;
-  (warn as (...a: unknown[]) => void)(w, ...rest);
-}) as typeof process.emitWarning;
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export async function startS3(): Promise<TestS3> {
   const dir = await tempDir('obnam-s3-');
