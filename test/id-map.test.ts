@@ -1,9 +1,9 @@
-/** IdMap and IdSet (lib/store/id-map.ts) against a plain Map, by property tests, and their size per id. */
+/** IdMap and IdSet (lib/util/id-map.ts) against a plain Map, by property tests, and their size per id. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { IdMap, IdSet } from '../lib/store/id-map.js';
+import { IdMap, IdSet } from '../lib/util/id-map.js';
 
 // Ids whose first bytes collide often, so probe chains and backward-shift deletion are exercised.
 const idArb = fc.tuple(fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 40 })).map(([h, t]) => {

@@ -1,6 +1,6 @@
 /**
  * CompactPackIndex: where each tree and chunk of a packed store lives (pack,
- * offset, length), kept in IdMaps (id-map.ts): per object 32 bytes of id and
+ * offset, length), kept in IdMaps (lib/util/id-map.ts): per object 32 bytes of id and
  * three 32-bit fields, no strings or objects. Digests are not kept in
  * memory: they sit in the record header just before each object's bytes
  * (pack-format.ts), which a read fetches with the object. Copies of an
@@ -8,7 +8,7 @@
  * small side table so a delete covers them all; tombstones hide one copy.
  */
 import type { Kind } from '../format/version.js';
-import { IdMap } from './id-map.js';
+import { IdMap } from '../util/id-map.js';
 import { tombstoneKey } from './pack-index.js';
 
 export interface PackedLocation {
