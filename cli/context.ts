@@ -1,7 +1,8 @@
 /**
  * Global options resolved once per command: which repository (flag, then
  * OBNAM_REPO, then the config file, then the default local repository), how
- * to reach it, and where the passphrase comes from. A plain http:// server
+ * to reach it (token, trust, request timeout: flag, then environment, then
+ * config file), and where the passphrase comes from. A plain http:// server
  * URL is refused unless --insecure-http is given: the token would cross the
  * network in clear.
  */
@@ -11,14 +12,17 @@ import { newConfig } from '../lib/format/config.js';
 import { Repository } from '../lib/repo/repository.js';
 import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
-import { defaultRepoPath, FileConfig, loadConfig } from './config.js';
+import { Effective, effectiveSettings, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
+import { getToken } from './token.js';
 
 export interface GlobalArgs {
   repo?: string;
   config?: string;
   'passphrase-file'?: string;
   token?: string;
+  'token-file'?: string;
+  'request-timeout'?: number;
   'server-fingerprint'?: string;
   'ca-file'?: string;
   'insecure-http'?: boolean;
@@ -27,18 +31,27 @@ export interface GlobalArgs {
 
 export interface Context {
   args: GlobalArgs;
+  /** The config file's settings. */
   config: FileConfig;
+  /** Every setting after precedence (option, environment, file, default). */
+  settings: Effective;
   spec: StoreSpec;
   json: boolean;
 }
 
-export async function makeContext(args: GlobalArgs): Promise<Context> {
+/** The settings alone, without resolving a repository (obnam config). */
+export async function loadSettings(args: GlobalArgs): Promise<{ config: FileConfig; settings: Effective }> {
   const config = await loadConfig(args.config);
-  const location = args.repo ?? process.env.OBNAM_REPO ?? config.repo ?? defaultRepoPath();
-  return { args, config, spec: storeSpecFor(location, args, config), json: !!args.json };
+  return { config, settings: effectiveSettings(args as Record<string, unknown>, config) };
 }
 
-function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): StoreSpec {
+export async function makeContext(args: GlobalArgs): Promise<Context> {
+  const { config, settings } = await loadSettings(args);
+  return { args, config, settings, spec: await storeSpecFor(settings, args, config), json: !!args.json };
+}
+
+async function storeSpecFor({ values }: Effective, args: GlobalArgs, config: FileConfig): Promise<StoreSpec> {
+  const location = values.repo!;
   if (/^https?:\/\//i.test(location)) {
     const plain = /^http:/i.test(location);
     if (plain && !args['insecure-http']) {
@@ -48,13 +61,25 @@ function storeSpecFor(location: string, args: GlobalArgs, config: FileConfig): S
           'use https://, or --insecure-http if a TLS tunnel or proxy protects the connection',
       );
     }
-    const token = args.token ?? process.env.OBNAM_TOKEN ?? config.token;
-    if (!token) throw new ObnamError('USAGE', `${location} needs an access token: --token, OBNAM_TOKEN or token in the config`);
-    const fingerprint = args['server-fingerprint'] ?? process.env.OBNAM_SERVER_FINGERPRINT ?? config.server_fingerprint;
-    const caFile = args['ca-file'] ?? process.env.OBNAM_CA_FILE ?? config.ca_file;
+    const token = await getToken({
+      token: args.token,
+      tokenFile: args['token-file'],
+      configToken: config.token,
+      configTokenFile: config.token_file,
+    });
+    if (!token) {
+      throw new ObnamError(
+        'USAGE',
+        `${location} needs an access token: --token, --token-file, OBNAM_TOKEN, OBNAM_TOKEN_FILE, or token or token_file in the config`,
+      );
+    }
+    const fingerprint = values.server_fingerprint;
+    const caFile = values.ca_file;
     const spec: StoreSpec = { type: 'http', url: location.replace(/\/+$/, ''), token };
     if (fingerprint) spec.fingerprint = fingerprint;
     if (caFile) spec.caFile = path.resolve(caFile);
+    const timeout = values.request_timeout;
+    if (timeout !== undefined) spec.requestTimeout = timeout;
     if (plain) {
       spec.insecureHttp = true;
       process.stderr.write(`obnam: warning: ${location} is plain HTTP (--insecure-http): the access token and data travel unencrypted\n`);
@@ -68,18 +93,20 @@ export function describeLocation(spec: StoreSpec): string {
   return spec.type === 'local' ? spec.dir : spec.url;
 }
 
-async function passphrase(ctx: Context, confirm = false): Promise<string> {
+/** The passphrase from its configured source, or a prompt (twice with `confirm`). */
+export async function readPassphrase(ctx: Context, confirm = false): Promise<string> {
   return getPassphrase(
     { passphraseFile: ctx.args['passphrase-file'], configPassphraseFile: ctx.config.passphrase_file },
     { confirm },
   );
 }
 
-export async function openRepository(ctx: Context): Promise<Repository> {
+/** Opens the repository with `pass`, or with the passphrase from readPassphrase(). */
+export async function openRepository(ctx: Context, pass?: string): Promise<Repository> {
   try {
     const store = await openStore(ctx.spec);
     try {
-      return await Repository.open(store, ctx.spec, await passphrase(ctx));
+      return await Repository.open(store, ctx.spec, pass ?? (await readPassphrase(ctx)));
     } catch (e) {
       await store.close();
       throw e;
@@ -98,7 +125,7 @@ function withInitHint(e: unknown, spec: StoreSpec): unknown {
 }
 
 export async function initRepository(ctx: Context, compressionLevel?: number): Promise<Repository> {
-  const pass = await passphrase(ctx, true);
+  const pass = await readPassphrase(ctx, true);
   const store = await createStore(ctx.spec);
   return Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel));
 }

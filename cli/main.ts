@@ -21,6 +21,10 @@ const lsCommand: Loader = async () => (await import('./commands/ls.js')).lsComma
 const restoreCommand: Loader = async () => (await import('./commands/restore.js')).restoreCommand;
 const mountCommand: Loader = async () => (await import('./commands/mount.js')).mountCommand;
 const fsckCommand: Loader = async () => (await import('./commands/fsck.js')).fsckCommand;
+const configCommand: Loader = async () => (await import('./commands/config.js')).configCommand;
+const diffCommand: Loader = async () => (await import('./commands/diff.js')).diffCommand;
+const dumpCommand: Loader = async () => (await import('./commands/dump.js')).dumpCommand;
+const umountCommand: Loader = async () => (await import('./commands/umount.js')).umountCommand;
 const keyAddCommand: Loader = async () => (await import('./commands/key.js')).keyAddCommand;
 const keyListCommand: Loader = async () => (await import('./commands/key.js')).keyListCommand;
 const keyRemoveCommand: Loader = async () => (await import('./commands/key.js')).keyRemoveCommand;
@@ -37,6 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('config', { type: 'string', describe: 'config file (env OBNAM_CONFIG; default ~/.config/obnam/config.yaml)' })
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from this file (env OBNAM_PASSPHRASE, OBNAM_PASSPHRASE_FILE)' })
     .option('token', { type: 'string', describe: 'access token for a remote repository (env OBNAM_TOKEN)' })
+    .option('token-file', { type: 'string', describe: 'read the access token from this file (env OBNAM_TOKEN_FILE)' })
+    .option('request-timeout', {
+      type: 'number',
+      describe: 'seconds one request to the server may take, retries included (env OBNAM_REQUEST_TIMEOUT; default 300)',
+    })
     .option('server-fingerprint', { type: 'string', describe: "SHA-256 fingerprint of the server's certificate (env OBNAM_SERVER_FINGERPRINT)" })
     .option('ca-file', { type: 'string', describe: 'CA certificate to trust for the server (env OBNAM_CA_FILE)' })
     .option('insecure-http', { type: 'boolean', describe: 'allow an http:// server URL (token and data unencrypted: only through a TLS tunnel or proxy)' })
@@ -93,11 +102,14 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'mount <mountpoint>',
-      'mount every snapshot read-only at MOUNTPOINT (foreground; unmount with fusermount -u or Ctrl-C)',
+      'mount every snapshot read-only at MOUNTPOINT (foreground unless --daemon; unmount with obnam umount, fusermount -u or Ctrl-C)',
       (y) =>
         y
           .positional('mountpoint', { type: 'string', demandOption: true })
           .option('cache-size', { type: 'string', describe: 'memory for decrypted chunks and trees, e.g. 512M (default 256M)' })
+          .option('daemon', { type: 'boolean', describe: 'return once mounted; a detached process serves the mount until it is unmounted' })
+          .option('log', { type: 'string', describe: "with --daemon: append the daemon's messages to this file (default: discard them)" })
+          .option('daemon-child', { type: 'boolean', hidden: true })
           .option('debug', { type: 'boolean', describe: 'print every FUSE request (libfuse debug output)' }),
       run(mountCommand),
     )
@@ -106,6 +118,29 @@ export async function main(argv: string[]): Promise<number> {
       'check the repository for missing or damaged objects',
       (y) => y.option('quick', { type: 'boolean', describe: 'check chunks for existence only' }),
       run(fsckCommand),
+    )
+    .command('config', 'print the effective configuration (options, environment, config file, defaults), secrets masked', {}, run(configCommand))
+    .command(
+      'diff <snapshot1> <snapshot2> [path]',
+      'what changed from SNAPSHOT1 to SNAPSHOT2: + added, - removed, M content, U metadata only, T type',
+      (y) =>
+        y
+          .positional('snapshot1', { type: 'string', demandOption: true })
+          .positional('snapshot2', { type: 'string', demandOption: true })
+          .positional('path', { type: 'string', describe: 'only below this path' }),
+      run(diffCommand),
+    )
+    .command(
+      'dump <snapshot> <path>',
+      "write a file's content to stdout (a directory: as a tar archive)",
+      (y) => y.positional('snapshot', { type: 'string', demandOption: true }).positional('path', { type: 'string', demandOption: true }),
+      run(dumpCommand),
+    )
+    .command(
+      'umount <dir>',
+      'unmount an obnam mount (as fusermount -u DIR)',
+      (y) => y.positional('dir', { type: 'string', demandOption: true }),
+      run(umountCommand),
     )
     .command('key', 'manage passphrases (key slots)', (y) =>
       y

@@ -22,7 +22,7 @@ async function readPassphraseFile(file: string): Promise<string> {
   let fh: fs.FileHandle | undefined;
   try {
     fh = await fs.open(file, 'r');
-    checkPermissions(file, await fh.stat());
+    checkSecretFile('passphrase file', file, await fh.stat());
     text = await fh.readFile('utf8');
   } catch (e) {
     if (e instanceof ObnamError) throw e;
@@ -35,13 +35,14 @@ async function readPassphraseFile(file: string): Promise<string> {
   return line;
 }
 
-function checkPermissions(file: string, st: Stats): void {
+/** The check above, for any file holding a secret (`what`: "passphrase file", "token file"). */
+export function checkSecretFile(what: string, file: string, st: Stats): void {
   if (!st.isFile()) return;
   const mode = `0${(st.mode & 0o777).toString(8).padStart(3, '0')}`;
   if (st.mode & 0o022) {
-    throw new ObnamError('PERMISSION', `passphrase file ${file} can be changed by others (mode ${mode}): not using it; chmod 600 ${file}`);
+    throw new ObnamError('PERMISSION', `${what} ${file} can be changed by others (mode ${mode}): not using it; chmod 600 ${file}`);
   }
-  if (st.mode & 0o044) process.stderr.write(`obnam: warning: passphrase file ${file} can be read by others (mode ${mode}); chmod 600 ${file}\n`);
+  if (st.mode & 0o044) process.stderr.write(`obnam: warning: ${what} ${file} can be read by others (mode ${mode}); chmod 600 ${file}\n`);
 }
 
 export async function getPassphrase(src: PassphraseSources, opts: { confirm?: boolean } = {}): Promise<string> {

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'UNAUTHORIZED' // bad or missing credentials
   | 'CONFLICT' // an object that may not be overwritten
   | 'TOO_LARGE' // a request or object above a configured limit
+  | 'RATE_LIMITED' // too many attempts in too short a time (HTTP 429)
   | 'NETWORK' // a transport failure talking to a server
   | 'TLS' // a server certificate that does not match
   | 'ABORTED' // cancelled through an AbortSignal

@@ -17,12 +17,12 @@ import Fuse from 'fuse-native';
 import { ObnamError } from '../lib/errors.js';
 import type { FsView } from '../lib/fsview/view.js';
 import { ErrorReporter } from './errno.js';
-import { mountAt, watchUnmount } from './mountinfo.js';
+import { mountAt, OBNAM_FSTYPE, watchUnmount } from './mountinfo.js';
 import { fuseOperations } from './ops.js';
 
 /** Seconds the kernel may keep attributes, names and missing names: snapshots never change. */
 const CACHE_SECONDS = 24 * 3600;
-const FSTYPE = 'fuse.obnam';
+const FSTYPE = OBNAM_FSTYPE;
 /** The version of patches/fuse-native+2.2.6.patch this code needs. */
 const PATCH_VERSION = 2;
 /** How often to check whether the file system was unmounted from outside. */

@@ -5,6 +5,9 @@
  */
 import * as fs from 'node:fs/promises';
 
+/** The file system type of obnam mounts in /proc/self/mountinfo. */
+export const OBNAM_FSTYPE = 'fuse.obnam';
+
 export interface MountEntry {
   id: number;
   mountpoint: string;

@@ -3,6 +3,11 @@
  * structured logging (pino: one line per request, warnings for refused and
  * broken requests), errors through server/errors.ts, the /health route, and
  * the authenticated /v1 API (routes/).
+ *
+ * A /v1 request passes, in order: the failed-token rate limit of its source
+ * address (429), authentication (401), a request slot of its client
+ * (limiter.ts; it waits there with its body unread), then its body is read
+ * at no less than the minimum rate (body-rate.ts; 408).
  */
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController } from 'fastify';
 import { ObnamError } from '../lib/errors.js';
@@ -11,6 +16,8 @@ import { API_PREFIX, BATCH_CONTENT_TYPE, OCTET_STREAM, routes } from '../lib/sto
 import type { ClientTable } from './clients.js';
 import type { Limits } from './config.js';
 import { httpError } from './errors.js';
+import type { FailedAuthLimiter } from './auth-limiter.js';
+import { watchBodyRate } from './body-rate.js';
 import type { RequestLimiter } from './limiter.js';
 import type { Namespaces } from './namespaces.js';
 import { batchRoutes } from './routes/batch.js';
@@ -22,6 +29,7 @@ export interface AppDeps {
   clients: ClientTable;
   namespaces: Namespaces;
   limiter: RequestLimiter;
+  failedAuth: FailedAuthLimiter;
   tls?: { cert: Buffer; key: Buffer };
   logLevel: string;
   /** Where log lines go (default: stdout). */
@@ -33,7 +41,13 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { limits } = deps;
   let app: FastifyInstance;
+  const httpOptions = {
+    headersTimeout: Math.min(limits.headersTimeoutSeconds, limits.requestTimeoutSeconds) * 1000,
+    // How often Node checks the headers and request timeouts (its default, 30 s, would stretch them).
+    connectionsCheckingInterval: 1000,
+  };
   const options = {
+    http: httpOptions,
     logger: { level: deps.logLevel, ...(deps.logStream ? { stream: deps.logStream } : {}) },
     logController: new LogController({ disableRequestLogging: true }),
     connectionTimeout: limits.idleTimeoutSeconds * 1000,
@@ -53,7 +67,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       socket.destroy();
     },
   };
-  app = deps.tls ? (Fastify({ ...options, https: deps.tls }) as unknown as FastifyInstance) : Fastify(options);
+  app = deps.tls ? (Fastify({ ...options, https: { ...deps.tls, ...httpOptions } }) as unknown as FastifyInstance) : Fastify(options);
   app.server.maxConnections = limits.maxConnections;
   // Emitted for connections idle in the middle of a request (not for idle
   // keep-alive connections, which keepAliveTimeout closes quietly).
@@ -83,6 +97,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       ...(reply.obnamError ? { error: reply.obnamError } : {}),
     };
     if (status >= 500) req.log.error(entry, 'request failed');
+    // Failed token attempts are logged per burst, by the failed-token limiter.
+    else if (status === 401 || status === 429) req.log.debug(entry, 'request refused');
     else if (status >= 400 && status !== 404) req.log.warn(entry, 'request refused');
     else if (status === 404) req.log.info(entry, 'not found');
     else req.log.debug(entry, 'request');
@@ -99,24 +115,47 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(
     async (api) => {
       api.addHook('onRequest', async (req, reply) => {
+        const wait = deps.failedAuth.blockedFor(req.ip);
+        if (wait) {
+          reply.header('retry-after', String(Math.ceil(wait / 1000)));
+          throw new ObnamError('RATE_LIMITED', 'too many failed token attempts from this address; try again later');
+        }
         const m = BEARER.exec(req.headers.authorization ?? '');
         const client = m ? await deps.clients.authenticate(m[1]!) : undefined;
         if (!client) {
+          deps.failedAuth.failed(req.ip);
           reply.header('www-authenticate', 'Bearer realm="obnam"');
           throw new ObnamError('UNAUTHORIZED', 'missing or unknown access token');
         }
         req.obnamClient = client;
-        let closed = false;
+        // Only now, authenticated, does the request take (or wait for) a slot of its client.
+        const gone = new AbortController();
         let release: (() => void) | undefined;
         reply.raw.once('close', () => {
-          closed = true;
+          gone.abort();
           release?.();
         });
-        release = await deps.limiter.enter(client.namespace);
-        if (closed) release();
+        try {
+          release = await deps.limiter.enter(client.namespace, gone.signal);
+        } catch (e) {
+          // The client left while its request waited: there is no one to answer (onRequestAbort logs it).
+          if (gone.signal.aborted) return reply.hijack();
+          throw e;
+        }
+        if (gone.signal.aborted) {
+          release();
+          return reply.hijack();
+        }
         const lease = await deps.namespaces.acquire(client.namespace, client.name);
         reply.raw.once('close', lease.release);
         req.obnamStore = client.append_only ? appendOnly(lease.store) : lease.store;
+      });
+      api.addHook('preParsing', async (req, reply, payload) => {
+        const length = Number(req.headers['content-length'] ?? 0);
+        if (!(length > 0) && req.headers['transfer-encoding'] === undefined) return payload;
+        const watched = watchBodyRate(payload, { minBytesPerSecond: limits.minBodyBytesPerSecond, windowSeconds: limits.bodyRateWindowSeconds });
+        reply.raw.once('close', watched.stop);
+        return watched.stream;
       });
       objectRoutes(api, limits);
       batchRoutes(api, limits);
@@ -131,5 +170,8 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): Fastif
   reply.obnamError = h.detail;
   if (h.status >= 500 && h.status !== 503) req.log.error({ err: e }, h.detail);
   if (h.status === 503) reply.header('retry-after', '1');
+  // A body cut off or refused before it was read: the rest of it is not
+  // read, so the connection cannot carry another request.
+  if (h.status === 408 || !req.raw.complete) reply.header('connection', 'close');
   return reply.code(h.status).type('application/json').send(h.body);
 }

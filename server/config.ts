@@ -19,14 +19,28 @@ export interface Limits {
   maxBatchObjects: number;
   /** Most ids in one "which of these exist" request. */
   maxLookupIds: number;
-  /** Requests handled at once; more wait in a queue (their bodies unread). */
+  /** Requests handled at once, of all clients; more wait in a queue (their bodies unread). */
   maxConcurrentRequests: number;
+  /** Requests of one client handled at once; more of its requests wait. */
+  maxConcurrentRequestsPerClient: number;
   /** Requests waiting beyond that; more get 503. */
   maxQueuedRequests: number;
+  /** Requests of one client waiting; more of its requests get 503. */
+  maxQueuedRequestsPerClient: number;
   /** Open connections; more are refused. */
   maxConnections: number;
   /** A request must arrive completely (headers and body) within this time. */
   requestTimeoutSeconds: number;
+  /** A request's header block must arrive completely within this time. */
+  headersTimeoutSeconds: number;
+  /** A body being received must average at least this rate over the last window... */
+  minBodyBytesPerSecond: number;
+  /** ...of this many seconds (also the grace before the first check). */
+  bodyRateWindowSeconds: number;
+  /** Failed token attempts one source address may make in a row... */
+  failedAuthBurst: number;
+  /** ...and how many more it regains per minute; beyond them its requests get 429. */
+  failedAuthPerMinute: number;
   /** A connection that sends and receives nothing for this long is closed. */
   idleTimeoutSeconds: number;
   /** An idle keep-alive connection is closed after this long. */
@@ -49,9 +63,16 @@ export const DEFAULT_LIMITS: Limits = {
   maxBatchObjects: 4096,
   maxLookupIds: 10_000,
   maxConcurrentRequests: 64,
+  maxConcurrentRequestsPerClient: 16,
   maxQueuedRequests: 4096,
+  maxQueuedRequestsPerClient: 256,
   maxConnections: 4096,
   requestTimeoutSeconds: 120,
+  headersTimeoutSeconds: 20,
+  minBodyBytesPerSecond: 512,
+  bodyRateWindowSeconds: 20,
+  failedAuthBurst: 20,
+  failedAuthPerMinute: 30,
   idleTimeoutSeconds: 60,
   keepAliveTimeoutSeconds: 30,
 };
@@ -62,9 +83,16 @@ const LIMIT_KEYS: Record<string, keyof Limits> = {
   max_batch_objects: 'maxBatchObjects',
   max_lookup_ids: 'maxLookupIds',
   max_concurrent_requests: 'maxConcurrentRequests',
+  max_concurrent_requests_per_client: 'maxConcurrentRequestsPerClient',
   max_queued_requests: 'maxQueuedRequests',
+  max_queued_requests_per_client: 'maxQueuedRequestsPerClient',
   max_connections: 'maxConnections',
   request_timeout_seconds: 'requestTimeoutSeconds',
+  headers_timeout_seconds: 'headersTimeoutSeconds',
+  min_body_bytes_per_second: 'minBodyBytesPerSecond',
+  body_rate_window_seconds: 'bodyRateWindowSeconds',
+  failed_auth_burst: 'failedAuthBurst',
+  failed_auth_per_minute: 'failedAuthPerMinute',
   idle_timeout_seconds: 'idleTimeoutSeconds',
   keep_alive_timeout_seconds: 'keepAliveTimeoutSeconds',
 };
@@ -129,6 +157,9 @@ export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
         if (!field) throw bad(`unknown limit ${JSON.stringify(lk)}`);
         if (typeof lv !== 'number' || !Number.isFinite(lv) || lv <= 0) throw bad(`limits.${lk} must be a positive number`);
         cfg.limits[field] = lv;
+      }
+      if (cfg.limits.headersTimeoutSeconds > cfg.limits.requestTimeoutSeconds) {
+        throw bad('limits.headers_timeout_seconds cannot be longer than limits.request_timeout_seconds');
       }
     } else if (k === 'storage') {
       cfg.storage = parseStorageConfig(v, bad);

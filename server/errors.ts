@@ -16,6 +16,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CONFLICT: 409,
   TOO_LARGE: 413,
   CORRUPT: 422,
+  RATE_LIMITED: 429,
   // The storage is full: nothing of the request was stored; the client stops instead of retrying.
   NO_SPACE: 507,
   // The server is at its request limit or shutting down: try again later.
@@ -25,6 +26,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 /** Status codes Fastify and Node produce themselves, mapped to our codes. */
 function codeForStatus(status: number): ErrorCode {
   if (status === 413) return 'TOO_LARGE';
+  if (status === 429) return 'RATE_LIMITED';
   if (status === 404) return 'NOT_FOUND';
   if (status === 503) return 'NETWORK';
   if (status >= 400 && status < 500) return 'USAGE';

@@ -11,6 +11,7 @@ import { buildApp } from './app.js';
 import { ClientTable } from './clients.js';
 import { Limits, loadServerConfig, parseListen } from './config.js';
 import { checkServerDir, serverDir } from './layout.js';
+import { FailedAuthLimiter } from './auth-limiter.js';
 import { RequestLimiter } from './limiter.js';
 import { Namespaces } from './namespaces.js';
 import { namespaceProvider } from './storage-config.js';
@@ -34,6 +35,8 @@ export interface StartOptions {
   namespaceIdleMs?: number;
   /** Where S3 credentials not in the config come from (default: the process environment). */
   env?: Record<string, string | undefined>;
+  /** Milliseconds on a monotonic clock, for the failed-token rate limit (tests inject one; default performance.now). */
+  clock?: () => number;
 }
 
 export interface RunningServer {
@@ -43,8 +46,12 @@ export interface RunningServer {
   port: number;
   /** SHA-256 fingerprint of the certificate, AB:CD:... (undefined over plain HTTP). */
   fingerprint?: string;
-  /** The most requests in progress at once, and the most distinct clients with requests in progress at once. */
-  peaks(): { requests: number; clients: number };
+  /**
+   * The most requests in progress at once, the most distinct clients with
+   * requests in the server at once, and the most requests of one client in
+   * progress at once.
+   */
+  peaks(): { requests: number; clients: number; perClient: number };
   /** Stops accepting connections, finishes requests in progress, closes storage. */
   close(): Promise<void>;
   app: FastifyInstance;
@@ -71,12 +78,24 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const clients = new ClientTable(d.clientsFile);
   await clients.refresh();
   const namespaces = new Namespaces(namespaceProvider(d, config.storage, opts.env ?? process.env), opts.namespaceIdleMs);
-  const limiter = new RequestLimiter(limits.maxConcurrentRequests, limits.maxQueuedRequests);
+  const limiter = new RequestLimiter({
+    total: limits.maxConcurrentRequests,
+    perClient: limits.maxConcurrentRequestsPerClient,
+    queued: limits.maxQueuedRequests,
+    queuedPerClient: limits.maxQueuedRequestsPerClient,
+  });
+  const failedAuth = new FailedAuthLimiter({
+    burst: limits.failedAuthBurst,
+    perMinute: limits.failedAuthPerMinute,
+    log: (entry, message) => app.log.warn(entry, message),
+    now: opts.clock,
+  });
   const app = buildApp({
     limits,
     clients,
     namespaces,
     limiter,
+    failedAuth,
     tls,
     logLevel: opts.logLevel ?? config.logLevel,
     logStream: opts.logStream,
@@ -97,11 +116,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     host: addr.address,
     port: addr.port,
     fingerprint,
-    peaks: () => ({ requests: limiter.peak, clients: limiter.peakClients }),
+    peaks: () => ({ requests: limiter.peak, clients: limiter.peakClients, perClient: limiter.peakPerClient }),
     app,
     close: () =>
       (closing ??= (async () => {
         await app.close();
+        failedAuth.close();
         await namespaces.close();
       })()),
   };

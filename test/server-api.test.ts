@@ -18,7 +18,8 @@ import { rawRequest, RawResponse, startTestServer, TestServer, treeDigest } from
 
 const newId = () => randomBytes(32).toString('hex');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const LIMITS = { maxObjectBytes: 1 << 20, maxBatchBytes: 2 << 20, maxLookupIds: 100, idleTimeoutSeconds: 1 };
+// Failed token attempts refill fast, so that a burst of them is over (and reported) within a second.
+const LIMITS = { maxObjectBytes: 1 << 20, maxBatchBytes: 2 << 20, maxLookupIds: 100, idleTimeoutSeconds: 1, failedAuthPerMinute: 600 };
 
 let ts: TestServer;
 before(async () => {
@@ -215,10 +216,18 @@ describe('hostile input', () => {
     assert.equal(health.status, 200);
     assert.deepEqual(await treeDigest(ts.dir), before, 'nothing on disk changed');
 
-    const logged = ts.logs.slice(logsBefore).map((l) => JSON.parse(l) as { level: number; status?: number; msg: string });
-    for (const status of [400, 401, 413, 415, 422]) {
+    // The failed token attempts are logged once, as one burst, when it is over.
+    const burstLine = (l: { msg: string }) => /failed token attempts from/.test(l.msg);
+    for (let i = 0; i < 50 && !ts.logs.slice(logsBefore).some((l) => burstLine(JSON.parse(l))); i++) await new Promise((r) => setTimeout(r, 100));
+    const logged = ts.logs.slice(logsBefore).map((l) => JSON.parse(l) as { level: number; status?: number; msg: string; failures?: number });
+    for (const status of [400, 413, 415, 422]) {
       assert.ok(logged.some((l) => l.level === 40 && l.status === status), `a ${status} is logged as a warning`);
     }
+    assert.ok(!logged.some((l) => l.level >= 40 && l.status === 401), 'a failed token attempt is not logged on its own');
+    const bursts = logged.filter(burstLine);
+    assert.equal(bursts.length, 1, 'one line for the burst of failed token attempts');
+    assert.equal(bursts[0]!.level, 40);
+    assert.equal(bursts[0]!.failures, 4, bursts[0]!.msg);
     assert.ok(logged.some((l) => l.level === 40 && /closed before the request was complete/.test(l.msg)), 'the aborted upload is logged');
     assert.ok(logged.some((l) => l.level === 40 && /idle for too long/.test(l.msg)), 'the stalled connection is logged');
   });

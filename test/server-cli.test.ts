@@ -174,6 +174,46 @@ describe('obnam against a server', () => {
     await obnamOk(['init', '--config', cfg], { env: { OBNAM_PASSPHRASE: 'p' } });
     await obnamOk(['list', '--config', cfg], { env: { OBNAM_PASSPHRASE: 'p' } });
   });
+
+  it('the token can come from a file: --token-file, OBNAM_TOKEN_FILE or token_file in the config', async () => {
+    const token = await addClient('token-file');
+    const file = path.join(tmp.path, 'token-file.token');
+    await fs.writeFile(file, `  ${token}\n\n`, { mode: 0o600 });
+    const base = { OBNAM_REPO: srv.url, OBNAM_SERVER_FINGERPRINT: fingerprint, OBNAM_PASSPHRASE: 'p' };
+    await obnamOk(['init', '--token-file', file], { env: base });
+    await obnamOk(['list'], { env: { ...base, OBNAM_TOKEN_FILE: file } });
+    const cfg = path.join(tmp.path, 'token-file.yaml');
+    await fs.writeFile(cfg, `token_file: ${path.basename(file)}\n`);
+    await obnamOk(['list', '--config', cfg], { env: base });
+
+    // Precedence: --token, --token-file, OBNAM_TOKEN, OBNAM_TOKEN_FILE, token, token_file (as for the passphrase).
+    const wrong = 'b'.repeat(43);
+    await obnamOk(['list', '--token-file', file], { env: { ...base, OBNAM_TOKEN: wrong } });
+    await fs.writeFile(cfg, `token: ${wrong}\n`);
+    await obnamOk(['list', '--config', cfg], { env: { ...base, OBNAM_TOKEN_FILE: file } });
+    const refused = await obnam(['list', '--token', wrong, '--token-file', file], { env: base });
+    assert.equal(refused.code, 1);
+    assert.match(oneLine(refused.stderr), /refused the access token \(check --token, --token-file, /);
+
+    // A token file that cannot be read, or holds no token, is one clear line.
+    const missing = await obnam(['list', '--token-file', path.join(tmp.path, 'nope')], { env: base });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr.split('\n')[0]!, /^obnam: cannot read token file .*nope: ENOENT/);
+    const empty = path.join(tmp.path, 'empty.token');
+    await fs.writeFile(empty, '\n', { mode: 0o600 });
+    const r = await obnam(['list'], { env: { ...base, OBNAM_TOKEN_FILE: empty } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.split('\n')[0]!, /^obnam: token file .*empty\.token is empty/);
+
+    // Like a passphrase file: readable by others draws a warning, writable by others is refused.
+    await fs.chmod(file, 0o644);
+    const readable = await obnamOk(['list', '--token-file', file], { env: base });
+    assert.match(readable.stderr, /warning: token file .* can be read by others \(mode 0644\); chmod 600/);
+    await fs.chmod(file, 0o666);
+    const writable = await obnam(['list', '--token-file', file], { env: base });
+    assert.equal(writable.code, 1);
+    assert.match(oneLine(writable.stderr), /^obnam: token file .* can be changed by others \(mode 0666\): not using it/);
+  });
 });
 
 describe('obnam-server serve', () => {

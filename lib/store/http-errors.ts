@@ -5,16 +5,20 @@
  */
 import { errnoCode, ErrorCode, ObnamError } from '../errors.js';
 
-/** Statuses worth retrying: the server is overloaded, restarting or had a passing failure. */
+/**
+ * Statuses worth retrying: the server is overloaded, restarting or had a
+ * passing failure, or cut off a request that reached it too slowly (408).
+ */
 export function isTransientStatus(status: number): boolean {
   // 507: the server's storage is full; retrying at once does not free space.
-  return status === 429 || (status >= 500 && status !== 507);
+  return status === 408 || status === 429 || (status >= 500 && status !== 507);
 }
 
 const STATUS_CODES: Record<number, ErrorCode> = {
   401: 'UNAUTHORIZED',
   403: 'PERMISSION',
   404: 'NOT_FOUND',
+  408: 'NETWORK',
   409: 'CONFLICT',
   413: 'TOO_LARGE',
   422: 'CORRUPT',
@@ -36,7 +40,7 @@ export function errorFromResponse(status: number, body: Buffer, location: string
   }
   const code = STATUS_CODES[status] ?? 'INTERNAL';
   if (code === 'UNAUTHORIZED') {
-    return new ObnamError(code, `${location} refused the access token (check --token, OBNAM_TOKEN or token in the config)`);
+    return new ObnamError(code, `${location} refused the access token (check --token, --token-file, OBNAM_TOKEN, OBNAM_TOKEN_FILE, or token or token_file in the config)`);
   }
   if (code === 'PERMISSION') return new ObnamError(code, `${location} does not allow this client to ${what}${message ? `: ${message}` : ''}`);
   if (code === 'NOT_FOUND' && message) return new ObnamError(code, message);

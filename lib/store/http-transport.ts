@@ -1,8 +1,15 @@
 /**
  * HttpTransport: one keep-alive connection pool to an obnam-server, with a
  * bound on requests in flight and retries with exponential backoff (and
- * jitter) on transient failures: network errors, 429 and 5xx. A 4xx is an
- * answer, never retried. TLS trust is set up by http-tls.ts.
+ * jitter) on transient failures: network errors, 408, 429 and 5xx. A 4xx is
+ * an answer, never retried. TLS trust is set up by http-tls.ts.
+ *
+ * Every request has an overall deadline (deadlineMs, from when it gets a
+ * slot): all its attempts and the pauses between them, each from connecting
+ * to the last byte of the answer, must fit in it. A server that answers
+ * slowly but never falls silent (which the idle timeout would catch) so
+ * fails the request after the deadline, with one line naming the server,
+ * and the failure is not retried.
  */
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
@@ -22,6 +29,8 @@ export interface TransportOptions {
   maxDelayMs?: number;
   /** A request whose socket is idle this long fails (and is retried). */
   timeoutMs?: number;
+  /** Overall deadline of a request, retries included. */
+  deadlineMs?: number;
   /** Idle keep-alive sockets are closed after this long (keep it below the server's keep-alive timeout). */
   idleSocketMs?: number;
   /** Largest response body accepted. */
@@ -56,12 +65,19 @@ export interface HttpResponse {
   retried: boolean;
 }
 
+/** The default overall deadline of one request: room for a 32 MiB object at 1 Mbit/s. */
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 300;
+
+/** A request that missed its overall deadline (never retried). */
+class DeadlineError extends ObnamError {}
+
 const DEFAULTS: Required<TransportOptions> = {
   concurrency: 8,
   retries: 8,
   baseDelayMs: 100,
   maxDelayMs: 5_000,
   timeoutMs: 120_000,
+  deadlineMs: DEFAULT_REQUEST_TIMEOUT_SECONDS * 1000,
   idleSocketMs: 10_000,
   maxResponseBytes: 512 << 20,
 };
@@ -139,40 +155,70 @@ export class HttpTransport {
    */
   async request(req: HttpRequest, slot?: Release): Promise<HttpResponse> {
     const release = slot ?? (await this.slots.acquire());
+    const deadline = performance.now() + this.opts.deadlineMs;
+    let lastFailure: string | undefined;
     try {
       let retried = false;
       for (let attempt = 0; ; attempt++) {
         throwIfAborted(req.signal);
+        if (performance.now() >= deadline) throw this.deadlineError(lastFailure);
         let retryAfterMs = 0;
         try {
-          const res = await this.once(req);
+          const res = await this.once(req, deadline);
           this.answered = true;
           // A transient status after the last retry is the caller's to report.
           if (!isTransientStatus(res.status) || attempt >= this.opts.retries) return { ...res, retried };
+          lastFailure = `HTTP status ${res.status}`;
           const ra = Number(res.headers['retry-after']);
           if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
         } catch (e) {
+          if (e instanceof DeadlineError) throw e;
           const f = errorFromTransport(e, this.location);
           const limit = this.answered ? this.opts.retries : Math.min(this.opts.retries, RETRIES_BEFORE_FIRST_ANSWER);
           if (!f.retry || attempt >= limit) throw f.error;
+          lastFailure = f.error.message;
         }
         retried = true;
         const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** attempt);
-        await sleep(Math.max(retryAfterMs ? Math.min(retryAfterMs, this.opts.maxDelayMs) : 0, backoff * (0.5 + Math.random() / 2)), req.signal);
+        const pause = Math.max(retryAfterMs ? Math.min(retryAfterMs, this.opts.maxDelayMs) : 0, backoff * (0.5 + Math.random() / 2));
+        if (performance.now() + pause >= deadline) throw this.deadlineError(lastFailure);
+        await sleep(pause, req.signal);
       }
     } finally {
       release();
     }
   }
 
-  private once(req: HttpRequest): Promise<Omit<HttpResponse, 'retried'>> {
+  private deadlineError(lastFailure?: string): DeadlineError {
+    return new DeadlineError(
+      'NETWORK',
+      `${this.location}: no complete answer within ${this.opts.deadlineMs / 1000} s` +
+        `${lastFailure ? ` (last failure: ${lastFailure})` : ''}; ` +
+        'if the server is only slow, give a longer --request-timeout (or OBNAM_REQUEST_TIMEOUT, request_timeout in the config)',
+    );
+  }
+
+  private once(req: HttpRequest, deadline: number): Promise<Omit<HttpResponse, 'retried'>> {
     const mod = this.base.protocol === 'https:' ? https : http;
     const basePath = this.base.pathname.replace(/\/+$/, '');
     let length = 0;
     for (const b of req.body ?? []) length += b.length;
     const headers: http.OutgoingHttpHeaders = { authorization: this.authorization, ...req.headers };
     if (req.body) headers['content-length'] = length;
-    return new Promise((resolve, reject) => {
+    return new Promise((resolveOnce, rejectOnce) => {
+      const resolve = (v: Omit<HttpResponse, 'retried'>) => {
+        clearTimeout(timer);
+        resolveOnce(v);
+      };
+      const reject = (e: unknown) => {
+        clearTimeout(timer);
+        rejectOnce(e);
+      };
+      const timer = setTimeout(() => {
+        const e = this.deadlineError();
+        reject(e);
+        r.destroy(e);
+      }, Math.max(0, deadline - performance.now()));
       const r = mod.request(
         {
           agent: this.agent,

@@ -23,7 +23,7 @@ export async function openStore(spec: StoreSpec): Promise<ObjectStore> {
     case 'local':
       return LocalStore.open(spec.dir, { packSize: packSizeFromEnv() });
     case 'http':
-      return HttpStore.open(spec);
+      return HttpStore.open(spec, spec.requestTimeout ? { deadlineMs: spec.requestTimeout * 1000 } : {});
     default:
       throw new ObnamError('USAGE', `unsupported repository type ${(spec as { type: string }).type}`);
   }

@@ -44,6 +44,8 @@ export type StoreSpec =
       token: string;
       fingerprint?: string;
       caFile?: string;
+      /** Overall deadline of one request, in seconds (default: the transport's). */
+      requestTimeout?: number;
       /** An http:// URL is refused without this explicit consent to send the token in clear. */
       insecureHttp?: boolean;
     };

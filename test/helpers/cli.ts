@@ -33,6 +33,8 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
   delete env.OBNAM_PASSPHRASE;
   delete env.OBNAM_CONFIG;
   delete env.OBNAM_TOKEN;
+  delete env.OBNAM_TOKEN_FILE;
+  delete env.OBNAM_REQUEST_TIMEOUT;
   delete env.OBNAM_SERVER_FINGERPRINT;
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
@@ -71,4 +73,21 @@ export async function obnamOk(args: string[], opts: RunOptions = {}, expect = 0)
     throw new Error(`obnam ${args.join(' ')} exited ${r.code} (expected ${expect})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   }
   return r;
+}
+
+/** Runs `obnam ARGS` and keeps stdout as raw bytes (dump output, names that are not UTF-8). */
+export function obnamBytes(args: string[], opts: RunOptions = {}): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [OBNAM, ...args], { env: baseEnv(opts.env), cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr });
+    });
+  });
 }

@@ -35,7 +35,7 @@ export interface TestServer {
 }
 
 /** A fresh server directory with a running in-process server. */
-export async function startTestServer(opts: { limits?: Partial<Limits>; logLevel?: string } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { limits?: Partial<Limits>; logLevel?: string; clock?: () => number } = {}): Promise<TestServer> {
   const tmp = await tempDir('obnam-server-');
   const dir = path.join(tmp.path, 'server');
   await initServerDir(dir);
@@ -44,6 +44,7 @@ export async function startTestServer(opts: { limits?: Partial<Limits>; logLevel
     dir,
     listen: '127.0.0.1:0',
     limits: opts.limits,
+    clock: opts.clock,
     logLevel: opts.logLevel ?? 'silent',
     logStream: { write: (l: string) => void logs.push(l) },
   });
@@ -166,7 +167,7 @@ export interface RawResponse {
 /** One HTTPS request with no client logic in between (no retries, no checks but TLS pinning off). */
 export function rawRequest(
   url: string,
-  opts: { method?: string; path: string; token?: string; headers?: Record<string, string | number>; body?: Buffer },
+  opts: { method?: string; path: string; token?: string; headers?: Record<string, string | number>; body?: Buffer; timeoutMs?: number; localAddress?: string },
 ): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
@@ -178,6 +179,8 @@ export function rawRequest(
         path: opts.path,
         rejectUnauthorized: false,
         agent: false,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+        ...(opts.timeoutMs ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {}),
         headers: {
           ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
           ...(opts.body ? { 'content-length': opts.body.length } : {}),
