@@ -37,8 +37,8 @@ function importsOf(file: string): string[] {
 
 const graph = new Map(sources().map((f) => [f, importsOf(f)]));
 
-/** Known exceptions: `obnam mount` runs the FUSE file system of mount/ (to be moved behind lib/). */
-const ALLOWED = new Set(['cli/commands/mount.ts -> mount/mount.ts']);
+/** Known exceptions: `obnam mount` and `obnam umount` run the FUSE file system of mount/ (to be moved behind lib/). */
+const allowed = (edge: string) => /^cli\/commands\/u?mount\.ts -> mount\/[a-z-]+\.ts$/.test(edge);
 
 describe('module map', () => {
   it('has no import cycles', () => {
@@ -65,7 +65,7 @@ describe('module map', () => {
       for (const d of deps) {
         const dtop = d.split('/')[0]!;
         if (top === 'lib' && dtop !== 'lib') bad.push(`${f} -> ${d}`);
-        if (top !== 'lib' && dtop !== 'lib' && dtop !== top && TOP.includes(dtop) && !ALLOWED.has(`${f} -> ${d}`)) bad.push(`${f} -> ${d}`);
+        if (top !== 'lib' && dtop !== 'lib' && dtop !== top && TOP.includes(dtop) && !allowed(`${f} -> ${d}`)) bad.push(`${f} -> ${d}`);
       }
     }
     assert.deepEqual(bad, []);
