@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'AMBIGUOUS' // a snapshot id prefix that matches several snapshots
   | 'CORRUPT' // an object that fails authentication, its id or its structure
   | 'IO' // a local file system failure
+  | 'NO_SPACE' // the storage is full (server: 507 Insufficient Storage)
   | 'PERMISSION' // refused by the server or the file system
   | 'UNAUTHORIZED' // bad or missing credentials
   | 'CONFLICT' // an object that may not be overwritten

@@ -30,7 +30,7 @@ import {
   PASSPHRASE,
   startMount,
 } from './helpers/mount.js';
-import { addClient } from '../server/clients.js';
+import { addClient } from '../server/admin.js';
 import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
 import { namespaceDirOf, ServerProcess, spawnServer } from './helpers/server.js';
