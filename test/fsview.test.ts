@@ -48,7 +48,7 @@ async function openRepo(dir: string): Promise<Opened> {
     loads,
     open: async (opts) => {
       loads.length = 0;
-      return FsView.open({ snapshotIds: repo.store.list('snapshot'), load }, opts);
+      return FsView.open({ listSnapshotIds: () => repo.store.list('snapshot'), load }, opts);
     },
     close: async () => {
       await pool.close();
