@@ -8,8 +8,9 @@ import { ObnamError } from '../lib/errors.js';
 import { exitQuietlyOnClosedOutput } from './closed-output.js';
 import type { CliHooks } from './context.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
+import { VERSION } from '../lib/version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 type Handler = (args: never, hooks: CliHooks) => Promise<number>;
 type Loader = () => Promise<Handler>;
@@ -170,6 +171,7 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
         .demandCommand(1, 'identity needs a subcommand: new or show'),
     )
     .demandCommand(1, 'give a command; see obnam --help')
+    .completion('completion', false)
     .strict()
     .version(VERSION)
     .help()

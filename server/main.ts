@@ -13,8 +13,9 @@ import { initCommand } from './commands/init.js';
 import { grantCommand, namespaceAddCommand, namespaceListCommand, namespaceRemoveCommand, revokeCommand } from './commands/namespace.js';
 import { scrubCommand } from './commands/scrub.js';
 import { serveCommand } from './commands/serve.js';
+import { VERSION } from '../lib/version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 type Handler = (args: never) => Promise<number>;
 
@@ -104,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command('fingerprint', "print the certificate's SHA-256 fingerprint", {}, run(fingerprintCommand))
     .demandCommand(1, 'give a command; see obnam-server --help')
+    .completion('completion', false)
     .strict()
     .version(VERSION)
     .help()
