@@ -24,6 +24,7 @@ const restoreCommand: Loader = async () => (await import('./commands/restore.js'
 const mountCommand: Loader = async () => (await import('./commands/mount.js')).mountCommand;
 const pruneCommand: Loader = async () => (await import('./commands/prune.js')).pruneCommand;
 const upgradeCommand: Loader = async () => (await import('./commands/upgrade.js')).upgradeCommand;
+const forgetCommand: Loader = async () => (await import('./commands/forget.js')).forgetCommand;
 const fsckCommand: Loader = async () => (await import('./commands/fsck.js')).fsckCommand;
 const configCommand: Loader = async () => (await import('./commands/config.js')).configCommand;
 const diffCommand: Loader = async () => (await import('./commands/diff.js')).diffCommand;
@@ -118,6 +119,28 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
           .option('daemon-child', { type: 'boolean', hidden: true })
           .option('debug', { type: 'boolean', describe: 'print every FUSE request (libfuse debug output)' }),
       run(mountCommand),
+    )
+    .command(
+      'forget [snapshots..]',
+      'remove the named snapshots, or those a policy does not keep (SNAPSHOT: id, id prefix or latest)',
+      (y) =>
+        y
+          .positional('snapshots', { type: 'string', array: true, describe: 'snapshots to remove (instead of a policy)' })
+          .option('keep-last', { type: 'string', describe: 'keep the N newest snapshots (N or "unlimited")' })
+          .option('keep-hourly', { type: 'string', describe: 'keep the newest snapshot of each of the last N hours that have one' })
+          .option('keep-daily', { type: 'string', describe: 'keep the newest snapshot of each of the last N days that have one' })
+          .option('keep-weekly', { type: 'string', describe: 'keep the newest snapshot of each of the last N weeks (Monday to Sunday) that have one' })
+          .option('keep-monthly', { type: 'string', describe: 'keep the newest snapshot of each of the last N months that have one' })
+          .option('keep-yearly', { type: 'string', describe: 'keep the newest snapshot of each of the last N years that have one' })
+          .option('keep-within', { type: 'string', describe: 'keep snapshots newer than DURATION (e.g. 1y2m3d4h) before the newest' })
+          .option('keep-tag', { type: 'string', array: true, nargs: 1, describe: 'keep snapshots with all of these tags (TAG[,TAG...]; repeatable)' })
+          .option('host', { type: 'string', array: true, nargs: 1, describe: 'only consider snapshots of this host (repeatable)' })
+          .option('tag', { type: 'string', array: true, nargs: 1, describe: 'only consider snapshots with all of these tags (TAG[,TAG...]; repeatable: any)' })
+          .option('path', { type: 'string', array: true, nargs: 1, describe: 'only consider snapshots of this path (repeatable: all)' })
+          .option('group-by', { type: 'string', describe: 'apply the policy per group: host,paths (default), host, paths, tags, or none' })
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would be removed; change nothing' })
+          .option('prune', { type: 'boolean', describe: 'run prune afterwards (not implemented yet: refused)' }),
+      run(forgetCommand),
     )
     .command(
       'fsck',

@@ -14,7 +14,7 @@ import { restore } from '../lib/restore/engine.js';
 import { HttpStore } from '../lib/store/http.js';
 import type { StoreSpec } from '../lib/store/store.js';
 import { startRepoPool } from '../lib/workers/repopool.js';
-import { addClient } from '../server/clients.js';
+import { addClient } from '../server/admin.js';
 import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
 import { obnam } from './helpers/cli.js';

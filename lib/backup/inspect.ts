@@ -10,20 +10,10 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import { describeError, errnoCode } from '../errors.js';
 import { readXattrsSync } from './metadata.js';
+import type { StatFields } from './stat-fields.js';
 
 /** The parts of lstat a backup records. Numbers above 2^53 (rare inode numbers) are clamped. */
-export interface StatFields {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  ino: number;
-  dev: number;
-  rdev: number;
-  nlink: number;
-  mtime: { sec: number; nsec: number };
-  ctime: { sec: number; nsec: number };
-}
+export type { StatFields } from './stat-fields.js';
 
 /**
  * A directory's inspection, packed for the trip between threads: one

@@ -50,12 +50,43 @@ export interface NewKeyOptions {
 /** Errors that make Repository.open skip one key slot and go on with the others. */
 const SKIPPED_SLOT_ERRORS: ReadonlySet<string> = new Set(['CORRUPT', 'UNSUPPORTED_VERSION', 'KDF_LIMIT']);
 
+/** A snapshot object that is listed but cannot be read: its id is its name, known without decrypting. */
+export interface DamagedSnapshot {
+  id: string;
+  error: ObnamError;
+}
+
+/** Every snapshot in the store: the readable ones (oldest first) and the damaged ones (by id). */
+export interface SnapshotScan {
+  snapshots: SnapshotInfo[];
+  damaged: DamagedSnapshot[];
+}
+
+/**
+ * Errors that make one snapshot object unreadable without saying anything
+ * about the others: it fails authentication, decoding or its id (CORRUPT),
+ * or was written by a newer format (UNSUPPORTED_VERSION). Transport and
+ * permission errors are not damage: they stop the command.
+ */
+export function isDamage(e: unknown): e is ObnamError {
+  return e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'UNSUPPORTED_VERSION');
+}
+
+const byTime = (a: SnapshotInfo, b: SnapshotInfo) =>
+  a.time.sec - b.time.sec || a.time.nsec - b.time.nsec || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 function passphraseBytes(p: string | Uint8Array): Uint8Array {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
 
 export class Repository {
   private gear?: Uint32Array;
+  private readonly reportedDamage = new Set<string>();
+  /**
+   * Told (once per id) about each snapshot that listSnapshots passes over
+   * because it cannot be read. The CLI names it on stderr.
+   */
+  onDamagedSnapshot?: (d: DamagedSnapshot) => void;
 
   private constructor(
     readonly store: ObjectStore,
@@ -216,32 +247,92 @@ export class Repository {
     return { id, ...s };
   }
 
-  /** All snapshots, oldest first. */
-  async listSnapshots(opts?: StoreOptions): Promise<SnapshotInfo[]> {
+  /**
+   * Reads every snapshot object (16 at a time). One that is damaged (see
+   * isDamage) is returned apart instead of failing the scan; one that
+   * vanished since the listing (forgotten meanwhile) is left out.
+   */
+  async scanSnapshots(opts?: StoreOptions): Promise<SnapshotScan> {
     const ids: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) ids.push(id);
-    const out: SnapshotInfo[] = [];
+    const snapshots: SnapshotInfo[] = [];
+    const damaged: DamagedSnapshot[] = [];
     const limit = 16;
     for (let i = 0; i < ids.length; i += limit) {
-      out.push(...(await Promise.all(ids.slice(i, i + limit).map((id) => this.getSnapshot(id, opts)))));
+      await Promise.all(
+        ids.slice(i, i + limit).map(async (id) => {
+          try {
+            snapshots.push(await this.getSnapshot(id, opts));
+          } catch (e) {
+            if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
+            if (!isDamage(e)) throw e;
+            damaged.push({ id, error: e });
+          }
+        }),
+      );
     }
-    return out.sort((a, b) => a.time.sec - b.time.sec || a.time.nsec - b.time.nsec || (a.id < b.id ? -1 : 1));
+    snapshots.sort(byTime);
+    damaged.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const d of damaged) {
+      if (this.reportedDamage.has(d.id)) continue;
+      this.reportedDamage.add(d.id);
+      this.onDamagedSnapshot?.(d);
+    }
+    return { snapshots, damaged };
   }
 
-  /** A snapshot by full id, unique id prefix, or "latest". */
-  async resolveSnapshot(ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
-    if (ref === 'latest') {
-      const all = await this.listSnapshots(opts);
-      const last = all[all.length - 1];
-      if (!last) throw new ObnamError('NOT_FOUND', 'the repository has no snapshots yet');
-      return last;
-    }
+  /** The readable snapshots, oldest first; damaged ones are reported through onDamagedSnapshot and passed over. */
+  async listSnapshots(opts?: StoreOptions): Promise<SnapshotInfo[]> {
+    return (await this.scanSnapshots(opts)).snapshots;
+  }
+
+  /** The ids of the snapshots whose id is or starts with `ref` (hex), read from the listing alone. */
+  private async snapshotIdsMatching(ref: string, opts?: StoreOptions): Promise<string[]> {
     if (!/^[0-9a-f]{1,64}$/.test(ref)) throw new ObnamError('NOT_FOUND', `no snapshot ${JSON.stringify(ref)}: expected a hex id, an id prefix or "latest"`);
     const matches: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) if (id.startsWith(ref)) matches.push(id);
     if (matches.length === 0) throw new ObnamError('NOT_FOUND', `no snapshot ${ref}`);
     if (matches.length > 1) throw new ObnamError('AMBIGUOUS', `snapshot prefix ${ref} matches ${matches.length} snapshots; give more digits`);
-    return this.getSnapshot(matches[0]!, opts);
+    return matches;
+  }
+
+  /**
+   * The id of a snapshot named by full id, unique id prefix, or "latest"
+   * (the newest readable one), without reading an object named by id: so a
+   * damaged snapshot can be named (to forget it).
+   */
+  async resolveSnapshotId(ref: string, opts?: StoreOptions): Promise<string> {
+    if (ref === 'latest') return (await this.latestSnapshot(opts)).id;
+    return (await this.snapshotIdsMatching(ref, opts))[0]!;
+  }
+
+  /** A snapshot by full id, unique id prefix, or "latest" (the newest readable one). */
+  async resolveSnapshot(ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
+    if (ref === 'latest') return this.latestSnapshot(opts);
+    return this.getSnapshot((await this.snapshotIdsMatching(ref, opts))[0]!, opts);
+  }
+
+  private async latestSnapshot(opts?: StoreOptions): Promise<SnapshotInfo> {
+    const { snapshots, damaged } = await this.scanSnapshots(opts);
+    const last = snapshots[snapshots.length - 1];
+    if (last) return last;
+    if (damaged.length) throw new ObnamError('CORRUPT', `no snapshot can be read: all ${damaged.length} are damaged (run obnam fsck)`);
+    throw new ObnamError('NOT_FOUND', 'the repository has no snapshots yet');
+  }
+
+  /**
+   * Forgets a snapshot: deletes its snapshot object and nothing else (its
+   * trees and chunks are left for garbage collection; no other snapshot
+   * refers to it). Already gone counts as done. PERMISSION where the store
+   * forbids deletion (an append-only server client).
+   */
+  async deleteSnapshot(id: string, opts?: StoreOptions): Promise<void> {
+    try {
+      await this.store.delete('snapshot', id, opts);
+    } catch (e) {
+      if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
+      throw e;
+    }
   }
 
   /** Ids of the garbage-collection plans in the store (format-spec 14.3); none in a version 1 repository. */
