@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_ID } from '../lib/format/ids.js';
 import { addReachable } from '../lib/repo/treewalk.js';
-import { IdSet } from '../lib/util/idset.js';
+import { IdSet } from '../lib/util/id-map.js';
 import { ROOT, obnam, obnamOk } from './helpers/cli.js';
 import { prngBytes } from './helpers/prng.js';
 import { openTestRepo } from './helpers/repo.js';

@@ -11,7 +11,7 @@ import type { TreeNode } from '../format/tree.js';
 import { GC_VERSION } from '../format/version.js';
 import type { GcPlanInfo, Repository } from '../repo/repository.js';
 import { Clock, fromTimestamp } from '../util/clock.js';
-import { IdSet } from '../util/idset.js';
+import { IdSet } from '../util/id-map.js';
 
 const HAS_BATCH = 512;
 

@@ -7,7 +7,7 @@
 import { describeError, ObnamError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { addReachable, Reachable } from '../repo/treewalk.js';
-import { IdList, IdSet } from '../util/idset.js';
+import { IdList, IdPrefixSet } from '../util/id-prefix-set.js';
 
 /**
  * Sets of what is reachable: 16-byte id prefixes (membership only, half the
@@ -15,7 +15,7 @@ import { IdList, IdSet } from '../util/idset.js';
  * hash, as unlikely as an id collision.
  */
 export function emptyReachable(expectedTrees = 1024, expectedChunks = 1024): Reachable {
-  return { trees: new IdSet(expectedTrees, { width: 16 }), chunks: new IdSet(expectedChunks, { width: 16 }) };
+  return { trees: new IdPrefixSet(expectedTrees), chunks: new IdPrefixSet(expectedChunks) };
 }
 
 export function damaged(what: string, e: unknown): ObnamError {

@@ -9,7 +9,7 @@ import { ObnamError } from '../errors.js';
 import { fromTimestamp } from '../util/clock.js';
 import type { GcPlanInfo, Repository } from '../repo/repository.js';
 import { addReachable } from '../repo/treewalk.js';
-import { IdSet } from '../util/idset.js';
+import { IdSet } from '../util/id-map.js';
 import type { Clock } from '../util/clock.js';
 import { addSnapshotReachable, damaged, emptyReachable, listAll } from './reach.js';
 
@@ -45,7 +45,7 @@ export async function sweep(repo: Repository, plan: GcPlanInfo, opts: SweepOptio
   // S2: a fresh view, Lt, then the snapshots.
   await repo.store.refresh?.();
   const lt = await listAll(repo, 'tree', signal);
-  const candidateTrees = new IdSet(plan.trees.length);
+  const candidateTrees = new IdSet();
   for (const id of plan.trees) candidateTrees.add(id);
   const keep = emptyReachable(lt.size, plan.chunks.length);
   await addSnapshotReachable(repo, keep, signal);

@@ -6,7 +6,11 @@
 import { ObnamError } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
 import { directoryEntries, findEntry, NodeLoader } from '../format/treesplit.js';
-import type { IdSet } from '../util/idset.js';
+/** What a reachable set needs: the exact IdSet or an IdPrefixSet. */
+interface IdMembership {
+  add(id: string | Uint8Array): boolean;
+  has(id: string | Uint8Array): boolean;
+}
 
 /** Splits a snapshot path (absolute or relative to the root) into components; USAGE error for "..". */
 export function snapshotPathComponents(p: string): Buffer[] {
@@ -49,8 +53,8 @@ export async function* walkTree(load: NodeLoader, tree: string, prefix: Buffer):
 
 /** The objects reachable from trees: tree nodes (pages included) and chunks. */
 export interface Reachable {
-  trees: IdSet;
-  chunks: IdSet;
+  trees: IdMembership;
+  chunks: IdMembership;
 }
 
 /**

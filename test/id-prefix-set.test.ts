@@ -1,16 +1,17 @@
 /**
- * IdSet, the compact id set of garbage collection and backups: agrees with a
- * JS Set of hex strings on random ids (the all-zero id included) across
- * growth, and iterates every member once.
+ * IdPrefixSet and IdList, garbage collection's compact id collections: the
+ * set agrees with a JS Set of hex strings on random ids (the all-zero id
+ * included) across growth, exact at width 32 and by 16-byte prefixes by
+ * default; the list keeps every id in order.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { IdList, IdSet } from '../lib/util/idset.js';
+import { IdList, IdPrefixSet } from '../lib/util/id-prefix-set.js';
 
-describe('IdSet', () => {
+describe('IdPrefixSet and IdList', () => {
   it('adds, finds and lists like a Set of hex ids, through growth', () => {
-    const set = new IdSet(4);
+    const set = new IdPrefixSet(4, { width: 32 });
     const ref = new Set<string>();
     const ids = Array.from({ length: 5000 }, () => randomBytes(32).toString('hex'));
     ids.push('0'.repeat(64), 'ff'.repeat(32));
@@ -36,7 +37,7 @@ describe('IdSet', () => {
   });
 
   it('keeps 16-byte prefixes for membership only, and refuses to list them', () => {
-    const set = new IdSet(10, { width: 16 });
+    const set = new IdPrefixSet(10);
     const ids = Array.from({ length: 3000 }, () => randomBytes(32));
     for (const id of ids) set.add(id);
     for (const id of ids) assert.ok(set.has(id));

@@ -1,13 +1,14 @@
 /**
- * Compact id collections for garbage collection and backups.
+ * Compact id collections for garbage collection (exact sets of ids are
+ * IdSet, lib/util/id-map.ts).
  *
- * IdSet: a set of 32-byte object ids (reachable objects, the ids a backup
- * names). Open addressing in one Uint8Array of fixed-width slots (ids are
- * keyed hashes, so their first bytes are a good hash). It keeps the first
- * `width` bytes of each id: 32 (exact, iterable) or 16 for membership only
- * (128 bits of a keyed hash: a false "present" is as likely as an id
- * collision). 10 million ids take 256 MiB at width 16, against several GiB
- * for hex strings in a JS Set.
+ * IdPrefixSet: membership of 32-byte object ids by their first `width`
+ * bytes (default 16: 128 bits of a keyed hash, so a false "present" is as
+ * likely as an id collision), for the reachable sets of mark and sweep.
+ * Open addressing in one Uint8Array of fixed-width slots (ids are keyed
+ * hashes, so their first bytes are a good hash). 10 million ids take 256 MiB,
+ * against several GiB for hex strings in a JS Set. At width 32 it is exact
+ * and iterable.
  *
  * IdList: an append-only list of full ids in fixed blocks (no copy when it
  * grows): what a store listing returns, 32 bytes per id.
@@ -17,12 +18,12 @@ import { idToBytes } from '../format/ids.js';
 const ID = 32;
 const MAX_LOAD = 0.7;
 
-export interface IdSetOptions {
-  /** Bytes of each id kept: 32 (default; iterable) or 16 (membership only). */
+export interface IdPrefixSetOptions {
+  /** Bytes of each id kept: 16 (default; membership only) or 32 (exact, iterable). */
   width?: 16 | 32;
 }
 
-export class IdSet {
+export class IdPrefixSet {
   private slots: Uint8Array;
   private mask: number;
   private count = 0;
@@ -31,8 +32,8 @@ export class IdSet {
 
   private readonly w: number;
 
-  constructor(expected = 1024, opts: IdSetOptions = {}) {
-    this.w = opts.width ?? ID;
+  constructor(expected = 1024, opts: IdPrefixSetOptions = {}) {
+    this.w = opts.width ?? 16;
     let cap = 1024;
     while (cap * MAX_LOAD < expected) cap *= 2;
     this.slots = new Uint8Array(cap * this.w);
@@ -68,7 +69,7 @@ export class IdSet {
 
   /** Every id, as hex, in no particular order. */
   *[Symbol.iterator](): IterableIterator<string> {
-    if (this.w !== ID) throw new Error('IdSet: a set of id prefixes cannot list its ids');
+    if (this.w !== ID) throw new Error('IdPrefixSet: a set of id prefixes cannot list its ids');
     if (this.hasZero) yield '0'.repeat(64);
     const s = this.slots;
     for (let o = 0; o < s.length; o += ID) {

@@ -1,12 +1,12 @@
 /**
  * Memory of garbage collection's id collections at the issue's bound of 10
  * million reachable objects: what a mark holds at its peak — L, every
- * stored id (IdList, 32 bytes each), and R, the reachable set (IdSet of
+ * stored id (IdList, 32 bytes each), and R, the reachable set (IdPrefixSet of
  * 16-byte prefixes, sized from L) — and prints the peak RSS.
- * Run: npx tsc -p . && node dist/bench/idset-memory.js [N]
+ * Run: npx tsc -p . && node dist/bench/gc-memory.js [N]
  */
 import { randomFillSync } from 'node:crypto';
-import { IdList, IdSet } from '../lib/util/idset.js';
+import { IdList, IdPrefixSet } from '../lib/util/id-prefix-set.js';
 
 const n = Number(process.argv[2] ?? 10_000_000);
 const before = process.memoryUsage().rss;
@@ -17,7 +17,7 @@ for (let i = 0; i < n; i += 65536) {
   for (let j = 0; j < 65536 && i + j < n; j++) list.push(batch.subarray(j * 32, j * 32 + 32));
 }
 const t0 = performance.now();
-const reach = new IdSet(list.size, { width: 16 });
+const reach = new IdPrefixSet(list.size);
 for (const b of list.bytes()) reach.add(b);
 const t1 = performance.now();
 let candidates = 0;
