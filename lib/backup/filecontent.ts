@@ -1,7 +1,7 @@
 /**
  * Backs up one file's content: read, chunk, hash, skip chunks the store
  * already has, seal and store the rest. Runs inside a worker thread (see
- * lib/workers/worker.ts), one call per changed file.
+ * lib/backup/worker-tasks.ts), one call per changed file.
  *
  * Reads are asynchronous and large (1 MiB), so their hand-off cost is small
  * and a worker can chunk and seal one file while it waits for another's

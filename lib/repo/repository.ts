@@ -85,7 +85,6 @@ export class Repository {
 
   private constructor(
     readonly store: ObjectStore,
-    readonly storeSpec: StoreSpec,
     readonly keys: MasterKeys,
     readonly config: RepoConfig,
     readonly keyId: string,
@@ -113,11 +112,11 @@ export class Repository {
     if (!(await store.put('config', CONFIG_ID, configBytes))) {
       throw new ObnamError('REPOSITORY_EXISTS', `another obnam init created a repository at ${store.location} at the same time; use that one`);
     }
-    return new Repository(store, spec, keys, config, keyId);
+    return new Repository(store, keys, config, keyId);
   }
 
   /** Opens a repository with a passphrase; BAD_PASSPHRASE if no key slot accepts it. */
-  static async open(store: ObjectStore, spec: StoreSpec, passphrase: string | Uint8Array): Promise<Repository> {
+  static async open(store: ObjectStore, passphrase: string | Uint8Array): Promise<Repository> {
     let configBytes: Uint8Array;
     try {
       configBytes = await store.get('config', CONFIG_ID);
@@ -155,7 +154,7 @@ export class Repository {
         throw e;
       }
       const config = decodeConfig(decodeCbor(plain, 'repository config'));
-      return new Repository(store, spec, keys, config, id);
+      return new Repository(store, keys, config, id);
     }
     if (unusable.length) {
       throw new ObnamError('BAD_PASSPHRASE', `wrong passphrase, or its key slot is unusable: ${unusable.join('; ')}`);
@@ -164,8 +163,8 @@ export class Repository {
   }
 
   /** Opens a repository with keys already unlocked (worker threads). */
-  static withKeys(store: ObjectStore, spec: StoreSpec, keys: MasterKeys, config: RepoConfig, keyId: string): Repository {
-    return new Repository(store, spec, keys, config, keyId);
+  static withKeys(store: ObjectStore, keys: MasterKeys, config: RepoConfig, keyId: string): Repository {
+    return new Repository(store, keys, config, keyId);
   }
 
   /** The content id of plaintext: HMAC-SHA256(id key, plaintext), hex. */

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { backup } from '../../lib/backup/engine.js';
 import { Repository } from '../../lib/repo/repository.js';
 import { LocalStore } from '../../lib/store/local.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { ROOT } from './cli.js';
 import { prngBytes } from './prng.js';
 import { computeVectors } from './vectors.js';
