@@ -13,6 +13,7 @@ import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import { chunkViews } from '../chunking/fastcdc.js';
 import type { Repository } from '../repo/repository.js';
+import type { ObjectAccess } from '../store/store.js';
 
 export interface FileContentResult {
   chunks: [string, number][];
@@ -65,7 +66,7 @@ function giveBack(b: Buffer): void {
 export class SourceFileError extends ObnamError {}
 
 export async function backupFileContent(
-  repo: Repository,
+  repo: Repository<ObjectAccess>,
   path: Buffer,
   expectedSize: number,
   recent: RecentIds,

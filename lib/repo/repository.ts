@@ -22,7 +22,7 @@ import { CONFIG_ID } from '../format/ids.js';
 import { decodeSnapshot, encodeSnapshot, Snapshot } from '../format/snapshot.js';
 import { decodeTreeNode, encodeTreeNode, TreeNode } from '../format/tree.js';
 import { checkReadableVersion, Kind } from '../format/version.js';
-import type { ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
+import type { ObjectAccess, ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 
 export interface PutResult {
@@ -74,7 +74,12 @@ function passphraseBytes(p: string | Uint8Array): Uint8Array {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
 
-export class Repository {
+/**
+ * An open repository over a store S. Most repositories own a whole
+ * ObjectStore; a worker thread's sees only ObjectAccess (single objects,
+ * through its StoreProxy), so what lists, deletes or closes is not there.
+ */
+export class Repository<S extends ObjectAccess = ObjectStore> {
   private gear?: Uint32Array;
   private readonly reportedDamage = new Set<string>();
   /**
@@ -84,7 +89,7 @@ export class Repository {
   onDamagedSnapshot?: (d: DamagedSnapshot) => void;
 
   private constructor(
-    readonly store: ObjectStore,
+    readonly store: S,
     readonly keys: MasterKeys,
     readonly config: RepoConfig,
     readonly keyId: string,
@@ -163,7 +168,7 @@ export class Repository {
   }
 
   /** Opens a repository with keys already unlocked (worker threads). */
-  static withKeys(store: ObjectStore, keys: MasterKeys, config: RepoConfig, keyId: string): Repository {
+  static withKeys<S extends ObjectAccess>(store: S, keys: MasterKeys, config: RepoConfig, keyId: string): Repository<S> {
     return new Repository(store, keys, config, keyId);
   }
 
@@ -227,7 +232,7 @@ export class Repository {
    * isDamage) is returned apart instead of failing the scan; one that
    * vanished since the listing (forgotten meanwhile) is left out.
    */
-  async scanSnapshots(opts?: StoreOptions): Promise<SnapshotScan> {
+  async scanSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotScan> {
     const ids: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) ids.push(id);
     const snapshots: SnapshotInfo[] = [];
@@ -257,12 +262,12 @@ export class Repository {
   }
 
   /** The readable snapshots, oldest first; damaged ones are reported through onDamagedSnapshot and passed over. */
-  async listSnapshots(opts?: StoreOptions): Promise<SnapshotInfo[]> {
+  async listSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotInfo[]> {
     return (await this.scanSnapshots(opts)).snapshots;
   }
 
   /** The ids of the snapshots whose id is or starts with `ref` (hex), read from the listing alone. */
-  private async snapshotIdsMatching(ref: string, opts?: StoreOptions): Promise<string[]> {
+  private async snapshotIdsMatching(this: Repository, ref: string, opts?: StoreOptions): Promise<string[]> {
     if (!/^[0-9a-f]{1,64}$/.test(ref)) throw new ObnamError('NOT_FOUND', `no snapshot ${JSON.stringify(ref)}: expected a hex id, an id prefix or "latest"`);
     const matches: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) if (id.startsWith(ref)) matches.push(id);
@@ -276,18 +281,18 @@ export class Repository {
    * (the newest readable one), without reading an object named by id: so a
    * damaged snapshot can be named (to forget it).
    */
-  async resolveSnapshotId(ref: string, opts?: StoreOptions): Promise<string> {
+  async resolveSnapshotId(this: Repository, ref: string, opts?: StoreOptions): Promise<string> {
     if (ref === 'latest') return (await this.latestSnapshot(opts)).id;
     return (await this.snapshotIdsMatching(ref, opts))[0]!;
   }
 
   /** A snapshot by full id, unique id prefix, or "latest" (the newest readable one). */
-  async resolveSnapshot(ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
+  async resolveSnapshot(this: Repository, ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
     if (ref === 'latest') return this.latestSnapshot(opts);
     return this.getSnapshot((await this.snapshotIdsMatching(ref, opts))[0]!, opts);
   }
 
-  private async latestSnapshot(opts?: StoreOptions): Promise<SnapshotInfo> {
+  private async latestSnapshot(this: Repository, opts?: StoreOptions): Promise<SnapshotInfo> {
     const { snapshots, damaged } = await this.scanSnapshots(opts);
     const last = snapshots[snapshots.length - 1];
     if (last) return last;
@@ -301,7 +306,7 @@ export class Repository {
    * refers to it). Already gone counts as done. PERMISSION where the store
    * forbids deletion (an append-only server client).
    */
-  async deleteSnapshot(id: string, opts?: StoreOptions): Promise<void> {
+  async deleteSnapshot(this: Repository, id: string, opts?: StoreOptions): Promise<void> {
     try {
       await this.store.delete('snapshot', id, opts);
     } catch (e) {
@@ -310,7 +315,7 @@ export class Repository {
     }
   }
 
-  async listKeys(): Promise<KeySlotInfo[]> {
+  async listKeys(this: Repository): Promise<KeySlotInfo[]> {
     const out: KeySlotInfo[] = [];
     for await (const id of this.store.list('key')) {
       const { wrapped: _w, version: _v, ...info } = parseKeySlot(id, await readKeyObject(this.store, id));
@@ -327,7 +332,7 @@ export class Repository {
   }
 
   /** Removes a key slot by id or unique prefix; refuses to remove the last one or the one in use. */
-  async removeKey(ref: string): Promise<string> {
+  async removeKey(this: Repository, ref: string): Promise<string> {
     const keys = await this.listKeys();
     const matches = keys.filter((k) => k.id.startsWith(ref));
     if (!/^[0-9a-f]+$/.test(ref) || matches.length === 0) throw new ObnamError('NOT_FOUND', `no key ${ref}`);
@@ -341,7 +346,7 @@ export class Repository {
     return id;
   }
 
-  async close(): Promise<void> {
+  async close(this: Repository): Promise<void> {
     await this.store.close();
   }
 }
