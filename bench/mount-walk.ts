@@ -28,7 +28,7 @@ import { poolLoader } from '../lib/fsview/objects.js';
 import { FsView } from '../lib/fsview/view.js';
 import { Repository } from '../lib/repo/repository.js';
 import { LocalStore } from '../lib/store/local.js';
-import { startRepoPool } from '../lib/workers/repopool.js';
+import { startRepoPool } from '../lib/engine-workers/start.js';
 import { mountView } from '../mount/mount.js';
 
 const DIRS = Number(process.env.BENCH_WALK_DIRS ?? 200);
@@ -83,8 +83,7 @@ interface Report {
 
 /** The mount process: mounts, then answers 'measure' with its memory after a full GC. */
 async function serve(repoDir: string, mnt: string, capacity: number): Promise<void> {
-  const spec = { type: 'local' as const, dir: repoDir };
-  const repo = await Repository.open(await LocalStore.open(repoDir), spec, PASSPHRASE);
+  const repo = await Repository.open(await LocalStore.open(repoDir), PASSPHRASE);
   const pool = startRepoPool(repo);
   const view = await FsView.open(
     { listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool) },

@@ -123,7 +123,7 @@ export async function openRepository(ctx: Context, pass?: string): Promise<Repos
   try {
     const store = await openStore(ctx.spec);
     try {
-      repo = await Repository.open(store, ctx.spec, pass ?? (await readPassphrase(ctx)));
+      repo = await Repository.open(store, pass ?? (await readPassphrase(ctx)));
       repo.onDamagedSnapshot = warnDamagedSnapshot;
     } catch (e) {
       await store.close();

@@ -221,7 +221,7 @@ describe('Repository.scanSnapshots', () => {
         if (kind === 'snapshot' && id === ids[0]) throw new ObnamError('NETWORK', 'connection reset');
         return get(kind, id, opts);
       };
-      const repo = await Repository.open(store, { type: 'local', dir }, PASS);
+      const repo = await Repository.open(store, PASS);
       try {
         const reported: string[] = [];
         repo.onDamagedSnapshot = (d) => reported.push(d.id);

@@ -19,14 +19,13 @@ import { FsView, FsViewOptions } from '../lib/fsview/view.js';
 import { Repository } from '../lib/repo/repository.js';
 import { resolvePath } from '../lib/repo/treewalk.js';
 import { openStore } from '../lib/store/open.js';
-import type { WorkerPool } from '../lib/workers/pool.js';
-import { startRepoPool } from '../lib/workers/repopool.js';
+import { EnginePool, startRepoPool } from '../lib/engine-workers/start.js';
 import { backup, changeSourceTree, corruptStoredObject, initRepo, makeSourceTree, NOT_UTF8_NAME, PASSPHRASE } from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 interface Opened {
   repo: Repository;
-  pool: WorkerPool;
+  pool: EnginePool;
   loads: [Kind, string][];
   /** How many times the view listed the snapshots. */
   lists: number;
@@ -38,7 +37,7 @@ interface Opened {
 
 async function openRepo(dir: string): Promise<Opened> {
   const spec = { type: 'local' as const, dir };
-  const repo = await Repository.open(await openStore(spec), spec, PASSPHRASE);
+  const repo = await Repository.open(await openStore(spec), PASSPHRASE);
   const pool = startRepoPool(repo, { size: 2 });
   const inner = poolLoader(pool);
   const loads: [Kind, string][] = [];

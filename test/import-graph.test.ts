@@ -71,6 +71,20 @@ describe('module map', () => {
     assert.deepEqual(bad, []);
   });
 
+  it('keeps engines apart: no engine imports another, and the worker pool (lib/workers) imports none', () => {
+    const engineOf = (f: string) => /^lib\/(backup|restore|fsck|diff|forget|gc|dump|fsview)\//.exec(f)?.[1];
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      const from = engineOf(f);
+      for (const d of deps) {
+        const to = engineOf(d);
+        if (to && from && to !== from) bad.push(`${f} -> ${d}`);
+        if (to && f.startsWith('lib/workers/')) bad.push(`${f} -> ${d}`);
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+
   it('keeps storage in its place: blob backends know no objects, the client registry no storage', () => {
     const bad: string[] = [];
     for (const [f, deps] of graph) {

@@ -73,7 +73,7 @@ describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailabl
 
     // Corrupt one chunk of medium.bin where the server keeps it.
     const spec = { type: 'http' as const, url: server.url, token, fingerprint };
-    const repo = await Repository.open(await openStore(spec), spec, PASSPHRASE);
+    const repo = await Repository.open(await openStore(spec), PASSPHRASE);
     const s = await repo.getSnapshot(id1);
     const parts = path.resolve(data, 'medium.bin').slice(1).split('/').map((p) => Buffer.from(p));
     const chunk = (await resolvePath((t) => repo.getTree(t), s.tree, parts)).entry!.chunks![1]!.id;

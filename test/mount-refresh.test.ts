@@ -61,7 +61,7 @@ describe('a mount follows the repository', { skip: !fuseAvailable && 'no /dev/fu
   /** The chunks of a file in a snapshot (with the library). */
   async function chunksOf(id: string, rel: string): Promise<readonly ChunkRef[]> {
     const spec = { type: 'local' as const, dir: repo };
-    const r = await Repository.open(await openStore(spec), spec, PASSPHRASE);
+    const r = await Repository.open(await openStore(spec), PASSPHRASE);
     try {
       const s = await r.getSnapshot(id);
       const parts = path.resolve(data, rel).slice(1).split('/').map((p) => Buffer.from(p));

@@ -17,7 +17,7 @@ import { describeError, ErrorCode, ObnamError } from '../../lib/errors.js';
 import { poolLoader } from '../../lib/fsview/objects.js';
 import { DEFAULT_CACHE_BYTES, FsView } from '../../lib/fsview/view.js';
 import type { Repository } from '../../lib/repo/repository.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import type { Mounted } from '../../mount/mount.js';
 import { Context, describeLocation, GlobalArgs, makeContext, openRepository, readPassphrase } from '../context.js';
 import { EXIT_INTERRUPTED, EXIT_OK } from '../exit.js';

@@ -12,7 +12,7 @@ export async function upgradeCommand(args: GlobalArgs): Promise<number> {
   const pass = await readPassphrase(ctx);
   const store = await openStore(ctx.spec);
   try {
-    const r = await upgradeRepository(store, ctx.spec, pass);
+    const r = await upgradeRepository(store, pass);
     if (ctx.json) {
       process.stdout.write(JSON.stringify(r) + '\n');
     } else if (r.already) {

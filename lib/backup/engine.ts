@@ -29,14 +29,15 @@ import { hostInfo, PutResult, Repository, SnapshotInfo } from '../repo/repositor
 import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
 import { Pending, pending, ready } from '../util/pending.js';
-import type { WorkerPool } from '../workers/pool.js';
-import type { BackupFileResult, InspectBatch, Inspected, SmallRead } from '../workers/tasks.js';
-import { childPath, own, packNames, StatFields, statFields, unpackInspection } from './inspect.js';
+import { own } from '../util/own.js';
+import type { Task, TaskResult, TaskRunner } from '../workers/protocol.js';
+import { childPath, Inspected, packNames, SmallRead, StatFields, statFields, unpackInspection } from './inspect.js';
 import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
 import { findTags, TagRule } from './tags.js';
 import { GcGuard } from './gcguard.js';
 import { Clock, systemClock, toTimestamp } from '../util/clock.js';
+import type { BackupTasks } from './worker-tasks.js';
 
 export const PROGRAM = 'obnam 0.1.0';
 
@@ -61,7 +62,7 @@ export interface BackupOptions {
   /** Absolute directories never backed up (the repository itself). */
   skipDirs?: string[];
   oneFileSystem?: boolean;
-  pool: WorkerPool;
+  pool: TaskRunner<BackupTasks>;
   signal?: AbortSignal;
   progress?: BackupProgress;
   onWarning?: (path: string, message: string) => void;
@@ -144,7 +145,7 @@ class BackupRun {
   /** Inodes with several links: the snapshot path of the link that holds the content (null: none yet). */
   private readonly hardlinks = new Map<string, Promise<Buffer | null>>();
   private readonly abort = new AbortController();
-  private readonly pool: WorkerPool;
+  private readonly pool: TaskRunner<BackupTasks>;
   private fatal?: unknown;
   private names!: IdNames;
   /** Directory listings started ahead of the walk, by absolute path. */
@@ -240,8 +241,8 @@ class BackupRun {
   }
 
   /** Runs a task the walk waits for; a failure of the pool itself is fatal. */
-  private urgent<T>(task: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
-    return this.pool.run<T>(task, transfer, undefined, true).catch((e) => this.failFatal(e));
+  private urgent<K extends keyof BackupTasks & string>(task: Task<BackupTasks, K>, transfer: ArrayBuffer[] = []): Promise<TaskResult<BackupTasks, K>> {
+    return this.pool.run(task, transfer, undefined, true).catch((e) => this.failFatal(e));
   }
 
   private async inspect(dir: Buffer, names: Buffer[]): Promise<Inspected[]> {
@@ -250,7 +251,7 @@ class BackupRun {
       const part = names.slice(i, i + INSPECT_BATCH);
       const packed = packNames(part);
       batches.push(
-        this.urgent<InspectBatch>({ op: 'inspect', dir: own(dir), names: packed }, [packed.bytes.buffer as ArrayBuffer]).then((b) =>
+        this.urgent({ op: 'inspect', dir: own(dir), names: packed }, [packed.bytes.buffer as ArrayBuffer]).then((b) =>
           unpackInspection(b, part.length),
         ),
       );
@@ -394,7 +395,7 @@ class BackupRun {
     for (let i = 0; i < wanted.length; i += SMALL_BATCH) {
       const batch = wanted.slice(i, i + SMALL_BATCH);
       const paths = packNames(batch.map((c) => c.abs));
-      const reads = this.urgent<SmallRead[]>({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]);
+      const reads = this.urgent({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]);
       batch.forEach((c, j) => out.set(c, reads.then((r) => r[j]!)));
     }
     return out;
@@ -512,7 +513,7 @@ class BackupRun {
     const limit = this.repo.config.inlineMax;
     if (!smallRead && entry.size <= limit) {
       const paths = packNames([abs]);
-      smallRead = this.urgent<SmallRead[]>({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]).then((r) => r[0]!);
+      smallRead = this.urgent({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]).then((r) => r[0]!);
     }
     if (smallRead) {
       const r = await smallRead;
@@ -531,8 +532,8 @@ class BackupRun {
     }
     await this.pool.ready();
     throwIfAborted(this.signal);
-    const result = this.pool.run<BackupFileResult>({ op: 'backupFile', path: own(abs), size: entry.size }, [], (n) => {
-      this.progress.bytesRead += n as number;
+    const result = this.pool.run({ op: 'backupFile', path: own(abs), size: entry.size }, [], (n) => {
+      this.progress.bytesRead += n;
     });
     return pending(
       result.then(

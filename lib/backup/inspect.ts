@@ -9,6 +9,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import { describeError, errnoCode } from '../errors.js';
+import { own } from '../util/own.js';
 import { readXattrsSync } from './metadata.js';
 import type { StatFields } from './stat-fields.js';
 
@@ -42,14 +43,6 @@ const SLASH = Buffer.from('/');
 
 export function childPath(dir: Uint8Array, name: Uint8Array): Buffer {
   return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([SLASH, name]) : Buffer.concat([dir, SLASH, name]);
-}
-
-/**
- * A copy of `b` with its own exactly-sized buffer: structured clone copies a
- * view's whole underlying ArrayBuffer, and Node's Buffers often share one.
- */
-export function own(b: Uint8Array): Uint8Array {
-  return new Uint8Array(b);
 }
 
 const NS = 1_000_000_000n;

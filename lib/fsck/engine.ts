@@ -19,12 +19,13 @@ import { directoryEntries } from '../format/treesplit.js';
 import type { Kind } from '../format/version.js';
 import type { Repository } from '../repo/repository.js';
 import { Pending, pending } from '../util/pending.js';
-import type { WorkerPool } from '../workers/pool.js';
-import type { VerifyResult } from '../workers/tasks.js';
+import type { TaskRunner } from '../workers/protocol.js';
+import type { VerifyResult } from './verify.js';
+import type { FsckTasks } from './worker-tasks.js';
 
 export interface FsckOptions {
   quick?: boolean;
-  pool: WorkerPool;
+  pool: TaskRunner<FsckTasks>;
   signal?: AbortSignal;
   progress?: FsckProgress;
 }
@@ -210,7 +211,7 @@ class FsckRun {
         ? { ok: true }
         : { ok: false, code: 'NOT_FOUND', message: `${kind} ${id} not found` };
     }
-    return this.opts.pool.run<VerifyResult>({ op: 'verify', kind, id, length });
+    return this.opts.pool.run({ op: 'verify', kind, id, length });
   }
 
   /** Verifies stored trees and chunks that no snapshot references; returns how many there are. */
@@ -222,7 +223,7 @@ class FsckRun {
         if (kind === 'tree' ? this.treeDamage.has(id) || this.loadedTrees.has(id) : this.chunks.has(id)) continue;
         count++;
         await this.opts.pool.ready();
-        const p = this.opts.pool.run<VerifyResult>({ op: 'verify', kind, id }).then((r) => {
+        const p = this.opts.pool.run({ op: 'verify', kind, id }).then((r) => {
           if (!r.ok) this.problem(kind, id, new ObnamError(r.code as never, r.message), [], []);
         });
         p.catch(() => undefined);

@@ -23,7 +23,7 @@ import { decodeGcPlan, encodeGcPlan, GcPlan, newPlanId } from '../format/gcplan.
 import { decodeSnapshot, encodeSnapshot, Snapshot } from '../format/snapshot.js';
 import { decodeTreeNode, encodeTreeNode, TreeNode } from '../format/tree.js';
 import { checkReadableVersion, GC_VERSION, Kind } from '../format/version.js';
-import type { ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
+import type { ObjectAccess, ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 
 export interface PutResult {
@@ -79,7 +79,12 @@ function passphraseBytes(p: string | Uint8Array): Uint8Array {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
 
-export class Repository {
+/**
+ * An open repository over a store S. Most repositories own a whole
+ * ObjectStore; a worker thread's sees only ObjectAccess (single objects,
+ * through its StoreProxy), so what lists, deletes or closes is not there.
+ */
+export class Repository<S extends ObjectAccess = ObjectStore> {
   private gear?: Uint32Array;
   private readonly reportedDamage = new Set<string>();
   /**
@@ -89,8 +94,7 @@ export class Repository {
   onDamagedSnapshot?: (d: DamagedSnapshot) => void;
 
   private constructor(
-    readonly store: ObjectStore,
-    readonly storeSpec: StoreSpec,
+    readonly store: S,
     readonly keys: MasterKeys,
     readonly config: RepoConfig,
     readonly keyId: string,
@@ -118,11 +122,11 @@ export class Repository {
     if (!(await store.put('config', CONFIG_ID, configBytes))) {
       throw new ObnamError('REPOSITORY_EXISTS', `another obnam init created a repository at ${store.location} at the same time; use that one`);
     }
-    return new Repository(store, spec, keys, config, keyId);
+    return new Repository(store, keys, config, keyId);
   }
 
   /** Opens a repository with a passphrase; BAD_PASSPHRASE if no key slot accepts it. */
-  static async open(store: ObjectStore, spec: StoreSpec, passphrase: string | Uint8Array): Promise<Repository> {
+  static async open(store: ObjectStore, passphrase: string | Uint8Array): Promise<Repository> {
     let configBytes: Uint8Array;
     try {
       configBytes = await store.get('config', CONFIG_ID);
@@ -135,7 +139,7 @@ export class Repository {
       }
       throw e;
     }
-    return Repository.openConfig(store, spec, passphrase, 'config', configBytes);
+    return Repository.openConfig(store, passphrase, 'config', configBytes);
   }
 
   /**
@@ -144,7 +148,6 @@ export class Repository {
    */
   static async openConfig(
     store: ObjectStore,
-    spec: StoreSpec,
     passphrase: string | Uint8Array,
     kind: 'config' | 'gcplan',
     configBytes: Uint8Array,
@@ -178,7 +181,7 @@ export class Repository {
       }
       const config = decodeConfig(decodeCbor(plain, 'repository config'));
       if (config.version !== version) throw new ObnamError('CORRUPT', 'repository config: its version differs from its envelope\'s');
-      return new Repository(store, spec, keys, config, id);
+      return new Repository(store, keys, config, id);
     }
     if (unusable.length) {
       throw new ObnamError('BAD_PASSPHRASE', `wrong passphrase, or its key slot is unusable: ${unusable.join('; ')}`);
@@ -187,8 +190,8 @@ export class Repository {
   }
 
   /** Opens a repository with keys already unlocked (worker threads). */
-  static withKeys(store: ObjectStore, spec: StoreSpec, keys: MasterKeys, config: RepoConfig, keyId: string): Repository {
-    return new Repository(store, spec, keys, config, keyId);
+  static withKeys<S extends ObjectAccess>(store: S, keys: MasterKeys, config: RepoConfig, keyId: string): Repository<S> {
+    return new Repository(store, keys, config, keyId);
   }
 
   /** The content id of plaintext: HMAC-SHA256(id key, plaintext), hex. */
@@ -252,7 +255,7 @@ export class Repository {
    * isDamage) is returned apart instead of failing the scan; one that
    * vanished since the listing (forgotten meanwhile) is left out.
    */
-  async scanSnapshots(opts?: StoreOptions): Promise<SnapshotScan> {
+  async scanSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotScan> {
     const ids: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) ids.push(id);
     const snapshots: SnapshotInfo[] = [];
@@ -282,12 +285,12 @@ export class Repository {
   }
 
   /** The readable snapshots, oldest first; damaged ones are reported through onDamagedSnapshot and passed over. */
-  async listSnapshots(opts?: StoreOptions): Promise<SnapshotInfo[]> {
+  async listSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotInfo[]> {
     return (await this.scanSnapshots(opts)).snapshots;
   }
 
   /** The ids of the snapshots whose id is or starts with `ref` (hex), read from the listing alone. */
-  private async snapshotIdsMatching(ref: string, opts?: StoreOptions): Promise<string[]> {
+  private async snapshotIdsMatching(this: Repository, ref: string, opts?: StoreOptions): Promise<string[]> {
     if (!/^[0-9a-f]{1,64}$/.test(ref)) throw new ObnamError('NOT_FOUND', `no snapshot ${JSON.stringify(ref)}: expected a hex id, an id prefix or "latest"`);
     const matches: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) if (id.startsWith(ref)) matches.push(id);
@@ -301,18 +304,18 @@ export class Repository {
    * (the newest readable one), without reading an object named by id: so a
    * damaged snapshot can be named (to forget it).
    */
-  async resolveSnapshotId(ref: string, opts?: StoreOptions): Promise<string> {
+  async resolveSnapshotId(this: Repository, ref: string, opts?: StoreOptions): Promise<string> {
     if (ref === 'latest') return (await this.latestSnapshot(opts)).id;
     return (await this.snapshotIdsMatching(ref, opts))[0]!;
   }
 
   /** A snapshot by full id, unique id prefix, or "latest" (the newest readable one). */
-  async resolveSnapshot(ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
+  async resolveSnapshot(this: Repository, ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
     if (ref === 'latest') return this.latestSnapshot(opts);
     return this.getSnapshot((await this.snapshotIdsMatching(ref, opts))[0]!, opts);
   }
 
-  private async latestSnapshot(opts?: StoreOptions): Promise<SnapshotInfo> {
+  private async latestSnapshot(this: Repository, opts?: StoreOptions): Promise<SnapshotInfo> {
     const { snapshots, damaged } = await this.scanSnapshots(opts);
     const last = snapshots[snapshots.length - 1];
     if (last) return last;
@@ -326,7 +329,7 @@ export class Repository {
    * refers to it). Already gone counts as done. PERMISSION where the store
    * forbids deletion (an append-only server client).
    */
-  async deleteSnapshot(id: string, opts?: StoreOptions): Promise<void> {
+  async deleteSnapshot(this: Repository, id: string, opts?: StoreOptions): Promise<void> {
     try {
       await this.store.delete('snapshot', id, opts);
     } catch (e) {
@@ -336,7 +339,7 @@ export class Repository {
   }
 
   /** Ids of the garbage-collection plans in the store (format-spec 14.3); none in a version 1 repository. */
-  async listPlanIds(opts?: StoreOptions): Promise<string[]> {
+  async listPlanIds(this: Repository, opts?: StoreOptions): Promise<string[]> {
     if (this.config.version < GC_VERSION) return [];
     const ids: string[] = [];
     // CONFIG_ID names the staged config of an upgrade in progress, not a plan (lib/repo/upgrade.ts).
@@ -349,7 +352,7 @@ export class Repository {
   }
 
   /** Puts a plan under a new random id; returns the id. */
-  async putPlan(plan: GcPlan, opts?: StoreOptions): Promise<string> {
+  async putPlan(this: Repository, plan: GcPlan, opts?: StoreOptions): Promise<string> {
     if (this.config.version < GC_VERSION) throw new ObnamError('INTERNAL', 'plans exist only in format version 2 repositories');
     const id = newPlanId();
     await this.store.put('gcplan', id, this.seal('gcplan', id, encodeGcPlan(plan)), opts);
@@ -357,7 +360,7 @@ export class Repository {
     return id;
   }
 
-  async listKeys(): Promise<KeySlotInfo[]> {
+  async listKeys(this: Repository): Promise<KeySlotInfo[]> {
     const out: KeySlotInfo[] = [];
     for await (const id of this.store.list('key')) {
       const { wrapped: _w, version: _v, ...info } = parseKeySlot(id, await readKeyObject(this.store, id));
@@ -374,7 +377,7 @@ export class Repository {
   }
 
   /** Removes a key slot by id or unique prefix; refuses to remove the last one or the one in use. */
-  async removeKey(ref: string): Promise<string> {
+  async removeKey(this: Repository, ref: string): Promise<string> {
     const keys = await this.listKeys();
     const matches = keys.filter((k) => k.id.startsWith(ref));
     if (!/^[0-9a-f]+$/.test(ref) || matches.length === 0) throw new ObnamError('NOT_FOUND', `no key ${ref}`);
@@ -388,7 +391,7 @@ export class Repository {
     return id;
   }
 
-  async close(): Promise<void> {
+  async close(this: Repository): Promise<void> {
     await this.store.close();
   }
 }

@@ -22,7 +22,7 @@ import { decodeConfig, encodeConfig, upgradedConfig } from '../format/config.js'
 import { openObject, sealObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
 import { GC_VERSION } from '../format/version.js';
-import type { ObjectStore, StoreSpec } from '../store/store.js';
+import type { ObjectStore } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import { Repository } from './repository.js';
 
@@ -55,7 +55,6 @@ async function deleteIfPresent(store: ObjectStore, kind: 'config' | 'gcplan'): P
 /** Upgrades the repository in `store` to format version 2; idempotent and resumable. */
 export async function upgradeRepository(
   store: ObjectStore,
-  spec: StoreSpec,
   passphrase: string | Uint8Array,
   gcGrace?: number,
 ): Promise<UpgradeResult> {
@@ -63,8 +62,8 @@ export async function upgradeRepository(
   let staged = await getOrUndefined(store, 'gcplan');
   if (!current && !staged) throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
   const repo = current
-    ? await Repository.openConfig(store, spec, passphrase, 'config', current)
-    : await Repository.openConfig(store, spec, passphrase, 'gcplan', staged!);
+    ? await Repository.openConfig(store, passphrase, 'config', current)
+    : await Repository.openConfig(store, passphrase, 'gcplan', staged!);
   const found = repo.config.version;
   if (current && found >= GC_VERSION) {
     // Done, or interrupted after step 3.

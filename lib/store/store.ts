@@ -41,6 +41,12 @@ export interface ObjectStore {
   close(): Promise<void>;
 }
 
+/**
+ * Reading and writing single objects, without listing, deleting or closing:
+ * what a worker thread's StoreProxy offers (the main thread owns the store).
+ */
+export type ObjectAccess = Pick<ObjectStore, 'location' | 'put' | 'get' | 'has' | 'hasMany'>;
+
 /** A serialisable description of a store: what the CLI resolves --repo and friends into. */
 export type StoreSpec =
   | { type: 'local'; dir: string }

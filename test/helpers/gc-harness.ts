@@ -19,7 +19,7 @@ import { Repository } from '../../lib/repo/repository.js';
 import { walkTree } from '../../lib/repo/treewalk.js';
 import { LocalStore } from '../../lib/store/local.js';
 import type { ObjectStore, StoreOptions } from '../../lib/store/store.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { TEST_KDF } from './kdf.js';
 
 export const PASS = 'gc harness passphrase';
@@ -97,7 +97,7 @@ export async function createRepo(dir: string): Promise<void> {
 
 export async function openParty(dir: string): Promise<Party> {
   const store = new HookedStore(await LocalStore.open(dir, { packSize: 64 * 1024 }));
-  return { store, repo: await Repository.open(store, { type: 'local', dir }, PASS) };
+  return { store, repo: await Repository.open(store, PASS) };
 }
 
 /** sha256 of every regular file below `dir`, by path relative to the snapshot root. */

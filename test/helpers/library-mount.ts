@@ -17,7 +17,7 @@ import { poolLoader } from '../../lib/fsview/objects.js';
 import { FsView } from '../../lib/fsview/view.js';
 import { Repository } from '../../lib/repo/repository.js';
 import { openStore } from '../../lib/store/open.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { mountView } from '../../mount/mount.js';
 
 export interface LibraryMountSettings {
@@ -40,7 +40,7 @@ const log = (line: string) => process.stderr.write(`library mount: ${line}\n`);
 async function main(): Promise<void> {
   const settings = JSON.parse(process.argv[2]!) as LibraryMountSettings & { repo: string; mountpoint: string; passphrase: string };
   const spec = { type: 'local' as const, dir: settings.repo };
-  const repo = await Repository.open(await openStore(spec), spec, settings.passphrase);
+  const repo = await Repository.open(await openStore(spec), settings.passphrase);
   const pool = startRepoPool(repo);
   let clock = 0;
   try {

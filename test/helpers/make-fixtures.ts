@@ -16,7 +16,7 @@ import { backup } from '../../lib/backup/engine.js';
 import { mark } from '../../lib/gc/mark.js';
 import { Repository } from '../../lib/repo/repository.js';
 import { LocalStore } from '../../lib/store/local.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { ROOT } from './cli.js';
 import { prngBytes } from './prng.js';
 import { computeVectorsV2 } from './vectors.js';
