@@ -11,9 +11,12 @@
  *    "named": [SNAPSHOT | {"id", "short_id", "damaged": true, "error"}],
  *    "removed": [ID...], "damaged": [{"id", "error"}]}
  * where SNAPSHOT is as in `list --json`, "removed" what was deleted ([] on a
- * dry run) and "damaged" the unreadable snapshots left alone.
+ * dry run) and "damaged" the unreadable snapshots left alone. With
+ * --prune, a collection run follows (cli/commands/prune.ts; refused before
+ * anything is removed where prune would refuse) and "prune" holds its report.
  */
 import * as path from 'node:path';
+import { checkCanPrune } from '../../lib/gc/prune.js';
 import { ObnamError } from '../../lib/errors.js';
 import { parseDuration } from '../../lib/forget/duration.js';
 import { checkForgetRequest, decideForget, deleteSnapshots, ForgetDecision, NamedSnapshot } from '../../lib/forget/engine.js';
@@ -24,6 +27,7 @@ import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { localTime, snapshotJson } from '../format.js';
 import { recordForgotten } from '../seen-snapshots.js';
+import { printPruneReport, runPrune } from './prune.js';
 import { cancelSignal } from '../signals.js';
 
 export interface ForgetArgs extends GlobalArgs {
@@ -87,10 +91,6 @@ function policyFrom(args: ForgetArgs): Policy {
 }
 
 export async function forgetCommand(args: ForgetArgs): Promise<number> {
-  // Checked before anything is opened, read or deleted.
-  if (args.prune) {
-    throw new ObnamError('NOT_IMPLEMENTED', 'forget --prune: prune does not exist yet; nothing was removed (run forget without --prune)');
-  }
   const policy = policyFrom(args);
   const filter = { hosts: args.host ?? [], tags: (args.tag ?? []).map(parseTagList), paths: (args.path ?? []).map((p) => path.resolve(p)) };
   const groupBy = parseGroupBy(args['group-by'] === undefined ? 'host,paths' : single('group-by', args['group-by']));
@@ -99,6 +99,8 @@ export async function forgetCommand(args: ForgetArgs): Promise<number> {
   const ctx = await makeContext(args);
   const repo = await openRepository(ctx);
   try {
+    // A repository prune must refuse (format version 1, a client that may not delete) is refused before anything is removed.
+    if (args.prune) await checkCanPrune(repo);
     const signal = cancelSignal();
     const decision = await decideForget(repo, {
       named: args.snapshots ?? [],
@@ -118,15 +120,13 @@ export async function forgetCommand(args: ForgetArgs): Promise<number> {
         if (removed.length) await recordForgotten(repo.config.repositoryId, removed);
       }
     }
-    if (ctx.json) {
-      process.stdout.write(JSON.stringify(decisionJson(decision, dryRun, removed)) + '\n');
-    } else if (dryRun) {
-      process.stdout.write(`would remove ${plural(decision.remove.length, 'snapshot')} (dry run: nothing changed)\n`);
-    } else {
-      process.stdout.write(
-        `removed ${plural(removed.length, 'snapshot')}` + (removed.length ? ' (their space is given back by prune, which does not exist yet)\n' : '\n'),
-      );
+    if (!ctx.json) {
+      if (dryRun) process.stdout.write(`would remove ${plural(decision.remove.length, 'snapshot')} (dry run: nothing changed)\n`);
+      else process.stdout.write(`removed ${plural(removed.length, 'snapshot')}` + (removed.length && !args.prune ? ' (obnam prune gives their space back)\n' : '\n'));
     }
+    const pruned = args.prune ? await runPrune(repo, { dryRun, json: ctx.json }) : undefined;
+    if (pruned && !ctx.json) printPruneReport(pruned);
+    if (ctx.json) process.stdout.write(JSON.stringify({ ...decisionJson(decision, dryRun, removed), ...(pruned ? { prune: pruned } : {}) }) + '\n');
     return EXIT_OK;
   } finally {
     await repo.close();

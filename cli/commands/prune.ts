@@ -4,6 +4,7 @@
  * grace period has passed, then marks. --exclusive sweeps at once.
  */
 import { prune, PruneReport } from '../../lib/gc/prune.js';
+import type { Repository } from '../../lib/repo/repository.js';
 import { ObnamError } from '../../lib/errors.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
@@ -28,26 +29,34 @@ export async function pruneCommand(args: PruneArgs): Promise<number> {
   const ctx = await makeContext(args);
   const repo = await openRepository(ctx);
   try {
-    const say = (s: string) => {
-      if (!ctx.json) process.stderr.write(`obnam: ${s}\n`);
-    };
-    const report = await prune(repo, {
-      dryRun: args['dry-run'],
-      exclusive: args.exclusive,
-      maxUnusedPercent,
-      signal: cancelSignal(),
-      onPhase: (p) => say(p === 'mark' ? 'marking: finding what no snapshot reaches' : p === 'sweep' ? 'sweeping: deleting what a plan past its grace period holds' : p),
-      onWarning: (m) => process.stderr.write(`obnam: warning: ${m}\n`),
-    });
+    const report = await runPrune(repo, { dryRun: args['dry-run'], exclusive: args.exclusive, maxUnusedPercent, json: ctx.json });
     if (ctx.json) process.stdout.write(JSON.stringify(report) + '\n');
-    else printReport(report);
+    else printPruneReport(report);
     return EXIT_OK;
   } finally {
     await repo.close();
   }
 }
 
-function printReport(r: PruneReport): void {
+/** One collection run with its progress lines on stderr (none with json); shared by prune and forget --prune. */
+export function runPrune(
+  repo: Repository,
+  opts: { dryRun?: boolean; exclusive?: boolean; maxUnusedPercent?: number; json: boolean },
+): Promise<PruneReport> {
+  const say = (s: string) => {
+    if (!opts.json) process.stderr.write(`obnam: ${s}\n`);
+  };
+  return prune(repo, {
+    dryRun: opts.dryRun,
+    exclusive: opts.exclusive,
+    maxUnusedPercent: opts.maxUnusedPercent,
+    signal: cancelSignal(),
+    onPhase: (p) => say(p === 'mark' ? 'marking: finding what no snapshot reaches' : p === 'sweep' ? 'sweeping: deleting what a plan past its grace period holds' : p),
+    onWarning: (m) => process.stderr.write(`obnam: warning: ${m}\n`),
+  });
+}
+
+export function printPruneReport(r: PruneReport): void {
   const out = (s: string) => process.stdout.write(s + '\n');
   for (const s of r.swept) out(`swept plan ${s.plan.slice(0, 8)}: deleted ${s.trees} trees and ${s.chunks} chunks (${formatBytes(s.bytes)})${s.kept ? `, kept ${s.kept} used again since the mark` : ''}`);
   if (r.marked) {

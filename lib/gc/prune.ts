@@ -53,7 +53,7 @@ export const DEFAULT_MAX_UNUSED_PERCENT = 10;
 export async function checkCanPrune(repo: Repository): Promise<void> {
   if (repo.config.version < GC_VERSION) {
     throw new ObnamError(
-      'USAGE',
+      'REFUSED',
       `this repository has format version ${repo.config.version}, which has no garbage collection; run obnam upgrade first (only while no older obnam writes to it)`,
     );
   }
