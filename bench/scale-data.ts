@@ -196,6 +196,13 @@ export function contentAt(a: FileAttrs, pos: number, len: number): Buffer {
   return out;
 }
 
+/** Files in top directory `t` in `epoch`. */
+export function topFiles(l: Layout, t: number, epoch: Epoch): number {
+  let n = 0;
+  for (let s = 0; s < subsOf(l, t); s++) for (const _ of subEntries(l, t, s, epoch)) n++;
+  return n;
+}
+
 /** Files and bytes of the set in `epoch` (one pass over the indexes, O(1) memory). */
 export function totals(l: Layout, epoch: Epoch): { files: number; bytes: number; dirs: number } {
   let files = 0;
