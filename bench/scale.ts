@@ -20,6 +20,8 @@
  *   BENCH_SOURCE       disk, fuse or auto (default auto: disk up to 1,000,000
  *                      files, the synthetic FUSE file system above)
  *   BENCH_PEERS        comma-separated peers (default restic; empty for none)
+ *   BENCH_OBNAM        0: leave obnam out (a peer-only run, e.g. where the disk
+ *                      holds one repository at a time)
  *   BENCH_STEPS        comma-separated steps (default all: backup,re-backup,
  *                      mutated backup,ls,fsck,restore,walk,prune); the backups
  *                      always run, the others only when listed
@@ -29,15 +31,20 @@
  *                      the end); when given, generated data is kept for reuse
  *   BENCH_OUT          output directory (default ./bench-scale-results):
  *                      results.json (merged across runs: a new run replaces the
- *                      rows of the file counts it ran), scale.md, scale.svg
+ *                      rows of the file counts and tools it ran), scale.md,
+ *                      scale.svg
  *   BENCH_NOTE         a line for the table's header (e.g. "loaded machine")
  *   BENCH_FORCE        1: run even if the disk check says space is short
  *
- * Expected run time on 2 idle vCPUs (both tools, all steps): about 10 minutes
- * at 100,000 files (1.1 GB), 1.5-2 hours at 1,000,000 (11 GB), and 15-20
- * hours at 10,000,000 (113 GB through FUSE; needs about 2 x 90 GB of free
- * disk for the two repositories, or run the tools one at a time with
- * BENCH_PEERS= and a restic-only run).
+ * Run time (both tools, all steps), measured on 2 heavily loaded vCPUs:
+ * 10 minutes at 100,000 files (1.2 GB; data written in 26 s). Expected from
+ * that: 1.5-2 hours at 1,000,000 (12 GB on disk), and 8-12 hours at
+ * 10,000,000 (120 GB served by synthfs, which reads at about 35 MB/s and
+ * lists 15,000 files/s on the loaded machine, so it bounds both tools'
+ * first backup at about an hour). Disk: the repositories take about 0.7 of
+ * the data each (85 GB at 10,000,000 files): with less than 2 x 90 GB free,
+ * run BENCH_PEERS= (obnam only) and BENCH_OBNAM=0 (restic only) one after
+ * the other into the same BENCH_OUT. The script checks free space first.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -68,6 +75,7 @@ interface Settings {
   out: string;
   note: string;
   force: boolean;
+  obnam: boolean;
 }
 
 function settings(): Settings {
@@ -93,6 +101,7 @@ function settings(): Settings {
     out: path.resolve(env.BENCH_OUT ?? 'bench-scale-results'),
     note: env.BENCH_NOTE ?? '',
     force: env.BENCH_FORCE === '1',
+    obnam: env.BENCH_OBNAM !== '0',
   };
 }
 
@@ -449,8 +458,8 @@ function loadResults(file: string): ScaleRow[] {
 function writeOutputs(s: Settings, rows: ScaleRow[], machine: string): void {
   fs.mkdirSync(s.out, { recursive: true });
   const file = path.join(s.out, 'results.json');
-  const ran = new Set(rows.map((r) => r.files));
-  const all = [...loadResults(file).filter((r) => !ran.has(r.files)), ...rows].sort((a, b) => a.files - b.files);
+  const ran = new Set(rows.map((r) => `${r.files} ${r.tool}`));
+  const all = [...loadResults(file).filter((r) => !ran.has(`${r.files} ${r.tool}`)), ...rows].sort((a, b) => a.files - b.files);
   fs.writeFileSync(file, JSON.stringify({ machine, rows: all.map((r) => ({ ...r, seconds: Number.isFinite(r.seconds) ? r.seconds : null })) }, null, 1) + '\n');
   const header = [
     '## obnam scale benchmark (npm run bench:scale)',
@@ -488,13 +497,14 @@ async function main(): Promise<void> {
     });
   }
   const ctx: BenchContext = { work: s.work, sources: [], bytes: 0, env: { OBNAM_PASSPHRASE: 'bench', RESTIC_PASSWORD: 'bench', OBNAM_NO_PROGRESS: '1' } };
-  const tools = [new ToolRunner('obnam', ctx)];
+  const tools = s.obnam ? [new ToolRunner('obnam', ctx)] : [];
   for (const p of s.peers) {
     if (has(p)) tools.push(new ToolRunner(p, ctx));
     else say(`${p} is not installed: skipping it`);
   }
+  if (!tools.length) throw new Error('no tool to run (BENCH_OBNAM=0 and no peer installed)');
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}${
-    tools.length > 1 ? `, ${spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout.trim().split(' compiled')[0]}` : ''
+    tools.some((t) => t.tool === 'restic') ? `, ${spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout.trim().split(' compiled')[0]}` : ''
   }`;
   say(`obnam scale bench: ${s.counts.join(', ')} files; ${machine}`);
   const rows: ScaleRow[] = [];
