@@ -381,7 +381,8 @@ async function pruneStep(files: number, source: string, t: ToolRunner): Promise<
   return measured(files, source, t, 'prune', ['prune'], { repoSize: true, note: 'after forget --keep-last 1 (of 3 snapshots)' });
 }
 
-async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: BenchContext): Promise<ScaleRow[]> {
+/** Runs every step at `files` files; `record` gets each result as soon as it is measured. */
+async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: BenchContext, record: (r: ScaleRow) => void): Promise<void> {
   const l = layout(files);
   const kind = s.source === 'auto' ? (files > 1_000_000 ? 'fuse' : 'disk') : s.source;
   const t0 = totals(l, 0);
@@ -402,7 +403,7 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
 
   const base = path.join(ctx.work, `${kind === 'disk' ? 'data' : 'fuse'}-${files}`);
   const src = kind === 'disk' ? await diskSource(l, base) : await fuseSource(l, base);
-  const rows: ScaleRow[] = [];
+  const rows = { push: record };
   try {
     for (const t of tools) await t.untimed(['init']);
     for (const step of ['backup', 're-backup'] as const) {
@@ -444,7 +445,6 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
     for (const t of tools) fs.rmSync(t.repo, { recursive: true, force: true });
     fs.rmSync(path.join(ctx.work, 'restic-cache'), { recursive: true, force: true });
   }
-  return rows;
 }
 
 function loadResults(file: string): ScaleRow[] {
@@ -471,7 +471,6 @@ function writeOutputs(s: Settings, rows: ScaleRow[], machine: string): void {
   ].join('\n');
   fs.writeFileSync(path.join(s.out, 'scale.md'), markdown(all, header));
   fs.writeFileSync(path.join(s.out, 'scale.svg'), svgChart(all, `obnam scale benchmark: ${machine}`));
-  say(`\nwrote ${path.join(s.out, 'scale.md')}, scale.svg and results.json`);
 }
 
 /** Removes the work directory unless BENCH_DIR named it (never into a mount left behind: rm stops at its EROFS). */
@@ -510,13 +509,17 @@ async function main(): Promise<void> {
   const rows: ScaleRow[] = [];
   try {
     for (const n of s.counts) {
-      rows.push(...(await benchCount(s, n, tools, ctx)));
-      writeOutputs(s, rows, machine);
+      // The outputs are rewritten after every step: a long run interrupted keeps what it measured.
+      await benchCount(s, n, tools, ctx, (r) => {
+        rows.push(r);
+        writeOutputs(s, rows, machine);
+      });
     }
   } finally {
     await cleanUp();
     removeWork(s);
   }
+  say(`\nwrote ${path.join(s.out, 'scale.md')}, scale.svg and results.json`);
   process.stdout.write('\n' + fs.readFileSync(path.join(s.out, 'scale.md'), 'utf8'));
 }
 
