@@ -83,13 +83,15 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 const COLORS: Record<string, string> = { obnam: '#1f77b4', restic: '#d62728' };
 const colorOf = (tool: string) => COLORS[tool] ?? '#2ca02c';
 
+/** Tick values on a log axis: 1, 2 and 5 times the powers of ten (only powers of ten over many decades). */
 function ticks(lo: number, hi: number): number[] {
   const out: number[] = [];
-  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) out.push(10 ** e);
+  const steps = Math.log10(hi / lo) > 3 ? [1] : [1, 2, 5];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) for (const m of steps) out.push(m * 10 ** e);
   return out;
 }
 
-const label = (v: number) => (v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}k` : v >= 1 ? String(v) : String(v));
+const label = (v: number) => (v >= 1e6 ? `${+(v / 1e6).toPrecision(3)}M` : v >= 1e3 ? `${+(v / 1e3).toPrecision(3)}k` : String(+v.toPrecision(3)));
 
 /** One log-log panel: `metric` of `step` against the file count, a line per tool. */
 function panel(rows: ScaleRow[], step: string, metric: 'seconds' | 'peakRssMb', x0: number, y0: number, w: number, h: number): string {
@@ -99,6 +101,10 @@ function panel(rows: ScaleRow[], step: string, metric: 'seconds' | 'peakRssMb', 
   parts.push(`<text x="${x0 + w / 2}" y="${y0 - 6}" text-anchor="middle" font-size="12">${esc(title)}</text>`);
   parts.push(`<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="none" stroke="#999"/>`);
   const counts = [...new Set(rows.map((r) => r.files))].sort((a, b) => a - b);
+  const skipped = [...new Set(rows.filter((r) => r.step === step && r.note?.startsWith('skipped')).map((r) => r.tool))];
+  if (skipped.length) {
+    parts.push(`<text x="${x0 + 6}" y="${y0 + 14}" font-size="10" fill="#777">${esc(skipped.join(', '))}: not implemented</text>`);
+  }
   if (!pts.length || !counts.length) {
     parts.push(`<text x="${x0 + w / 2}" y="${y0 + h / 2}" text-anchor="middle" font-size="11" fill="#777">no data</text>`);
     return parts.join('\n');
