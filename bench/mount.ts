@@ -210,7 +210,7 @@ async function standalone(argv: string[]): Promise<void> {
       await fh.write(block, 0, Math.min(block.length, size - done));
     }
     await fh.close();
-    opts = { repo: path.join(dir, 'repo'), passphrase: 'bench', file, env: { OBNAM_TEST_KDF_LOG_N: '10' } };
+    opts = { repo: path.join(dir, 'repo'), passphrase: 'bench', file };
     await obnam(['init'], env(opts));
     await obnam(['backup', path.dirname(file)], env(opts));
   }

@@ -33,6 +33,10 @@
  *                      results.json (merged across runs: a new run replaces the
  *                      rows of the file counts and tools it ran), scale.md,
  *                      scale.svg
+ *   BENCH_KDF          default or cheap: obnam's repository gets the production
+ *                      scrypt cost (default: 128 MiB, which is then the floor
+ *                      of every obnam step's peak RSS) or the test suites' (1 MiB),
+ *                      to see the working set alone
  *   BENCH_NOTE         a line for the table's header (e.g. "loaded machine")
  *   BENCH_FORCE        1: run even if the disk check says space is short
  *
@@ -58,6 +62,7 @@ import { markdown, ScaleRow, STEPS, svgChart } from './scale-report.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OBNAM = path.join(ROOT, 'bin', 'obnam');
+const OBNAM_CHEAP_KDF = path.join(ROOT, 'dist', 'test', 'helpers', 'obnam-entry.js');
 const SYNTHFS = path.join(ROOT, 'dist', 'bench', 'synthfs.js');
 const MB = 1e6;
 
@@ -255,6 +260,8 @@ class ToolRunner {
 
   async untimed(args: string[]): Promise<void> {
     const p = this.phase(args);
+    // BENCH_KDF=cheap: the repository's key slot gets the test suites' scrypt cost (1 MiB instead of 128 MiB).
+    if (this.tool === 'obnam' && args[0] === 'init' && process.env.BENCH_KDF === 'cheap') p.args[0] = OBNAM_CHEAP_KDF;
     const r = spawnSync(p.cmd, p.args, { env: { ...process.env, ...this.ctx.env }, encoding: 'utf8', maxBuffer: 1 << 26 });
     if (r.status !== 0) throw new Error(`${this.tool} ${args[0]} failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
   }
@@ -504,7 +511,7 @@ async function main(): Promise<void> {
   if (!tools.length) throw new Error('no tool to run (BENCH_OBNAM=0 and no peer installed)');
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}${
     tools.some((t) => t.tool === 'restic') ? `, ${spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout.trim().split(' compiled')[0]}` : ''
-  }`;
+  }; obnam key slot: ${process.env.BENCH_KDF === 'cheap' ? 'cheap test scrypt cost (1 MiB)' : 'default scrypt cost (128 MiB)'}`;
   say(`obnam scale bench: ${s.counts.join(', ')} files; ${machine}`);
   const rows: ScaleRow[] = [];
   try {

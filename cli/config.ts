@@ -96,6 +96,11 @@ export function defaultConfigPath(): string {
   return path.join(base, 'obnam', 'config.yaml');
 }
 
+/** $XDG_CONFIG_HOME/obnam/identity (~/.config/obnam/identity): the member's identity file. */
+export function defaultIdentityPath(): string {
+  return path.join(path.dirname(defaultConfigPath()), 'identity');
+}
+
 export function defaultRepoPath(): string {
   const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(base, 'obnam', 'repo');

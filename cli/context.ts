@@ -7,6 +7,7 @@
  * network in clear.
  */
 import * as path from 'node:path';
+import type { KdfCost } from '../lib/crypto/kdf.js';
 import { ObnamError } from '../lib/errors.js';
 import { newConfig } from '../lib/format/config.js';
 import { Repository } from '../lib/repo/repository.js';
@@ -15,6 +16,7 @@ import type { StoreSpec } from '../lib/store/store.js';
 import { Effective, effectiveSettings, FileConfig, loadConfig } from './config.js';
 import { getPassphrase } from './passphrase.js';
 import { getToken } from './token.js';
+import { checkSeenSnapshots } from './seen-snapshots.js';
 
 export interface GlobalArgs {
   repo?: string;
@@ -27,6 +29,16 @@ export interface GlobalArgs {
   'ca-file'?: string;
   'insecure-http'?: boolean;
   json?: boolean;
+}
+
+/**
+ * What a program embedding the CLI may change about how commands run,
+ * passed to main() (never read from the environment): the test suite makes
+ * new key slots cheap with it. bin/obnam passes none.
+ */
+export interface CliHooks {
+  /** The scrypt cost of new key slots (default DEFAULT_KDF_COST). */
+  newKeyKdf?: KdfCost;
 }
 
 export interface Context {
@@ -101,12 +113,17 @@ export async function readPassphrase(ctx: Context, confirm = false): Promise<str
   );
 }
 
-/** Opens the repository with `pass`, or with the passphrase from readPassphrase(). */
+/**
+ * Opens the repository with `pass`, or with the passphrase from
+ * readPassphrase(), and warns on stderr about any snapshot this client saw
+ * before that has vanished (seen-snapshots.ts).
+ */
 export async function openRepository(ctx: Context, pass?: string): Promise<Repository> {
+  let repo: Repository;
   try {
     const store = await openStore(ctx.spec);
     try {
-      return await Repository.open(store, ctx.spec, pass ?? (await readPassphrase(ctx)));
+      repo = await Repository.open(store, ctx.spec, pass ?? (await readPassphrase(ctx)));
     } catch (e) {
       await store.close();
       throw e;
@@ -114,6 +131,15 @@ export async function openRepository(ctx: Context, pass?: string): Promise<Repos
   } catch (e) {
     throw withInitHint(e, ctx.spec);
   }
+  try {
+    const ids: string[] = [];
+    for await (const id of repo.store.list('snapshot')) ids.push(id);
+    await checkSeenSnapshots(repo.config.repositoryId, ids);
+  } catch (e) {
+    await repo.close();
+    throw e;
+  }
+  return repo;
 }
 
 /** NO_REPOSITORY, completed with the command that creates one there. */
@@ -124,8 +150,13 @@ function withInitHint(e: unknown, spec: StoreSpec): unknown {
   return new ObnamError('NO_REPOSITORY', `${e.message}; create one with: obnam --repo ${quoted} init`, { cause: e });
 }
 
-export async function initRepository(ctx: Context, compressionLevel?: number): Promise<Repository> {
+export async function initRepository(ctx: Context, compressionLevel: number | undefined, hooks: CliHooks): Promise<Repository> {
   const pass = await readPassphrase(ctx, true);
   const store = await createStore(ctx.spec);
-  return Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel));
+  try {
+    return await Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel), { kdf: hooks.newKeyKdf });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
 }

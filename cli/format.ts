@@ -2,13 +2,31 @@
 import type { SnapshotInfo } from '../lib/repo/repository.js';
 import type { Timestamp, TreeEntry } from '../lib/format/tree.js';
 
-export function isoTime(t: Timestamp): string {
-  const d = new Date(t.sec * 1000);
-  return d.toISOString().replace(/\.\d{3}Z$/, `.${String(t.nsec).padStart(9, '0')}Z`);
+/**
+ * The Date of seconds since the epoch, or undefined beyond what a Date can
+ * hold (±8.64e15 ms): a damaged or hostile object may record any integer.
+ */
+function dateOf(sec: number): Date | undefined {
+  const d = new Date(sec * 1000);
+  return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
+/** UTC to the nanosecond, e.g. 2026-11-29T10:14:32.123456789Z (@SECONDS.NANOSECONDS beyond a Date's range). */
+export function isoTime(t: Timestamp): string {
+  const nsec = String(t.nsec).padStart(9, '0');
+  const d = dateOf(t.sec);
+  return d ? d.toISOString().replace(/\.\d{3}Z$/, `.${nsec}Z`) : `@${t.sec}.${nsec}`;
+}
+
+/** UTC to the second, e.g. 2026-11-29T10:14:32.000Z (@SECONDS beyond a Date's range). */
+export function isoSeconds(sec: number): string {
+  return dateOf(sec)?.toISOString() ?? `@${sec}`;
+}
+
+/** Local time to the second, e.g. 2026-11-29 11:14:32 (@SECONDS beyond a Date's range). */
 export function localTime(t: Timestamp): string {
-  const d = new Date(t.sec * 1000);
+  const d = dateOf(t.sec);
+  if (!d) return `@${t.sec}`;
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }

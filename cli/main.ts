@@ -6,11 +6,13 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
 import { exitQuietlyOnClosedOutput } from './closed-output.js';
+import type { CliHooks } from './context.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
+import { VERSION } from '../lib/version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
-type Handler = (args: never) => Promise<number>;
+type Handler = (args: never, hooks: CliHooks) => Promise<number>;
 type Loader = () => Promise<Handler>;
 
 // Command modules load only when their command runs: start-up stays short.
@@ -28,11 +30,13 @@ const umountCommand: Loader = async () => (await import('./commands/umount.js'))
 const keyAddCommand: Loader = async () => (await import('./commands/key.js')).keyAddCommand;
 const keyListCommand: Loader = async () => (await import('./commands/key.js')).keyListCommand;
 const keyRemoveCommand: Loader = async () => (await import('./commands/key.js')).keyRemoveCommand;
+const identityNewCommand: Loader = async () => (await import('./commands/identity.js')).identityNewCommand;
+const identityShowCommand: Loader = async () => (await import('./commands/identity.js')).identityShowCommand;
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], hooks: CliHooks = {}): Promise<number> {
   let exitCode = 0;
   const run = (load: Loader) => async (args: unknown) => {
-    exitCode = await (await load())(args as never);
+    exitCode = await (await load())(args as never, hooks);
   };
   const parser = yargs(joinStdinValues(argv))
     .scriptName('obnam')
@@ -154,7 +158,20 @@ export async function main(argv: string[]): Promise<number> {
         .command('remove <id>', 'remove a key slot', (yy) => yy.positional('id', { type: 'string', demandOption: true }), run(keyRemoveCommand))
         .demandCommand(1, 'key needs a subcommand: add, list or remove'),
     )
+    .command('identity', 'manage your identity (the key pair of a member of shared repositories)', (y) =>
+      y
+        .option('identity-file', { type: 'string', describe: 'the identity file (default ~/.config/obnam/identity)' })
+        .command(
+          'new',
+          'create an identity and print its public key',
+          (yy) => yy.option('force', { type: 'boolean', describe: 'replace an existing identity (the old one is kept beside it)' }),
+          run(identityNewCommand),
+        )
+        .command('show', 'print the public key of your identity', {}, run(identityShowCommand))
+        .demandCommand(1, 'identity needs a subcommand: new or show'),
+    )
     .demandCommand(1, 'give a command; see obnam --help')
+    .completion('completion', false)
     .strict()
     .version(VERSION)
     .help()
@@ -193,9 +210,10 @@ function joinStdinValues(argv: string[]): string[] {
   return out;
 }
 
-export function runCli(): void {
+/** Runs the command line of this process (bin/obnam passes no hooks). */
+export function runCli(hooks: CliHooks = {}): void {
   exitQuietlyOnClosedOutput();
-  main(hideBin(process.argv)).then(
+  main(hideBin(process.argv), hooks).then(
     (code) => {
       process.exitCode = code;
     },

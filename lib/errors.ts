@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'USAGE' // bad command line or configuration
   | 'NO_REPOSITORY' // nothing initialised at the given location
   | 'REPOSITORY_EXISTS' // init on an existing repository
-  | 'BAD_PASSPHRASE' // no key slot opens with this passphrase
+  | 'BAD_PASSPHRASE' // no key slot (or identity file) opens with this passphrase
+  | 'NO_IDENTITY' // no identity file where one is looked for
+  | 'IDENTITY_EXISTS' // identity new where an identity already exists
   | 'UNSUPPORTED_VERSION' // format version this code does not read
   | 'NOT_FOUND' // an object or snapshot that is not there
   | 'AMBIGUOUS' // a snapshot id prefix that matches several snapshots
@@ -25,6 +27,7 @@ export type ErrorCode =
   | 'TLS' // a server certificate that does not match
   | 'ABORTED' // cancelled through an AbortSignal
   | 'HOSTILE_PATH' // a path in a tree that would escape the restore target
+  | 'KDF_LIMIT' // a key slot asks for more scrypt memory or work than readers allow
   | 'INTERNAL';
 
 export class ObnamError extends Error {

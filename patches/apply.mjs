@@ -144,8 +144,12 @@ function nativePatched(dir) {
   return r.status === 0;
 }
 
-/** Rebuilds the addon with node-gyp (npm's own, when run from npm). @param {string} dir */
-function rebuild(dir) {
+/**
+ * Rebuilds the addon in `dir` with node-gyp (npm's own, when run from npm),
+ * offline against this node's headers; returns why it failed, or undefined.
+ * Also used by native/build.mjs. @param {string} dir
+ */
+export function rebuild(dir) {
   const candidates = [
     process.env.npm_config_node_gyp,
     process.env.npm_execpath && path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),

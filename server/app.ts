@@ -2,22 +2,27 @@
  * Builds the Fastify application: limits and timeouts from the config,
  * structured logging (pino: one line per request, warnings for refused and
  * broken requests), errors through server/errors.ts, the /health route, and
- * the authenticated /v1 API (routes/).
+ * the authenticated /v1 API (routes/), for the client's own namespace or,
+ * below /NAMESPACE, a named one it has a grant for (namespace-select.ts).
  *
  * A /v1 request passes, in order: the failed-token rate limit of its source
  * address (429), authentication (401), a request slot of its client
  * (limiter.ts; it waits there with its body unread), then its body is read
- * at no less than the minimum rate (body-rate.ts; 408).
+ * at no less than the minimum rate (body-rate.ts; 408). A request below
+ * /NAMESPACE is refused without a grant (404, as for a missing namespace)
+ * once it holds its slot, before its body is read.
  */
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController } from 'fastify';
 import { ObnamError } from '../lib/errors.js';
 import { API_PREFIX, BATCH_CONTENT_TYPE, OCTET_STREAM, routes } from '../lib/store/http-wire.js';
+import type { AclTable } from './acl.js';
 import type { ClientTable } from './clients.js';
 import type { Limits } from './config.js';
 import { httpError } from './errors.js';
 import type { FailedAuthLimiter } from './auth-limiter.js';
 import { watchBodyRate } from './body-rate.js';
 import type { RequestLimiter } from './limiter.js';
+import { rewriteNamespaceUrl, selectNamespace } from './namespace-select.js';
 import type { Namespaces } from './namespaces.js';
 import { batchRoutes } from './routes/batch.js';
 import { objectRoutes } from './routes/objects.js';
@@ -27,6 +32,8 @@ export interface AppDeps {
   limits: Limits;
   clients: ClientTable;
   namespaces: Namespaces;
+  /** Named namespaces and grants; without it a /NAMESPACE/v1 URL names no namespace. */
+  acl?: AclTable;
   limiter: RequestLimiter;
   failedAuth: FailedAuthLimiter;
   tls?: { cert: Buffer; key: Buffer };
@@ -53,9 +60,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     keepAliveTimeout: limits.keepAliveTimeoutSeconds * 1000,
     requestTimeout: limits.requestTimeoutSeconds * 1000,
     bodyLimit: 1 << 20,
+    rewriteUrl: rewriteNamespaceUrl,
     exposeHeadRoutes: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle' as const,
+    // Fastify's own refusals (a URL that does not decode) get the API's error body too.
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => void sendError(req, reply, err),
     clientErrorHandler: (err: Error & { code?: string }, socket: import('node:net').Socket) => {
       const benign = err.code === 'ECONNRESET' || err.code === 'EPIPE';
       const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
@@ -145,7 +155,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           release();
           return reply.hijack();
         }
-        req.obnamStore = await deps.namespaces.store(client);
+        const target = await selectNamespace(req, client, deps.acl);
+        req.obnamClient = target.client;
+        req.obnamStore = await deps.namespaces.store(target.storage);
       });
       api.addHook('preParsing', async (req, reply, payload) => {
         const length = Number(req.headers['content-length'] ?? 0);

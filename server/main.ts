@@ -1,7 +1,8 @@
 /**
  * The obnam-server command line (yargs): init, client add/list/remove,
- * serve, scrub, fingerprint. Errors are reported here, in one place: one
- * line on stderr and exit status 1.
+ * namespace add/list/remove, grant, revoke, serve, scrub, fingerprint.
+ * Errors are reported here, in one place: one line on stderr and exit
+ * status 1.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -9,10 +10,12 @@ import { describeError, ObnamError } from '../lib/errors.js';
 import { clientAddCommand, clientListCommand, clientRemoveCommand } from './commands/client.js';
 import { fingerprintCommand } from './commands/fingerprint.js';
 import { initCommand } from './commands/init.js';
+import { grantCommand, namespaceAddCommand, namespaceListCommand, namespaceRemoveCommand, revokeCommand } from './commands/namespace.js';
 import { scrubCommand } from './commands/scrub.js';
 import { serveCommand } from './commands/serve.js';
+import { VERSION } from '../lib/version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 type Handler = (args: never) => Promise<number>;
 
@@ -57,6 +60,34 @@ export async function main(argv: string[]): Promise<number> {
         )
         .demandCommand(1, 'client needs a subcommand: add, list or remove'),
     )
+    .command('namespace', 'manage namespaces that several clients share', (y) =>
+      y
+        .command('add <name>', 'add a namespace', (yy) => yy.positional('name', { type: 'string', demandOption: true }), run(namespaceAddCommand))
+        .command('list', 'list namespaces and their grants', (yy) => yy.option('json', { type: 'boolean', describe: 'print JSON' }), run(namespaceListCommand))
+        .command(
+          'remove <name>',
+          'remove a namespace and its grants (its data stays on disk)',
+          (yy) => yy.positional('name', { type: 'string', demandOption: true }),
+          run(namespaceRemoveCommand),
+        )
+        .demandCommand(1, 'namespace needs a subcommand: add, list or remove'),
+    )
+    .command(
+      'grant <client> <namespace>',
+      'give a client access to a namespace (replacing its grant there)',
+      (y) =>
+        y
+          .positional('client', { type: 'string', demandOption: true })
+          .positional('namespace', { type: 'string', demandOption: true })
+          .option('access', { type: 'string', choices: ['read', 'append', 'full'], demandOption: true, describe: 'read; append: also add objects; full: also delete' }),
+      run(grantCommand),
+    )
+    .command(
+      'revoke <client> <namespace>',
+      "remove a client's access to a namespace",
+      (y) => y.positional('client', { type: 'string', demandOption: true }).positional('namespace', { type: 'string', demandOption: true }),
+      run(revokeCommand),
+    )
     .command(
       'serve',
       'serve clients over HTTPS until SIGTERM',
@@ -74,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command('fingerprint', "print the certificate's SHA-256 fingerprint", {}, run(fingerprintCommand))
     .demandCommand(1, 'give a command; see obnam-server --help')
+    .completion('completion', false)
     .strict()
     .version(VERSION)
     .help()

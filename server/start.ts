@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ObnamError } from '../lib/errors.js';
+import { AclTable, aclFile } from './acl.js';
 import { buildApp } from './app.js';
 import { ClientTable } from './clients.js';
 import { Limits, loadServerConfig, parseListen } from './config.js';
@@ -73,6 +74,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const clients = new ClientTable(d.clientsFile);
   await clients.refresh();
   const namespaces = new Namespaces(d);
+  const acl = new AclTable(aclFile(d));
+  await acl.refresh();
   const limiter = new RequestLimiter({
     total: limits.maxConcurrentRequests,
     perClient: limits.maxConcurrentRequestsPerClient,
@@ -89,6 +92,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     limits,
     clients,
     namespaces,
+    acl,
     limiter,
     failedAuth,
     tls,

@@ -11,11 +11,11 @@ import { Repository } from '../lib/repo/repository.js';
 import { resolvePath, snapshotPathComponents } from '../lib/repo/treewalk.js';
 import { LocalStore } from '../lib/store/local.js';
 import { startRepoPool } from '../lib/workers/repopool.js';
+import { TEST_KDF } from './helpers/kdf.js';
 import { tempDir } from './helpers/tmp.js';
 
 describe('backup engine', () => {
   it('when the first link of a hardlinked file vanishes before it is read, the next link carries the content', async () => {
-    process.env.OBNAM_TEST_KDF_LOG_N = '10';
     const tmp = await tempDir();
     try {
       const src = path.join(tmp.path, 'src');
@@ -24,7 +24,7 @@ describe('backup engine', () => {
       fs.linkSync(path.join(src, 'a'), path.join(src, 'b'));
       fs.linkSync(path.join(src, 'a'), path.join(src, 'c'));
       const dir = path.join(tmp.path, 'repo');
-      const repo = await Repository.init(await LocalStore.create(dir), { type: 'local', dir }, 'pass');
+      const repo = await Repository.init(await LocalStore.create(dir), { type: 'local', dir }, 'pass', undefined, { kdf: TEST_KDF });
       const pool = startRepoPool(repo, { size: 1 });
       const warnings: string[] = [];
       try {

@@ -18,9 +18,9 @@ import { Repository } from '../lib/repo/repository.js';
 import { walkTree } from '../lib/repo/treewalk.js';
 import { LocalStore } from '../lib/store/local.js';
 import type { ObjectStore, StoreOptions } from '../lib/store/store.js';
+import { TEST_KDF } from './helpers/kdf.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
-process.env.OBNAM_TEST_KDF_LOG_N ??= '10';
 
 const T0 = { sec: 1_700_000_000, nsec: 0 };
 
@@ -86,7 +86,7 @@ describe('diff engine: Merkle skip in a real repository', () => {
     tmp = await tempDir();
     const dirPath = path.join(tmp.path, 'repo');
     store = new CountingStore(await LocalStore.create(dirPath));
-    repo = await Repository.init(store, { type: 'local', dir: dirPath }, 'pass');
+    repo = await Repository.init(store, { type: 'local', dir: dirPath }, 'pass', undefined, { kdf: TEST_KDF });
   });
   after(async () => {
     await repo?.close();

@@ -10,7 +10,6 @@ import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setAttribute } from 'fs-xattr';
 import { Repository } from '../lib/repo/repository.js';
 import { resolvePath } from '../lib/repo/treewalk.js';
 import { openStore } from '../lib/store/open.js';
@@ -32,6 +31,7 @@ import {
   startMount,
 } from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
+import { setXattr } from './helpers/tree.js';
 
 
 /** Runs a tool, resolving with its exit code and output. */
@@ -197,7 +197,7 @@ describe('obnam mount', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
         ['chmod', () => fs.chmod(path.join(s, 'small.txt'), 0o777)],
         ['chown', () => fs.chown(path.join(s, 'small.txt'), 1, 1)],
         ['utimes', () => fs.utimes(path.join(s, 'small.txt'), 1, 1)],
-        ['setxattr', () => setAttribute(path.join(s, 'small.txt'), 'user.x', Buffer.from('y'))],
+        ['setxattr', async () => setXattr(path.join(s, 'small.txt'), 'user.x', 'y')],
         ['mkdir in the root', () => fs.mkdir(path.join(mnt, 'x'))],
       ];
       for (const [what, attempt] of attempts) await assertErrno(attempt(), 'EROFS', what);

@@ -19,10 +19,10 @@ import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
 import { obnam } from './helpers/cli.js';
 import { peakRss, ServerProcess, spawnServer } from './helpers/server.js';
+import { TEST_KDF } from './helpers/kdf.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 import { assertSameTree, makeTree } from './helpers/trees.js';
 
-process.env.OBNAM_TEST_KDF_LOG_N ??= '10';
 const CLIENTS = Number(process.env.OBNAM_TEST_SERVER_CLIENTS ?? 100);
 /** Peak server memory allowed: far below what 100 clients' data would take if buffered. */
 const RSS_LIMIT = 768 << 20;
@@ -78,7 +78,7 @@ it(`${CLIENTS} clients back up different trees at the same time; all restore byt
   await inBatches(clients, 20, async (c) => {
     const spec: StoreSpec = { type: 'http', url: srv.url, token: c.token, fingerprint };
     const store = await HttpStore.open(spec);
-    const repo = await Repository.init(store, spec, c.env.OBNAM_PASSPHRASE);
+    const repo = await Repository.init(store, spec, c.env.OBNAM_PASSPHRASE, undefined, { kdf: TEST_KDF });
     await repo.close();
   });
 

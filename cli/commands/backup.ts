@@ -13,6 +13,7 @@ import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK, EXIT_PARTIAL } from '../exit.js';
 import { readExcludeFile, readFilesFrom } from '../line-files.js';
 import { formatBytes, ProgressLine, rate } from '../progress.js';
+import { recordSeen } from '../seen-snapshots.js';
 import { cancelSignal } from '../signals.js';
 
 export interface BackupArgs extends GlobalArgs {
@@ -83,6 +84,7 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
       },
     });
     line.stop();
+    await recordSeen(repo.config.repositoryId, [result.id]);
     const seconds = (Date.now() - started) / 1000;
     const s = result.snapshot.summary;
     if (ctx.json) {

@@ -1,6 +1,7 @@
 /** obnam key add|list|remove: passphrase slots of the repository. */
-import { GlobalArgs, makeContext, openRepository } from '../context.js';
+import { CliHooks, GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
+import { isoSeconds } from '../format.js';
 import { getNewPassphrase } from '../passphrase.js';
 
 export interface KeyArgs extends GlobalArgs {
@@ -8,11 +9,11 @@ export interface KeyArgs extends GlobalArgs {
   'new-passphrase-file'?: string;
 }
 
-export async function keyAddCommand(args: KeyArgs): Promise<number> {
+export async function keyAddCommand(args: KeyArgs, hooks: CliHooks = {}): Promise<number> {
   const ctx = await makeContext(args);
   const repo = await openRepository(ctx);
   try {
-    const id = await repo.addKey(await getNewPassphrase(args['new-passphrase-file']));
+    const id = await repo.addKey(await getNewPassphrase(args['new-passphrase-file']), { kdf: hooks.newKeyKdf });
     if (ctx.json) process.stdout.write(JSON.stringify({ id }) + '\n');
     else process.stdout.write(`added key ${id.slice(0, 8)}\n`);
     return EXIT_OK;
@@ -32,7 +33,7 @@ export async function keyListCommand(args: KeyArgs): Promise<number> {
           keys.map((k) => ({
             id: k.id,
             current: k.id === repo.keyId,
-            created: new Date(k.created * 1000).toISOString(),
+            created: isoSeconds(k.created),
             hostname: k.hostname,
             username: k.username,
             kdf: { algorithm: k.kdf.algorithm, log_n: k.kdf.logN, r: k.kdf.r, p: k.kdf.p },
@@ -41,7 +42,7 @@ export async function keyListCommand(args: KeyArgs): Promise<number> {
       );
     } else {
       for (const k of keys) {
-        const when = new Date(k.created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+        const when = isoSeconds(k.created).replace('T', ' ').replace(/\.\d+Z$/, 'Z');
         process.stdout.write(`${k.id === repo.keyId ? '*' : ' '} ${k.id.slice(0, 8)}  ${when}  ${k.username}@${k.hostname}\n`);
       }
     }

@@ -349,6 +349,7 @@ class BackupRun {
     if (!sub && this.excluded(abs, name, type === 'dir')) return null;
     const entry = entryFromStats(name, type, info.st, this.names);
     if (info.xattrs) entry.xattrs = info.xattrs.map(([n, v]) => [Buffer.from(n), Buffer.from(v)]);
+    if (info.warning) this.warn(abs, info.warning);
     if (info.target) {
       entry.target = Buffer.from(info.target);
       entry.size = entry.target.length;

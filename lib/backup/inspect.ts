@@ -36,9 +36,13 @@ export interface InspectBatch {
   errors: [index: number, code: string, message: string][];
   xattrs: [index: number, pairs: [Uint8Array, Uint8Array][]][];
   targets: [index: number, target: Uint8Array][];
+  /** Recorded, but not completely (xattrs that could not be read): a warning. */
+  warnings: [index: number, message: string][];
 }
 
-export type Inspected = { ok: true; st: StatFields; xattrs?: [Uint8Array, Uint8Array][]; target?: Uint8Array } | { ok: false; code: string; message: string };
+export type Inspected =
+  | { ok: true; st: StatFields; xattrs?: [Uint8Array, Uint8Array][]; target?: Uint8Array; warning?: string }
+  | { ok: false; code: string; message: string };
 
 const STAT_FIELDS = 12;
 
@@ -168,8 +172,11 @@ function inspectOne(path: Buffer): Inspected {
   }
   const fields = statFields(st);
   if (isFileMode(fields.mode) || isDirMode(fields.mode)) {
-    const xattrs = readXattrsSync(path);
-    return xattrs ? { ok: true, st: fields, xattrs: xattrs.map(([n, v]) => [own(n), own(v)]) } : { ok: true, st: fields };
+    const { xattrs, problem } = readXattrsSync(path);
+    const r: Inspected = { ok: true, st: fields };
+    if (xattrs) r.xattrs = xattrs.map(([n, v]) => [own(n), own(v)]);
+    if (problem) r.warning = problem;
+    return r;
   }
   if (isLinkMode(fields.mode)) {
     try {
@@ -184,7 +191,7 @@ function inspectOne(path: Buffer): Inspected {
 /** lstat (and xattrs or symlink target) for each name in a directory, packed. */
 export function inspectEntries(dir: Uint8Array, names: PackedNames): InspectBatch {
   const list = unpackNames(names);
-  const batch: InspectBatch = { stats: new Float64Array(list.length * STAT_FIELDS), errors: [], xattrs: [], targets: [] };
+  const batch: InspectBatch = { stats: new Float64Array(list.length * STAT_FIELDS), errors: [], xattrs: [], targets: [], warnings: [] };
   list.forEach((n, i) => {
     const r = inspectOne(childPath(dir, n));
     if (!r.ok) batch.errors.push([i, r.code, r.message]);
@@ -192,6 +199,7 @@ export function inspectEntries(dir: Uint8Array, names: PackedNames): InspectBatc
       packStat(batch.stats, i, r.st);
       if (r.xattrs) batch.xattrs.push([i, r.xattrs]);
       if (r.target) batch.targets.push([i, r.target]);
+      if (r.warning) batch.warnings.push([i, r.warning]);
     }
   });
   return batch;
@@ -204,6 +212,7 @@ export function unpackInspection(b: InspectBatch, count: number): Inspected[] {
   for (const [i, code, message] of b.errors) out[i] = { ok: false, code, message };
   for (const [i, pairs] of b.xattrs) (out[i] as { xattrs?: [Uint8Array, Uint8Array][] }).xattrs = pairs;
   for (const [i, t] of b.targets) (out[i] as { target?: Uint8Array }).target = t;
+  for (const [i, w] of b.warnings) (out[i] as { warning?: string }).warning = w;
   return out;
 }
 

@@ -3,7 +3,8 @@
  * file, and the test that decides whether a file changed since the parent
  * snapshot.
  */
-import { getAttributeSync, listAttributesSync } from 'fs-xattr';
+import { describeError, ObnamError } from '../errors.js';
+import { fsops } from '../util/fsops.js';
 import type { StatFields } from './inspect.js';
 import type { EntryType, Timestamp, TreeEntry } from '../format/tree.js';
 import type { IdNames } from '../util/ids-names.js';
@@ -59,33 +60,37 @@ export function unchangedFile(old: TreeEntry | undefined, cur: TreeEntry): boole
   );
 }
 
+/** A file's extended attributes as read, and what could not be read (for a warning). */
+export interface XattrsRead {
+  xattrs?: [Buffer, Buffer][];
+  problem?: string;
+}
+
 /**
  * Extended attributes of a file or directory, sorted by name (blocking: for
- * worker threads). Symlinks are skipped (Linux allows no user xattrs on them,
- * and the library follows links). Unsupported file systems give none.
+ * worker threads), read with the native helper by the path's bytes (any
+ * encoding) without following a symlink. File systems without xattrs give
+ * none; an attribute that cannot be read is left out and named in `problem`.
  */
-export function readXattrsSync(path: Buffer): [Buffer, Buffer][] | undefined {
-  // fs-xattr takes string paths: a path that is not valid UTF-8 cannot be
-  // named to it, so such files are recorded without xattrs (format-spec notes this).
-  const str = path.toString('utf8');
-  if (!Buffer.from(str, 'utf8').equals(path)) return undefined;
-  let names: string[];
+export function readXattrsSync(path: Buffer): XattrsRead {
+  let listed: [Buffer, Buffer | string][] | null;
   try {
-    names = listAttributesSync(str);
-  } catch {
-    return undefined;
+    listed = fsops().readXattrs(path);
+  } catch (e) {
+    if (e instanceof ObnamError) throw e; // the helper is missing: not one file's problem
+    return { problem: `cannot list xattrs: ${describeError(e)}` };
   }
-  if (names.length === 0) return undefined;
-  const out: [Buffer, Buffer][] = [];
-  for (const n of names) {
-    try {
-      out.push([Buffer.from(n, 'utf8'), getAttributeSync(str, n)]);
-    } catch {
-      // removed meanwhile, or not readable: leave it out
-    }
+  if (!listed || listed.length === 0) return {};
+  const xattrs: [Buffer, Buffer][] = [];
+  const failed: string[] = [];
+  for (const [name, value] of listed) {
+    if (typeof value === 'string') failed.push(`${name.toString('utf8')} (${value})`);
+    else xattrs.push([name, value]);
   }
-  out.sort((a, b) => Buffer.compare(a[0], b[0]));
-  return out.length ? out : undefined;
+  xattrs.sort((a, b) => Buffer.compare(a[0], b[0]));
+  const out: XattrsRead = xattrs.length ? { xattrs } : {};
+  if (failed.length) out.problem = `cannot read xattrs ${failed.join(', ')}; recorded without them`;
+  return out;
 }
 
 const sameBytes = (a: Buffer | undefined, b: Buffer | undefined) => (a === undefined ? b === undefined : b !== undefined && a.equals(b));

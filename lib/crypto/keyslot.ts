@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openAead, sealAead } from './aead.js';
-import { DEFAULT_P, DEFAULT_R, deriveKey, KdfParams, newKdfLogN } from './kdf.js';
+import { checkKdfCost, DEFAULT_KDF_COST, deriveKey, KdfCost, KdfParams } from './kdf.js';
 import { decodeMasterKeys, encodeMasterKeys, MasterKeys } from './keys.js';
 import { decodeCbor, encodeCbor } from '../format/cbor.js';
 import { idToBytes } from '../format/ids.js';
@@ -47,8 +47,10 @@ export async function createKeySlot(
   keys: MasterKeys,
   passphrase: Uint8Array,
   meta: { hostname: string; username: string },
+  cost: KdfCost = DEFAULT_KDF_COST,
 ): Promise<Uint8Array> {
-  const kdf: KdfParams = { algorithm: 'scrypt', logN: newKdfLogN(), r: DEFAULT_R, p: DEFAULT_P, salt: randomBytes(32) };
+  checkKdfCost(cost, 'a new key slot');
+  const kdf: KdfParams = { algorithm: 'scrypt', logN: cost.logN, r: cost.r, p: cost.p, salt: randomBytes(32) };
   const kek = await deriveKey(passphrase, kdf);
   const wrapped = sealAead(kek, encodeMasterKeys(keys), aad(id, FORMAT_VERSION));
   return encodeCbor({
@@ -86,7 +88,11 @@ export function parseKeySlot(id: string, bytes: Uint8Array): KeySlot {
   };
 }
 
-/** Returns the master keys if the passphrase opens this slot, undefined if it does not. */
+/**
+ * Returns the master keys if the passphrase opens this slot, undefined if it
+ * does not. A slot whose KDF parameters are out of bounds is refused before
+ * any work (CORRUPT, KDF_LIMIT: kdf.ts).
+ */
 export async function tryOpenKeySlot(slot: KeySlot, passphrase: Uint8Array): Promise<MasterKeys | undefined> {
   const kek = await deriveKey(passphrase, slot.kdf);
   let plain: Uint8Array;

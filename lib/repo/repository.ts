@@ -8,9 +8,11 @@
  * snapshot can therefore rely on everything below it having been stored.
  */
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { Chunker, deriveGearTable } from '../chunking/fastcdc.js';
 import { hmacSha256 } from '../crypto/hash.js';
 import { MasterKeys, generateMasterKeys } from '../crypto/keys.js';
+import type { KdfCost } from '../crypto/kdf.js';
 import { createKeySlot, KeySlotInfo, newKeyId, parseKeySlot, tryOpenKeySlot } from '../crypto/keyslot.js';
 import { ObnamError } from '../errors.js';
 import { decodeCbor } from '../format/cbor.js';
@@ -35,6 +37,14 @@ export interface SnapshotInfo extends Snapshot {
   id: string;
 }
 
+/** How new key slots are made: the scrypt cost (default DEFAULT_KDF_COST; test suites inject a cheap one). */
+export interface NewKeyOptions {
+  kdf?: KdfCost;
+}
+
+/** Errors that make Repository.open skip one key slot and go on with the others. */
+const SKIPPED_SLOT_ERRORS: ReadonlySet<string> = new Set(['CORRUPT', 'UNSUPPORTED_VERSION', 'KDF_LIMIT']);
+
 function passphraseBytes(p: string | Uint8Array): Uint8Array {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
@@ -50,32 +60,28 @@ export class Repository {
     readonly keyId: string,
   ) {}
 
-  /** Creates a new repository in an empty store. */
+  /**
+   * Creates a new repository in an empty store. Refuses (REPOSITORY_EXISTS)
+   * a store that holds any object at all, and never deletes one: key slots
+   * without a config may be all that protects data whose config was lost.
+   */
   static async init(
     store: ObjectStore,
     spec: StoreSpec,
     passphrase: string | Uint8Array,
     config: RepoConfig = newConfig(),
+    opts: NewKeyOptions = {},
   ): Promise<Repository> {
-    if (await store.has('config', CONFIG_ID)) {
-      throw new ObnamError('REPOSITORY_EXISTS', `a repository already exists at ${store.location}`);
-    }
-    // Key slots without a config are left by an interrupted init: their
-    // master keys protect nothing, and they would confuse opening.
-    // (A store that forbids deletion, such as an append-only server client,
-    // keeps them; opening skips slots whose keys do not open the config.)
-    for await (const id of store.list('key')) {
-      await store.delete('key', id).catch((e) => {
-        if (!(e instanceof ObnamError && (e.code === 'PERMISSION' || e.code === 'NOT_FOUND'))) throw e;
-      });
-    }
+    await refuseUnlessEmpty(store, spec);
     const keys = generateMasterKeys();
     const keyId = newKeyId();
-    const slot = await createKeySlot(keyId, keys, passphraseBytes(passphrase), hostInfo());
+    const slot = await createKeySlot(keyId, keys, passphraseBytes(passphrase), hostInfo(), opts.kdf);
     await store.put('key', keyId, slot);
     const configBytes = sealObject(keys.encryption, 'config', CONFIG_ID, encodeConfig(config), config.compressionLevel);
     // The config is written last: a store with a config is a complete repository.
-    await store.put('config', CONFIG_ID, configBytes);
+    if (!(await store.put('config', CONFIG_ID, configBytes))) {
+      throw new ObnamError('REPOSITORY_EXISTS', `another obnam init created a repository at ${store.location} at the same time; use that one`);
+    }
     return new Repository(store, spec, keys, config, keyId);
   }
 
@@ -96,16 +102,15 @@ export class Repository {
     const pass = passphraseBytes(passphrase);
     const unusable: string[] = [];
     for await (const id of store.list('key')) {
-      let slot;
+      let keys: MasterKeys | undefined;
       try {
-        slot = parseKeySlot(id, await readKeyObject(store, id));
+        keys = await tryOpenKeySlot(parseKeySlot(id, await readKeyObject(store, id)), pass);
       } catch (e) {
-        // A damaged or unknown key slot must not lock people out of the others.
-        if (!(e instanceof ObnamError) || (e.code !== 'CORRUPT' && e.code !== 'UNSUPPORTED_VERSION')) throw e;
+        // A damaged, unknown or too costly key slot must not lock people out of the others.
+        if (!(e instanceof ObnamError) || !SKIPPED_SLOT_ERRORS.has(e.code)) throw e;
         unusable.push(`${id.slice(0, 8)} (${e.message})`);
         continue;
       }
-      const keys = await tryOpenKeySlot(slot, pass);
       if (!keys) continue;
       let plain: Uint8Array;
       try {
@@ -225,9 +230,9 @@ export class Repository {
   }
 
   /** Adds a key slot for another passphrase; returns its id. */
-  async addKey(passphrase: string | Uint8Array): Promise<string> {
+  async addKey(passphrase: string | Uint8Array, opts: NewKeyOptions = {}): Promise<string> {
     const id = newKeyId();
-    await this.store.put('key', id, await createKeySlot(id, this.keys, passphraseBytes(passphrase), hostInfo()));
+    await this.store.put('key', id, await createKeySlot(id, this.keys, passphraseBytes(passphrase), hostInfo(), opts.kdf));
     return id;
   }
 
@@ -249,6 +254,38 @@ export class Repository {
   async close(): Promise<void> {
     await this.store.close();
   }
+}
+
+/**
+ * Throws REPOSITORY_EXISTS, naming what is there and what to do, unless the
+ * store holds no object of any kind. Only a few ids are listed per kind.
+ */
+async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec): Promise<void> {
+  if (await store.has('config', CONFIG_ID)) {
+    throw new ObnamError('REPOSITORY_EXISTS', `a repository already exists at ${store.location}; obnam init never writes over one`);
+  }
+  let keys = 0;
+  for await (const _ of store.list('key')) keys++;
+  const present: string[] = keys ? [`${keys} key slot${keys === 1 ? '' : 's'}`] : [];
+  for (const kind of ['config', 'snapshot', 'tree', 'chunk'] as const) {
+    for await (const _ of store.list(kind)) {
+      present.push(kind === 'config' ? 'a stray config object' : `${kind}s`);
+      break;
+    }
+  }
+  if (present.length === 0) return;
+  const what = present.length === 1 ? present[0]! : `${present.slice(0, -1).join(', ')} and ${present[present.length - 1]!}`;
+  const where = store.location;
+  const them = keys === 1 ? 'that key slot' : 'those key slots';
+  const removeThem =
+    spec.type === 'local'
+      ? `remove ${them} (${path.join(spec.dir, 'keys')}) yourself, or initialise an empty directory`
+      : `have the server's administrator remove ${them}, or use another client of the server`;
+  const advice =
+    present.length === 1 && keys > 0
+      ? `left by an interrupted init? obnam init deletes nothing: if ${them === 'that key slot' ? 'it protects' : 'they protect'} nothing, ${removeThem}`
+      : 'obnam init refuses to write there and deletes nothing: if its config was lost, put back a copy of it; otherwise initialise an empty location';
+  throw new ObnamError('REPOSITORY_EXISTS', `${where} holds ${what} but no repository config (${advice})`);
 }
 
 /** A key object's bytes, refused if larger than any real key slot. */

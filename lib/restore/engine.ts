@@ -7,14 +7,19 @@
  * entries are created by the worker pool (small ones in batches, large files
  * one task each, fetching their chunks through the main thread's store).
  *
- * Safety: names were validated when trees were decoded (no "/", ".", ".."),
- * every directory the restore descends into is checked to be a real
- * directory (never a symlink), files are created with O_EXCL|O_NOFOLLOW after
- * removing what was in the way, and a hardlink is made only to a file this
- * restore wrote, so nothing in a snapshot can make the restore write outside
- * the target. Directories get their metadata after their children (their
- * mtime would change otherwise, and a read-only directory could not be filled).
+ * Safety (format-spec section 12): names were validated when trees were
+ * decoded (no "/", ".", ".."); every file system call uses names as bytes,
+ * relative to directory fds opened one component at a time without following
+ * symlinks (the target itself is opened O_NOFOLLOW, and its device and inode
+ * are checked by each worker task); a directory whose place holds a symlink
+ * or other non-directory stops the restore (HOSTILE_PATH); files are created
+ * with O_EXCL|O_NOFOLLOW after removing what was in the way; and a hardlink
+ * is made only to a file this restore wrote. So nothing in a snapshot can make
+ * the restore touch anything outside the target. Directories get their
+ * metadata after their children (their mtime would change otherwise, and a
+ * read-only directory could not be filled).
  */
+import { close as fsClose, constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
@@ -23,9 +28,10 @@ import { directoryEntries } from '../format/treesplit.js';
 import { resolvePath, snapshotPathComponents } from '../repo/treewalk.js';
 import type { Repository, SnapshotInfo } from '../repo/repository.js';
 import { own } from '../backup/inspect.js';
+import { fsops } from '../util/fsops.js';
 import { Pending, pending, ready } from '../util/pending.js';
 import type { WorkerPool } from '../workers/pool.js';
-import type { RestoreFileResult, RestoreItem, RestoreItemResult, RestoreMeta } from '../workers/tasks.js';
+import type { RestoreFileResult, RestoreItem, RestoreItemResult, RestoreMeta, RestoreRoot } from '../workers/tasks.js';
 
 export interface RestoreProgress {
   files: number;
@@ -51,6 +57,9 @@ export type RestoreResult = RestoreProgress;
 const SLASH = Buffer.from('/');
 const BATCH_ITEMS = 64;
 const BATCH_BYTES = 4 << 20;
+
+/** Closes an fd off the main thread (through libuv's pool, as fs does). */
+const closeFd = (fd: number) => new Promise<void>((resolve) => fsClose(fd, () => resolve()));
 
 export function newRestoreProgress(): RestoreProgress {
   return { files: 0, dirs: 0, bytes: 0, errors: 0 };
@@ -80,10 +89,13 @@ class Batch {
 class RestoreRun {
   private readonly progress: RestoreProgress;
   private readonly owners: boolean;
-  /** Files others hard-link to: snapshot path -> restored path once written (null if it failed). */
+  /** Files others hard-link to: snapshot path -> restored path (below the target) once written, null if it failed. */
   private readonly linkTargets = new Map<string, Promise<Buffer | null>>();
+  /** The target as workers check it when they open it again. */
+  private root!: RestoreRoot;
   private readonly loadTree = (id: string) => this.repo.getTree(id, { signal: this.opts.signal });
   private batch = new Batch();
+  private flushScheduled = false;
 
   constructor(
     private readonly repo: Repository,
@@ -94,13 +106,26 @@ class RestoreRun {
   }
 
   async run(snapshot: SnapshotInfo): Promise<RestoreResult> {
+    fsops(); // fails here, with how to build it, if the native helper is missing
     const target = Buffer.from(path.resolve(this.opts.target), 'utf8');
-    await this.ensureDir(target);
+    await this.ensureTarget(target);
     const select = this.opts.subPath === undefined ? [] : snapshotPathComponents(this.opts.subPath);
     if (select.length) await this.checkSubPath(snapshot, select);
-    const done = await this.restoreDir(snapshot.tree, target, Buffer.alloc(0), select);
-    this.sendBatch();
-    await done.result;
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(target, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    } catch (e) {
+      throw new ObnamError('HOSTILE_PATH', `cannot open the restore target ${target}: ${describeError(e)}`);
+    }
+    try {
+      const st = await handle.stat({ bigint: true });
+      this.root = { path: own(target), dev: st.dev, ino: st.ino };
+      const done = await this.restoreDir(snapshot.tree, handle.fd, target, Buffer.alloc(0), select);
+      this.sendBatch();
+      await done.result;
+    } finally {
+      await handle.close();
+    }
     return { ...this.progress };
   }
 
@@ -121,8 +146,8 @@ class RestoreRun {
     this.opts.onWarning?.(p.toString(), message);
   }
 
-  /** Makes `dir` a real directory (not a symlink), creating it if needed. */
-  private async ensureDir(dir: Buffer): Promise<void> {
+  /** Makes the target a real directory (not a symlink), creating it if needed (its parents must exist). */
+  private async ensureTarget(dir: Buffer): Promise<void> {
     try {
       await fs.mkdir(dir, { mode: 0o700 });
     } catch (e) {
@@ -131,6 +156,22 @@ class RestoreRun {
       if (!st.isDirectory()) {
         throw new ObnamError('HOSTILE_PATH', `${dir} exists and is not a directory; refusing to restore through it`);
       }
+    }
+  }
+
+  /**
+   * Makes `name` in the directory `parentFd` a real directory, creating it
+   * if needed, and opens it (O_PATH, without following a symlink). A symlink
+   * or file in its place stops the restore.
+   */
+  private async ensureDir(parentFd: number, name: Buffer, abs: Buffer): Promise<number> {
+    try {
+      return await fsops().makeDirAsync(parentFd, name, 0o700);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOTDIR') {
+        throw new ObnamError('HOSTILE_PATH', `${abs} exists and is not a directory; refusing to restore through it`);
+      }
+      throw new ObnamError('IO', `cannot create directory: ${describeError(e)}`);
     }
   }
 
@@ -151,23 +192,42 @@ class RestoreRun {
     });
   }
 
+  /**
+   * Sends the batch once this turn of the event loop is over: entries that
+   * become ready together (the directories whose last child a batch just
+   * wrote) go to a worker together.
+   */
+  private sendSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.sendBatch();
+    });
+  }
+
   private sendBatch(): void {
     const b = this.batch;
     if (!b.items.length) return;
     this.batch = new Batch();
-    this.opts.pool.run<RestoreItemResult[]>({ op: 'restoreItems', items: b.items, owners: this.owners }).then(
+    this.opts.pool.run<RestoreItemResult[]>({ op: 'restoreItems', root: this.root, items: b.items, owners: this.owners }).then(
       (results) => results.forEach((r, i) => b.done[i]!(r)),
       (e) => b.done.forEach((d) => d([describeError(e)])),
     );
   }
 
   /**
-   * Restores a directory's entries into `dir` (which exists). With `select`,
-   * only the entry named by its first component, and below it the rest of
-   * the path. Resolves when the walk below is submitted; the Pending settles
-   * when everything below is written.
+   * Restores a directory's entries into `dir` (which exists, open as
+   * `dirFd`). With `select`, only the entry named by its first component, and
+   * below it the rest of the path. Resolves when the walk below is submitted;
+   * the Pending settles when everything below is written.
+   *
+   * The main thread uses directory fds only here, to create subdirectories,
+   * one at a time (each awaited before the walk goes on), so an fd is closed
+   * once the walk below it is submitted, with nothing in flight that uses it.
+   * (Workers open the directories they write to themselves: TargetDirs.)
    */
-  private async restoreDir(treeId: string, dir: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
+  private async restoreDir(treeId: string, dirFd: number, dir: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
     const work: Promise<void>[] = [];
     const wanted = select[0];
     for await (const entry of directoryEntries(this.loadTree, treeId)) {
@@ -175,7 +235,7 @@ class RestoreRun {
       if (wanted && !entry.name.equals(wanted)) continue;
       const abs = Buffer.concat([dir, SLASH, entry.name]);
       const childRel = rel.length ? Buffer.concat([rel, SLASH, entry.name]) : entry.name;
-      work.push((await this.restoreEntry(entry, abs, childRel, select.slice(1))).result);
+      work.push((await this.restoreEntry(entry, dirFd, abs, childRel, select.slice(1))).result);
     }
     return pending(Promise.all(work).then(() => undefined));
   }
@@ -184,24 +244,30 @@ class RestoreRun {
     for (const m of problems ?? []) this.warn(abs, m);
   }
 
-  private async restoreEntry(entry: TreeEntry, abs: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
+  private async restoreEntry(entry: TreeEntry, dirFd: number, abs: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
     const meta = metaOf(entry);
-    const path = own(abs);
+    const path = own(rel);
     switch (entry.type) {
       case 'dir': {
+        let fd: number;
         try {
-          await this.ensureDir(abs);
+          fd = await this.ensureDir(dirFd, entry.name, abs);
         } catch (e) {
           if (e instanceof ObnamError && e.code === 'HOSTILE_PATH') throw e;
           this.warn(abs, describeError(e));
           return ready(undefined);
         }
         this.progress.dirs++;
-        const below = await this.restoreDir(entry.subtree!, abs, rel, select);
+        let below: Pending<void>;
+        try {
+          below = await this.restoreDir(entry.subtree!, fd, abs, rel, select);
+        } finally {
+          await closeFd(fd);
+        }
         return pending(
           below.result.then(async () => {
             const r = this.queueItem({ type: 'dirmeta', path, meta });
-            this.sendBatch(); // the walk may be over: do not leave it waiting
+            this.sendSoon(); // the walk may be over: do not leave it waiting
             this.report(abs, await r);
           }),
         );
@@ -209,7 +275,7 @@ class RestoreRun {
       case 'file':
         return this.restoreFile(entry, abs, rel, meta);
       case 'hardlink':
-        return this.restoreHardlink(entry, abs);
+        return this.restoreHardlink(entry, abs, rel);
       case 'symlink':
         return this.restoreSmall(abs, { type: 'symlink', path, target: own(entry.target!), meta });
       case 'fifo':
@@ -222,8 +288,8 @@ class RestoreRun {
         }
         return this.restoreSmall(abs, { type: entry.type, path, rdev: entry.rdev ?? 0, meta });
       case 'socket':
-        // A socket belongs to the process that created it; like tar, record but do not recreate.
-        return ready(undefined);
+        // A socket file as bind() makes it (no process listens on it, as after a reboot).
+        return this.restoreSmall(abs, { type: 'socket', path, meta });
     }
   }
 
@@ -237,7 +303,7 @@ class RestoreRun {
     if (entry.data) {
       const size = entry.data.length;
       await this.makeRoom(size);
-      written = this.queueItem({ type: 'file', path: own(abs), data: own(entry.data), meta }, size).then((r) => {
+      written = this.queueItem({ type: 'file', path: own(rel), data: own(entry.data), meta }, size).then((r) => {
         // Only metadata problems ("cannot set ...") leave the content in place.
         const ok = !r || r.every((m) => m.startsWith('cannot set'));
         this.report(abs, r);
@@ -246,7 +312,14 @@ class RestoreRun {
       });
     } else {
       await this.opts.pool.ready();
-      const task = { op: 'restoreFile', path: own(abs), chunks: entry.chunks!.map((c) => [c.id, c.length]), meta, owners: this.owners };
+      const task = {
+        op: 'restoreFile',
+        root: this.root,
+        path: own(rel),
+        chunks: entry.chunks!.map((c) => [c.id, c.length]),
+        meta,
+        owners: this.owners,
+      };
       written = this.opts.pool
         .run<RestoreFileResult>(task, [], (n) => {
           this.progress.bytes += n as number;
@@ -265,13 +338,13 @@ class RestoreRun {
     }
     const done = written.then((ok) => {
       if (ok) this.progress.files++;
-      return ok ? abs : null;
+      return ok ? rel : null;
     });
     if ((entry.nlink ?? 1) > 1) this.linkTargets.set(rel.toString('latin1'), done);
     return pending(done.then(() => undefined));
   }
 
-  private async restoreHardlink(entry: TreeEntry, abs: Buffer): Promise<Pending<void>> {
+  private async restoreHardlink(entry: TreeEntry, abs: Buffer, rel: Buffer): Promise<Pending<void>> {
     const first = this.linkTargets.get(entry.link!.toString('latin1'));
     if (!first) {
       this.warn(abs, `hardlink to /${entry.link!.toString()} not restored: its target is not part of this restore`);
@@ -280,8 +353,8 @@ class RestoreRun {
     return pending(
       first.then(async (target) => {
         if (!target) return this.warn(abs, `hardlink to /${entry.link!.toString()} not restored: its target failed`);
-        const r = this.queueItem({ type: 'hardlink', path: own(abs), target: own(target) });
-        this.sendBatch();
+        const r = this.queueItem({ type: 'hardlink', path: own(rel), target: own(target) });
+        this.sendSoon();
         const problems = await r;
         this.report(abs, problems);
         if (!problems) this.progress.files++;

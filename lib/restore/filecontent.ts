@@ -1,13 +1,14 @@
 /**
  * Restores one large file in a worker thread: fetch, authenticate and
  * decompress its chunks (a few ahead of the writer), write them in order
- * with blocking writes, then apply the file's metadata. The caller has made
- * sure `path` is inside the restore target.
+ * with blocking writes, then apply the file's metadata through its fd. The
+ * file is created in its parent directory as opened by TargetDirs (never
+ * through a symlink); `path` is relative to the restore root.
  */
-import * as fs from 'node:fs';
 import { describeError, ObnamError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
-import { applyMetadataSync, createReplacing, RestoreMeta } from './apply.js';
+import { fsops } from '../util/fsops.js';
+import { acquireDirs, applyFdMetadata, createReplacing, releaseDirs, removeQuietly, RestoreMeta, RestoreRoot, writeAllSync } from './apply.js';
 
 const FETCH_AHEAD = 4;
 
@@ -19,56 +20,70 @@ export interface RestoreFileResult {
 
 export async function restoreFileContent(
   repo: Repository,
-  path: Buffer,
+  root: RestoreRoot,
+  path: Uint8Array,
   chunks: [string, number][],
   meta: RestoreMeta,
   owners: boolean,
   onProgress?: (bytes: number) => void,
 ): Promise<RestoreFileResult> {
-  let fd: number;
+  const dirs = acquireDirs(root);
   try {
-    const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-    fd = await createReplacing(path, () => fs.openSync(path, flags, 0o600));
-  } catch (e) {
-    throw new ObnamError('IO', `cannot create ${path}: ${describeError(e)}`);
-  }
-  const fetch = async (i: number): Promise<Uint8Array> => {
-    const [id, length] = chunks[i]!;
-    const data = await repo.getObject('chunk', id);
-    if (data.length !== length) throw new ObnamError('CORRUPT', `chunk ${id}: ${data.length} bytes, the tree says ${length}`);
-    return data;
-  };
-  const ahead: Promise<Uint8Array>[] = [];
-  let written = 0;
-  let progress = 0;
-  try {
-    let next = 0;
-    for (let i = 0; i < chunks.length; i++) {
-      while (next < chunks.length && next < i + FETCH_AHEAD) {
-        const p = fetch(next++);
-        p.catch(() => undefined); // surfaced when awaited, in order, below
-        ahead.push(p);
-      }
-      const data = await ahead.shift()!;
-      try {
-        let off = 0;
-        while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, written + off);
-      } catch (e) {
-        throw new ObnamError('IO', `cannot write ${path}: ${describeError(e)}`);
-      }
-      written += data.length;
-      progress += data.length;
-      if (progress >= 16 << 20) {
-        onProgress?.(progress);
-        progress = 0;
-      }
+    const { dir, name } = dirs.parent(path);
+    let fd: number;
+    try {
+      fd = createReplacing(dir, name, () => fsops().createFile(dir, name, 0o600));
+    } catch (e) {
+      if (e instanceof ObnamError) throw e;
+      throw new ObnamError('IO', `cannot create: ${describeError(e)}`);
     }
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(path, { force: true });
-    throw e;
+    const fetch = async (i: number): Promise<Uint8Array> => {
+      const [id, length] = chunks[i]!;
+      const data = await repo.getObject('chunk', id);
+      if (data.length !== length) throw new ObnamError('CORRUPT', `chunk ${id}: ${data.length} bytes, the tree says ${length}`);
+      return data;
+    };
+    const ahead: Promise<Uint8Array>[] = [];
+    let written = 0;
+    let progress = 0;
+    try {
+      let next = 0;
+      for (let i = 0; i < chunks.length; i++) {
+        while (next < chunks.length && next < i + FETCH_AHEAD) {
+          const p = fetch(next++);
+          p.catch(() => undefined); // surfaced when awaited, in order, below
+          ahead.push(p);
+        }
+        const data = await ahead.shift()!;
+        try {
+          writeAllSync(fd, data, written);
+        } catch (e) {
+          throw new ObnamError('IO', `cannot write: ${describeError(e)}`);
+        }
+        written += data.length;
+        progress += data.length;
+        if (progress >= 16 << 20) {
+          onProgress?.(progress);
+          progress = 0;
+        }
+      }
+    } catch (e) {
+      fsops().close(fd);
+      try {
+        const again = dirs.parent(path); // `dir` may have been closed while this task awaited chunks
+        removeQuietly(again.dir, again.name);
+      } catch {
+        // the parent cannot be opened again: the failure below is reported anyway
+      }
+      throw e;
+    }
+    if (progress) onProgress?.(progress);
+    try {
+      return { bytes: written, problems: applyFdMetadata(fd, meta, owners) };
+    } finally {
+      fsops().close(fd);
+    }
+  } finally {
+    releaseDirs(dirs);
   }
-  fs.closeSync(fd);
-  if (progress) onProgress?.(progress);
-  return { bytes: written, problems: applyMetadataSync(path, meta, false, owners) };
 }

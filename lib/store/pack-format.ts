@@ -85,6 +85,7 @@ export function indexLengthFromFooter(footer: Buffer, what: string): number {
 
 /** Parses a pack's index (its entries, the 4-byte count and the footer's digest); CORRUPT if it does not verify. */
 export function parsePackIndex(indexAndFooter: Buffer, fileSize: number, what: string): PackEntry[] {
+  if (indexAndFooter.length < FOOTER_BYTES) throw new ObnamError('CORRUPT', `${what}: pack index is truncated`);
   const countAt = indexAndFooter.length - FOOTER_BYTES;
   const count = indexAndFooter.readUInt32BE(countAt);
   const body = indexAndFooter.subarray(0, countAt + 4);

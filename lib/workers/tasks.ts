@@ -7,8 +7,8 @@ import type { RepoConfig } from '../format/config.js';
 import type { Kind } from '../format/version.js';
 import type { StoreSpec } from '../store/store.js';
 import type { FileContentResult } from '../backup/filecontent.js';
-import type { RestoreItem, RestoreMeta } from '../restore/apply.js';
-export type { RestoreItem, RestoreItemResult, RestoreMeta } from '../restore/apply.js';
+import type { RestoreItem, RestoreMeta, RestoreRoot } from '../restore/apply.js';
+export type { RestoreItem, RestoreItemResult, RestoreMeta, RestoreRoot } from '../restore/apply.js';
 export type { RestoreFileResult } from '../restore/filecontent.js';
 import type { PackedNames } from '../backup/inspect.js';
 export type { InspectBatch, Inspected, SmallRead } from '../backup/inspect.js';
@@ -24,8 +24,8 @@ export type Task =
   | { op: 'backupFile'; path: Uint8Array; size: number }
   | { op: 'inspect'; dir: Uint8Array; names: PackedNames }
   | { op: 'readSmall'; paths: PackedNames; limit: number }
-  | { op: 'restoreFile'; path: Uint8Array; chunks: [string, number][]; meta: RestoreMeta; owners: boolean }
-  | { op: 'restoreItems'; items: RestoreItem[]; owners: boolean }
+  | { op: 'restoreFile'; root: RestoreRoot; path: Uint8Array; chunks: [string, number][]; meta: RestoreMeta; owners: boolean }
+  | { op: 'restoreItems'; root: RestoreRoot; items: RestoreItem[]; owners: boolean }
   | { op: 'verify'; kind: Kind; id: string; length?: number }
   | { op: 'load'; kind: Kind; id: string };
 

@@ -33,9 +33,9 @@ async function run(seq: number, task: Task): Promise<[unknown, ArrayBuffer[]]> {
         throw e;
       }
     case 'restoreFile':
-      return [await restoreFileContent(repo, Buffer.from(task.path), task.chunks, task.meta, task.owners, progress), []];
+      return [await restoreFileContent(repo, task.root, task.path, task.chunks, task.meta, task.owners, progress), []];
     case 'restoreItems':
-      return [await restoreItems(task.items, task.owners), []];
+      return [restoreItems(task.root, task.items, task.owners), []];
     case 'inspect':
     {
       const batch = inspectEntries(task.dir, task.names);

@@ -1,14 +1,19 @@
 /**
- * Runs the real CLI (bin/obnam) in a child process, as users and scripts do.
- * Tests use a low scrypt cost (OBNAM_TEST_KDF_LOG_N) so that creating many
- * repositories stays fast; everything else is the production path.
+ * Runs the real CLI in a child process, as users and scripts do. Tests give
+ * new key slots a low scrypt cost (helpers/kdf.ts), injected by
+ * helpers/obnam-entry.ts, so that creating many repositories stays fast;
+ * everything else is the production path. `realKdf` runs bin/obnam itself.
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const OBNAM = path.join(ROOT, 'bin', 'obnam');
+/** bin/obnam with the test suite's cheap KDF cost for new key slots. */
+export const OBNAM_TEST_ENTRY = path.join(ROOT, 'dist', 'test', 'helpers', 'obnam-entry.js');
 
 export interface RunResult {
   code: number | null;
@@ -25,10 +30,21 @@ export interface RunOptions {
   /** Run as this user and group (tests running as root use it to lose root's read-anything power). */
   uid?: number;
   gid?: number;
+  /** Run bin/obnam itself: new key slots get the production scrypt cost (slow). */
+  realKdf?: boolean;
 }
 
+/**
+ * The obnam cache (XDG_CACHE_HOME) of the commands this test process runs,
+ * unless a test sets its own: never the cache of whoever runs the tests.
+ * Removed when the process exits.
+ */
+export const TEST_CACHE_HOME = fs.mkdtempSync(path.join(process.env.OBNAM_TEST_TMPDIR ?? os.tmpdir(), 'obnam-test-cache-'));
+fs.chmodSync(TEST_CACHE_HOME, 0o1777); // like /tmp: for commands a test runs as another user too
+process.on('exit', () => fs.rmSync(TEST_CACHE_HOME, { recursive: true, force: true }));
+
 export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, OBNAM_TEST_KDF_LOG_N: '10', OBNAM_NO_PROGRESS: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, OBNAM_NO_PROGRESS: '1', XDG_CACHE_HOME: TEST_CACHE_HOME };
   delete env.OBNAM_REPO;
   delete env.OBNAM_PASSPHRASE;
   delete env.OBNAM_CONFIG;
@@ -63,7 +79,7 @@ export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): 
 
 /** Runs `obnam ARGS` with the given environment (OBNAM_PASSPHRASE, OBNAM_REPO, ...). */
 export function obnam(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return runCommand(process.execPath, [OBNAM, ...args], opts);
+  return runCommand(process.execPath, [opts.realKdf ? OBNAM : OBNAM_TEST_ENTRY, ...args], opts);
 }
 
 /** Like obnam(), but fails the test unless the exit code is `expect` (default 0). */

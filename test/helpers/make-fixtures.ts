@@ -19,6 +19,8 @@ import { createHash } from 'node:crypto';
 
 export const FIXTURE_PASSPHRASE = 'obnam fixture passphrase';
 export const FIXTURE_SOURCE = '/tmp/obnam-fixture-source';
+/** The scrypt cost of the fixture's key slot (what fixtures/repo-v1/keys holds). */
+export const FIXTURE_KDF = { logN: 10, r: 8, p: 4 };
 
 /** The files of the fixture snapshot: relative path -> content (or symlink target). */
 export function fixtureFiles(): { files: Record<string, Buffer>; symlinks: Record<string, string>; dirs: string[] } {
@@ -49,9 +51,8 @@ async function main(): Promise<void> {
 
   const dir = path.join(fixtures, 'repo-v1');
   fs.rmSync(dir, { recursive: true, force: true });
-  process.env.OBNAM_TEST_KDF_LOG_N = '10';
   const spec = { type: 'local' as const, dir };
-  const repo = await Repository.init(await LocalStore.create(dir), spec, FIXTURE_PASSPHRASE);
+  const repo = await Repository.init(await LocalStore.create(dir), spec, FIXTURE_PASSPHRASE, undefined, { kdf: FIXTURE_KDF });
   const pool = startRepoPool(repo, { size: 1 });
   const result = await backup(repo, { paths: [FIXTURE_SOURCE], pool, hostname: 'fixture-host', username: 'fixture', tags: ['fixture'] });
   await pool.close();

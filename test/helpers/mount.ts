@@ -8,10 +8,10 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { getAttribute, listAttributes, setAttribute } from 'fs-xattr';
 import type { Kind } from '../../lib/format/version.js';
 import type { ObjectStore } from '../../lib/store/store.js';
 import { baseEnv, obnamOk, OBNAM, RunResult, runCommand } from './cli.js';
+import { setXattr, xattrsOf } from './tree.js';
 
 export const PASSPHRASE = 'mount test passphrase';
 
@@ -64,12 +64,13 @@ export async function makeSourceTree(root: string, opts: { bigDir?: boolean } = 
   await fs.symlink('small.txt', path.join(root, 'link'));
   await fs.symlink('/nonexistent/target', path.join(root, 'dangling'));
   await fs.writeFile(path.join(root, 'tagged'), 'with attributes\n');
-  await setAttribute(path.join(root, 'tagged'), 'user.comment', Buffer.from('a comment'));
-  await setAttribute(path.join(root, 'tagged'), 'user.binary', Buffer.from([0, 1, 2, 255]));
+  setXattr(path.join(root, 'tagged'), 'user.comment', Buffer.from('a comment'));
+  setXattr(path.join(root, 'tagged'), 'user.binary', Buffer.from([0, 1, 2, 255]));
   await run('mkfifo', [path.join(root, 'fifo')]);
   // Names: UTF-8 beyond ASCII, and bytes that are not UTF-8 at all (Latin-1 "café").
   await fs.writeFile(path.join(root, 'naïve ünïcode'), 'utf-8 name\n');
   await fs.writeFile(Buffer.concat([Buffer.from(`${root}/`), NOT_UTF8_NAME]), 'latin-1 name\n');
+  setXattr(Buffer.concat([Buffer.from(`${root}/`), NOT_UTF8_NAME]), 'user.latin1', 'xattr of a name that is not UTF-8');
   if (opts.bigDir) {
     await fs.mkdir(path.join(root, 'many'));
     for (let i = 0; i < 5000; i += 500) {
@@ -192,14 +193,9 @@ export async function describeTree(root: string): Promise<Map<string, Described>
     };
     if (st.isSymbolicLink()) d.target = (await fs.readlink(p, { encoding: 'buffer' })).toString('latin1');
     if (st.isFile()) d.sha256 = createHash('sha256').update(await fs.readFile(p)).digest('hex');
-    const utf8Path = p.toString('utf8');
-    // fs-xattr takes string paths: only names that are UTF-8 can be asked about.
-    if ((st.isFile() || st.isDirectory()) && Buffer.from(utf8Path).equals(p)) {
-      const names = (await listAttributes(utf8Path)).filter((n) => n.startsWith('user.')).sort();
-      if (names.length) {
-        d.xattrs = {};
-        for (const n of names) d.xattrs[n] = (await getAttribute(utf8Path, n)).toString('hex');
-      }
+    if (st.isFile() || st.isDirectory()) {
+      const user = Object.entries(xattrsOf(p)).filter(([n]) => n.startsWith('user.'));
+      if (user.length) d.xattrs = Object.fromEntries(user);
     }
     if (!st.isDirectory()) byIno.set(st.ino, [...(byIno.get(st.ino) ?? []), rel]);
     out.set(rel, d);
