@@ -221,6 +221,8 @@ async function fuseSource(l: Layout, base: string): Promise<Source> {
       void exited(child).then(() => reject(new Error('the synthetic file system exited')));
     });
   const close = async () => {
+    const u = procUsage(child.pid!);
+    say(`synthfs (the source): peak RSS ${u.peakRssMb?.toFixed(0) ?? '?'} MiB, ${u.cpuSeconds?.toFixed(0) ?? '?'} CPU s`);
     child.stdin!.end();
     if (!(await waitExit(child, 10_000))) child.kill('SIGKILL');
     await fusermountU(dir, true);
