@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   try {
     const spec = { type: 'local' as const, dir: path.join(dir, 'repo') };
     await (await Repository.init(await LocalStore.create(spec.dir), spec, pass)).close();
-    line('Repository.open, default cost (unlock)', await timed(async () => (await Repository.open(await LocalStore.open(spec.dir), spec, pass)).close()));
+    line('Repository.open, default cost (unlock)', await timed(async () => (await Repository.open(await LocalStore.open(spec.dir), pass)).close()));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { addNamespace, grantAccess } from '../server/acl.js';
-import { addClient } from '../server/clients.js';
+import { addClient } from '../server/admin.js';
 import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
 import { startServer } from '../server/start.js';

@@ -10,7 +10,7 @@
  *   BENCH_BIG_MB   size of the extra large file, MiB (default 512; 0 for none)
  *   BENCH_DIR      work directory (default a new one under /tmp), removed at the end
  *   BENCH_PEERS    comma-separated peers to run (default restic)
- *   BENCH_PARTS    comma-separated parts (default local,remote,mount)
+ *   BENCH_PARTS    comma-separated parts (default local,remote,s3,mount; s3: the server on S3 storage)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -54,10 +54,10 @@ async function main(): Promise<void> {
   const bigMb = Number(process.env.BENCH_BIG_MB ?? 512);
   const work = process.env.BENCH_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'obnam-bench-'));
   const peers = (process.env.BENCH_PEERS ?? 'restic').split(',').filter(Boolean);
-  const parts = (process.env.BENCH_PARTS ?? 'local,remote,mount').split(',');
+  const parts = (process.env.BENCH_PARTS ?? 'local,remote,s3,mount').split(',');
   fs.mkdirSync(work, { recursive: true });
   // A reused BENCH_DIR keeps its data, never its repositories.
-  for (const old of ['obnam-repo', 'restic-repo', 'server', 'obnam-restore', 'restic-restore', 'remote-restore', 'mnt']) {
+  for (const old of ['obnam-repo', 'restic-repo', 'server', 'server-s3', 'obnam-restore', 'restic-restore', 'remote-restore', 'mnt']) {
     fs.rmSync(path.join(work, old), { recursive: true, force: true });
   }
   const big = path.join(work, 'big-file');
@@ -84,6 +84,11 @@ async function main(): Promise<void> {
       const remote = await optionalModule('./remote.js');
       if (remote) results.push(...(await remote.benchRemote(ctx)));
       else process.stdout.write('remote bench not available (no server build): skipped\n');
+    }
+    if (parts.includes('s3')) {
+      const remote = await optionalModule('./remote.js');
+      if (remote?.benchRemoteS3) results.push(...(await remote.benchRemoteS3(ctx)));
+      else process.stdout.write('server-on-S3 bench not available: skipped\n');
     }
     if (parts.includes('mount')) {
       const mount = await optionalModule('./mount.js');

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { KdfCost } from '../lib/crypto/kdf.js';
 import { ObnamError } from '../lib/errors.js';
 import { newConfig } from '../lib/format/config.js';
-import { Repository } from '../lib/repo/repository.js';
+import { DamagedSnapshot, Repository } from '../lib/repo/repository.js';
 import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
 import { Effective, effectiveSettings, FileConfig, loadConfig } from './config.js';
@@ -123,7 +123,8 @@ export async function openRepository(ctx: Context, pass?: string): Promise<Repos
   try {
     const store = await openStore(ctx.spec);
     try {
-      repo = await Repository.open(store, ctx.spec, pass ?? (await readPassphrase(ctx)));
+      repo = await Repository.open(store, pass ?? (await readPassphrase(ctx)));
+      repo.onDamagedSnapshot = warnDamagedSnapshot;
     } catch (e) {
       await store.close();
       throw e;
@@ -142,9 +143,15 @@ export async function openRepository(ctx: Context, pass?: string): Promise<Repos
   return repo;
 }
 
+/** Names a snapshot that listing passed over, in one line on stderr. */
+function warnDamagedSnapshot({ id, error }: DamagedSnapshot): void {
+  const reason = error.message.startsWith(`snapshot ${id}: `) ? error.message.slice(`snapshot ${id}: `.length) : error.message;
+  process.stderr.write(`obnam: warning: passing over damaged snapshot ${id} (obnam fsck checks it; obnam forget removes it): ${reason}\n`);
+}
+
 /** NO_REPOSITORY, completed with the command that creates one there. */
 function withInitHint(e: unknown, spec: StoreSpec): unknown {
-  if (!(e instanceof ObnamError) || e.code !== 'NO_REPOSITORY') return e;
+  if (!(e instanceof ObnamError) || e.code !== 'NO_REPOSITORY' || e.message.includes('obnam upgrade')) return e;
   const location = describeLocation(spec);
   const quoted = /^[\w@%+=:,./-]+$/.test(location) ? location : `'${location.replaceAll("'", "'\\''")}'`;
   return new ObnamError('NO_REPOSITORY', `${e.message}; create one with: obnam --repo ${quoted} init`, { cause: e });

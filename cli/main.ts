@@ -22,6 +22,9 @@ const listCommand: Loader = async () => (await import('./commands/list.js')).lis
 const lsCommand: Loader = async () => (await import('./commands/ls.js')).lsCommand;
 const restoreCommand: Loader = async () => (await import('./commands/restore.js')).restoreCommand;
 const mountCommand: Loader = async () => (await import('./commands/mount.js')).mountCommand;
+const pruneCommand: Loader = async () => (await import('./commands/prune.js')).pruneCommand;
+const upgradeCommand: Loader = async () => (await import('./commands/upgrade.js')).upgradeCommand;
+const forgetCommand: Loader = async () => (await import('./commands/forget.js')).forgetCommand;
 const fsckCommand: Loader = async () => (await import('./commands/fsck.js')).fsckCommand;
 const configCommand: Loader = async () => (await import('./commands/config.js')).configCommand;
 const diffCommand: Loader = async () => (await import('./commands/diff.js')).diffCommand;
@@ -118,11 +121,44 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
       run(mountCommand),
     )
     .command(
+      'forget [snapshots..]',
+      'remove the named snapshots, or those a policy does not keep (SNAPSHOT: id, id prefix or latest)',
+      (y) =>
+        y
+          .positional('snapshots', { type: 'string', array: true, describe: 'snapshots to remove (instead of a policy)' })
+          .option('keep-last', { type: 'string', describe: 'keep the N newest snapshots (N or "unlimited")' })
+          .option('keep-hourly', { type: 'string', describe: 'keep the newest snapshot of each of the last N hours that have one' })
+          .option('keep-daily', { type: 'string', describe: 'keep the newest snapshot of each of the last N days that have one' })
+          .option('keep-weekly', { type: 'string', describe: 'keep the newest snapshot of each of the last N weeks (Monday to Sunday) that have one' })
+          .option('keep-monthly', { type: 'string', describe: 'keep the newest snapshot of each of the last N months that have one' })
+          .option('keep-yearly', { type: 'string', describe: 'keep the newest snapshot of each of the last N years that have one' })
+          .option('keep-within', { type: 'string', describe: 'keep snapshots newer than DURATION (e.g. 1y2m3d4h) before the newest' })
+          .option('keep-tag', { type: 'string', array: true, nargs: 1, describe: 'keep snapshots with all of these tags (TAG[,TAG...]; repeatable)' })
+          .option('host', { type: 'string', array: true, nargs: 1, describe: 'only consider snapshots of this host (repeatable)' })
+          .option('tag', { type: 'string', array: true, nargs: 1, describe: 'only consider snapshots with all of these tags (TAG[,TAG...]; repeatable: any)' })
+          .option('path', { type: 'string', array: true, nargs: 1, describe: 'only consider snapshots of this path (repeatable: all)' })
+          .option('group-by', { type: 'string', describe: 'apply the policy per group: host,paths (default), host, paths, tags, or none' })
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would be removed; change nothing' })
+          .option('prune', { type: 'boolean', describe: 'run prune afterwards (not implemented yet: refused)' }),
+      run(forgetCommand),
+    )
+    .command(
       'fsck',
       'check the repository for missing or damaged objects',
       (y) => y.option('quick', { type: 'boolean', describe: 'check chunks for existence only' }),
       run(fsckCommand),
     )
+    .command(
+      'prune',
+      'collect what no snapshot reaches: sweep plans past their grace period (config gc_grace), then mark',
+      (y) =>
+        y
+          .option('dry-run', { type: 'boolean', describe: 'change nothing; report what would be marked and swept' })
+          .option('exclusive', { type: 'boolean', describe: 'mark and sweep at once: only when nothing else writes to the repository' })
+          .option('max-unused', { type: 'string', describe: 'repack when more than PERCENT of stored bytes is unused (default 10; repacking is not implemented yet)' }),
+      run(pruneCommand),
+    )
+    .command('upgrade', 'convert a format version 1 repository to version 2 in place (no version 1 client may write to it meanwhile)', {}, run(upgradeCommand))
     .command('config', 'print the effective configuration (options, environment, config file, defaults), secrets masked', {}, run(configCommand))
     .command(
       'diff <snapshot1> <snapshot2> [path]',

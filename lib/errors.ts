@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'AMBIGUOUS' // a snapshot id prefix that matches several snapshots
   | 'CORRUPT' // an object that fails authentication, its id or its structure
   | 'IO' // a local file system failure
+  | 'NO_SPACE' // the storage is full (server: 507 Insufficient Storage)
   | 'PERMISSION' // refused by the server or the file system
   | 'UNAUTHORIZED' // bad or missing credentials
   | 'CONFLICT' // an object that may not be overwritten
@@ -27,7 +28,11 @@ export type ErrorCode =
   | 'TLS' // a server certificate that does not match
   | 'ABORTED' // cancelled through an AbortSignal
   | 'HOSTILE_PATH' // a path in a tree that would escape the restore target
+  | 'REFUSED' // a destructive request refused for safety (e.g. a forget policy that keeps nothing)
+  | 'NOT_IMPLEMENTED' // a documented feature that does not exist yet
   | 'KDF_LIMIT' // a key slot asks for more scrypt memory or work than readers allow
+  | 'GC_CONFLICT' // a backup that overlapped a garbage collection and must not write its snapshot (format-spec 14.6)
+  | 'GC_DAMAGED' // a collection stopped: a snapshot or tree it must read is missing or damaged (14.4 M2)
   | 'INTERNAL';
 
 export class ObnamError extends Error {

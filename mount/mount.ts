@@ -3,7 +3,9 @@
  *
  * The mount is read-only (the `ro` option, and EROFS from every write
  * operation), caches attributes, names and pages in the kernel for a long
- * time (snapshots never change), never times requests out (a slow remote
+ * time (snapshots never change), but names that are not there only for as
+ * long as the view shows one reading of the snapshot list (so a snapshot
+ * made since appears), never times requests out (a slow remote
  * fetch must not fail a read), and reports stable inode numbers (use_ino) so
  * hardlinks survive `cp -a`. With auto_unmount, libfuse's helper unmounts if
  * the process dies without doing so itself.
@@ -20,7 +22,7 @@ import { ErrorReporter } from './errno.js';
 import { mountAt, OBNAM_FSTYPE, watchUnmount } from './mountinfo.js';
 import { fuseOperations } from './ops.js';
 
-/** Seconds the kernel may keep attributes, names and missing names: snapshots never change. */
+/** Seconds the kernel may keep attributes and names: snapshots never change. */
 const CACHE_SECONDS = 24 * 3600;
 const FSTYPE = OBNAM_FSTYPE;
 /** The version of patches/fuse-native+2.2.6.patch this code needs. */
@@ -49,6 +51,11 @@ export interface Mounted {
   closed: Promise<void>;
   /** Unmounts (if still mounted) and resolves when done; safe to call more than once. */
   unmount(): Promise<void>;
+}
+
+/** Seconds the kernel may remember that a name is not there: no longer than a reading of the snapshot list is shown. */
+function negativeSeconds(refreshMs: number): number {
+  return Number.isFinite(refreshMs) ? Math.min(CACHE_SECONDS, Math.max(0, refreshMs) / 1000) : CACHE_SECONDS;
 }
 
 function fuseCall(fn: (cb: (err: Error | null) => void) => void): Promise<void> {
@@ -86,7 +93,7 @@ export async function mountView(opts: MountOptions): Promise<Mounted> {
     entryTimeout: CACHE_SECONDS,
     autoUnmount: true,
     debug: !!opts.debug,
-    mountOptions: ['ro', 'use_ino', `negative_timeout=${CACHE_SECONDS}`],
+    mountOptions: ['ro', 'use_ino', `negative_timeout=${negativeSeconds(opts.view.refreshMs)}`],
   });
   try {
     await fuseCall((cb) => fuse.mount(cb));

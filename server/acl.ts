@@ -20,8 +20,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errnoCode, ObnamError } from '../lib/errors.js';
 import { readClients } from './clients.js';
-import { namespaceDir, ServerDir } from './layout.js';
-import { createNamespace } from './namespaces.js';
+import type { ServerDir } from './layout.js';
+import { providerFor } from './admin.js';
 
 export type Access = 'read' | 'append' | 'full';
 export const ACCESS_LEVELS: readonly Access[] = ['read', 'append', 'full'];
@@ -138,16 +138,32 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
 }
 
 // The storage of a named namespace is made, found and dropped like a
-// client's; these three are the only places here that know how.
+// client's, through the server's namespace provider (storage.ts); these three
+// are the only places here that know how.
 async function createStorage(d: ServerDir, id: string): Promise<void> {
-  await createNamespace(namespaceDir(d, { namespace: id }));
+  const provider = await providerFor(d);
+  try {
+    await provider.create(id);
+  } finally {
+    await provider.close();
+  }
 }
 async function dropStorage(d: ServerDir, id: string): Promise<void> {
-  await fs.rm(namespaceDir(d, { namespace: id }), { recursive: true, force: true });
+  const provider = await providerFor(d);
+  try {
+    await provider.remove(id);
+  } finally {
+    await provider.close();
+  }
 }
 /** Where a named namespace's objects are (for messages and listings). */
-export function storageLocation(d: ServerDir, id: string): string {
-  return namespaceDir(d, { namespace: id });
+export async function storageLocation(d: ServerDir, id: string): Promise<string> {
+  const provider = await providerFor(d);
+  try {
+    return provider.where(id);
+  } finally {
+    await provider.close();
+  }
 }
 
 export async function addNamespace(d: ServerDir, name: string): Promise<NamespaceRecord> {

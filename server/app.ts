@@ -14,6 +14,7 @@
  */
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController } from 'fastify';
 import { ObnamError } from '../lib/errors.js';
+import { appendOnly } from '../lib/store/guard.js';
 import { API_PREFIX, BATCH_CONTENT_TYPE, OCTET_STREAM, routes } from '../lib/store/http-wire.js';
 import type { AclTable } from './acl.js';
 import type { ClientTable } from './clients.js';
@@ -157,7 +158,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         }
         const target = await selectNamespace(req, client, deps.acl);
         req.obnamClient = target.client;
-        req.obnamStore = await deps.namespaces.store(target.storage);
+        const lease = await deps.namespaces.acquire(target.storage.namespace, target.storage.name);
+        reply.raw.once('close', lease.release);
+        // Append-only clients (and grants short of full access) get a store that refuses deletes.
+        req.obnamStore = target.client.append_only ? appendOnly(lease.store) : lease.store;
       });
       api.addHook('preParsing', async (req, reply, payload) => {
         const length = Number(req.headers['content-length'] ?? 0);

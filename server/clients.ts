@@ -1,6 +1,7 @@
 /**
- * Clients of the server: who may connect, with which rights, and where their
- * objects live. Stored in DIR/clients.json:
+ * The client registry: who may connect, with which rights, and the name of
+ * their namespace. Stored in DIR/clients.json (no storage code here: making
+ * and removing a namespace's storage is admin.ts's, with storage.ts):
  *
  *   {"version": 1, "clients": [{"name": "laptop", "token_sha256": "<hex>",
  *     "append_only": false, "namespace": "<32 hex>", "created": "<ISO time>"}]}
@@ -14,8 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fss from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError } from '../lib/errors.js';
-import { namespaceDir, ServerDir } from './layout.js';
-import { createNamespace } from './namespaces.js';
+import type { ServerDir } from './layout.js';
 
 export interface ClientRecord {
   name: string;
@@ -97,8 +97,8 @@ async function withLock<T>(d: ServerDir, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Adds a client; returns its token (shown once: only its hash is kept). */
-export async function addClient(d: ServerDir, name: string, appendOnly: boolean): Promise<{ token: string; client: ClientRecord }> {
+/** A new client record and its token (shown once: only its hash is kept); USAGE for a bad name. */
+export function newClient(name: string, appendOnly: boolean): { token: string; client: ClientRecord } {
   if (!NAME_RE.test(name)) {
     throw new ObnamError('USAGE', `client name ${JSON.stringify(name)}: use up to 64 letters, digits, ".", "_", "@" or "-"`);
   }
@@ -110,20 +110,16 @@ export async function addClient(d: ServerDir, name: string, appendOnly: boolean)
     namespace: randomBytes(16).toString('hex'),
     created: new Date().toISOString(),
   };
-  // The namespace has a fresh random name: it can be made before taking the lock.
-  const storage = namespaceDir(d, client);
-  await createNamespace(storage);
-  try {
-    await withLock(d, async () => {
-      const clients = await readClients(d.clientsFile);
-      if (clients.some((c) => c.name === name)) throw new ObnamError('USAGE', `there is already a client named ${name}`);
-      await writeClients(d.clientsFile, [...clients, client]);
-    });
-  } catch (e) {
-    await fs.rm(storage, { recursive: true, force: true });
-    throw e;
-  }
   return { token, client };
+}
+
+/** Adds a client record; USAGE if the name is taken. */
+export async function registerClient(d: ServerDir, client: ClientRecord): Promise<void> {
+  await withLock(d, async () => {
+    const clients = await readClients(d.clientsFile);
+    if (clients.some((c) => c.name === client.name)) throw new ObnamError('USAGE', `there is already a client named ${client.name}`);
+    await writeClients(d.clientsFile, [...clients, client]);
+  });
 }
 
 /** Removes a client's access (its objects stay on disk); returns the removed record. */

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { ObnamError } from '../lib/errors.js';
 import type { ServerDir } from './layout.js';
+import { parseStorageConfig, StorageConfig } from './storage-config.js';
 
 export interface Limits {
   /** Largest single object upload (PUT body). */
@@ -52,6 +53,8 @@ export interface ServerConfig {
   tls: { cert: string; key: string };
   logLevel: string;
   limits: Limits;
+  /** Where namespaces are kept (storage-config.ts). */
+  storage: StorageConfig;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -132,7 +135,7 @@ export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
   }
   const bad = (what: string) => new ObnamError('USAGE', `server config ${file}: ${what}`);
   const top = mapping(raw ?? {}, bad, 'the file');
-  const cfg: ServerConfig = { listen: DEFAULT_LISTEN, tls: { cert: '', key: '' }, logLevel: 'info', limits: { ...DEFAULT_LIMITS } };
+  const cfg: ServerConfig = { listen: DEFAULT_LISTEN, tls: { cert: '', key: '' }, logLevel: 'info', limits: { ...DEFAULT_LIMITS }, storage: { type: 'local' } };
   const base = path.dirname(file);
   for (const [k, v] of Object.entries(top)) {
     if (k === 'listen') {
@@ -158,6 +161,8 @@ export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
       if (cfg.limits.headersTimeoutSeconds > cfg.limits.requestTimeoutSeconds) {
         throw bad('limits.headers_timeout_seconds cannot be longer than limits.request_timeout_seconds');
       }
+    } else if (k === 'storage') {
+      cfg.storage = parseStorageConfig(v, bad);
     } else {
       throw bad(`unknown setting ${JSON.stringify(k)}`);
     }

@@ -17,6 +17,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TOO_LARGE: 413,
   CORRUPT: 422,
   RATE_LIMITED: 429,
+  // The storage is full: nothing of the request was stored; the client stops instead of retrying.
+  NO_SPACE: 507,
   // The server is at its request limit or shutting down: try again later.
   NETWORK: 503,
 };
@@ -53,6 +55,7 @@ export function httpError(e: unknown): HttpError {
     code = codeForStatus(status);
     message = e instanceof Error ? e.message : String(e);
   }
-  const shown = status >= 500 && code !== 'NETWORK' ? 'internal server error (see the server log)' : message;
-  return { status, body: { error: { code: status >= 500 && code !== 'NETWORK' ? 'INTERNAL' : code, message: shown } }, detail: message };
+  const plain = code === 'NETWORK' || code === 'NO_SPACE';
+  const shown = status >= 500 && !plain ? 'internal server error (see the server log)' : plain && status === 507 ? 'the server has no storage space left' : message;
+  return { status, body: { error: { code: status >= 500 && !plain ? 'INTERNAL' : code, message: shown } }, detail: message };
 }

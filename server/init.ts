@@ -9,6 +9,7 @@ import { errnoCode, ObnamError } from '../lib/errors.js';
 import { defaultConfigText } from './config.js';
 import { ServerDir, serverDir } from './layout.js';
 import { fingerprintOf, generateSelfSigned, loadCertificate } from './tls.js';
+import { StorageConfig, storageConfigText } from './storage-config.js';
 
 export interface InitOptions {
   /** Use this certificate and key instead of making a self-signed pair. */
@@ -16,6 +17,8 @@ export interface InitOptions {
   key?: string;
   /** Extra host names or IP addresses for the self-signed certificate. */
   hostnames?: string[];
+  /** Where namespaces are kept (default: local, DIR/data). */
+  storage?: StorageConfig;
 }
 
 /** Initialises DIR; returns its layout and the certificate's SHA-256 fingerprint (AB:CD:...). */
@@ -42,7 +45,7 @@ export async function initServerDir(dir: string, opts: InitOptions = {}): Promis
   await fs.mkdir(d.dataDir, { mode: 0o700 });
   const rel = (p: string) => (p.startsWith(d.dir + path.sep) ? path.relative(d.dir, p) : p);
   try {
-    await fs.writeFile(d.configFile, defaultConfigText(rel(cert), rel(key)), { mode: 0o600, flag: 'wx' });
+    await fs.writeFile(d.configFile, defaultConfigText(rel(cert), rel(key)) + storageConfigText(opts.storage ?? { type: 'local' }), { mode: 0o600, flag: 'wx' });
   } catch (e) {
     if (errnoCode(e) === 'EEXIST') throw new ObnamError('REPOSITORY_EXISTS', `${d.dir} is already an obnam-server directory`);
     throw e;

@@ -15,6 +15,10 @@ import { scrubCommand } from './commands/scrub.js';
 import { serveCommand } from './commands/serve.js';
 import { VERSION } from '../lib/version.js';
 
+// The AWS SDK (S3 storage) prints a multi-line notice on Node 20 that its releases after
+// January 2027 need Node 22: not for the operator's terminal at every command (see README).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export { VERSION };
 
 type Handler = (args: never) => Promise<number>;
@@ -37,7 +41,10 @@ export async function main(argv: string[]): Promise<number> {
           .positional('dir', { type: 'string', describe: 'the new server directory (default: the current directory)' })
           .option('cert', { type: 'string', describe: 'use this PEM certificate instead of making a self-signed one' })
           .option('key', { type: 'string', describe: 'the PEM private key of --cert' })
-          .option('hostname', { type: 'string', array: true, describe: 'extra host name or IP address for the self-signed certificate' }),
+          .option('hostname', { type: 'string', array: true, describe: 'extra host name or IP address for the self-signed certificate' })
+          .option('storage', { type: 'string', describe: 'where namespaces are kept: local (default, DIR/data) or s3://BUCKET/PREFIX' })
+          .option('s3-endpoint', { type: 'string', describe: 'URL of the S3-compatible endpoint (path-style addressing), with --storage s3://...' })
+          .option('s3-region', { type: 'string', describe: 'S3 region (default us-east-1)' }),
       run(initCommand),
     )
     .command('client', 'manage clients', (y) =>

@@ -1,48 +1,96 @@
 /**
- * One store per client namespace, opened on first use and shared by all of
- * that client's requests. The engine is the one obnam uses for local
- * repositories (lib/store/local.ts): this module is the only place in
- * server/ that names it.
+ * The open namespaces of a running server: each opened on first use through
+ * the namespace provider (storage.ts), shared by all of that client's
+ * requests, and closed when it has had no request for `idleMs` (so a server
+ * with many clients holds only the active ones' indexes in memory).
  */
-import { ObnamError } from '../lib/errors.js';
-import { LocalStore } from '../lib/store/local.js';
-import type { ClientRecord } from './clients.js';
-import { namespaceDir, ServerDir } from './layout.js';
+import { describeError, ObnamError } from '../lib/errors.js';
+import type { NamespaceProvider, NamespaceStore } from './storage.js';
 
-/** The storage engine of a namespace. */
-export { LocalStore as NamespaceStore };
+export type { NamespaceStore } from './storage.js';
 
-/** Creates the storage of a new namespace. */
-export async function createNamespace(dir: string): Promise<void> {
-  await (await LocalStore.create(dir)).close();
+interface Open {
+  store: Promise<NamespaceStore>;
+  active: number;
+  lastUsed: number;
 }
 
-/** Opens the storage of an existing namespace (scrub, tests). */
-export function openNamespace(dir: string): Promise<LocalStore> {
-  return LocalStore.open(dir);
+export interface Lease {
+  store: NamespaceStore;
+  /** Ends this request's use of the store (idempotent). */
+  release(): void;
 }
+
+export const DEFAULT_IDLE_MS = 5 * 60 * 1000;
 
 export class Namespaces {
-  private readonly stores = new Map<string, Promise<LocalStore>>();
+  private readonly open = new Map<string, Open>();
+  private readonly closing = new Set<Promise<void>>();
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly dir: ServerDir) {}
-
-  store(client: ClientRecord): Promise<LocalStore> {
-    let s = this.stores.get(client.namespace);
-    if (!s) {
-      // Every upload is acknowledged after a flush: the journal makes that one fsync, not one pack.
-      s = LocalStore.open(namespaceDir(this.dir, client), { journalFlush: true }).catch((e: unknown) => {
-        this.stores.delete(client.namespace);
-        throw new ObnamError('INTERNAL', `storage of client ${client.name} is missing or unreadable: ${(e as Error).message}`);
-      });
-      this.stores.set(client.namespace, s);
-    }
-    return s;
+  constructor(
+    readonly provider: NamespaceProvider,
+    private readonly idleMs = DEFAULT_IDLE_MS,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.timer = setInterval(() => this.closeIdle(), Math.max(50, Math.min(idleMs / 2, 30_000)));
+    this.timer.unref();
   }
 
-  /** Makes everything stored durable and closes every open store. */
+  /** The store of a namespace, held until release(). */
+  async acquire(namespace: string, clientName: string): Promise<Lease> {
+    let o = this.open.get(namespace);
+    if (!o) {
+      const store = this.provider.open(namespace, { serving: true }).catch((e: unknown) => {
+        this.open.delete(namespace);
+        if (e instanceof ObnamError && e.code !== 'NO_REPOSITORY' && e.code !== 'UNSUPPORTED_VERSION') throw e;
+        throw new ObnamError('INTERNAL', `storage of client ${clientName} is missing or unreadable: ${describeError(e)}`);
+      });
+      o = { store, active: 0, lastUsed: this.now() };
+      this.open.set(namespace, o);
+    }
+    const entry = o;
+    entry.active++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      entry.active--;
+      entry.lastUsed = this.now();
+    };
+    try {
+      return { store: await entry.store, release };
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  /** How many namespaces are open (tests, logs). */
+  get openCount(): number {
+    return this.open.size;
+  }
+
+  /** Closes namespaces without requests for idleMs. */
+  closeIdle(): void {
+    const t = this.now();
+    for (const [ns, o] of this.open) {
+      if (o.active === 0 && t - o.lastUsed >= this.idleMs) {
+        this.open.delete(ns);
+        const p = o.store.then((s) => s.close()).catch(() => undefined);
+        this.closing.add(p);
+        void p.finally(() => this.closing.delete(p));
+      }
+    }
+  }
+
+  /** Makes everything stored durable and closes every open store and the provider. */
   async close(): Promise<void> {
-    const all = await Promise.allSettled(this.stores.values());
+    clearInterval(this.timer);
+    const all = await Promise.allSettled([...this.open.values()].map((o) => o.store));
+    this.open.clear();
     await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    await Promise.all(this.closing);
+    await this.provider.close();
   }
 }

@@ -5,13 +5,12 @@
  * server's disk. Also covers namespaces of removed clients, whose data is
  * still on disk.
  */
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
-import { describeError, errnoCode } from '../lib/errors.js';
+import { describeError } from '../lib/errors.js';
 import { KINDS } from '../lib/format/version.js';
+import { providerFor } from './admin.js';
 import { readClients } from './clients.js';
 import type { ServerDir } from './layout.js';
-import { NamespaceStore, openNamespace } from './namespaces.js';
+import type { NamespaceStore } from './storage.js';
 
 export interface ScrubProblem {
   client: string;
@@ -39,14 +38,17 @@ export interface ScrubOptions {
 export async function scrub(d: ServerDir, opts: ScrubOptions = {}): Promise<ScrubReport> {
   const clients = await readClients(d.clientsFile);
   const targets = new Map(clients.map((c) => [c.namespace, c.name]));
+  const provider = await providerFor(d);
+  try {
+    return await scrubWith(provider, targets, opts);
+  } finally {
+    await provider.close();
+  }
+}
+
+async function scrubWith(provider: Awaited<ReturnType<typeof providerFor>>, targets: Map<string, string>, opts: ScrubOptions): Promise<ScrubReport> {
   if (!opts.client) {
-    let entries: string[] = [];
-    try {
-      entries = await fs.readdir(d.dataDir);
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') throw e;
-    }
-    for (const ns of entries) if (!targets.has(ns)) targets.set(ns, `(removed client, namespace ${ns})`);
+    for (const ns of await provider.list()) if (!targets.has(ns)) targets.set(ns, `(removed client, namespace ${ns})`);
   } else {
     for (const [ns, name] of targets) if (name !== opts.client) targets.delete(ns);
   }
@@ -56,10 +58,10 @@ export async function scrub(d: ServerDir, opts: ScrubOptions = {}): Promise<Scru
     opts.onProblem?.(p);
   };
   for (const [ns, client] of targets) {
-    const dir = path.join(d.dataDir, ns);
+    const dir = provider.where(ns);
     let store: NamespaceStore;
     try {
-      store = await openNamespace(dir);
+      store = await provider.open(ns);
     } catch (e) {
       problem({ client, file: dir, message: describeError(e) });
       continue;

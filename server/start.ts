@@ -15,6 +15,7 @@ import { checkServerDir, serverDir } from './layout.js';
 import { FailedAuthLimiter } from './auth-limiter.js';
 import { RequestLimiter } from './limiter.js';
 import { Namespaces } from './namespaces.js';
+import { namespaceProvider } from './storage-config.js';
 import { fingerprintOf, loadCertificate } from './tls.js';
 
 export interface StartOptions {
@@ -31,6 +32,10 @@ export interface StartOptions {
   logStream?: { write(line: string): void };
   /** Overrides of configured limits. */
   limits?: Partial<Limits>;
+  /** Close a namespace after this long without requests (default 5 minutes). */
+  namespaceIdleMs?: number;
+  /** Where S3 credentials not in the config come from (default: the process environment). */
+  env?: Record<string, string | undefined>;
   /** Milliseconds on a monotonic clock, for the failed-token rate limit (tests inject one; default performance.now). */
   clock?: () => number;
 }
@@ -73,7 +78,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
   const clients = new ClientTable(d.clientsFile);
   await clients.refresh();
-  const namespaces = new Namespaces(d);
+  const namespaces = new Namespaces(namespaceProvider(d, config.storage, opts.env ?? process.env), opts.namespaceIdleMs);
   const acl = new AclTable(aclFile(d));
   await acl.refresh();
   const limiter = new RequestLimiter({

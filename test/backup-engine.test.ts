@@ -10,7 +10,7 @@ import { backup } from '../lib/backup/engine.js';
 import { Repository } from '../lib/repo/repository.js';
 import { resolvePath, snapshotPathComponents } from '../lib/repo/treewalk.js';
 import { LocalStore } from '../lib/store/local.js';
-import { startRepoPool } from '../lib/workers/repopool.js';
+import { startRepoPool } from '../lib/engine-workers/start.js';
 import { TEST_KDF } from './helpers/kdf.js';
 import { tempDir } from './helpers/tmp.js';
 

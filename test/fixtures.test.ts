@@ -1,7 +1,8 @@
 /**
  * The format contract: the test vectors in fixtures/vectors-v1.json and the
  * repository in fixtures/repo-v1/ were written by this code when format
- * version 1 was fixed. If what obnam writes or how it reads ever changes,
+ * version 1 was fixed, fixtures/vectors-v2.json and fixtures/repo-v2/ when
+ * version 2 was. If what obnam writes or how it reads ever changes,
  * these tests fail: change the format only with a new version, a spec update
  * and new vectors (npm run fixtures).
  */
@@ -16,7 +17,9 @@ import { directoryEntries } from '../lib/format/treesplit.js';
 import { ROOT, obnamOk } from './helpers/cli.js';
 import { openTestRepo } from './helpers/repo.js';
 import { tempDir } from './helpers/tmp.js';
-import { computeVectors } from './helpers/vectors.js';
+import { computeVectors, computeVectorsV2 } from './helpers/vectors.js';
+import { decodeGcPlan } from '../lib/format/gcplan.js';
+import { prune } from '../lib/gc/prune.js';
 
 describe('format version 1 test vectors', () => {
   const stored = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v1.json'), 'utf8'));
@@ -28,6 +31,65 @@ describe('format version 1 test vectors', () => {
   }
   it('covers every vector the code computes', () => {
     assert.deepEqual(Object.keys(computed).sort(), Object.keys(stored).sort());
+  });
+});
+
+describe('format version 2 test vectors', () => {
+  const stored = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v2.json'), 'utf8'));
+  const computed = computeVectorsV2();
+  for (const key of Object.keys(stored)) {
+    it(`${key} is what the code computes`, () => {
+      assert.deepEqual(computed[key], stored[key]);
+    });
+  }
+  it('covers every vector the code computes', () => {
+    assert.deepEqual(Object.keys(computed).sort(), Object.keys(stored).sort());
+  });
+  it('the plan vector decodes to its candidates, sorted', () => {
+    const plan = decodeGcPlan(decodeCbor(Buffer.from(stored.gcplan_cbor, 'hex'), 'plan'), 'plan');
+    assert.equal(plan.hostname, 'collector');
+    assert.deepEqual(plan.created, { sec: 1700003600, nsec: 250000000 });
+    assert.equal(plan.trees.length, 2);
+    assert.equal(plan.chunks.length, 3);
+  });
+});
+
+describe('the fixture repository (format version 2)', () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'repo-v2.json'), 'utf8'));
+
+  it('opens, lists its snapshot, passes fsck, restores byte for byte; its plan holds what the forgotten snapshot alone held, and a prune sweeps it', async () => {
+    const tmp = await tempDir();
+    try {
+      const repo = path.join(tmp.path, 'repo');
+      fs.cpSync(path.join(ROOT, 'fixtures', 'repo-v2'), repo, { recursive: true });
+      const env = { OBNAM_REPO: repo, OBNAM_PASSPHRASE: manifest.passphrase, HOME: tmp.path };
+      const snaps = JSON.parse((await obnamOk(['list', '--json'], { env })).stdout);
+      assert.deepEqual(snaps.map((s: { id: string }) => s.id), [manifest.snapshot]);
+      await obnamOk(['fsck'], { env });
+      const out = path.join(tmp.path, 'out');
+      await obnamOk(['restore', 'latest', out], { env });
+      for (const [f, sha] of Object.entries(manifest.files as Record<string, string>)) {
+        assert.equal(createHash('sha256').update(fs.readFileSync(path.join(out, manifest.source, f))).digest('hex'), sha, f);
+      }
+      const r = await openTestRepo(repo, manifest.passphrase);
+      assert.equal(r.config.version, 2);
+      assert.equal(r.config.gcGrace, 86400);
+      assert.deepEqual(await r.listPlanIds(), [manifest.plan]);
+      const plan = await r.getPlan(manifest.plan);
+      assert.deepEqual(plan.trees, manifest.plan_trees);
+      assert.deepEqual(plan.chunks, manifest.plan_chunks);
+      assert.deepEqual(plan.created, { sec: 1700007200, nsec: 0 });
+      // Its plan was made in 2023: past its grace period, any prune sweeps it.
+      const report = await prune(r, { clock: { now: () => Date.now() } });
+      assert.equal(report.swept.length, 1);
+      assert.equal(report.deleted.trees, manifest.plan_trees.length);
+      assert.equal(report.deleted.chunks, manifest.plan_chunks.length);
+      assert.deepEqual(await r.listPlanIds(), []);
+      await r.close();
+      await obnamOk(['fsck'], { env });
+    } finally {
+      await tmp.remove();
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The file-system view's small parts on their own: the chunk map's binary
  * search, the object cache (merging concurrent loads, its size bound, not
- * keeping failures), snapshot directory names, and /proc mountinfo parsing.
+ * keeping failures), the inode table's bound, snapshot directory names, and
+ * /proc mountinfo parsing.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
@@ -9,6 +10,7 @@ import { describe, it } from 'node:test';
 import type { SnapshotInfo } from '../lib/repo/repository.js';
 import { ObjectCache } from '../lib/fsview/cache.js';
 import { ChunkMap } from '../lib/fsview/chunkmap.js';
+import { InodeTable } from '../lib/fsview/inodes.js';
 import { nameSnapshots } from '../lib/fsview/snapshots.js';
 import { parseMountinfo } from '../mount/mountinfo.js';
 
@@ -90,6 +92,44 @@ describe('ObjectCache', () => {
     // Something bigger than the whole cache is returned, not kept.
     assert.equal((await cache.get('huge', async () => value(500), (b) => b.length)).length, 500);
     assert.ok(!cache.has('huge'));
+  });
+});
+
+describe('InodeTable', () => {
+  const p = (s: string) => Buffer.from(s);
+
+  it('remembers at most its capacity, the most recently used, and never gives two paths one number', () => {
+    const t = new InodeTable({ capacity: 3, linkedCapacity: 2 });
+    const a = t.of(0, p('a'));
+    assert.equal(t.of(0, p('a')), a);
+    assert.notEqual(t.of(1, p('a')), a, 'the same path in another snapshot is another file');
+    const seen = new Set<number>([a, t.of(1, p('a'))]);
+    t.of(0, p('a')); // used again: the most recent
+    for (const n of ['b', 'c']) {
+      const ino = t.of(0, p(n));
+      assert.ok(!seen.has(ino));
+      seen.add(ino);
+    }
+    assert.equal(t.size, 3);
+    assert.equal(t.of(0, p('a')), a, 'recently used: kept');
+    const b2 = t.of(1, p('a'));
+    assert.ok(!seen.has(b2), 'forgotten, then seen again: a new number, not one in use');
+    assert.equal(t.size, 3);
+  });
+
+  it('keeps files with several links apart, so a walk of plain files does not push them out', () => {
+    const t = new InodeTable({ capacity: 2, linkedCapacity: 2 });
+    const link = t.of(0, p('d/hard1'), true);
+    for (let i = 0; i < 100; i++) t.of(0, p(`f${i}`));
+    assert.equal(t.of(0, p('d/hard1'), true), link);
+    assert.equal(t.size, 3);
+  });
+
+  it('remembers everything when unbounded', () => {
+    const t = new InodeTable({ capacity: Infinity });
+    for (let i = 0; i < 1000; i++) t.of(0, p(`f${i}`));
+    assert.equal(t.size, 1000);
+    assert.throws(() => new InodeTable({ capacity: 0 }), RangeError);
   });
 });
 

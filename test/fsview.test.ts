@@ -19,22 +19,25 @@ import { FsView, FsViewOptions } from '../lib/fsview/view.js';
 import { Repository } from '../lib/repo/repository.js';
 import { resolvePath } from '../lib/repo/treewalk.js';
 import { openStore } from '../lib/store/open.js';
-import type { WorkerPool } from '../lib/workers/pool.js';
-import { startRepoPool } from '../lib/workers/repopool.js';
+import { EnginePool, startRepoPool } from '../lib/engine-workers/start.js';
 import { backup, changeSourceTree, corruptStoredObject, initRepo, makeSourceTree, NOT_UTF8_NAME, PASSPHRASE } from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 interface Opened {
   repo: Repository;
-  pool: WorkerPool;
+  pool: EnginePool;
   loads: [Kind, string][];
+  /** How many times the view listed the snapshots. */
+  lists: number;
+  /** Makes the view's listings fail (as an unreachable server's would). */
+  listFails: boolean;
   open(opts?: FsViewOptions): Promise<FsView>;
   close(): Promise<void>;
 }
 
 async function openRepo(dir: string): Promise<Opened> {
   const spec = { type: 'local' as const, dir };
-  const repo = await Repository.open(await openStore(spec), spec, PASSPHRASE);
+  const repo = await Repository.open(await openStore(spec), PASSPHRASE);
   const pool = startRepoPool(repo, { size: 2 });
   const inner = poolLoader(pool);
   const loads: [Kind, string][] = [];
@@ -42,19 +45,27 @@ async function openRepo(dir: string): Promise<Opened> {
     loads.push([kind, id]);
     return inner(kind, id);
   };
-  return {
+  const opened: Opened = {
     repo,
     pool,
     loads,
+    lists: 0,
+    listFails: false,
     open: async (opts) => {
       loads.length = 0;
-      return FsView.open({ snapshotIds: repo.store.list('snapshot'), load }, opts);
+      const listSnapshotIds = () => {
+        opened.lists++;
+        if (opened.listFails) throw new ObnamError('IO', 'the repository cannot be listed');
+        return repo.store.list('snapshot');
+      };
+      return FsView.open({ listSnapshotIds, load }, opts);
     },
     close: async () => {
       await pool.close();
       await repo.close();
     },
   };
+  return opened;
 }
 
 const b = (s: string) => Buffer.from(s);
@@ -312,6 +323,107 @@ describe('file-system view', () => {
     await rejectsWith(view.open(b(at(id2, 'sub'))), 'IS_DIR');
     await rejectsWith(view.open(b(at(id2, 'fifo'))), 'NOT_FILE');
     await rejectsWith(view.read(12345, 0, 10), 'BAD_HANDLE');
+  });
+
+  describe('following the repository', () => {
+    let copy: string;
+    let o: Opened;
+    let id3: string;
+    let clock = 0;
+    const names = async (view: FsView, dir: string) => (await view.readdir(b(dir))).map((e) => e.name.toString());
+
+    before(async () => {
+      // A copy, so the other tests keep their two snapshots.
+      copy = path.join(tmp.path, 'following');
+      await fs.cp(repoDir, copy, { recursive: true });
+      o = await openRepo(copy);
+    });
+
+    after(async () => {
+      await o?.close();
+    });
+
+    it('reads the snapshot list again at the top once the interval has passed, one reading for concurrent callers', async () => {
+      const view = await o.open({ refreshMs: 1000, now: () => clock });
+      o.lists = 0;
+      const top = () => [view.readdir(b('/ids')), view.readdir(b('/snapshots')), view.readlink(b('/latest')), view.getattr(b(`/ids/${id2}`)), view.readdir(b('/'))];
+      await Promise.all(top());
+      assert.equal(o.lists, 0, 'fresh: not listed again');
+      id3 = await backup(copy, data);
+      clock += 999;
+      assert.deepEqual(await names(view, '/ids'), [id1, id2]);
+      assert.equal(o.lists, 0);
+      clock += 1;
+      const answers = await Promise.all([...top(), ...top(), ...top()]);
+      assert.equal(o.lists, 1, 'concurrent callers share one reading');
+      assert.deepEqual(answers[0], answers[5]);
+      assert.deepEqual(await names(view, '/ids'), [id1, id2, id3]);
+      assert.deepEqual(view.snapshots.map((s) => s.info.id), [id1, id2, id3]);
+      const latest = (await view.readlink(b('/latest'))).toString();
+      assert.equal((await view.getattr(b(`/${latest}`))).ino, (await view.getattr(b(`/ids/${id3}`))).ino, 'latest is the newest');
+      // Paths inside a snapshot never wait for a reading.
+      clock += 5000;
+      await view.getattr(b(at(id3, 'small.txt')));
+      await view.readdir(b(at(id3, 'sub')));
+      assert.equal(o.lists, 1);
+      await view.readdir(b('/snapshots'));
+      assert.equal(o.lists, 2);
+    });
+
+    it('a deleted snapshot disappears; files open in it keep reading; a failed listing keeps the list as it was', async () => {
+      const warnings: string[] = [];
+      const view = await o.open({ refreshMs: 1000, now: () => clock, onWarning: (w) => warnings.push(w) });
+      assert.deepEqual(await names(view, '/ids'), [id1, id2, id3]);
+      await view.getattr(b(at(id3, 'small.txt')));
+      const fh = await view.open(b(at(id3, 'big.bin')));
+      await o.repo.store.delete('snapshot', id3);
+      clock += 1000;
+      assert.deepEqual(await names(view, '/ids'), [id1, id2]);
+      assert.equal((await names(view, '/snapshots')).length, 2);
+      await rejectsWith(view.getattr(b(at(id3, 'small.txt'))), 'NO_ENTRY');
+      await rejectsWith(view.getattr(b(`/ids/${id3}`)), 'NO_ENTRY');
+      const latest = (await view.readlink(b('/latest'))).toString();
+      assert.equal((await view.getattr(b(`/${latest}`))).ino, (await view.getattr(b(`/ids/${id2}`))).ino, 'latest is the newest left');
+      const want = await fs.readFile(path.join(data, 'big.bin'));
+      assert.ok((await view.read(fh, 0, want.length)).equals(want), 'the open file reads on');
+      view.release(fh);
+      // A listing that fails: the list stays as it was, and the failure is named.
+      o.listFails = true;
+      clock += 1000;
+      try {
+        assert.deepEqual(await names(view, '/ids'), [id1, id2]);
+      } finally {
+        o.listFails = false;
+      }
+      assert.ok(warnings.some((w) => /cannot refresh the snapshot list.*cannot be listed/.test(w)), warnings.join('\n'));
+    });
+  });
+
+  describe('the inode table', () => {
+    it('stays within its capacity while a walk visits more paths, and keeps numbers stable while it remembers them', async () => {
+      const view = await r.open({ inodes: { capacity: 100, linkedCapacity: 10 } });
+      const h1 = (await view.getattr(b(at(id1, 'sub/hard1')))).ino;
+      const small = (await view.getattr(b(at(id1, 'small.txt')))).ino;
+      assert.equal((await view.getattr(b(at(id1, 'small.txt')))).ino, small, 'stable while remembered');
+      // 5000 names: far more than the table holds.
+      const many = await view.readdir(b(at(id1, 'many')));
+      assert.equal(many.length, 5000);
+      assert.equal(new Set(many.map((e) => e.ino)).size, 5000, 'distinct files, distinct numbers');
+      for (const e of many.slice(-50)) assert.equal((await view.getattr(b(at(id1, `many/${e.name}`)))).ino, e.ino, 'a recent one keeps its number');
+      assert.ok(view.stats().inodes <= 110, `${view.stats().inodes} remembered`);
+      // Files with several links are remembered apart: the walk did not push the hardlink out.
+      assert.equal((await view.getattr(b(at(id1, 'sub/hard2')))).ino, h1);
+      // A forgotten path gets a new number, one no remembered path has.
+      const again = (await view.getattr(b(at(id1, 'small.txt')))).ino;
+      assert.notEqual(again, small);
+      assert.ok(!many.some((e) => e.ino === again));
+    });
+
+    it('without a bound, remembers every path (what it did before)', async () => {
+      const view = await r.open({ inodes: { capacity: Infinity } });
+      await view.readdir(b(at(id1, 'many')));
+      assert.ok(view.stats().inodes >= 5000);
+    });
   });
 
   describe('with damaged objects', () => {

@@ -1,6 +1,6 @@
 /**
  * Fuzz test of every decoder of stored and transferred bytes (fast-check):
- * CBOR, the config, key slots, the master key set, snapshots, tree nodes
+ * CBOR, the config, garbage-collection plans, key slots, the master key set, snapshots, tree nodes
  * (leaves and index pages, and directory walks over hostile pages), the
  * envelope, compression frames, the local store's framed files and packs
  * (index, records, journals), and the HTTP batch and fetch bodies. Random
@@ -23,6 +23,7 @@ import { compressPayload, decompressPayload } from '../lib/format/compress.js';
 import { decodeConfig, encodeConfig, newConfig } from '../lib/format/config.js';
 import { envelopeVersion, openObject } from '../lib/format/envelope.js';
 import { decodeSnapshot } from '../lib/format/snapshot.js';
+import { decodeGcPlan } from '../lib/format/gcplan.js';
 import type { Kind } from '../lib/format/version.js';
 import { decodeTreeNode, encodeTreeNode, TreeNode } from '../lib/format/tree.js';
 import { directoryEntries, findEntry } from '../lib/format/treesplit.js';
@@ -90,6 +91,14 @@ describe('decoders given random and mutated bytes throw only typed errors', () =
     const valid = [hex('config_cbor'), Buffer.from(encodeConfig(newConfig(undefined, 19)))];
     const values = (decodeCbor(valid[0]!, 'config') as CborValue)!;
     fuzz(fc.oneof(hostileBytes(valid), editedCbor([values])), (b) => decodeConfig(decodeCbor(b, 'config')));
+  });
+
+  it('garbage-collection plans and version 2 configs', () => {
+    const v2 = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v2.json'), 'utf8'));
+    const plan = Buffer.from(v2.gcplan_cbor, 'hex');
+    fuzz(fc.oneof(hostileBytes([plan]), editedCbor([decodeCbor(plan, 'plan') as CborValue])), (b) => decodeGcPlan(decodeCbor(b, 'plan'), 'plan'));
+    const config = Buffer.from(v2.config_cbor, 'hex');
+    fuzz(fc.oneof(hostileBytes([config]), editedCbor([decodeCbor(config, 'config') as CborValue])), (b) => decodeConfig(decodeCbor(b, 'config')));
   });
 
   it('key slots (parsed and checked, as opening does before any key derivation)', () => {

@@ -216,7 +216,7 @@ describe('obnam mount', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
       // Flip a byte in the second chunk of medium.bin (found with the library).
       const spec = { type: 'local' as const, dir: repo };
       const store = await openStore(spec);
-      const r = await Repository.open(store, spec, PASSPHRASE);
+      const r = await Repository.open(store, PASSPHRASE);
       const s = await r.getSnapshot(id1);
       const parts = [...path.resolve(data, 'medium.bin').slice(1).split('/')].map((p) => Buffer.from(p));
       const { entry } = await resolvePath((t) => r.getTree(t), s.tree, parts);

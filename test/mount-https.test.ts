@@ -1,7 +1,8 @@
 /**
  * `obnam mount` of a remote repository: the same CLI, backing up to and
  * mounting from a real obnam-server over HTTPS, read with cp -a and diff -r,
- * and a corrupted chunk on the server giving EIO on that file only.
+ * a corrupted chunk on the server giving EIO on that file only, and the
+ * mount following backups and deletions on the server.
  *
  * The server runs in its own process: in this one, its file reads would queue
  * behind this process's own reads of the mount (both use libuv's small thread
@@ -30,7 +31,7 @@ import {
   PASSPHRASE,
   startMount,
 } from './helpers/mount.js';
-import { addClient } from '../server/clients.js';
+import { addClient } from '../server/admin.js';
 import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
 import { namespaceDirOf, ServerProcess, spawnServer } from './helpers/server.js';
@@ -72,7 +73,7 @@ describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailabl
 
     // Corrupt one chunk of medium.bin where the server keeps it.
     const spec = { type: 'http' as const, url: server.url, token, fingerprint };
-    const repo = await Repository.open(await openStore(spec), spec, PASSPHRASE);
+    const repo = await Repository.open(await openStore(spec), PASSPHRASE);
     const s = await repo.getSnapshot(id1);
     const parts = path.resolve(data, 'medium.bin').slice(1).split('/').map((p) => Buffer.from(p));
     const chunk = (await resolvePath((t) => repo.getTree(t), s.tree, parts)).entry!.chunks![1]!.id;
@@ -130,6 +131,35 @@ describe('obnam mount of a repository on an obnam-server', { skip: !fuseAvailabl
       ...changes.added.map((f) => `Only in ${b}: ${f}`),
     ].sort();
     assert.deepEqual(r.stdout.trim().split('\n').sort(), want);
+  });
+
+  it('shows a backup made while mounted, and drops a snapshot deleted on the server, within the default interval', async () => {
+    const ids = () => fs.readdir(path.join(mnt, 'ids'));
+    /** Polls the listing (read again at most every 5 s); bounded generously for a busy machine. */
+    const until = async (ok: (listed: string[]) => boolean): Promise<string[]> => {
+      const deadline = Date.now() + 60_000;
+      let listed = await ids();
+      while (!ok(listed) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        listed = await ids();
+      }
+      return listed;
+    };
+    await fs.writeFile(path.join(data, 'while-mounted.txt'), 'made while mounted\n');
+    const id3 = await backup();
+    let listed = await until((l) => l.includes(id3));
+    assert.deepEqual([...listed].sort(), [id1, id2, id3].sort(), m!.stderr());
+    assert.equal(await fs.readFile(inSnapshot(path.join(mnt, 'latest'), path.join(data, 'while-mounted.txt')), 'utf8'), 'made while mounted\n');
+    const spec = { type: 'http' as const, url: env.OBNAM_REPO!, token: env.OBNAM_TOKEN!, fingerprint: env.OBNAM_SERVER_FINGERPRINT! };
+    const store = await openStore(spec);
+    try {
+      await store.delete('snapshot', id3);
+    } finally {
+      await store.close();
+    }
+    listed = await until((l) => !l.includes(id3));
+    assert.deepEqual([...listed].sort(), [id1, id2].sort(), m!.stderr());
+    await assert.rejects(fs.readFile(inSnapshot(path.join(mnt, 'latest'), path.join(data, 'while-mounted.txt'))), { code: 'ENOENT' });
   });
 
   it('a chunk corrupted on the server gives EIO on its file only', async () => {

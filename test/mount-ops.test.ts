@@ -19,7 +19,7 @@ const E = constants.errno;
 async function emptyView(): Promise<FsView> {
   // A repository without snapshots: nothing is ever loaded.
   return FsView.open({
-    snapshotIds: (async function* () {})(),
+    listSnapshotIds: async function* () {},
     load: () => Promise.reject(new Error('no objects')),
   });
 }

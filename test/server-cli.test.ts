@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { openStore } from '../lib/store/open.js';
 import { obnam, obnamOk } from './helpers/cli.js';
 import { obnamServer, obnamServerOk, ServerProcess, spawnServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
@@ -148,6 +149,39 @@ describe('obnam against a server', () => {
     const target = path.join(tmp.path, 'restored-ao');
     await obnamOk(['restore', 'latest', target], e);
     await assertSameTree(src, path.join(target, src));
+  });
+
+  it('prune over the server: a full client collects a forgotten snapshot; an append-only client may back up but not prune (exit 1)', async () => {
+    const token = await addClient('collector');
+    const e = env(token);
+    const src = path.join(tmp.path, 'src-gc');
+    await makeTree(src, 'collector one');
+    await obnamOk(['init'], e);
+    await obnamOk(['backup', src], e);
+    await fs.rm(src, { recursive: true });
+    await makeTree(src, 'collector two');
+    await obnamOk(['backup', src], e);
+    const snaps = JSON.parse((await obnamOk(['list', '--json'], e)).stdout) as { id: string }[];
+    const store = await openStore({ type: 'http', url: srv.url, token, fingerprint });
+    await store.delete('snapshot', snaps[0]!.id); // forget the first (what obnam forget does)
+    await store.close();
+    const marked = JSON.parse((await obnamOk(['prune', '--json'], e)).stdout);
+    assert.equal(marked.marked.plans.length, 1, 'the server lists trees and chunks still in its open pack, and keeps gcplan objects');
+    const swept = JSON.parse((await obnamOk(['prune', '--exclusive', '--json'], e)).stdout);
+    assert.equal(swept.swept[0].plan, marked.marked.plans[0]);
+    assert.ok(swept.deleted.chunks > 0);
+    await obnamOk(['fsck'], e);
+    const target = path.join(tmp.path, 'restored-gc');
+    await obnamOk(['restore', 'latest', target], e);
+    await assertSameTree(src, path.join(target, src));
+
+    const ao = env(await addClient('gc-appender', '--append-only'));
+    await obnamOk(['init'], ao);
+    await obnamOk(['backup', src], ao);
+    const r = await obnam(['prune'], ao);
+    assert.equal(r.code, 1);
+    assert.match(oneLine(r.stderr), /prune needs a client allowed to delete: .*append-only/);
+    await obnamOk(['backup', src], ao);
   });
 
   it('a wrong token gives one clear line and exit 1', async () => {

@@ -13,8 +13,8 @@ import { Repository } from '../lib/repo/repository.js';
 import { restore } from '../lib/restore/engine.js';
 import { HttpStore } from '../lib/store/http.js';
 import type { StoreSpec } from '../lib/store/store.js';
-import { startRepoPool } from '../lib/workers/repopool.js';
-import { addClient } from '../server/clients.js';
+import { startRepoPool } from '../lib/engine-workers/start.js';
+import { addClient } from '../server/admin.js';
 import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
 import { obnam } from './helpers/cli.js';
@@ -92,7 +92,7 @@ it(`${CLIENTS} clients back up different trees at the same time; all restore byt
   // CLI's restore over the server is tested in server-cli.test.ts).
   await inBatches(clients, 10, async (c) => {
     const spec: StoreSpec = { type: 'http', url: srv.url, token: c.token, fingerprint };
-    const repo = await Repository.open(await HttpStore.open(spec), spec, c.env.OBNAM_PASSPHRASE);
+    const repo = await Repository.open(await HttpStore.open(spec), c.env.OBNAM_PASSPHRASE);
     const pool = startRepoPool(repo, { size: 1 });
     try {
       const result = await restore(repo, await repo.resolveSnapshot('latest'), { target: c.target, pool });

@@ -10,10 +10,10 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HttpStore } from '../lib/store/http.js';
-import { addClient } from '../server/clients.js';
+import { addClient } from '../server/admin.js';
 import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
-import { openNamespace } from '../server/namespaces.js';
+import { LocalStore } from '../lib/store/local.js';
 import { obnam, obnamOk } from './helpers/cli.js';
 import { flipByte, namespaceDirOf, obnamServer, ServerProcess, spawnServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
@@ -115,7 +115,7 @@ describe('server faults', () => {
     assert.ok(acked.length >= 20, `${acked.length} acknowledged`);
     t.diagnostic(`${acked.length} of ${objects.length} puts acknowledged before the server stopped`);
 
-    const ns = await openNamespace(await namespaceDirOf(dir, 'terminated'));
+    const ns = await LocalStore.open(await namespaceDirOf(dir, 'terminated'));
     for (const o of acked) assert.ok(Buffer.from(await ns.get('chunk', o.id)).equals(o.data), `acknowledged chunk ${o.id} is intact`);
     await ns.close();
   });
@@ -130,7 +130,7 @@ describe('server faults', () => {
     assert.equal((await obnamServer(['scrub', '--dir', dir])).code, 0, 'clean before the damage');
 
     const nsDir = await namespaceDirOf(dir, 'rotting');
-    const ns = await openNamespace(nsDir);
+    const ns = await LocalStore.open(nsDir);
     const chunks: string[] = [];
     for await (const id of ns.list('chunk')) chunks.push(id);
     await ns.close();

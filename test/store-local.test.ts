@@ -12,7 +12,16 @@ const newId = () => randomBytes(32).toString('hex');
 
 storeConformance('LocalStore', async () => {
   const dir = await tempDir();
-  return { store: await LocalStore.create(dir.path, { packSize: 64 * 1024 }), cleanup: dir.remove };
+  return { store: await LocalStore.create(dir.path, { packSize: 64 * 1024 }), other: () => LocalStore.open(dir.path), cleanup: dir.remove };
+});
+
+storeConformance('LocalStore flushing by journal (as obnam-server)', async () => {
+  const dir = await tempDir();
+  return {
+    store: await LocalStore.create(dir.path, { packSize: 64 * 1024, journalFlush: true }),
+    other: () => LocalStore.open(dir.path, { journalFlush: true }),
+    cleanup: dir.remove,
+  };
 });
 
 async function withStore(fn: (dir: string, s: LocalStore) => Promise<void>, packSize = 64 * 1024): Promise<void> {
@@ -171,4 +180,71 @@ describe('LocalStore journals', () => {
       await dir.remove();
     }
   });
+});
+
+describe('LocalStore layout 2: index segments', () => {
+  const packFiles = async (dir: string) => (await fs.readdir(`${dir}/packs`, { recursive: true })).filter((n) => /[0-9a-f]{64}$/.test(n)).map((n) => `${dir}/packs/${n}`);
+
+  it('close writes a segment, and opening uses it instead of the footers (damaged footers notwithstanding)', () =>
+    withStore(async (dir, s) => {
+      const objs = Array.from({ length: 30 }, () => [newId(), randomBytes(3000)] as const);
+      for (const [id, data] of objs) await s.put('chunk', id, data);
+      await s.close();
+      assert.equal((await fs.readdir(`${dir}/index`)).length, 1);
+      // Damage every footer's magic: only the segment can tell where the objects are.
+      for (const f of await packFiles(dir)) {
+        const fh = await fs.open(f, 'r+');
+        const { size } = await fh.stat();
+        await fh.write(Buffer.from('XXXX'), 0, 4, size - 4);
+        await fh.close();
+      }
+      const again = await LocalStore.open(dir);
+      for (const [id, data] of objs) assert.deepEqual(Buffer.from(await again.get('chunk', id)), data);
+      await again.close();
+    }, 16 * 1024));
+
+  it('packs written after the last segment (a writer that died) are found through their footers', () =>
+    withStore(async (dir, s) => {
+      const early = newId();
+      await s.put('tree', early, Buffer.from('early'));
+      await s.close();
+      const writer = await LocalStore.open(dir);
+      const late = newId();
+      await writer.put('tree', late, Buffer.from('late'));
+      await writer.flush(); // a pack, but no close: no segment for it
+      const reader = await LocalStore.open(dir);
+      assert.equal(Buffer.from(await reader.get('tree', early)).toString(), 'early');
+      assert.equal(Buffer.from(await reader.get('tree', late)).toString(), 'late');
+      await reader.close();
+      await writer.close();
+    }));
+
+  it('a layout 1 store (fixtures/repo-v1) is upgraded when opened: one segment, the new marker, the same objects', async () => {
+    const tmp = await tempDir();
+    try {
+      const { cpSync, readFileSync } = await import('node:fs');
+      const { ROOT } = await import('./helpers/cli.js');
+      const dir = `${tmp.path}/repo`;
+      cpSync(`${ROOT}/fixtures/repo-v1`, dir, { recursive: true });
+      assert.equal(readFileSync(`${dir}/obnam-store`, 'utf8'), 'obnam local store 1\n');
+      const before = await LocalStore.open(dir);
+      const trees: string[] = [];
+      for await (const id of before.list('tree')) trees.push(id);
+      await before.close();
+      assert.equal(readFileSync(`${dir}/obnam-store`, 'utf8'), 'obnam local store 2\n');
+      assert.equal((await fs.readdir(`${dir}/index`)).length, 1);
+      const after = await LocalStore.open(dir);
+      for (const id of trees) assert.ok((await after.get('tree', id)).length > 0);
+      await after.close();
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('a marker of another layout is refused', () =>
+    withStore(async (dir, s) => {
+      await s.close();
+      await fs.writeFile(`${dir}/obnam-store`, 'obnam local store 3\n');
+      await assert.rejects(LocalStore.open(dir), { code: 'UNSUPPORTED_VERSION' });
+    }));
 });

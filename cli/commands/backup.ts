@@ -8,7 +8,7 @@
 import { backup, newProgress } from '../../lib/backup/engine.js';
 import { CACHEDIR_TAG, cacheDirRule, parseTagRule, TagRule } from '../../lib/backup/tags.js';
 import { ObnamError } from '../../lib/errors.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK, EXIT_PARTIAL } from '../exit.js';
 import { readExcludeFile, readFilesFrom } from '../line-files.js';

@@ -1,6 +1,6 @@
 /** obnam fsck [--quick]: checks the repository; exits 1 if anything is damaged. */
 import { fsck } from '../../lib/fsck/engine.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_ERROR, EXIT_OK } from '../exit.js';
 import { ProgressLine } from '../progress.js';

@@ -1,4 +1,9 @@
-/** obnam list: the snapshots, oldest first. */
+/**
+ * obnam list: the snapshots, oldest first. A snapshot that cannot be read is
+ * named on stderr and counted; `--json` lists it last, as
+ * `{"id", "short_id", "damaged": true, "error"}` (readable ones have
+ * `"damaged": false`).
+ */
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { localTime, snapshotJson } from '../format.js';
@@ -8,9 +13,13 @@ export async function listCommand(args: GlobalArgs): Promise<number> {
   const ctx = await makeContext(args);
   const repo = await openRepository(ctx);
   try {
-    const snaps = await repo.listSnapshots();
+    const { snapshots: snaps, damaged } = await repo.scanSnapshots();
     if (ctx.json) {
-      process.stdout.write(JSON.stringify(snaps.map(snapshotJson)) + '\n');
+      const out = [
+        ...snaps.map((s) => ({ ...snapshotJson(s), damaged: false })),
+        ...damaged.map((d) => ({ id: d.id, short_id: d.id.slice(0, 8), damaged: true, error: d.error.message })),
+      ];
+      process.stdout.write(JSON.stringify(out) + '\n');
       return EXIT_OK;
     }
     const rows = snaps.map((s) => [
@@ -26,7 +35,7 @@ export async function listCommand(args: GlobalArgs): Promise<number> {
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
     process.stdout.write([fmt(head), ...rows.map(fmt)].join('\n') + '\n');
-    process.stdout.write(`${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}\n`);
+    process.stdout.write(`${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}${damaged.length ? `, ${damaged.length} damaged` : ''}\n`);
     return EXIT_OK;
   } finally {
     await repo.close();

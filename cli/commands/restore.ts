@@ -1,7 +1,7 @@
 /** obnam restore SNAPSHOT TARGET [--path SUBPATH] */
 import { newRestoreProgress, restore } from '../../lib/restore/engine.js';
 import { ObnamError } from '../../lib/errors.js';
-import { startRepoPool } from '../../lib/workers/repopool.js';
+import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { formatBytes, ProgressLine, rate } from '../progress.js';

@@ -22,19 +22,22 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
-import { nowTimestamp, Snapshot, SnapshotSummary } from '../format/snapshot.js';
+import { Snapshot, SnapshotSummary } from '../format/snapshot.js';
 import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
 import { directoryEntries, writeDirectory } from '../format/treesplit.js';
 import { hostInfo, PutResult, Repository, SnapshotInfo } from '../repo/repository.js';
 import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
 import { Pending, pending, ready } from '../util/pending.js';
-import type { WorkerPool } from '../workers/pool.js';
-import type { BackupFileResult, InspectBatch, Inspected, SmallRead } from '../workers/tasks.js';
-import { childPath, own, packNames, StatFields, statFields, unpackInspection } from './inspect.js';
+import { own } from '../util/own.js';
+import type { Task, TaskResult, TaskRunner } from '../workers/protocol.js';
+import { childPath, Inspected, packNames, SmallRead, StatFields, statFields, unpackInspection } from './inspect.js';
 import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
 import { findTags, TagRule } from './tags.js';
+import { GcGuard } from './gcguard.js';
+import { Clock, systemClock, toTimestamp } from '../util/clock.js';
+import type { BackupTasks } from './worker-tasks.js';
 
 export const PROGRAM = 'obnam 0.1.0';
 
@@ -59,7 +62,7 @@ export interface BackupOptions {
   /** Absolute directories never backed up (the repository itself). */
   skipDirs?: string[];
   oneFileSystem?: boolean;
-  pool: WorkerPool;
+  pool: TaskRunner<BackupTasks>;
   signal?: AbortSignal;
   progress?: BackupProgress;
   onWarning?: (path: string, message: string) => void;
@@ -72,6 +75,8 @@ export interface BackupOptions {
   onFileRead?: (path: string, reason: 'new' | 'changed') => void;
   hostname?: string;
   username?: string;
+  /** The clock of the snapshot's times and of the garbage-collection rules (gcguard.ts); default the system clock. */
+  clock?: Clock;
 }
 
 export interface BackupResult {
@@ -140,17 +145,21 @@ class BackupRun {
   /** Inodes with several links: the snapshot path of the link that holds the content (null: none yet). */
   private readonly hardlinks = new Map<string, Promise<Buffer | null>>();
   private readonly abort = new AbortController();
-  private readonly pool: WorkerPool;
+  private readonly pool: TaskRunner<BackupTasks>;
   private fatal?: unknown;
   private names!: IdNames;
   /** Directory listings started ahead of the walk, by absolute path. */
   private readonly prefetched = new Map<string, Promise<Listing>>();
+  private readonly clock: Clock;
+  private readonly guard: GcGuard;
 
   constructor(
     private readonly repo: Repository,
     private readonly opts: BackupOptions,
   ) {
     this.pool = opts.pool;
+    this.clock = opts.clock ?? systemClock;
+    this.guard = new GcGuard(repo, this.clock);
     this.progress = opts.progress ?? newProgress();
     this.excludes = new ExcludeMatcher(opts.excludes ?? []);
     this.skipDirs = new Set(opts.skipDirs ?? []);
@@ -162,7 +171,9 @@ class BackupRun {
   }
 
   async run(): Promise<BackupResult> {
-    const time = nowTimestamp();
+    // B1 (format-spec 14.6): note the time and the plans before any has, put or read of the parent.
+    await this.guard.start();
+    const time = toTimestamp(this.clock.now());
     const { root, paths } = buildRoots(this.opts.paths);
     for (const p of paths) {
       try {
@@ -191,7 +202,7 @@ class BackupRun {
     const snapshot: Snapshot = {
       tree: rootTree,
       time,
-      end: nowTimestamp(),
+      end: toTimestamp(this.clock.now()),
       hostname,
       username,
       paths,
@@ -202,8 +213,15 @@ class BackupRun {
     };
     // The snapshot is written last, once every object it references is durable.
     await this.repo.store.flush?.();
-    const { id } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
+    // B2–B4: no collection may have deleted, or be about to delete, what the snapshot names.
+    await this.guard.beforeSnapshot(rootTree);
+    const { id, isNew } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
     await this.repo.store.flush?.();
+    if (this.guard.putTooLate()) {
+      // B5: a put that took longer than G/4 may land after a sweep listed the snapshots.
+      if (isNew) await this.repo.store.delete('snapshot', id).catch(() => undefined);
+      throw new ObnamError('GC_CONFLICT', 'writing the snapshot took longer than a quarter of the repository\'s gc grace period, so it was withdrawn: run the backup again');
+    }
     return { id, snapshot, warnings: this.summary.errors };
   }
 
@@ -223,8 +241,8 @@ class BackupRun {
   }
 
   /** Runs a task the walk waits for; a failure of the pool itself is fatal. */
-  private urgent<T>(task: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
-    return this.pool.run<T>(task, transfer, undefined, true).catch((e) => this.failFatal(e));
+  private urgent<K extends keyof BackupTasks & string>(task: Task<BackupTasks, K>, transfer: ArrayBuffer[] = []): Promise<TaskResult<BackupTasks, K>> {
+    return this.pool.run(task, transfer, undefined, true).catch((e) => this.failFatal(e));
   }
 
   private async inspect(dir: Buffer, names: Buffer[]): Promise<Inspected[]> {
@@ -233,7 +251,7 @@ class BackupRun {
       const part = names.slice(i, i + INSPECT_BATCH);
       const packed = packNames(part);
       batches.push(
-        this.urgent<InspectBatch>({ op: 'inspect', dir: own(dir), names: packed }, [packed.bytes.buffer as ArrayBuffer]).then((b) =>
+        this.urgent({ op: 'inspect', dir: own(dir), names: packed }, [packed.bytes.buffer as ArrayBuffer]).then((b) =>
           unpackInspection(b, part.length),
         ),
       );
@@ -377,7 +395,7 @@ class BackupRun {
     for (let i = 0; i < wanted.length; i += SMALL_BATCH) {
       const batch = wanted.slice(i, i + SMALL_BATCH);
       const paths = packNames(batch.map((c) => c.abs));
-      const reads = this.urgent<SmallRead[]>({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]);
+      const reads = this.urgent({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]);
       batch.forEach((c, j) => out.set(c, reads.then((r) => r[j]!)));
     }
     return out;
@@ -389,6 +407,7 @@ class BackupRun {
    * messages than the sealing itself.
    */
   private async putTree(node: TreeNode): Promise<string> {
+    this.guard.noteNode(node);
     let r: PutResult;
     try {
       r = await this.repo.putTree(node, { signal: this.signal });
@@ -494,7 +513,7 @@ class BackupRun {
     const limit = this.repo.config.inlineMax;
     if (!smallRead && entry.size <= limit) {
       const paths = packNames([abs]);
-      smallRead = this.urgent<SmallRead[]>({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]).then((r) => r[0]!);
+      smallRead = this.urgent({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]).then((r) => r[0]!);
     }
     if (smallRead) {
       const r = await smallRead;
@@ -513,8 +532,8 @@ class BackupRun {
     }
     await this.pool.ready();
     throwIfAborted(this.signal);
-    const result = this.pool.run<BackupFileResult>({ op: 'backupFile', path: own(abs), size: entry.size }, [], (n) => {
-      this.progress.bytesRead += n as number;
+    const result = this.pool.run({ op: 'backupFile', path: own(abs), size: entry.size }, [], (n) => {
+      this.progress.bytesRead += n;
     });
     return pending(
       result.then(

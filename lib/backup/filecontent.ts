@@ -1,7 +1,7 @@
 /**
  * Backs up one file's content: read, chunk, hash, skip chunks the store
  * already has, seal and store the rest. Runs inside a worker thread (see
- * lib/workers/worker.ts), one call per changed file.
+ * lib/backup/worker-tasks.ts), one call per changed file.
  *
  * Reads are asynchronous and large (1 MiB), so their hand-off cost is small
  * and a worker can chunk and seal one file while it waits for another's
@@ -13,6 +13,7 @@ import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import { chunkViews } from '../chunking/fastcdc.js';
 import type { Repository } from '../repo/repository.js';
+import type { ObjectAccess } from '../store/store.js';
 
 export interface FileContentResult {
   chunks: [string, number][];
@@ -65,7 +66,7 @@ function giveBack(b: Buffer): void {
 export class SourceFileError extends ObnamError {}
 
 export async function backupFileContent(
-  repo: Repository,
+  repo: Repository<ObjectAccess>,
   path: Buffer,
   expectedSize: number,
   recent: RecentIds,

@@ -9,21 +9,12 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import { describeError, errnoCode } from '../errors.js';
+import { own } from '../util/own.js';
 import { readXattrsSync } from './metadata.js';
+import type { StatFields } from './stat-fields.js';
 
 /** The parts of lstat a backup records. Numbers above 2^53 (rare inode numbers) are clamped. */
-export interface StatFields {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  ino: number;
-  dev: number;
-  rdev: number;
-  nlink: number;
-  mtime: { sec: number; nsec: number };
-  ctime: { sec: number; nsec: number };
-}
+export type { StatFields } from './stat-fields.js';
 
 /**
  * A directory's inspection, packed for the trip between threads: one
@@ -52,14 +43,6 @@ const SLASH = Buffer.from('/');
 
 export function childPath(dir: Uint8Array, name: Uint8Array): Buffer {
   return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([SLASH, name]) : Buffer.concat([dir, SLASH, name]);
-}
-
-/**
- * A copy of `b` with its own exactly-sized buffer: structured clone copies a
- * view's whole underlying ArrayBuffer, and Node's Buffers often share one.
- */
-export function own(b: Uint8Array): Uint8Array {
-  return new Uint8Array(b);
 }
 
 const NS = 1_000_000_000n;

@@ -5,7 +5,7 @@
  */
 import { describeError, ObnamError } from '../errors.js';
 import { fsops } from '../util/fsops.js';
-import type { StatFields } from './inspect.js';
+import type { StatFields } from './stat-fields.js';
 import type { EntryType, Timestamp, TreeEntry } from '../format/tree.js';
 import type { IdNames } from '../util/ids-names.js';
 

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeCbor } from '../format/cbor.js';
 import { asBytes, asMap, asUint, fail } from '../format/schema.js';
-import { checkReadableVersion, FORMAT_VERSION } from '../format/version.js';
+import { checkReadableVersion, KEY_FORMAT_VERSION } from '../format/version.js';
 
 export interface MasterKeys {
   readonly encryption: Uint8Array;
@@ -25,7 +25,7 @@ export function generateMasterKeys(): MasterKeys {
 }
 
 export function encodeMasterKeys(k: MasterKeys): Uint8Array {
-  return encodeCbor({ version: FORMAT_VERSION, encryption: k.encryption, id: k.id, chunker: k.chunker });
+  return encodeCbor({ version: KEY_FORMAT_VERSION, encryption: k.encryption, id: k.id, chunker: k.chunker });
 }
 
 export function decodeMasterKeys(v: unknown): MasterKeys {

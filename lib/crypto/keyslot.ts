@@ -18,7 +18,7 @@ import { decodeMasterKeys, encodeMasterKeys, MasterKeys } from './keys.js';
 import { decodeCbor, encodeCbor } from '../format/cbor.js';
 import { idToBytes } from '../format/ids.js';
 import { asBytes, asMap, asText, asUint, optional } from '../format/schema.js';
-import { checkReadableVersion, FORMAT_VERSION } from '../format/version.js';
+import { checkReadableVersion, KEY_FORMAT_VERSION } from '../format/version.js';
 import { ObnamError } from '../errors.js';
 
 export interface KeySlotInfo {
@@ -52,9 +52,9 @@ export async function createKeySlot(
   checkKdfCost(cost, 'a new key slot');
   const kdf: KdfParams = { algorithm: 'scrypt', logN: cost.logN, r: cost.r, p: cost.p, salt: randomBytes(32) };
   const kek = await deriveKey(passphrase, kdf);
-  const wrapped = sealAead(kek, encodeMasterKeys(keys), aad(id, FORMAT_VERSION));
+  const wrapped = sealAead(kek, encodeMasterKeys(keys), aad(id, KEY_FORMAT_VERSION));
   return encodeCbor({
-    version: FORMAT_VERSION,
+    version: KEY_FORMAT_VERSION,
     kdf: { algorithm: kdf.algorithm, log_n: kdf.logN, r: kdf.r, p: kdf.p, salt: kdf.salt },
     wrapped,
     created: Math.floor(Date.now() / 1000),

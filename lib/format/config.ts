@@ -9,7 +9,7 @@ import { ObnamError } from '../errors.js';
 import { encodeCbor } from './cbor.js';
 import { DEFAULT_LEVEL } from './compress.js';
 import { asInt, asMap, asText, asUint, fail } from './schema.js';
-import { checkReadableVersion, FORMAT_VERSION } from './version.js';
+import { checkReadableVersion, FORMAT_VERSION, GC_VERSION } from './version.js';
 
 export interface RepoConfig {
   version: number;
@@ -20,7 +20,17 @@ export interface RepoConfig {
   compressionLevel: number;
   /** Files of at most this many bytes are stored inline in their tree, not as chunks. */
   inlineMax: number;
+  /**
+   * Garbage collection's grace period G in seconds (format version 2 and
+   * later; undefined in version 1, which has no garbage collection).
+   */
+  gcGrace?: number;
 }
+
+/** Default grace period of garbage collection: 24 h (format-spec 14.3). */
+export const DEFAULT_GC_GRACE = 86_400;
+/** The shortest grace period a config may hold: 1 h. */
+export const MIN_GC_GRACE = 3_600;
 
 export const DEFAULT_INLINE_MAX = 16 * 1024;
 /** Inline data beyond this would make single tree entries unreasonably large. */
@@ -30,10 +40,13 @@ export function newConfig(
   chunker: ChunkerParams = DEFAULT_CHUNKER,
   compressionLevel = DEFAULT_LEVEL,
   inlineMax = DEFAULT_INLINE_MAX,
+  gcGrace = DEFAULT_GC_GRACE,
 ): RepoConfig {
   checkChunkerParams(chunker);
+  checkGcGrace(gcGrace, 'gc_grace');
   return {
     inlineMax,
+    gcGrace,
     version: FORMAT_VERSION,
     repositoryId: randomBytes(32).toString('hex'),
     created: Math.floor(Date.now() / 1000),
@@ -42,8 +55,22 @@ export function newConfig(
   };
 }
 
+export function checkGcGrace(g: number, what: string): void {
+  if (!Number.isSafeInteger(g) || g < MIN_GC_GRACE) {
+    throw new ObnamError('CORRUPT', `${what}: the grace period must be a whole number of seconds of at least ${MIN_GC_GRACE}`);
+  }
+}
+
+/** The same config at format version 2 (what obnam upgrade writes): every other field unchanged. */
+export function upgradedConfig(c: RepoConfig, gcGrace = DEFAULT_GC_GRACE): RepoConfig {
+  checkGcGrace(gcGrace, 'gc_grace');
+  return { ...c, version: GC_VERSION, gcGrace: c.gcGrace ?? gcGrace };
+}
+
 export function encodeConfig(c: RepoConfig): Uint8Array {
+  if (c.version >= GC_VERSION && c.gcGrace === undefined) throw new ObnamError('INTERNAL', 'a version 2 config needs gc_grace');
   return encodeCbor({
+    ...(c.version >= GC_VERSION ? { gc_grace: c.gcGrace } : {}),
     version: c.version,
     repository: c.repositoryId,
     created: c.created,
@@ -71,5 +98,11 @@ export function decodeConfig(v: unknown): RepoConfig {
   if (!/^[0-9a-f]{64}$/.test(repositoryId)) fail(what, 'bad repository id');
   const inlineMax = asUint(m.inline_max, `${what} inline_max`);
   if (inlineMax > INLINE_MAX_LIMIT || inlineMax >= chunker.min) fail(what, 'inline_max out of range');
-  return { version, repositoryId, created: asUint(m.created, `${what} created`), chunker, compressionLevel: level, inlineMax };
+  const out: RepoConfig = { version, repositoryId, created: asUint(m.created, `${what} created`), chunker, compressionLevel: level, inlineMax };
+  if (version >= GC_VERSION) {
+    const g = asUint(m.gc_grace, `${what} gc_grace`);
+    if (g < MIN_GC_GRACE) fail(what, `gc_grace ${g} is below the minimum of ${MIN_GC_GRACE} seconds`);
+    out.gcGrace = g;
+  }
+  return out;
 }

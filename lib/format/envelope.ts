@@ -2,8 +2,8 @@
  * The envelope: how one object's plaintext becomes the bytes a store keeps.
  *
  *   offset 0  4 bytes  magic "OBNM"
- *          4  1 byte   format version (1)
- *          5  1 byte   kind code (config 1, key 2, snapshot 3, tree 4, chunk 5)
+ *          4  1 byte   format version (1 or 2: the repository's, from its config)
+ *          5  1 byte   kind code (config 1, key 2, snapshot 3, tree 4, chunk 5, gcplan 6)
  *          6 12 bytes  AES-GCM nonce (random)
  *         18  n bytes  AES-256-GCM ciphertext of (flag byte || payload)
  *       18+n 16 bytes  GCM tag
@@ -43,8 +43,10 @@ export function sealObject(
   compressionLevel: number,
   /** Only for test vectors: a fixed nonce. Never reuse a nonce with a key. */
   nonce?: Uint8Array,
+  /** The format version byte: the repository's version (a version 1 repository keeps getting version 1 objects). */
+  version: number = FORMAT_VERSION,
 ): Uint8Array {
-  const h = header(kind);
+  const h = header(kind, version);
   const payload = compressPayload(plaintext, compressionLevel);
   // One buffer of its own (not pooled), so it can be transferred between threads.
   const out = Buffer.allocUnsafeSlow(HEADER_BYTES + NONCE_BYTES + payload.length + TAG_BYTES);

@@ -5,11 +5,19 @@
 import { ObnamError } from '../errors.js';
 
 /** The repository format version this code writes. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 /** Format versions this code can read. */
-export const READABLE_VERSIONS: readonly number[] = [1];
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
+/**
+ * The version key objects and the master key set carry: their layout did not
+ * change in version 2, and a key slot added to a version 1 repository must
+ * still open in version 1 clients, so every writer keeps writing 1 there.
+ */
+export const KEY_FORMAT_VERSION = 1;
+/** The first format version with garbage collection (gcplan objects, config gc_grace; format-spec section 14). */
+export const GC_VERSION = 2;
 
-export const KINDS = ['config', 'key', 'snapshot', 'tree', 'chunk'] as const;
+export const KINDS = ['config', 'key', 'snapshot', 'tree', 'chunk', 'gcplan'] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Kind codes used inside the AEAD associated data (never change an existing one). */
@@ -19,6 +27,7 @@ export const KIND_CODE: Record<Kind, number> = {
   snapshot: 3,
   tree: 4,
   chunk: 5,
+  gcplan: 6,
 };
 
 export function isKind(s: string): s is Kind {
@@ -29,7 +38,7 @@ export function checkReadableVersion(version: unknown, what: string): void {
   if (typeof version !== 'number' || !READABLE_VERSIONS.includes(version)) {
     throw new ObnamError(
       'UNSUPPORTED_VERSION',
-      `${what} has format version ${String(version)}, but this obnam reads only version ${READABLE_VERSIONS.join(', ')}; ` +
+      `${what} has format version ${String(version)}, but this obnam reads only version ${READABLE_VERSIONS.join(' and ')}; ` +
         'upgrade obnam to read this repository',
     );
   }

@@ -12,18 +12,20 @@
  * what each bad object affects. Quick mode checks chunks for existence only
  * (trees are still read, since they name the chunks).
  */
+import { IdMap } from '../util/id-map.js';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
 import { directoryEntries } from '../format/treesplit.js';
 import type { Kind } from '../format/version.js';
 import type { Repository } from '../repo/repository.js';
 import { Pending, pending } from '../util/pending.js';
-import type { WorkerPool } from '../workers/pool.js';
-import type { VerifyResult } from '../workers/tasks.js';
+import type { TaskRunner } from '../workers/protocol.js';
+import type { VerifyResult } from './verify.js';
+import type { FsckTasks } from './worker-tasks.js';
 
 export interface FsckOptions {
   quick?: boolean;
-  pool: WorkerPool;
+  pool: TaskRunner<FsckTasks>;
   signal?: AbortSignal;
   progress?: FsckProgress;
 }
@@ -59,6 +61,9 @@ export interface FsckReport {
 }
 
 const MAX_PATHS = 100;
+const CHECKING = 0;
+const OK = 1;
+const DAMAGED = 2;
 
 export async function fsck(repo: Repository, opts: FsckOptions): Promise<FsckReport> {
   return new FsckRun(repo, opts).run();
@@ -68,8 +73,10 @@ class FsckRun {
   private readonly progress: FsckProgress;
   /** tree id -> whether it or anything below it is damaged */
   private readonly treeDamage = new Map<string, Promise<boolean>>();
-  /** chunk id -> whether it is damaged */
-  private readonly chunkDamage = new Map<string, Promise<boolean>>();
+  /** chunk id -> CHECKING, OK or DAMAGED, in a compact map (a repository may hold millions of chunks) */
+  private readonly chunks = new IdMap(1);
+  /** The checks in progress (bounded by the worker pool's queue). */
+  private readonly chunkChecks = new Map<string, Promise<boolean>>();
   private readonly problems = new Map<string, FsckProblem>();
   /** Every tree node loaded in pass 1, pages of large directories included. */
   private readonly loadedTrees = new Set<string>();
@@ -97,7 +104,7 @@ class FsckRun {
     }
     // Pass 1: reachability and verification.
     for (const tree of roots.values()) await this.checkTree(tree);
-    await Promise.all(this.chunkDamage.values());
+    await Promise.all(this.chunkChecks.values());
 
     let unreferenced = 0;
     if (!this.opts.quick) unreferenced = await this.checkUnreferenced();
@@ -110,7 +117,7 @@ class FsckRun {
       quick: !!this.opts.quick,
       snapshots: snapshotIds.length,
       trees: this.treeDamage.size,
-      chunks: this.chunkDamage.size,
+      chunks: this.chunks.size,
       unreferenced,
       problems: [...this.problems.values()],
     };
@@ -172,17 +179,30 @@ class FsckRun {
 
   /** Starts checking a chunk (once); resolves when the check is queued, to the check's outcome. */
   private async checkChunk(id: string, length: number): Promise<Pending<boolean>> {
-    const known = this.chunkDamage.get(id);
+    const known = this.chunkOutcome(id);
     if (known) return { result: known };
     await this.opts.pool.ready();
+    const started = this.chunkOutcome(id); // another caller may have started it meanwhile
+    if (started) return { result: started };
+    const at = this.chunks.add(id, CHECKING);
     const p = this.verify('chunk', id, length).then((r) => {
       this.progress.chunks++;
+      this.chunks.setField(at, 0, r.ok ? OK : DAMAGED);
+      this.chunkChecks.delete(id);
       if (r.ok) return false;
       this.problem('chunk', id, new ObnamError(r.code as never, r.message), [], []);
       return true;
     });
-    this.chunkDamage.set(id, p);
+    this.chunkChecks.set(id, p);
     return pending(p);
+  }
+
+  /** Whether a chunk is damaged, if its check has started; undefined if not. */
+  private chunkOutcome(id: string): Promise<boolean> | undefined {
+    const at = this.chunks.find(id);
+    if (at < 0) return undefined;
+    const state = this.chunks.field(at, 0);
+    return state === CHECKING ? this.chunkChecks.get(id)! : Promise.resolve(state === DAMAGED);
   }
 
   private async verify(kind: Kind, id: string, length?: number): Promise<VerifyResult> {
@@ -191,7 +211,7 @@ class FsckRun {
         ? { ok: true }
         : { ok: false, code: 'NOT_FOUND', message: `${kind} ${id} not found` };
     }
-    return this.opts.pool.run<VerifyResult>({ op: 'verify', kind, id, length });
+    return this.opts.pool.run({ op: 'verify', kind, id, length });
   }
 
   /** Verifies stored trees and chunks that no snapshot references; returns how many there are. */
@@ -199,12 +219,11 @@ class FsckRun {
     let count = 0;
     const work: Promise<void>[] = [];
     for (const kind of ['tree', 'chunk'] as const) {
-      const seen = kind === 'tree' ? this.treeDamage : this.chunkDamage;
       for await (const id of this.repo.store.list(kind, { signal: this.opts.signal })) {
-        if (seen.has(id) || (kind === 'tree' && this.loadedTrees.has(id))) continue;
+        if (kind === 'tree' ? this.treeDamage.has(id) || this.loadedTrees.has(id) : this.chunks.has(id)) continue;
         count++;
         await this.opts.pool.ready();
-        const p = this.opts.pool.run<VerifyResult>({ op: 'verify', kind, id }).then((r) => {
+        const p = this.opts.pool.run({ op: 'verify', kind, id }).then((r) => {
           if (!r.ok) this.problem(kind, id, new ObnamError(r.code as never, r.message), [], []);
         });
         p.catch(() => undefined);
@@ -239,7 +258,7 @@ class FsckRun {
         if (await this.treeDamage.get(e.subtree!)) await this.attribute(snapshot, e.subtree!, p);
       } else if (e.chunks) {
         for (const c of e.chunks) {
-          if (await this.chunkDamage.get(c.id)) this.affects(this.problems.get(`chunk/${c.id}`)!, snapshot, p);
+          if (await this.chunkOutcome(c.id)) this.affects(this.problems.get(`chunk/${c.id}`)!, snapshot, p);
         }
       }
     }

@@ -14,8 +14,8 @@ import { decodeSnapshot } from '../format/snapshot.js';
 import { decodeTreeNode, TreeNode } from '../format/tree.js';
 import type { Kind } from '../format/version.js';
 import type { SnapshotInfo } from '../repo/repository.js';
-import type { WorkerPool } from '../workers/pool.js';
-import type { LoadResult } from '../workers/tasks.js';
+import type { TaskRunner } from '../workers/protocol.js';
+import type { FsviewTasks } from './worker-tasks.js';
 import { ObjectCache } from './cache.js';
 import { FsError } from './errors.js';
 
@@ -23,8 +23,8 @@ import { FsError } from './errors.js';
 export type ObjectLoader = (kind: Kind, id: string) => Promise<Uint8Array>;
 
 /** A loader that runs every fetch on the repository's worker pool. */
-export function poolLoader(pool: WorkerPool): ObjectLoader {
-  return (kind, id) => pool.run<LoadResult>({ op: 'load', kind, id });
+export function poolLoader(pool: TaskRunner<FsviewTasks>): ObjectLoader {
+  return (kind, id) => pool.run({ op: 'load', kind, id });
 }
 
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));

@@ -13,8 +13,14 @@ export interface SnapshotDir {
   /** Name under snapshots/. */
   name: string;
   info: SnapshotInfo;
-  /** Position, oldest first; part of every inode key of this snapshot. */
+  /** Position, oldest first. */
   index: number;
+  /**
+   * A number for this snapshot that stays the same for as long as the mount
+   * shows it (positions shift as snapshots come and go); part of every inode
+   * key of this snapshot.
+   */
+  serial: number;
 }
 
 export function timeName(info: SnapshotInfo): string {
@@ -25,8 +31,8 @@ export function timeName(info: SnapshotInfo): string {
 const byTime = (a: SnapshotInfo, b: SnapshotInfo) =>
   a.time.sec - b.time.sec || a.time.nsec - b.time.nsec || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-/** Names snapshots (oldest first in the result). */
-export function nameSnapshots(infos: readonly SnapshotInfo[]): SnapshotDir[] {
+/** Names snapshots (oldest first in the result); `serialOf` gives each its serial (default: its position). */
+export function nameSnapshots(infos: readonly SnapshotInfo[], serialOf?: (id: string) => number): SnapshotDir[] {
   const sorted = [...infos].sort(byTime);
   const counts = new Map<string, number>();
   for (const s of sorted) counts.set(timeName(s), (counts.get(timeName(s)) ?? 0) + 1);
@@ -36,21 +42,19 @@ export function nameSnapshots(infos: readonly SnapshotInfo[]): SnapshotDir[] {
     let name = counts.get(base)! > 1 ? `${base}-${shortId(info.id)}` : base;
     if (used.has(name)) name = `${base}-${info.id}`; // two ids with the same 8-digit prefix
     used.add(name);
-    return { name, info, index };
+    return { name, info, index, serial: serialOf ? serialOf(info.id) : index };
   });
 }
 
 /**
- * Loads every snapshot object (eight at a time). One that cannot be read is
+ * Loads these snapshot objects (eight at a time). One that cannot be read is
  * reported through `onError` and left out; the others are still shown.
  */
 export async function loadSnapshots(
-  ids: AsyncIterable<string>,
+  all: readonly string[],
   objects: RepoObjects,
   onError: (id: string, error: unknown) => void,
 ): Promise<SnapshotInfo[]> {
-  const all: string[] = [];
-  for await (const id of ids) all.push(id);
   const out: SnapshotInfo[] = [];
   const limit = 8;
   for (let i = 0; i < all.length; i += limit) {

@@ -12,24 +12,31 @@
  * reads only the snapshot objects; a lookup or listing fetches only the tree
  * nodes on its path; a read fetches only the chunks it covers. A hardlink
  * shows its target's content and attributes under its own name.
+ *
+ * The snapshot list follows the repository (snapshotlist.ts): listing or
+ * looking up /, snapshots/, ids/, latest or a snapshot's own directory reads
+ * it again when it is older than the refresh interval. A snapshot that is
+ * gone can no longer be looked up or opened, but files already open in it
+ * keep reading for as long as their chunks can be fetched.
  */
-import { describeError, ObnamError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { Timestamp, TreeEntry } from '../format/tree.js';
 import { directoryEntries, findEntry } from '../format/treesplit.js';
 import { ObjectCache, CacheStats } from './cache.js';
 import { FsError } from './errors.js';
-import { IDS_INO, InodeTable, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
+import { IDS_INO, InodeTable, InodeTableOptions, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
 import { ObjectLoader, RepoObjects } from './objects.js';
 import { FileReader } from './reader.js';
-import { loadSnapshots, nameSnapshots, SnapshotDir } from './snapshots.js';
+import { DEFAULT_REFRESH_MS, ShownSnapshots, SnapshotList } from './snapshotlist.js';
+import type { SnapshotDir } from './snapshots.js';
 import { entryStat, FsStat, S_IFDIR, S_IFLNK, syntheticStat, typeBits } from './stat.js';
 
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_READ_AHEAD = 4;
 
 export interface FsViewSource {
-  /** The ids of every snapshot in the repository. */
-  snapshotIds: AsyncIterable<string>;
+  /** Lists the ids of every snapshot in the repository (called again at each refresh). */
+  listSnapshotIds: () => AsyncIterable<string>;
   /** Fetches an object's verified plaintext (in the mount: on the worker pool). */
   load: ObjectLoader;
 }
@@ -41,8 +48,17 @@ export interface FsViewOptions {
   readAhead?: number;
   /** Owner of the view's own directories (default: this process's uid and gid). */
   owner?: { uid: number; gid: number };
-  /** Told about snapshots that could not be read (they are left out). */
+  /** Told about snapshots that could not be read (they are left out), and listings that failed. */
   onWarning?: (message: string) => void;
+  /**
+   * Milliseconds the snapshot list is shown before it is read again (default
+   * 5000; 0: at every use; Infinity: never after opening).
+   */
+  refreshMs?: number;
+  /** The clock for refreshes, monotonic milliseconds (default performance.now; tests inject one). */
+  now?: () => number;
+  /** How many paths' inode numbers to remember (see inodes.ts). */
+  inodes?: InodeTableOptions;
 }
 
 export interface DirEntry {
@@ -59,10 +75,10 @@ export interface FsViewStats {
 }
 
 type Node =
-  | { kind: 'root' }
-  | { kind: 'snapshots' }
-  | { kind: 'ids' }
-  | { kind: 'latest' }
+  | { kind: 'root'; shown: ShownSnapshots }
+  | { kind: 'snapshots'; shown: ShownSnapshots }
+  | { kind: 'ids'; shown: ShownSnapshots }
+  | { kind: 'latest'; shown: ShownSnapshots; snap: SnapshotDir }
   | { kind: 'snapshot'; snap: SnapshotDir }
   /** A path inside a snapshot; `entry` is never a hardlink (resolved), `key` is the path its inode is known by. */
   | { kind: 'entry'; snap: SnapshotDir; key: Buffer; entry: TreeEntry };
@@ -88,51 +104,55 @@ const joinAll = (parts: Buffer[]): Buffer => Buffer.concat(parts.flatMap((p, i) 
 const show = (b: Uint8Array): string => JSON.stringify(Buffer.from(b).toString('utf8'));
 
 export class FsView {
-  private readonly byName = new Map<string, SnapshotDir>();
-  private readonly byId = new Map<string, SnapshotDir>();
-  private readonly inodes = new InodeTable();
+  private readonly inodes: InodeTable;
   private readonly handles = new Map<number, FileReader>();
   private readonly background = new Set<Promise<void>>();
   private nextHandle = 1;
   private readonly owner: { uid: number; gid: number };
   private readonly readAhead: number;
+  private readonly refreshInterval: number;
   private readonly loadTree = (id: string) => this.objects.tree(id);
 
   private constructor(
     private readonly objects: RepoObjects,
-    /** Oldest first. */
-    readonly snapshots: readonly SnapshotDir[],
+    private readonly snapshotList: SnapshotList,
     opts: FsViewOptions,
   ) {
-    for (const s of snapshots) {
-      this.byName.set(s.name, s);
-      this.byId.set(s.info.id, s);
-    }
+    this.inodes = new InodeTable(opts.inodes);
     this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     this.readAhead = opts.readAhead ?? DEFAULT_READ_AHEAD;
+    this.refreshInterval = opts.refreshMs ?? DEFAULT_REFRESH_MS;
   }
 
-  /** Reads the snapshot list (and nothing else) and returns the view. */
+  /**
+   * Reads the snapshot list (and nothing else) and returns the view. Some
+   * unreadable snapshots are left out (and named through onWarning); none
+   * readable at all is a failure, not an empty view.
+   */
   static async open(source: FsViewSource, opts: FsViewOptions = {}): Promise<FsView> {
     const objects = new RepoObjects(source.load, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
-    const failures: unknown[] = [];
-    const infos = await loadSnapshots(source.snapshotIds, objects, (id, e) => {
-      failures.push(e);
-      opts.onWarning?.(`snapshot ${id} left out: ${describeError(e)}`);
+    const list = await SnapshotList.open({
+      listIds: source.listSnapshotIds,
+      objects,
+      refreshMs: opts.refreshMs ?? DEFAULT_REFRESH_MS,
+      now: opts.now ?? (() => performance.now()),
+      onWarning: opts.onWarning,
     });
-    // Some unreadable snapshots are left out; none readable at all is a failure, not an empty view.
-    if (failures.length && infos.length === 0) {
-      const first = failures[0];
-      const cause = first instanceof Error ? first.cause : undefined;
-      throw new ObnamError(cause instanceof ObnamError ? cause.code : 'CORRUPT', `no snapshot could be read: ${describeError(first)}`, {
-        cause: first,
-      });
-    }
-    return new FsView(objects, nameSnapshots(infos), opts);
+    return new FsView(objects, list, opts);
+  }
+
+  /** The snapshots shown now, oldest first (as last read: no refresh). */
+  get snapshots(): readonly SnapshotDir[] {
+    return this.snapshotList.snapshots.all;
   }
 
   get latest(): SnapshotDir | undefined {
-    return this.snapshots[this.snapshots.length - 1];
+    return this.snapshotList.snapshots.latest;
+  }
+
+  /** Milliseconds the snapshot list is shown before it is read again. */
+  get refreshMs(): number {
+    return this.refreshInterval;
   }
 
   async getattr(path: Uint8Array): Promise<FsStat> {
@@ -143,7 +163,7 @@ export class FsView {
     const node = await this.lookup(path);
     const dir = (s: SnapshotDir, name: string): DirEntry => ({
       name: Buffer.from(name),
-      ino: this.inodes.of(s.index, Buffer.alloc(0)),
+      ino: this.inodes.of(s.serial, Buffer.alloc(0)),
       mode: S_IFDIR,
     });
     switch (node.kind) {
@@ -152,13 +172,13 @@ export class FsView {
           { name: Buffer.from('snapshots'), ino: SNAPSHOTS_INO, mode: S_IFDIR },
           { name: Buffer.from('ids'), ino: IDS_INO, mode: S_IFDIR },
         ];
-        if (this.latest) out.push({ name: Buffer.from('latest'), ino: LATEST_INO, mode: S_IFLNK });
+        if (node.shown.latest) out.push({ name: Buffer.from('latest'), ino: LATEST_INO, mode: S_IFLNK });
         return out;
       }
       case 'snapshots':
-        return this.snapshots.map((s) => dir(s, s.name));
+        return node.shown.all.map((s) => dir(s, s.name));
       case 'ids':
-        return this.snapshots.map((s) => dir(s, s.info.id));
+        return node.shown.all.map((s) => dir(s, s.info.id));
       case 'snapshot':
         return this.list(node.snap, node.snap.info.tree, Buffer.alloc(0));
       case 'entry':
@@ -171,7 +191,7 @@ export class FsView {
 
   async readlink(path: Uint8Array): Promise<Buffer> {
     const node = await this.lookup(path);
-    if (node.kind === 'latest') return Buffer.from(this.latestTarget());
+    if (node.kind === 'latest') return Buffer.from(latestTarget(node.snap));
     if (node.kind === 'entry' && node.entry.type === 'symlink') return node.entry.target!;
     throw new FsError('NOT_LINK', `${show(path)} is not a symlink`);
   }
@@ -232,50 +252,44 @@ export class FsView {
     return { cache: this.objects.cache.stats(), inodes: this.inodes.size, openFiles: this.handles.size };
   }
 
-  private latestTarget(): string {
-    return `snapshots/${this.latest!.name}`;
-  }
-
-  private newestTime(): Timestamp {
-    return this.latest?.info.time ?? { sec: 0, nsec: 0 };
-  }
-
   private stat(node: Node): FsStat {
     const dirMode = S_IFDIR | 0o555;
-    const n = this.snapshots.length;
+    const newest = (shown: ShownSnapshots): Timestamp => shown.latest?.info.time ?? { sec: 0, nsec: 0 };
     switch (node.kind) {
       case 'root':
-        return syntheticStat(ROOT_INO, dirMode, this.owner, this.newestTime(), { nlink: 4 });
+        return syntheticStat(ROOT_INO, dirMode, this.owner, newest(node.shown), { nlink: 4 });
       case 'snapshots':
-        return syntheticStat(SNAPSHOTS_INO, dirMode, this.owner, this.newestTime(), { nlink: 2 + n });
+        return syntheticStat(SNAPSHOTS_INO, dirMode, this.owner, newest(node.shown), { nlink: 2 + node.shown.all.length });
       case 'ids':
-        return syntheticStat(IDS_INO, dirMode, this.owner, this.newestTime(), { nlink: 2 + n });
+        return syntheticStat(IDS_INO, dirMode, this.owner, newest(node.shown), { nlink: 2 + node.shown.all.length });
       case 'latest':
-        return syntheticStat(LATEST_INO, S_IFLNK | 0o777, this.owner, this.newestTime(), { size: this.latestTarget().length });
+        return syntheticStat(LATEST_INO, S_IFLNK | 0o777, this.owner, newest(node.shown), { size: latestTarget(node.snap).length });
       case 'snapshot':
         // nlink 1: "subdirectories not counted" (knowing would mean fetching the root tree).
-        return syntheticStat(this.inodes.of(node.snap.index, Buffer.alloc(0)), dirMode, this.owner, node.snap.info.time);
+        return syntheticStat(this.inodes.of(node.snap.serial, Buffer.alloc(0)), dirMode, this.owner, node.snap.info.time);
       case 'entry':
-        return entryStat(node.entry, this.inodes.of(node.snap.index, node.key));
+        return entryStat(node.entry, this.inodes.of(node.snap.serial, node.key, isLinked(node.entry)));
     }
   }
 
   private async lookup(path: Uint8Array): Promise<Node> {
     const parts = components(path);
-    if (parts.length === 0) return { kind: 'root' };
+    // The top of the mount and the snapshots' own directories follow the repository; paths inside a snapshot do not wait for that.
+    const shown = parts.length <= 2 ? await this.snapshotList.fresh() : this.snapshotList.snapshots;
+    if (parts.length === 0) return { kind: 'root', shown };
     const [top, name, ...rest] = parts as [Buffer, ...Buffer[]];
     const topName = top.toString('latin1');
     let snap: SnapshotDir | undefined;
-    if (topName === 'latest' && this.latest) {
+    if (topName === 'latest' && shown.latest) {
       // The kernel follows the symlink itself; a path through it never gets here.
       if (name) throw new FsError('NOT_DIR', `${show(path)}: latest is a symlink`);
-      return { kind: 'latest' };
+      return { kind: 'latest', shown, snap: shown.latest };
     } else if (topName === 'snapshots') {
-      if (!name) return { kind: 'snapshots' };
-      snap = this.byName.get(name.toString('latin1'));
+      if (!name) return { kind: 'snapshots', shown };
+      snap = shown.byName.get(name.toString('latin1'));
     } else if (topName === 'ids') {
-      if (!name) return { kind: 'ids' };
-      snap = this.byId.get(name.toString('latin1'));
+      if (!name) return { kind: 'ids', shown };
+      snap = shown.byId.get(name.toString('latin1'));
     }
     if (!snap) throw new FsError('NO_ENTRY', `no ${show(path)}`);
     if (rest.length === 0) return { kind: 'snapshot', snap };
@@ -329,7 +343,7 @@ export class FsView {
     try {
       for await (const e of directoryEntries(this.loadTree, tree)) {
         const key = e.type === 'hardlink' ? e.link! : join(prefix, e.name);
-        out.push({ name: e.name, ino: this.inodes.of(snap.index, key), mode: typeBits(e.type) });
+        out.push({ name: e.name, ino: this.inodes.of(snap.serial, key, e.type === 'hardlink' || isLinked(e)), mode: typeBits(e.type) });
       }
     } catch (e) {
       throw asUnreadable(e, `tree ${tree}`);
@@ -337,6 +351,16 @@ export class FsView {
     return out;
   }
 }
+
+const latestTarget = (snap: SnapshotDir): string => `snapshots/${snap.name}`;
+
+/**
+ * Whether an entry is a file with several links (its inode number is
+ * remembered apart, see inodes.ts). A hardlink's target is always one: the
+ * backup records the link count it saw, at least two when it found another
+ * name.
+ */
+const isLinked = (e: TreeEntry): boolean => e.type !== 'dir' && (e.nlink ?? 1) > 1;
 
 /** Structural damage found while walking trees (ObnamError CORRUPT) is an unreadable object too. */
 function asUnreadable(e: unknown, what: string): FsError {

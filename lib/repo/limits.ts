@@ -10,4 +10,5 @@ export const MAX_PLAINTEXT: Record<Exclude<Kind, 'chunk'>, number> = {
   key: 1 << 20,
   snapshot: 16 << 20,
   tree: 256 << 20,
+  gcplan: 16 << 20,
 };

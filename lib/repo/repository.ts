@@ -19,10 +19,11 @@ import { decodeCbor } from '../format/cbor.js';
 import { decodeConfig, encodeConfig, newConfig, RepoConfig } from '../format/config.js';
 import { envelopeVersion, openObject, sealObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
+import { decodeGcPlan, encodeGcPlan, GcPlan, newPlanId } from '../format/gcplan.js';
 import { decodeSnapshot, encodeSnapshot, Snapshot } from '../format/snapshot.js';
 import { decodeTreeNode, encodeTreeNode, TreeNode } from '../format/tree.js';
-import { checkReadableVersion, Kind } from '../format/version.js';
-import type { ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
+import { checkReadableVersion, GC_VERSION, Kind } from '../format/version.js';
+import type { ObjectAccess, ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 
 export interface PutResult {
@@ -37,6 +38,10 @@ export interface SnapshotInfo extends Snapshot {
   id: string;
 }
 
+export interface GcPlanInfo extends GcPlan {
+  id: string;
+}
+
 /** How new key slots are made: the scrypt cost (default DEFAULT_KDF_COST; test suites inject a cheap one). */
 export interface NewKeyOptions {
   kdf?: KdfCost;
@@ -45,16 +50,51 @@ export interface NewKeyOptions {
 /** Errors that make Repository.open skip one key slot and go on with the others. */
 const SKIPPED_SLOT_ERRORS: ReadonlySet<string> = new Set(['CORRUPT', 'UNSUPPORTED_VERSION', 'KDF_LIMIT']);
 
+/** A snapshot object that is listed but cannot be read: its id is its name, known without decrypting. */
+export interface DamagedSnapshot {
+  id: string;
+  error: ObnamError;
+}
+
+/** Every snapshot in the store: the readable ones (oldest first) and the damaged ones (by id). */
+export interface SnapshotScan {
+  snapshots: SnapshotInfo[];
+  damaged: DamagedSnapshot[];
+}
+
+/**
+ * Errors that make one snapshot object unreadable without saying anything
+ * about the others: it fails authentication, decoding or its id (CORRUPT),
+ * or was written by a newer format (UNSUPPORTED_VERSION). Transport and
+ * permission errors are not damage: they stop the command.
+ */
+export function isDamage(e: unknown): e is ObnamError {
+  return e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'UNSUPPORTED_VERSION');
+}
+
+const byTime = (a: SnapshotInfo, b: SnapshotInfo) =>
+  a.time.sec - b.time.sec || a.time.nsec - b.time.nsec || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 function passphraseBytes(p: string | Uint8Array): Uint8Array {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
 
-export class Repository {
+/**
+ * An open repository over a store S. Most repositories own a whole
+ * ObjectStore; a worker thread's sees only ObjectAccess (single objects,
+ * through its StoreProxy), so what lists, deletes or closes is not there.
+ */
+export class Repository<S extends ObjectAccess = ObjectStore> {
   private gear?: Uint32Array;
+  private readonly reportedDamage = new Set<string>();
+  /**
+   * Told (once per id) about each snapshot that listSnapshots passes over
+   * because it cannot be read. The CLI names it on stderr.
+   */
+  onDamagedSnapshot?: (d: DamagedSnapshot) => void;
 
   private constructor(
-    readonly store: ObjectStore,
-    readonly storeSpec: StoreSpec,
+    readonly store: S,
     readonly keys: MasterKeys,
     readonly config: RepoConfig,
     readonly keyId: string,
@@ -77,25 +117,41 @@ export class Repository {
     const keyId = newKeyId();
     const slot = await createKeySlot(keyId, keys, passphraseBytes(passphrase), hostInfo(), opts.kdf);
     await store.put('key', keyId, slot);
-    const configBytes = sealObject(keys.encryption, 'config', CONFIG_ID, encodeConfig(config), config.compressionLevel);
+    const configBytes = sealObject(keys.encryption, 'config', CONFIG_ID, encodeConfig(config), config.compressionLevel, undefined, config.version);
     // The config is written last: a store with a config is a complete repository.
     if (!(await store.put('config', CONFIG_ID, configBytes))) {
       throw new ObnamError('REPOSITORY_EXISTS', `another obnam init created a repository at ${store.location} at the same time; use that one`);
     }
-    return new Repository(store, spec, keys, config, keyId);
+    return new Repository(store, keys, config, keyId);
   }
 
   /** Opens a repository with a passphrase; BAD_PASSPHRASE if no key slot accepts it. */
-  static async open(store: ObjectStore, spec: StoreSpec, passphrase: string | Uint8Array): Promise<Repository> {
+  static async open(store: ObjectStore, passphrase: string | Uint8Array): Promise<Repository> {
     let configBytes: Uint8Array;
     try {
       configBytes = await store.get('config', CONFIG_ID);
     } catch (e) {
       if (e instanceof ObnamError && e.code === 'NOT_FOUND') {
+        if (await store.has('gcplan', CONFIG_ID).catch(() => false)) {
+          throw new ObnamError('NO_REPOSITORY', `an obnam upgrade of the repository at ${store.location} was interrupted; run obnam upgrade to finish it`);
+        }
         throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
       }
       throw e;
     }
+    return Repository.openConfig(store, passphrase, 'config', configBytes);
+  }
+
+  /**
+   * Opens a repository from config bytes stored as `kind`: the config, or
+   * the staged config of an interrupted upgrade (lib/repo/upgrade.ts).
+   */
+  static async openConfig(
+    store: ObjectStore,
+    passphrase: string | Uint8Array,
+    kind: 'config' | 'gcplan',
+    configBytes: Uint8Array,
+  ): Promise<Repository> {
     const version = envelopeVersion(configBytes);
     if (version === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
     checkReadableVersion(version, 'this repository');
@@ -114,7 +170,7 @@ export class Repository {
       if (!keys) continue;
       let plain: Uint8Array;
       try {
-        plain = openObject(keys.encryption, 'config', CONFIG_ID, configBytes, MAX_PLAINTEXT.config);
+        plain = openObject(keys.encryption, kind, CONFIG_ID, configBytes, MAX_PLAINTEXT.config);
       } catch (e) {
         // A slot left by an interrupted init: it opens, but its keys are not this repository's.
         if (e instanceof ObnamError && e.code === 'CORRUPT') {
@@ -124,7 +180,8 @@ export class Repository {
         throw e;
       }
       const config = decodeConfig(decodeCbor(plain, 'repository config'));
-      return new Repository(store, spec, keys, config, id);
+      if (config.version !== version) throw new ObnamError('CORRUPT', 'repository config: its version differs from its envelope\'s');
+      return new Repository(store, keys, config, id);
     }
     if (unusable.length) {
       throw new ObnamError('BAD_PASSPHRASE', `wrong passphrase, or its key slot is unusable: ${unusable.join('; ')}`);
@@ -133,8 +190,8 @@ export class Repository {
   }
 
   /** Opens a repository with keys already unlocked (worker threads). */
-  static withKeys(store: ObjectStore, spec: StoreSpec, keys: MasterKeys, config: RepoConfig, keyId: string): Repository {
-    return new Repository(store, spec, keys, config, keyId);
+  static withKeys<S extends ObjectAccess>(store: S, keys: MasterKeys, config: RepoConfig, keyId: string): Repository<S> {
+    return new Repository(store, keys, config, keyId);
   }
 
   /** The content id of plaintext: HMAC-SHA256(id key, plaintext), hex. */
@@ -147,8 +204,9 @@ export class Repository {
     return new Chunker(this.gear, this.config.chunker);
   }
 
+  /** Seals plaintext at the repository's format version (a version 1 repository keeps getting version 1 objects). */
   seal(kind: Kind, id: string, plaintext: Uint8Array): Uint8Array {
-    return sealObject(this.keys.encryption, kind, id, plaintext, this.config.compressionLevel);
+    return sealObject(this.keys.encryption, kind, id, plaintext, this.config.compressionLevel, undefined, this.config.version);
   }
 
   /** Decrypts stored bytes and, for content-addressed kinds, checks the id. */
@@ -192,35 +250,117 @@ export class Repository {
     return { id, ...s };
   }
 
-  /** All snapshots, oldest first. */
-  async listSnapshots(opts?: StoreOptions): Promise<SnapshotInfo[]> {
+  /**
+   * Reads every snapshot object (16 at a time). One that is damaged (see
+   * isDamage) is returned apart instead of failing the scan; one that
+   * vanished since the listing (forgotten meanwhile) is left out.
+   */
+  async scanSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotScan> {
     const ids: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) ids.push(id);
-    const out: SnapshotInfo[] = [];
+    const snapshots: SnapshotInfo[] = [];
+    const damaged: DamagedSnapshot[] = [];
     const limit = 16;
     for (let i = 0; i < ids.length; i += limit) {
-      out.push(...(await Promise.all(ids.slice(i, i + limit).map((id) => this.getSnapshot(id, opts)))));
+      await Promise.all(
+        ids.slice(i, i + limit).map(async (id) => {
+          try {
+            snapshots.push(await this.getSnapshot(id, opts));
+          } catch (e) {
+            if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
+            if (!isDamage(e)) throw e;
+            damaged.push({ id, error: e });
+          }
+        }),
+      );
     }
-    return out.sort((a, b) => a.time.sec - b.time.sec || a.time.nsec - b.time.nsec || (a.id < b.id ? -1 : 1));
+    snapshots.sort(byTime);
+    damaged.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const d of damaged) {
+      if (this.reportedDamage.has(d.id)) continue;
+      this.reportedDamage.add(d.id);
+      this.onDamagedSnapshot?.(d);
+    }
+    return { snapshots, damaged };
   }
 
-  /** A snapshot by full id, unique id prefix, or "latest". */
-  async resolveSnapshot(ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
-    if (ref === 'latest') {
-      const all = await this.listSnapshots(opts);
-      const last = all[all.length - 1];
-      if (!last) throw new ObnamError('NOT_FOUND', 'the repository has no snapshots yet');
-      return last;
-    }
+  /** The readable snapshots, oldest first; damaged ones are reported through onDamagedSnapshot and passed over. */
+  async listSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotInfo[]> {
+    return (await this.scanSnapshots(opts)).snapshots;
+  }
+
+  /** The ids of the snapshots whose id is or starts with `ref` (hex), read from the listing alone. */
+  private async snapshotIdsMatching(this: Repository, ref: string, opts?: StoreOptions): Promise<string[]> {
     if (!/^[0-9a-f]{1,64}$/.test(ref)) throw new ObnamError('NOT_FOUND', `no snapshot ${JSON.stringify(ref)}: expected a hex id, an id prefix or "latest"`);
     const matches: string[] = [];
     for await (const id of this.store.list('snapshot', opts)) if (id.startsWith(ref)) matches.push(id);
     if (matches.length === 0) throw new ObnamError('NOT_FOUND', `no snapshot ${ref}`);
     if (matches.length > 1) throw new ObnamError('AMBIGUOUS', `snapshot prefix ${ref} matches ${matches.length} snapshots; give more digits`);
-    return this.getSnapshot(matches[0]!, opts);
+    return matches;
   }
 
-  async listKeys(): Promise<KeySlotInfo[]> {
+  /**
+   * The id of a snapshot named by full id, unique id prefix, or "latest"
+   * (the newest readable one), without reading an object named by id: so a
+   * damaged snapshot can be named (to forget it).
+   */
+  async resolveSnapshotId(this: Repository, ref: string, opts?: StoreOptions): Promise<string> {
+    if (ref === 'latest') return (await this.latestSnapshot(opts)).id;
+    return (await this.snapshotIdsMatching(ref, opts))[0]!;
+  }
+
+  /** A snapshot by full id, unique id prefix, or "latest" (the newest readable one). */
+  async resolveSnapshot(this: Repository, ref: string, opts?: StoreOptions): Promise<SnapshotInfo> {
+    if (ref === 'latest') return this.latestSnapshot(opts);
+    return this.getSnapshot((await this.snapshotIdsMatching(ref, opts))[0]!, opts);
+  }
+
+  private async latestSnapshot(this: Repository, opts?: StoreOptions): Promise<SnapshotInfo> {
+    const { snapshots, damaged } = await this.scanSnapshots(opts);
+    const last = snapshots[snapshots.length - 1];
+    if (last) return last;
+    if (damaged.length) throw new ObnamError('CORRUPT', `no snapshot can be read: all ${damaged.length} are damaged (run obnam fsck)`);
+    throw new ObnamError('NOT_FOUND', 'the repository has no snapshots yet');
+  }
+
+  /**
+   * Forgets a snapshot: deletes its snapshot object and nothing else (its
+   * trees and chunks are left for garbage collection; no other snapshot
+   * refers to it). Already gone counts as done. PERMISSION where the store
+   * forbids deletion (an append-only server client).
+   */
+  async deleteSnapshot(this: Repository, id: string, opts?: StoreOptions): Promise<void> {
+    try {
+      await this.store.delete('snapshot', id, opts);
+    } catch (e) {
+      if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
+      throw e;
+    }
+  }
+
+  /** Ids of the garbage-collection plans in the store (format-spec 14.3); none in a version 1 repository. */
+  async listPlanIds(this: Repository, opts?: StoreOptions): Promise<string[]> {
+    if (this.config.version < GC_VERSION) return [];
+    const ids: string[] = [];
+    // CONFIG_ID names the staged config of an upgrade in progress, not a plan (lib/repo/upgrade.ts).
+    for await (const id of this.store.list('gcplan', opts)) if (id !== CONFIG_ID) ids.push(id);
+    return ids.sort();
+  }
+
+  async getPlan(id: string, opts?: StoreOptions): Promise<GcPlanInfo> {
+    return { id, ...decodeGcPlan(decodeCbor(await this.getObject('gcplan', id, opts), `gcplan ${id}`), `gcplan ${id}`) };
+  }
+
+  /** Puts a plan under a new random id; returns the id. */
+  async putPlan(this: Repository, plan: GcPlan, opts?: StoreOptions): Promise<string> {
+    if (this.config.version < GC_VERSION) throw new ObnamError('INTERNAL', 'plans exist only in format version 2 repositories');
+    const id = newPlanId();
+    await this.store.put('gcplan', id, this.seal('gcplan', id, encodeGcPlan(plan)), opts);
+    await this.store.flush?.();
+    return id;
+  }
+
+  async listKeys(this: Repository): Promise<KeySlotInfo[]> {
     const out: KeySlotInfo[] = [];
     for await (const id of this.store.list('key')) {
       const { wrapped: _w, version: _v, ...info } = parseKeySlot(id, await readKeyObject(this.store, id));
@@ -237,7 +377,7 @@ export class Repository {
   }
 
   /** Removes a key slot by id or unique prefix; refuses to remove the last one or the one in use. */
-  async removeKey(ref: string): Promise<string> {
+  async removeKey(this: Repository, ref: string): Promise<string> {
     const keys = await this.listKeys();
     const matches = keys.filter((k) => k.id.startsWith(ref));
     if (!/^[0-9a-f]+$/.test(ref) || matches.length === 0) throw new ObnamError('NOT_FOUND', `no key ${ref}`);
@@ -251,7 +391,7 @@ export class Repository {
     return id;
   }
 
-  async close(): Promise<void> {
+  async close(this: Repository): Promise<void> {
     await this.store.close();
   }
 }
@@ -267,9 +407,9 @@ async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec): Promise<v
   let keys = 0;
   for await (const _ of store.list('key')) keys++;
   const present: string[] = keys ? [`${keys} key slot${keys === 1 ? '' : 's'}`] : [];
-  for (const kind of ['config', 'snapshot', 'tree', 'chunk'] as const) {
+  for (const kind of ['config', 'snapshot', 'tree', 'chunk', 'gcplan'] as const) {
     for await (const _ of store.list(kind)) {
-      present.push(kind === 'config' ? 'a stray config object' : `${kind}s`);
+      present.push(kind === 'config' ? 'a stray config object' : kind === 'gcplan' ? 'garbage-collection plans' : `${kind}s`);
       break;
     }
   }

@@ -1,10 +1,16 @@
 /**
- * Walking a snapshot's trees by path: resolve a path to its entry, and list
- * everything below a directory depth-first in name order.
+ * Walking a snapshot's trees by path: resolve a path to its entry, list
+ * everything below a directory depth-first in name order, and collect what
+ * trees reach (garbage collection's mark and sweep).
  */
 import { ObnamError } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
 import { directoryEntries, findEntry, NodeLoader } from '../format/treesplit.js';
+/** What a reachable set needs: the exact IdSet or an IdPrefixSet. */
+interface IdMembership {
+  add(id: string | Uint8Array): boolean;
+  has(id: string | Uint8Array): boolean;
+}
 
 /** Splits a snapshot path (absolute or relative to the root) into components; USAGE error for "..". */
 export function snapshotPathComponents(p: string): Buffer[] {
@@ -42,5 +48,37 @@ export async function* walkTree(load: NodeLoader, tree: string, prefix: Buffer):
     const path = Buffer.concat([prefix, Buffer.from('/'), entry.name]);
     yield { path, entry };
     if (entry.type === 'dir') yield* walkTree(load, entry.subtree!, path);
+  }
+}
+
+/** The objects reachable from trees: tree nodes (pages included) and chunks. */
+export interface Reachable {
+  trees: IdMembership;
+  chunks: IdMembership;
+}
+
+/**
+ * Adds to `reach` every tree node and chunk reachable from the tree `root`,
+ * each directory once: directories already in reach.trees are not walked
+ * again (what they reach was added with them). A node that cannot be loaded
+ * throws, unless `skipMissing` and it is NOT_FOUND (then it is left out).
+ */
+export async function addReachable(load: NodeLoader, root: string, reach: Reachable, skipMissing = false): Promise<void> {
+  if (reach.trees.has(root)) return;
+  const recordingLoad: NodeLoader = (id) => {
+    reach.trees.add(id);
+    return load(id);
+  };
+  const stack = [root];
+  while (stack.length) {
+    const dir = stack.pop()!;
+    try {
+      for await (const e of directoryEntries(recordingLoad, dir)) {
+        for (const c of e.chunks ?? []) reach.chunks.add(c.id);
+        if (e.type === 'dir' && e.subtree && !reach.trees.has(e.subtree)) stack.push(e.subtree);
+      }
+    } catch (e) {
+      if (!(skipMissing && e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+    }
   }
 }

@@ -27,11 +27,12 @@ import type { TreeEntry } from '../format/tree.js';
 import { directoryEntries } from '../format/treesplit.js';
 import { resolvePath, snapshotPathComponents } from '../repo/treewalk.js';
 import type { Repository, SnapshotInfo } from '../repo/repository.js';
-import { own } from '../backup/inspect.js';
 import { fsops } from '../util/fsops.js';
+import { own } from '../util/own.js';
 import { Pending, pending, ready } from '../util/pending.js';
-import type { WorkerPool } from '../workers/pool.js';
-import type { RestoreFileResult, RestoreItem, RestoreItemResult, RestoreMeta, RestoreRoot } from '../workers/tasks.js';
+import type { TaskRunner } from '../workers/protocol.js';
+import type { RestoreItem, RestoreItemResult, RestoreMeta, RestoreRoot } from './apply.js';
+import type { RestoreTasks } from './worker-tasks.js';
 
 export interface RestoreProgress {
   files: number;
@@ -44,7 +45,7 @@ export interface RestoreOptions {
   target: string;
   /** Restore only this path of the snapshot (absolute or relative to its root), kept at its place under target. */
   subPath?: string;
-  pool: WorkerPool;
+  pool: TaskRunner<RestoreTasks>;
   /** Restore uid/gid; default: when running as root. */
   owners?: boolean;
   signal?: AbortSignal;
@@ -210,7 +211,7 @@ class RestoreRun {
     const b = this.batch;
     if (!b.items.length) return;
     this.batch = new Batch();
-    this.opts.pool.run<RestoreItemResult[]>({ op: 'restoreItems', root: this.root, items: b.items, owners: this.owners }).then(
+    this.opts.pool.run({ op: 'restoreItems', root: this.root, items: b.items, owners: this.owners }).then(
       (results) => results.forEach((r, i) => b.done[i]!(r)),
       (e) => b.done.forEach((d) => d([describeError(e)])),
     );
@@ -313,16 +314,16 @@ class RestoreRun {
     } else {
       await this.opts.pool.ready();
       const task = {
-        op: 'restoreFile',
+        op: 'restoreFile' as const,
         root: this.root,
         path: own(rel),
-        chunks: entry.chunks!.map((c) => [c.id, c.length]),
+        chunks: entry.chunks!.map((c): [string, number] => [c.id, c.length]),
         meta,
         owners: this.owners,
       };
       written = this.opts.pool
-        .run<RestoreFileResult>(task, [], (n) => {
-          this.progress.bytes += n as number;
+        .run(task, [], (n) => {
+          this.progress.bytes += n;
         })
         .then(
           (r) => {

@@ -7,6 +7,7 @@
  */
 import { describeError, ObnamError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
+import type { ObjectAccess } from '../store/store.js';
 import { fsops } from '../util/fsops.js';
 import { acquireDirs, applyFdMetadata, createReplacing, releaseDirs, removeQuietly, RestoreMeta, RestoreRoot, writeAllSync } from './apply.js';
 
@@ -19,7 +20,7 @@ export interface RestoreFileResult {
 }
 
 export async function restoreFileContent(
-  repo: Repository,
+  repo: Repository<ObjectAccess>,
   root: RestoreRoot,
   path: Uint8Array,
   chunks: [string, number][],

@@ -10,7 +10,8 @@ import { errnoCode, ErrorCode, ObnamError } from '../errors.js';
  * passing failure, or cut off a request that reached it too slowly (408).
  */
 export function isTransientStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
+  // 507: the server's storage is full; retrying at once does not free space.
+  return status === 408 || status === 429 || (status >= 500 && status !== 507);
 }
 
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -25,6 +26,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   502: 'NETWORK',
   503: 'NETWORK',
   504: 'NETWORK',
+  507: 'NO_SPACE',
 };
 
 /** The error for a response that is not one of the statuses the caller expects. */
@@ -42,6 +44,7 @@ export function errorFromResponse(status: number, body: Buffer, location: string
   }
   if (code === 'PERMISSION') return new ObnamError(code, `${location} does not allow this client to ${what}${message ? `: ${message}` : ''}`);
   if (code === 'NOT_FOUND' && message) return new ObnamError(code, message);
+  if (code === 'NO_SPACE') return new ObnamError(code, `${location} has no storage space left (HTTP 507): cannot ${what}; free space on the server and run again`);
   return new ObnamError(code, `${location}: cannot ${what}: ${message || `HTTP status ${status}`}`);
 }
 

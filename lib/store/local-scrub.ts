@@ -2,7 +2,7 @@
  * Scrub of a local directory store: every stored byte checked against its
  * digest, without any repository key (format-spec/local-store.md, section 9):
  * framed files, packs (their index and footer, and every record), and the
- * journals of live writers. obnam-server's `scrub` runs it on every namespace.
+ * journals of live writers, and index segments. obnam-server's `scrub` runs it on every namespace.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -10,7 +10,8 @@ import { sha256 } from '../crypto/hash.js';
 import { isId } from '../format/ids.js';
 import { Kind, KINDS } from '../format/version.js';
 import { unframe } from './framing.js';
-import { FILE_DIRS, framedPath, PACKED, packPath, SHARDS, tmpDir } from './local-layout.js';
+import { FILE_DIRS, framedPath, INDEX_DIR, PACKED, packPath, segmentPath, SHARDS, tmpDir } from './local-layout.js';
+import { decodeSegment } from './index-segment.js';
 import { FOOTER_BYTES, indexLengthFromFooter, packRecords, parsePackIndex } from './pack-format.js';
 import { damagedJournalRecords, journals } from './pack-recover.js';
 
@@ -31,6 +32,14 @@ export async function* scrubDirectory(dir: string): AsyncGenerator<ScrubProblem>
   for (const s of SHARDS) {
     const names = await fs.readdir(path.join(dir, 'packs', s)).catch(() => [] as string[]);
     for (const pack of names.filter(isId)) yield* scrubPack(packPath(dir, pack), pack);
+  }
+  for (const seg of (await fs.readdir(path.join(dir, INDEX_DIR)).catch(() => [] as string[])).filter(isId)) {
+    const file = segmentPath(dir, seg);
+    try {
+      decodeSegment(await fs.readFile(file), `index segment ${seg}`);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') yield { file, message: (e as Error).message };
+    }
   }
   // Journals of live writers hold durable objects too.
   for (const [, file] of await journals(tmpDir(dir))) {

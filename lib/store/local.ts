@@ -28,11 +28,14 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind } from '../format/version.js';
 import { FRAME_HEADER_BYTES, frameDigest, frameHeader, unframe } from './framing.js';
 import * as io from './localfs.js';
-import { FILE_DIRS, framedPath, MARKER, MARKER_TEXT, PACKED, packPath, SHARDS } from './local-layout.js';
+import { FILE_DIRS, framedPath, INDEX_DIR, LATER_DIRS, MARKER, MARKER_TEXT, MARKER_TEXT_V1, PACKED, packPath, segmentPath, SHARDS } from './local-layout.js';
+import { decodeSegment, encodeSegment } from './index-segment.js';
 import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import { intactRecords, journals, orphanJournals, recoverJournal } from './pack-recover.js';
 import { PackWriter } from './pack-writer.js';
-import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex } from './pack-format.js';
+import { FOOTER_BYTES, INDEX_ENTRY_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
+import { KIND_CODE } from '../format/version.js';
+import { CompactPackIndex } from './compact-index.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
 import type { ObjectStore, StoreOptions } from './store.js';
 
@@ -64,22 +67,35 @@ export type { ScrubProblem } from './local-scrub.js';
 
 export class LocalStore implements ObjectStore {
   readonly location: string;
-  private readonly index = new PackIndex();
+  /** Where each tree and chunk in a finished pack is (compact: no digests, see compact-index.ts). */
+  private readonly index = new CompactPackIndex();
+  /** Objects in other live writers' journals (few: at most a pack's worth per writer), with digests. */
+  private readonly journalIndex = new PackIndex();
   private readonly packSize: number;
   private current?: PackWriter;
   /** Objects in packs not yet durable: the pack that holds each. */
   private readonly unsealed = new Map<string, PackWriter>();
   private readonly sealing = new Set<Promise<void>>();
+  /** A failure to write a pack, reported (once) by the next put or flush. */
   private sealError?: unknown;
+  /**
+   * Journals that failed (a full disk): their durable records were
+   * acknowledged, so they are kept and finished as packs once that works
+   * (at a later flush or close), never removed.
+   */
+  private readonly retired = new Set<PackWriter>();
   /** Tombstone keys (see pack-index.ts) known to this process. */
   private readonly tombstones = new Set<string>();
   private readonly openPacks = new Map<string, Promise<fs.FileHandle>>();
   private refreshing?: Promise<void>;
   /** Other live writers' journals read so far: path -> [pack id, bytes parsed, objects]. */
   private readonly journalsSeen = new Map<string, { pack: string; parsed: number; keys: [Kind, string][] }>();
-  private sortedCache = new Map<Kind, { version: number; ids: string[] }>();
 
   private readonly journalFlush: boolean;
+  /** Index segments read or written (file name -> the packs it covers). */
+  private readonly segments = new Map<string, Set<string>>();
+  /** Packs no segment covers: read through their footers, or written by this process. */
+  private readonly uncovered = new Set<string>();
 
   private constructor(
     readonly dir: string,
@@ -95,7 +111,7 @@ export class LocalStore implements ObjectStore {
     const abs = path.resolve(dir);
     const mk = (d: string) => fs.mkdir(path.join(abs, d), { recursive: true, mode: 0o700 });
     await mk('.');
-    for (const d of ['tmp', 'deleted', ...Object.values(FILE_DIRS)]) await mk(d!);
+    for (const d of ['tmp', 'deleted', INDEX_DIR, ...Object.values(FILE_DIRS)]) await mk(d!);
     for (const s of SHARDS) await mk(path.join('packs', s));
     await fs.writeFile(path.join(abs, MARKER), MARKER_TEXT, { mode: 0o600 });
     return LocalStore.open(abs, opts);
@@ -113,14 +129,78 @@ export class LocalStore implements ObjectStore {
       }
       throw new ObnamError('IO', `cannot open repository at ${abs}: ${(e as Error).message}`);
     }
-    if (marker !== MARKER_TEXT) {
+    if (marker !== MARKER_TEXT && marker !== MARKER_TEXT_V1) {
       throw new ObnamError('UNSUPPORTED_VERSION', `${abs} holds an obnam store layout this version does not know`);
     }
     const store = new LocalStore(abs, opts);
     await store.recoverJournals();
     await store.refresh();
     await store.removeStaleTemp();
+    if (marker === MARKER_TEXT_V1) await store.migrateFromV1();
+    else await store.compactSegments();
     return store;
+  }
+
+  /**
+   * Layout 1 -> 2: one index segment for every pack, then the new marker
+   * (written atomically). On a read-only file system the store is used as it
+   * is (layout 1 is readable: it only lacks segments).
+   */
+  private async migrateFromV1(): Promise<void> {
+    try {
+      await fs.mkdir(path.join(this.dir, INDEX_DIR), { recursive: true, mode: 0o700 });
+      if (this.index.packCount) await this.writeSegment(new Set(this.index.packs()));
+      const tmp = path.join(this.dir, 'tmp', `${MARKER}.${randomBytes(6).toString('hex')}`);
+      await io.writeDurable(tmp, [Buffer.from(MARKER_TEXT)]);
+      await fs.rename(tmp, path.join(this.dir, MARKER));
+      await io.fsyncDir(this.dir);
+    } catch (e) {
+      if (['EROFS', 'EACCES', 'EPERM'].includes(errnoCode(e) ?? '')) return;
+      throw io.ioError(e, `cannot upgrade the store layout of ${this.dir} to version 2`);
+    }
+  }
+
+  /** Writes one index segment for these packs, from the index in memory (D1-D3). */
+  private async writeSegment(packs: ReadonlySet<string>): Promise<void> {
+    const entries = this.index.segmentOf(packs);
+    if (!entries.size) return;
+    const name = randomBytes(32).toString('hex');
+    const tmp = path.join(this.dir, 'tmp', `${name}.${randomBytes(6).toString('hex')}`);
+    try {
+      await io.writeDurable(tmp, [encodeSegment(entries)]);
+      const dir = path.join(this.dir, INDEX_DIR);
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await io.linkNoReplace(tmp, segmentPath(this.dir, name));
+      await io.fsyncDir(dir);
+    } finally {
+      await io.unlink(tmp, true).catch(() => undefined);
+    }
+    this.segments.set(name, new Set(entries.keys()));
+    for (const p of entries.keys()) this.uncovered.delete(p);
+  }
+
+  /**
+   * At open: with many uncovered packs or many segments, one segment for all
+   * packs, then the segments it replaces are removed. Best effort: segments
+   * only save reading footers, so a failure here (a full or read-only disk)
+   * changes nothing.
+   */
+  private async compactSegments(): Promise<void> {
+    if (this.uncovered.size <= 16 && this.segments.size <= 32) return;
+    try {
+      const old = [...this.segments.keys()];
+      const all = new Set(this.index.packs());
+      await this.writeSegment(all);
+      for (const name of old) {
+        if ([...this.segments.get(name)!].every((p) => all.has(p) || !this.index.hasPack(p))) {
+          await io.unlink(segmentPath(this.dir, name), true);
+          this.segments.delete(name);
+        }
+      }
+      await io.fsyncDir(path.join(this.dir, INDEX_DIR));
+    } catch {
+      // Footers remain the fallback.
+    }
   }
 
   static async exists(dir: string): Promise<boolean> {
@@ -154,7 +234,7 @@ export class LocalStore implements ObjectStore {
       throw new ObnamError('CORRUPT', `${kind} ${id}: received bytes do not match the sender's SHA-256 digest`);
     }
     if (!PACKED.has(kind)) return this.putFile(kind, id, data, digest);
-    if (this.sealError) throw this.sealError;
+    this.throwSealError();
     if (this.hasPacked(kind, id)) return false;
     const key = `${kind}/${id}`;
     const w = (this.current ??= new PackWriter(path.join(this.dir, 'tmp')));
@@ -175,11 +255,12 @@ export class LocalStore implements ObjectStore {
     const tmp = path.join(this.dir, 'tmp', `${id}.${randomBytes(6).toString('hex')}`);
     try {
       await io.writeDurable(tmp, [frameHeader(digest), data]);
+      if (LATER_DIRS.has(kind)) await fs.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
       const created = await io.linkNoReplace(tmp, final);
       if (created) await io.fsyncDir(path.dirname(final));
       return created;
     } catch (e) {
-      throw new ObnamError('IO', `cannot store ${kind} ${id}: ${(e as Error).message}`);
+      throw io.ioError(e, `cannot store ${kind} ${id}`);
     } finally {
       await io.unlink(tmp, true).catch(() => undefined);
     }
@@ -191,7 +272,12 @@ export class LocalStore implements ObjectStore {
     if (!b || b.empty) return;
     this.current = undefined;
     const p = this.finishPack(b).catch((e) => {
-      this.sealError ??= new ObnamError('IO', `cannot write pack ${b.id}: ${(e as Error).message}`);
+      // Flushing by journal, the pack's objects are durable in its journal (retired, finished
+      // later): nobody's request failed. Otherwise they were never acknowledged: forget them
+      // (has() must not claim them) and report the failure once.
+      if (this.journalFlush) return;
+      this.forgetUnsealed(b, 0);
+      this.sealError ??= io.ioError(e, `cannot write pack ${b.id}`);
     });
     this.sealing.add(p);
     void p.finally(() => this.sealing.delete(p));
@@ -208,17 +294,22 @@ export class LocalStore implements ObjectStore {
       b.readPath = final;
       await io.fsyncDir(path.dirname(final));
     } catch (e) {
+      if (this.journalFlush) {
+        this.retire(b);
+        throw e;
+      }
       await b.abandon();
-      throw e;
-    } finally {
       await io.unlink(tmp, true).catch(() => undefined);
+      throw e;
     }
+    await io.unlink(tmp, true).catch(() => undefined);
     for (const e of b.entries) {
       const key = `${e.kind}/${e.id}`;
       if (this.unsealed.get(key) === b) this.unsealed.delete(key);
     }
     // Entries deleted while the pack was being filled have tombstones naming it.
-    this.index.addPack(b.id, b.entries, this.tombstones);
+    this.index.addPack(b.id, b.entries, this.tombstones, b.size + b.entries.length * INDEX_ENTRY_BYTES + FOOTER_BYTES);
+    this.uncovered.add(b.id);
   }
 
   /**
@@ -229,22 +320,72 @@ export class LocalStore implements ObjectStore {
    */
   async flush(): Promise<void> {
     if (this.journalFlush) {
-      await this.current?.sync().catch((e) => {
-        this.sealError ??= new ObnamError('IO', `cannot write pack journal: ${(e as Error).message}`);
-      });
+      const w = this.current;
+      try {
+        await w?.sync();
+      } catch (e) {
+        // The journal cannot take more (a full disk): start a new one for later puts; what was
+        // already durable in this one stays readable and becomes a pack later (retired).
+        if (w) this.retire(w);
+        throw io.ioError(e, 'cannot write pack journal');
+      }
+      await this.finishRetired();
     } else {
       while (this.sealing.size) await Promise.all(this.sealing);
       this.startSeal();
     }
     while (this.sealing.size) await Promise.all(this.sealing);
-    if (this.sealError) throw this.sealError;
+    this.throwSealError();
+  }
+
+  /** Reports a pack write failure once: the store goes on working afterwards. */
+  private throwSealError(): void {
+    const e = this.sealError;
+    if (e === undefined) return;
+    this.sealError = undefined;
+    throw e;
+  }
+
+  /** Forgets the objects of a pack from entry `from` on (they were not stored durably). */
+  private forgetUnsealed(w: PackWriter, from: number): void {
+    for (const e of w.entries.slice(from)) {
+      const key = `${e.kind}/${e.id}`;
+      if (this.unsealed.get(key) === w) this.unsealed.delete(key);
+    }
+  }
+
+  /** Stops using a journal that failed; keeps its durable records (see `retired`). */
+  private retire(w: PackWriter): void {
+    if (this.current === w) this.current = undefined;
+    if (this.retired.has(w)) return;
+    this.forgetUnsealed(w, w.durableCount);
+    this.retired.add(w);
+  }
+
+  /** Finishes retired journals as packs, if the disk lets us now (J1's recovery, in-process). */
+  private async finishRetired(): Promise<void> {
+    for (const w of [...this.retired]) {
+      try {
+        await w.drained().catch(() => undefined);
+        const entries = await recoverJournal(w.tmpPath, this.packPath(w.id));
+        const size = (await fs.stat(this.packPath(w.id)).catch(() => undefined))?.size;
+        this.index.addPack(w.id, entries, this.tombstones, size);
+        this.uncovered.add(w.id);
+        this.forgetUnsealed(w, 0);
+        this.retired.delete(w);
+        await w.abandon();
+      } catch {
+        // Still no space: the journal stays (durable); try again at the next flush.
+      }
+    }
   }
 
   /** Finishes the open pack, so that other processes see its objects too. */
   async seal(): Promise<void> {
     this.startSeal();
     while (this.sealing.size) await Promise.all(this.sealing);
-    if (this.sealError) throw this.sealError;
+    await this.finishRetired();
+    this.throwSealError();
   }
 
   /** Finishes the journals of writers that died (see pack-recover.ts). */
@@ -259,7 +400,12 @@ export class LocalStore implements ObjectStore {
   }
 
   private hasPacked(kind: Kind, id: string): boolean {
-    return this.unsealed.has(`${kind}/${id}`) || this.index.get(kind, id) !== undefined;
+    return this.unsealed.has(`${kind}/${id}`) || this.where(kind, id) !== undefined;
+  }
+
+  /** Where a packed object is: in a finished pack, or in another writer's journal. */
+  private where(kind: Kind, id: string): (Omit<Location, 'digest'> & { digest?: Buffer }) | undefined {
+    return this.index.get(kind, id) ?? this.journalIndex.get(kind, id);
   }
 
   async get(kind: Kind, id: string, opts: StoreOptions = {}): Promise<Uint8Array> {
@@ -273,27 +419,57 @@ export class LocalStore implements ObjectStore {
       }
       return pending.data;
     }
-    let loc = this.index.get(kind, id);
+    let loc = this.where(kind, id);
     if (!loc) {
       await this.refresh();
-      loc = this.index.get(kind, id);
+      loc = this.where(kind, id);
     }
     if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
+    if (!loc.journal) return (await this.readRecord(kind, id, loc, true)).data;
     let data: Buffer;
     try {
-      data = await this.readAt(loc, `${kind} ${id}`);
+      data = await this.readAt(loc as Location, `${kind} ${id}`);
     } catch (e) {
       // Another writer's journal became a pack meanwhile: look again.
-      if (!(loc.journal && e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+      if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
       await this.refresh();
-      loc = this.index.get(kind, id);
+      loc = this.where(kind, id);
       if (!loc) throw e;
-      data = await this.readAt(loc, `${kind} ${id}`);
+      if (!loc.journal) return (await this.readRecord(kind, id, loc, true)).data;
+      data = await this.readAt(loc as Location, `${kind} ${id}`);
     }
-    if (!sha256(data).equals(loc.digest)) {
+    if (!sha256(data).equals(loc.digest!)) {
       throw new ObnamError('CORRUPT', `${kind} ${id}: stored bytes do not match their SHA-256 digest`);
     }
     return data;
+  }
+
+  /**
+   * Reads an object's record header (and bytes, if `withData`) from its pack:
+   * the digest is the record header's, checked against the bytes; the header
+   * must name this object with the index's length (CORRUPT otherwise).
+   */
+  private async readRecord(kind: Kind, id: string, loc: { pack: string; offset: number; length: number }, withData: boolean): Promise<{ data: Buffer; digest: Buffer }> {
+    const what = `${kind} ${id}`;
+    const want = RECORD_HEADER_BYTES + (withData ? loc.length : 0);
+    const buf = Buffer.allocUnsafe(want);
+    try {
+      const { bytesRead } = await (await this.openPack(loc.pack)).read(buf, 0, want, loc.offset - RECORD_HEADER_BYTES);
+      if (bytesRead !== want) throw new ObnamError('CORRUPT', `${what}: pack ${loc.pack} is truncated`);
+    } catch (e) {
+      if (e instanceof ObnamError) throw e;
+      if (errnoCode(e) === 'ENOENT') throw new ObnamError('NOT_FOUND', `${what} not found (its pack is gone)`);
+      throw new ObnamError('IO', `cannot read ${what}: ${(e as Error).message}`);
+    }
+    if (buf[0] !== KIND_CODE[kind] || buf.toString('hex', 1, 33) !== id || buf.readUInt32BE(33) !== loc.length) {
+      throw new ObnamError('CORRUPT', `${what}: the record in pack ${loc.pack} does not match the index`);
+    }
+    const digest = Buffer.from(buf.subarray(37, RECORD_HEADER_BYTES));
+    const data = buf.subarray(RECORD_HEADER_BYTES);
+    if (withData && !sha256(data).equals(digest)) {
+      throw new ObnamError('CORRUPT', `${what}: stored bytes do not match their SHA-256 digest`);
+    }
+    return { data, digest };
   }
 
   private async readFile(kind: Kind, id: string): Promise<Buffer> {
@@ -371,13 +547,19 @@ export class LocalStore implements ObjectStore {
           yield key.slice(kind.length + 1);
         }
       }
-      for (const id of [...this.index.ids(kind)]) if (!seen.has(id)) yield id;
+      for (const id of [...this.index.ids(kind)]) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        yield id;
+      }
+      for (const id of [...this.journalIndex.ids(kind)]) if (!seen.has(id)) yield id;
       return;
     }
     let names: string[];
     try {
       names = await fs.readdir(path.join(this.dir, FILE_DIRS[kind]!));
     } catch (e) {
+      if (LATER_DIRS.has(kind) && errnoCode(e) === 'ENOENT') return;
       throw new ObnamError('IO', `cannot list ${kind} objects: ${(e as Error).message}`);
     }
     for (const n of names) if (isId(n)) yield n;
@@ -385,22 +567,22 @@ export class LocalStore implements ObjectStore {
 
   /** Up to `limit` ids of `kind` greater than `after`, in ascending order (resumable listings). */
   async listPage(kind: Kind, after: string | undefined, limit: number): Promise<string[]> {
-    let sorted = this.sortedCache.get(kind);
-    if (!sorted || sorted.version !== this.index.version || !PACKED.has(kind)) {
+    if (!PACKED.has(kind)) {
       const ids: string[] = [];
-      for await (const id of this.list(kind)) ids.push(id);
-      sorted = { version: this.index.version, ids: ids.sort() };
-      if (PACKED.has(kind)) this.sortedCache.set(kind, sorted);
+      for await (const id of this.list(kind)) if (after === undefined || id > after) ids.push(id);
+      return ids.sort().slice(0, limit);
     }
-    const ids = sorted.ids;
-    let lo = 0;
-    let hi = ids.length;
-    while (after !== undefined && lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ids[mid]! <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    return ids.slice(lo, lo + limit);
+    // A listing that starts learns what other processes stored.
+    if (after === undefined) await this.refresh();
+    const page = this.index.page(kind, after, limit);
+    // Objects not in a finished pack (this process's open pack, other writers' journals): few, merged in.
+    const prefix = `${kind}/`;
+    const extra: string[] = [];
+    for (const key of this.unsealed.keys()) if (key.startsWith(prefix)) extra.push(key.slice(prefix.length));
+    for (const id of this.journalIndex.ids(kind)) extra.push(id);
+    const more = extra.filter((id) => (after === undefined || id > after) && !this.index.has(kind, id));
+    if (!more.length) return page;
+    return [...new Set([...page, ...more])].sort().slice(0, limit);
   }
 
   async delete(kind: Kind, id: string, opts: StoreOptions = {}): Promise<void> {
@@ -419,20 +601,30 @@ export class LocalStore implements ObjectStore {
     }
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
-    const packs = this.index.remove(kind, id).map((l) => l.pack);
+    const packs = [...this.index.remove(kind, id), ...this.journalIndex.remove(kind, id)].map((l) => l.pack);
     const builder = this.unsealed.get(key);
     if (builder) packs.push(builder.id);
     this.unsealed.delete(key);
     const dir = path.join(this.dir, 'deleted');
-    for (const pack of packs) {
-      const t = tombstoneKey(kind, id, pack);
-      this.tombstones.add(t);
-      const tmp = path.join(this.dir, 'tmp', `${t}.${randomBytes(6).toString('hex')}`);
-      await io.writeDurable(tmp, []);
-      await io.linkNoReplace(tmp, path.join(dir, t));
-      await io.unlink(tmp, true);
+    try {
+      for (const pack of packs) {
+        const t = tombstoneKey(kind, id, pack);
+        this.tombstones.add(t);
+        const tmp = path.join(this.dir, 'tmp', `${t}.${randomBytes(6).toString('hex')}`);
+        await io.writeDurable(tmp, []);
+        await io.linkNoReplace(tmp, path.join(dir, t));
+        await io.unlink(tmp, true);
+      }
+      await io.fsyncDir(dir);
+    } catch (e) {
+      throw io.ioError(e, `cannot delete ${kind} ${id}`);
     }
-    await io.fsyncDir(dir);
+  }
+
+  /** The bytes and the SHA-256 the store keeps for them (checked). */
+  async getWithDigest(kind: Kind, id: string, opts: StoreOptions = {}): Promise<{ data: Uint8Array; digest: Buffer }> {
+    const digest = await this.digest(kind, id);
+    return { data: await this.get(kind, id, opts), digest };
   }
 
   /** The SHA-256 the store keeps for an object (without reading it). */
@@ -441,9 +633,9 @@ export class LocalStore implements ObjectStore {
     if (PACKED.has(kind)) {
       const pending = this.unsealed.get(`${kind}/${id}`)?.digestOf(kind, id);
       if (pending) return pending;
-      const loc = this.index.get(kind, id);
+      const loc = this.where(kind, id);
       if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
-      return loc.digest;
+      return loc.digest ?? (await this.readRecord(kind, id, loc, false)).digest;
     }
     let fh: fs.FileHandle;
     try {
@@ -464,7 +656,7 @@ export class LocalStore implements ObjectStore {
   /** Where an object's bytes are on disk (for tests that damage objects, and for scrub reports). */
   locate(kind: Kind, id: string): { file: string; offset: number; length: number } | undefined {
     if (!PACKED.has(kind)) return { file: this.filePath(kind, id), offset: FRAME_HEADER_BYTES, length: -1 };
-    const loc = this.index.get(kind, id);
+    const loc = this.where(kind, id);
     return loc && { file: loc.journal ?? this.packPath(loc.pack), offset: loc.offset, length: loc.length };
   }
 
@@ -481,12 +673,14 @@ export class LocalStore implements ObjectStore {
         if (m && isKind(m[1]!) && !this.tombstones.has(name)) {
           this.tombstones.add(name);
           this.index.hide(m[1] as Kind, m[2]!, m[3]!);
+          this.journalIndex.hide(m[1] as Kind, m[2]!, m[3]!);
         }
       }
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') throw new ObnamError('IO', `cannot read ${this.dir}/deleted: ${(e as Error).message}`);
     }
     const todo: string[] = [];
+    const sizes = new Map<string, number>();
     await Promise.all(
       SHARDS.map(async (s) => {
         let names: string[];
@@ -499,12 +693,41 @@ export class LocalStore implements ObjectStore {
         for (const n of names) if (isId(n) && n.startsWith(s) && !this.index.hasPack(n)) todo.push(n);
       }),
     );
+    // Index segments first: the packs they cover need no footer read (section 4.8).
+    if (todo.length) {
+      const onDisk = new Set(todo);
+      let names: string[] = [];
+      try {
+        names = (await fs.readdir(path.join(this.dir, INDEX_DIR))).filter((n) => isId(n) && !this.segments.has(n));
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw new ObnamError('IO', `cannot list index segments: ${(e as Error).message}`);
+      }
+      for (const name of names) {
+        let packs: Map<string, import('./index-segment.js').SegmentPack>;
+        try {
+          packs = decodeSegment(await fs.readFile(segmentPath(this.dir, name)), `index segment ${name}`);
+        } catch {
+          continue; // removed meanwhile, or damaged (scrub reports it): footers instead
+        }
+        this.segments.set(name, new Set(packs.keys()));
+        for (const [pack, { size, entries }] of packs) {
+          if (!onDisk.has(pack) || this.index.hasPack(pack)) continue;
+          // A pack whose size differs from the segment's is not the pack described (truncated): its footer decides.
+          if (sizes.get(pack) === undefined) sizes.set(pack, (await fs.stat(this.packPath(pack)).catch(() => undefined))?.size ?? -1);
+          if (sizes.get(pack) !== size) continue;
+          this.index.addPack(pack, entries, this.tombstones, size);
+        }
+      }
+    }
+    const footers = todo.filter((p) => !this.index.hasPack(p));
     let next = 0;
     const worker = async () => {
-      while (next < todo.length) {
-        const pack = todo[next++]!;
+      while (next < footers.length) {
+        const pack = footers[next++]!;
         try {
-          this.index.addPack(pack, await this.readPackIndex(pack), this.tombstones);
+          const { entries, size } = await this.readPackIndex(pack);
+          this.index.addPack(pack, entries, this.tombstones, size);
+          this.uncovered.add(pack);
         } catch {
           // A damaged pack index hides that pack's objects; fsck reports them
           // as missing and scrub names the pack.
@@ -517,14 +740,15 @@ export class LocalStore implements ObjectStore {
     const present = new Set(live.map(([, file]) => file));
     for (const [file, seen] of this.journalsSeen) {
       if (!present.has(file)) {
-        this.index.forgetPack(seen.pack, seen.keys);
+        this.journalIndex.forgetPack(seen.pack, seen.keys);
         this.journalsSeen.delete(file);
       }
     }
-    await Promise.all(Array.from({ length: Math.min(16, todo.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(16, footers.length) }, worker));
     // Objects other live writers made durable in their journals are visible too.
     for (const [pack, file, alive] of live) {
       if (!alive || this.current?.tmpPath === file || this.index.hasPack(pack)) continue;
+      if ([...this.retired].some((w) => w.tmpPath === file)) continue; // our own, finished later
       await this.readJournal(pack, file);
     }
   }
@@ -555,7 +779,7 @@ export class LocalStore implements ObjectStore {
     const entries = intactRecords(bytes, seen.parsed, base);
     for (const e of entries) {
       if (this.tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
-      this.index.add({ ...e, pack, journal: file });
+      this.journalIndex.add({ ...e, pack, journal: file });
       seen.keys.push([e.kind, e.id]);
       seen.parsed = e.offset + e.length;
     }
@@ -574,7 +798,7 @@ export class LocalStore implements ObjectStore {
       if (len > size) throw new ObnamError('CORRUPT', `pack ${pack} is truncated`);
       const tail = Buffer.alloc(len);
       await fh.read(tail, 0, len, size - len);
-      return parsePackIndex(tail, size, `pack ${pack}`);
+      return { entries: parsePackIndex(tail, size, `pack ${pack}`), size };
     } finally {
       await fh.close();
     }
@@ -601,6 +825,8 @@ export class LocalStore implements ObjectStore {
   async close(): Promise<void> {
     try {
       await this.seal();
+      // A segment for the packs no segment covers yet, so the next open need not read their footers.
+      if (this.uncovered.size) await this.writeSegment(new Set(this.uncovered)).catch(() => undefined);
     } finally {
       const handles = [...this.openPacks.values()];
       this.openPacks.clear();

@@ -6,7 +6,7 @@
  */
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { errnoCode } from '../errors.js';
+import { errnoCode, ObnamError } from '../errors.js';
 
 const CREATE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL;
 
@@ -67,4 +67,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** A file system failure as an ObnamError: NO_SPACE for a full disk or quota, IO otherwise. */
+export function ioError(e: unknown, what: string): ObnamError {
+  if (e instanceof ObnamError) return e;
+  const code = errnoCode(e);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new ObnamError('NO_SPACE', `${what}: no space left on the device`);
+  return new ObnamError('IO', `${what}: ${(e as Error).message}`);
 }

@@ -79,6 +79,11 @@ export class PackWriter {
   private synced = 0;
   private syncing?: Promise<void>;
 
+  /** How many of `entries` (from the first) an fsync has made durable. */
+  get durableCount(): number {
+    return this.synced;
+  }
+
   /**
    * Makes every object added so far durable (fsync of the journal).
    * Concurrent callers share fsyncs: one covers all objects added before it.

@@ -31,9 +31,21 @@ export interface ObjectStore {
   list(kind: Kind, opts?: StoreOptions): AsyncIterable<string>;
   /** Removes an object; NOT_FOUND if absent; PERMISSION where the store forbids deletion. */
   delete(kind: Kind, id: string, opts?: StoreOptions): Promise<void>;
+  /**
+   * Makes has() and list() see objects put and deleted by other processes
+   * until now (format-spec 14.8: backups' B4 check, the sweep's S2). Stores
+   * that always answer from a fresh view need not implement it.
+   */
+  refresh?(): Promise<void>;
   /** Flushes, then releases resources. */
   close(): Promise<void>;
 }
+
+/**
+ * Reading and writing single objects, without listing, deleting or closing:
+ * what a worker thread's StoreProxy offers (the main thread owns the store).
+ */
+export type ObjectAccess = Pick<ObjectStore, 'location' | 'put' | 'get' | 'has' | 'hasMany'>;
 
 /** A serialisable description of a store: what the CLI resolves --repo and friends into. */
 export type StoreSpec =

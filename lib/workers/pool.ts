@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { ObnamError, ErrorCode } from '../errors.js';
 import type { ObjectStore } from '../store/store.js';
 import { serveStoreRequest, StoreRequest } from './store-proxy.js';
+import type { Task, TaskMap, TaskProgress, TaskResult, TaskRunner } from './protocol.js';
 
 interface Pending {
   resolve(v: unknown): void;
@@ -25,7 +26,7 @@ interface Slot {
 }
 
 interface Queued {
-  task: unknown;
+  task: { op: string };
   transfer: ArrayBuffer[];
   pending: Pending;
   urgent: boolean;
@@ -44,7 +45,8 @@ export interface PoolOptions {
   store?: ObjectStore;
 }
 
-export class WorkerPool {
+/** A pool whose workers run the tasks of map M (their entry module registers M's handlers). */
+export class WorkerPool<M extends TaskMap> implements TaskRunner<M> {
   private readonly slots: Slot[] = [];
   private readonly queue: Queued[] = [];
   private readonly inFlight = new Map<number, Pending & { slot: Slot }>();
@@ -83,10 +85,20 @@ export class WorkerPool {
    * Runs a task on some worker; resolves with its result. Urgent tasks (ones
    * a walk is waiting for) go ahead of queued bulk work.
    */
-  run<T>(task: unknown, transfer: ArrayBuffer[] = [], onProgress?: (p: unknown) => void, urgent = false): Promise<T> {
+  run<K extends keyof M & string>(
+    task: Task<M, K>,
+    transfer: ArrayBuffer[] = [],
+    onProgress?: (p: TaskProgress<M, K>) => void,
+    urgent = false,
+  ): Promise<TaskResult<M, K>> {
     if (this.failed) return Promise.reject(this.failed);
-    return new Promise<T>((resolve, reject) => {
-      const q: Queued = { task, transfer, urgent, pending: { resolve: resolve as (v: unknown) => void, reject, onProgress } };
+    return new Promise<TaskResult<M, K>>((resolve, reject) => {
+      const q: Queued = {
+        task,
+        transfer,
+        urgent,
+        pending: { resolve: resolve as (v: unknown) => void, reject, onProgress: onProgress as ((p: unknown) => void) | undefined },
+      };
       if (urgent) {
         const firstBulk = this.queue.findIndex((x) => !x.urgent);
         this.queue.splice(firstBulk < 0 ? this.queue.length : firstBulk, 0, q);

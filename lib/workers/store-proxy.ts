@@ -2,23 +2,23 @@
  * The store as seen from a worker thread: every call is forwarded to the
  * main thread, which owns the one real store (its pack buffer and index, or
  * its HTTP connections). Object bytes move as transferred ArrayBuffers, not
- * copies. Workers never list a store.
+ * copies. Workers only read and write single objects (ObjectAccess): they
+ * never list, delete or close a store.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { ErrorCode, ObnamError } from '../errors.js';
 import type { Kind } from '../format/version.js';
-import type { ObjectStore } from '../store/store.js';
+import type { ObjectAccess } from '../store/store.js';
 
 export type StoreRequest =
   | { op: 'put'; kind: Kind; id: string; data: Uint8Array }
   | { op: 'get'; kind: Kind; id: string }
   | { op: 'has'; kind: Kind; id: string }
-  | { op: 'hasMany'; kind: Kind; ids: string[] }
-  | { op: 'delete'; kind: Kind; id: string };
+  | { op: 'hasMany'; kind: Kind; ids: string[] };
 
 export type StoreReply = { rpc: number; ok: true; value: unknown } | { rpc: number; ok: false; code: ErrorCode; message: string };
 
-export class StoreProxy implements ObjectStore {
+export class StoreProxy implements ObjectAccess {
   readonly location = 'main thread store';
   private seq = 0;
   private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -60,20 +60,10 @@ export class StoreProxy implements ObjectStore {
     return this.call<boolean[]>({ op: 'hasMany', kind, ids: [...ids] });
   }
 
-  // eslint-disable-next-line require-yield
-  async *list(): AsyncIterable<string> {
-    throw new ObnamError('INTERNAL', 'worker threads do not list stores');
-  }
-
-  delete(kind: Kind, id: string): Promise<void> {
-    return this.call<void>({ op: 'delete', kind, id });
-  }
-
-  async close(): Promise<void> {}
 }
 
 /** Main-thread side: carries out one forwarded request on the real store. */
-export async function serveStoreRequest(store: ObjectStore, req: StoreRequest): Promise<[unknown, ArrayBuffer[]]> {
+export async function serveStoreRequest(store: ObjectAccess, req: StoreRequest): Promise<[unknown, ArrayBuffer[]]> {
   switch (req.op) {
     case 'put':
       return [await store.put(req.kind, req.id, req.data), []];
@@ -86,7 +76,5 @@ export async function serveStoreRequest(store: ObjectStore, req: StoreRequest): 
       return [await store.has(req.kind, req.id), []];
     case 'hasMany':
       return [await store.hasMany(req.kind, req.ids), []];
-    case 'delete':
-      return [await store.delete(req.kind, req.id), []];
   }
 }

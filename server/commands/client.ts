@@ -4,8 +4,9 @@
  * shown only once; the server keeps only its SHA-256).
  */
 import { ObnamError } from '../../lib/errors.js';
-import { addClient, readClients, removeClient } from '../clients.js';
-import { checkServerDir, namespaceDir, resolveServerDir } from '../layout.js';
+import { addClient, providerFor, removeClient } from '../admin.js';
+import { readClients } from '../clients.js';
+import { checkServerDir, resolveServerDir } from '../layout.js';
 
 export interface ClientArgs {
   dir?: string;
@@ -28,14 +29,17 @@ export async function clientListCommand(args: ClientArgs): Promise<number> {
   const d = resolveServerDir(args);
   await checkServerDir(d);
   const clients = await readClients(d.clientsFile);
+  const provider = await providerFor(d);
+  const where = (c: { namespace: string }) => provider.where(c.namespace);
+  await provider.close();
   if (args.json) {
     process.stdout.write(
-      JSON.stringify(clients.map((c) => ({ name: c.name, append_only: c.append_only, created: c.created, storage: namespaceDir(d, c) }))) + '\n',
+      JSON.stringify(clients.map((c) => ({ name: c.name, append_only: c.append_only, created: c.created, storage: where(c) }))) + '\n',
     );
     return 0;
   }
   for (const c of clients) {
-    process.stdout.write(`${c.name}\t${c.append_only ? 'append-only' : 'read-write'}\t${c.created}\t${namespaceDir(d, c)}\n`);
+    process.stdout.write(`${c.name}\t${c.append_only ? 'append-only' : 'read-write'}\t${c.created}\t${where(c)}\n`);
   }
   return 0;
 }
@@ -44,7 +48,7 @@ export async function clientRemoveCommand(args: ClientArgs): Promise<number> {
   const d = resolveServerDir(args);
   await checkServerDir(d);
   if (!args.name) throw new ObnamError('USAGE', 'client remove needs a NAME');
-  const c = await removeClient(d, args.name);
-  process.stdout.write(`removed client ${c.name}; its objects remain in ${namespaceDir(d, c)} (delete that directory to free the space)\n`);
+  const { client: c, storage } = await removeClient(d, args.name);
+  process.stdout.write(`removed client ${c.name}; its objects remain in ${storage} (delete them to free the space)\n`);
   return 0;
 }

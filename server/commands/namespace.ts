@@ -34,12 +34,14 @@ export async function namespaceAddCommand(args: NamespaceArgs): Promise<number> 
 export async function namespaceListCommand(args: NamespaceArgs): Promise<number> {
   const d = await serverDirOf(args);
   const acl = await readAcl(aclFile(d));
-  const rows = acl.namespaces.map((n) => ({
-    name: n.name,
-    created: n.created,
-    storage: storageLocation(d, n.storage),
-    grants: acl.grants.filter((g) => g.namespace === n.name).map((g) => ({ client: g.client, access: g.access })),
-  }));
+  const rows = await Promise.all(
+    acl.namespaces.map(async (n) => ({
+      name: n.name,
+      created: n.created,
+      storage: await storageLocation(d, n.storage),
+      grants: acl.grants.filter((g) => g.namespace === n.name).map((g) => ({ client: g.client, access: g.access })),
+    })),
+  );
   if (args.json) {
     process.stdout.write(JSON.stringify(rows) + '\n');
     return 0;
@@ -55,7 +57,7 @@ export async function namespaceRemoveCommand(args: NamespaceArgs): Promise<numbe
   const d = await serverDirOf(args);
   const n = await removeNamespace(d, args.name!);
   process.stdout.write(
-    `removed namespace ${n.name} and its grants; its objects remain in ${storageLocation(d, n.storage)} (delete that directory to free the space)\n`,
+    `removed namespace ${n.name} and its grants; its objects remain in ${await storageLocation(d, n.storage)} (delete them to free the space)\n`,
   );
   return 0;
 }

@@ -55,14 +55,25 @@ export function batchRoutes(api: FastifyInstance, limits: Limits): void {
     await store.flush(); // what is sent must be durable, as for single reads
     let budget = limits.maxBatchBytes;
     const results: { id: string; digest?: Buffer; data?: Uint8Array; status?: number }[] = [];
+    if (store.getManyWithDigest) {
+      const many = await store.getManyWithDigest(kind, ids, budget);
+      many.forEach((r, i) => {
+        const id = ids[i]!;
+        if ('data' in r) results.push({ id, digest: r.digest, data: r.data });
+        else if ('damaged' in r) {
+          req.log.warn({ kind, id }, 'damaged object requested');
+          results.push({ id, status: FETCH_DAMAGED });
+        } else results.push({ id, status: 'later' in r ? FETCH_LATER : FETCH_MISSING });
+      });
+      return reply.header('content-type', BATCH_CONTENT_TYPE).send(Buffer.concat(encodeFetch(results)));
+    }
     for (const id of ids) {
       if (budget <= 0) {
         results.push({ id, status: FETCH_LATER });
         continue;
       }
       try {
-        const digest = await store.digest(kind, id);
-        const data = await store.get(kind, id);
+        const { data, digest } = await store.getWithDigest(kind, id);
         budget -= data.length;
         results.push({ id, digest, data });
       } catch (e) {

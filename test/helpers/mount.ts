@@ -10,7 +10,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Kind } from '../../lib/format/version.js';
 import type { ObjectStore } from '../../lib/store/store.js';
+import { fileURLToPath } from 'node:url';
 import { baseEnv, obnamOk, OBNAM, RunResult, runCommand } from './cli.js';
+import type { LibraryMountReply, LibraryMountRequest, LibraryMountSettings } from './library-mount.js';
 import { setXattr, xattrsOf } from './tree.js';
 
 export const PASSPHRASE = 'mount test passphrase';
@@ -238,6 +240,43 @@ export async function startMount(repo: string, mountpoint: string, extraArgs: st
     env: baseEnv({ ...repoEnv(repo), ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return whenMounted(child, mountpoint);
+}
+
+export interface LibraryMountProcess extends MountProcess {
+  /** Moves the mount's clock on (it must have been started with manualClock). */
+  advance(ms: number): Promise<void>;
+  /** The view's counters and the process's memory. */
+  stats(): Promise<Extract<LibraryMountReply, { type: 'stats' }>>;
+}
+
+const LIBRARY_MOUNT = fileURLToPath(new URL('./library-mount.js', import.meta.url));
+
+/** Mounts through the library in a child process (library-mount.ts), with the settings the library lets a test inject. */
+export async function startLibraryMount(repo: string, mountpoint: string, settings: LibraryMountSettings = {}): Promise<LibraryMountProcess> {
+  const child = spawn(process.execPath, [LIBRARY_MOUNT, JSON.stringify({ ...settings, repo, mountpoint, passphrase: PASSPHRASE })], {
+    env: baseEnv(),
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const m = await whenMounted(child, mountpoint);
+  const ask = <T extends LibraryMountReply['type']>(req: LibraryMountRequest, want: T) =>
+    new Promise<Extract<LibraryMountReply, { type: T }>>((resolve, reject) => {
+      const onMessage = (r: LibraryMountReply) => {
+        if (r.type !== want) return;
+        child.off('message', onMessage);
+        resolve(r as Extract<LibraryMountReply, { type: T }>);
+      };
+      child.on('message', onMessage);
+      child.send(req, (e) => e && reject(e));
+    });
+  return {
+    ...m,
+    advance: async (ms) => void (await ask({ type: 'advance', ms }, 'advanced')),
+    stats: () => ask({ type: 'stats' }, 'stats'),
+  };
+}
+
+async function whenMounted(child: ChildProcess, mountpoint: string): Promise<MountProcess> {
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   if (process.env.OBNAM_TEST_VERBOSE) child.stderr!.pipe(process.stderr);

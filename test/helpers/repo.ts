@@ -10,7 +10,7 @@ import type { TreeEntry } from '../../lib/format/tree.js';
 
 export async function openTestRepo(dir: string, passphrase: string): Promise<Repository> {
   const store = await LocalStore.open(dir);
-  return Repository.open(store, { type: 'local', dir }, passphrase);
+  return Repository.open(store, passphrase);
 }
 
 /** The entry for an absolute path in the latest snapshot. */

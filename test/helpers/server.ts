@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { addClient } from '../../server/clients.js';
+import { addClient } from '../../server/admin.js';
 import type { Limits } from '../../server/config.js';
 import type { Kind } from '../../lib/format/version.js';
 import { initServerDir } from '../../server/init.js';
-import { openNamespace } from '../../server/namespaces.js';
+import { LocalStore } from '../../lib/store/local.js';
 import { serverDir } from '../../server/layout.js';
 import { RunningServer, startServer } from '../../server/start.js';
 import { baseEnv, ROOT, runCommand, RunOptions, RunResult } from './cli.js';
@@ -93,9 +93,9 @@ export interface ServerProcess {
 }
 
 /** Starts `obnam-server serve --dir DIR --listen LISTEN` and waits until it listens. */
-export async function spawnServer(dir: string, listen = '127.0.0.1:0', extra: string[] = []): Promise<ServerProcess> {
+export async function spawnServer(dir: string, listen = '127.0.0.1:0', extra: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, [OBNAM_SERVER, 'serve', '--dir', dir, '--listen', listen, ...extra], {
-    env: baseEnv(),
+    env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -115,7 +115,7 @@ export async function spawnServer(dir: string, listen = '127.0.0.1:0', extra: st
 
 /** Flips one bit in the middle of a stored object, on disk; returns the file it changed. */
 export async function flipByte(namespace: string, kind: Kind, id: string): Promise<string> {
-  const store = await openNamespace(namespace);
+  const store = await LocalStore.open(namespace);
   const loc = store.locate(kind, id);
   await store.close();
   if (!loc) throw new Error(`${kind} ${id} is not stored in ${namespace}`);

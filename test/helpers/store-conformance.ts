@@ -26,17 +26,52 @@ async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void>
   });
 }
 
-export function storeConformance(name: string, makeStore: () => Promise<{ store: ObjectStore; cleanup?: () => Promise<void> }>): void {
+export interface StoreFixture {
+  store: ObjectStore;
+  /** A second, independent store over the same storage (as another process would open it). */
+  other?: () => Promise<ObjectStore>;
+  cleanup?: () => Promise<void>;
+}
+
+export function storeConformance(name: string, makeStore: () => Promise<StoreFixture>): void {
   describe(`store conformance: ${name}`, () => {
-    const withStore = (fn: (s: ObjectStore) => Promise<void>) => async () => {
-      const { store, cleanup } = await makeStore();
+    const withStore = (fn: (s: ObjectStore, other: () => Promise<ObjectStore>) => Promise<void>) => async () => {
+      const { store, cleanup, other } = await makeStore();
+      const others: ObjectStore[] = [];
       try {
-        await fn(store);
+        await fn(store, async () => {
+          const o = other ? await other() : store;
+          if (o !== store) others.push(o);
+          return o;
+        });
       } finally {
+        for (const o of others) await o.close();
         await store.close();
         await cleanup?.();
       }
     };
+
+    it(
+      'a listing includes every object acknowledged before it began, in this store and another over the same storage',
+      withStore(async (s, other) => {
+        const second = await other();
+        const acked: Record<string, string[]> = { chunk: [], snapshot: [] };
+        for (let round = 0; round < 4; round++) {
+          const writer = round % 2 ? second : s;
+          for (const kind of ['chunk', 'snapshot'] as const) {
+            const ids = Array.from({ length: 5 + round }, newId);
+            await Promise.all(ids.map((id) => writer.put(kind, id, randomBytes(30))));
+            await writer.flush?.();
+            acked[kind]!.push(...ids);
+            // Listed by both, after earlier listings (a cached listing must not hide later objects).
+            for (const lister of [s, second]) {
+              const seen = new Set(await collect(lister.list(kind)));
+              for (const id of acked[kind]!) assert.ok(seen.has(id), `${kind} ${id} was acknowledged before the listing (round ${round}) but is missing`);
+            }
+          }
+        }
+      }),
+    );
 
     it(
       'put then get returns the same bytes, for every kind',

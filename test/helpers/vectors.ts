@@ -8,6 +8,7 @@ import { Chunker, DEFAULT_CHUNKER, deriveGearTable } from '../../lib/chunking/fa
 import { hmacSha256 } from '../../lib/crypto/hash.js';
 import { encodeMasterKeys, MasterKeys } from '../../lib/crypto/keys.js';
 import { encodeConfig } from '../../lib/format/config.js';
+import { encodeGcPlan } from '../../lib/format/gcplan.js';
 import { sealObject } from '../../lib/format/envelope.js';
 import { encodeSnapshot } from '../../lib/format/snapshot.js';
 import { encodeTreeNode, TreeNode } from '../../lib/format/tree.js';
@@ -15,6 +16,45 @@ import { isSplitPoint } from '../../lib/format/treesplit.js';
 import { prngBytes } from './prng.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function vectorKeys(): MasterKeys {
+  return {
+    encryption: prngBytes('vector encryption key', 32),
+    id: prngBytes('vector id key', 32),
+    chunker: prngBytes('vector chunker key', 32),
+  };
+}
+
+/**
+ * Test vectors of format version 2 (fixtures/vectors-v2.json): what version 2
+ * adds to version 1, whose vectors still hold for everything else (trees,
+ * snapshots, chunking and ids did not change).
+ */
+export function computeVectorsV2(): Record<string, unknown> {
+  const keys = vectorKeys();
+  const config = encodeConfig({
+    version: 2,
+    repositoryId: prngBytes('vector repository id', 32).toString('hex'),
+    created: 1700000000,
+    chunker: DEFAULT_CHUNKER,
+    compressionLevel: 3,
+    inlineMax: 16384,
+    gcGrace: 86400,
+  });
+  const ids = (label: string, n: number) => Array.from({ length: n }, (_, i) => hmacSha256(keys.id, Buffer.from(`${label} ${i}`)).toString('hex')).sort();
+  const plan = encodeGcPlan({ created: { sec: 1700003600, nsec: 250000000 }, hostname: 'collector', trees: ids('tree', 2), chunks: ids('chunk', 3) });
+  const planId = prngBytes('vector plan id', 32).toString('hex');
+  const nonce = prngBytes('vector nonce v2', 12);
+  const plaintext = Buffer.from('obnam test vector: an object plaintext, compressible compressible compressible\n'.repeat(4));
+  const id = hmacSha256(keys.id, plaintext).toString('hex');
+  return {
+    keys: { encryption: hex(keys.encryption), id: hex(keys.id), chunker: hex(keys.chunker) },
+    config_cbor: hex(config),
+    gcplan_cbor: hex(plan),
+    gcplan_envelope: { kind: 'gcplan', id: planId, nonce: hex(nonce), level: 3, sealed: hex(sealObject(keys.encryption, 'gcplan', planId, plan, 3, nonce, 2)) },
+    chunk_envelope: { kind: 'chunk', id, nonce: hex(nonce), level: 3, sealed: hex(sealObject(keys.encryption, 'chunk', id, plaintext, 3, nonce, 2)) },
+  };
+}
 
 export function computeVectors(): Record<string, unknown> {
   const keys: MasterKeys = {
@@ -98,7 +138,7 @@ export function computeVectors(): Record<string, unknown> {
     gear_first_8: Array.from(gear.slice(0, 8)),
     chunk_lengths_of_prng_12MiB: lengths,
     object_id: { plaintext: hex(plaintext), id },
-    envelope: { kind: 'chunk', id, nonce: hex(nonce), level: 3, sealed: hex(sealObject(keys.encryption, 'chunk', id, plaintext, 3, nonce)) },
+    envelope: { kind: 'chunk', id, nonce: hex(nonce), level: 3, sealed: hex(sealObject(keys.encryption, 'chunk', id, plaintext, 3, nonce, 1)) },
     tree_cbor: hex(treeBytes),
     snapshot_cbor: hex(snapshot),
     config_cbor: hex(config),

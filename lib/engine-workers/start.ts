@@ -1,12 +1,21 @@
 /**
- * Starts a worker pool bound to an open repository: every worker opens the
- * same store with the same unlocked keys.
+ * Starts the engines' worker pool bound to an open repository: every worker
+ * runs the engines' handlers (entry.ts) with the same unlocked keys, and
+ * reaches the main thread's store through its StoreProxy.
  */
 import * as os from 'node:os';
+import type { BackupTasks } from '../backup/worker-tasks.js';
 import { masterKeysToTransfer } from '../crypto/keys.js';
+import type { FsckTasks } from '../fsck/worker-tasks.js';
+import type { FsviewTasks } from '../fsview/worker-tasks.js';
 import type { Repository } from '../repo/repository.js';
-import { WorkerPool } from './pool.js';
-import type { WorkerSetup } from './tasks.js';
+import type { RestoreTasks } from '../restore/worker-tasks.js';
+import { WorkerPool } from '../workers/pool.js';
+import type { WorkerSetup } from '../workers/protocol.js';
+
+/** Every engine's worker tasks. */
+export type EngineTasks = BackupTasks & RestoreTasks & FsckTasks & FsviewTasks;
+export type EnginePool = WorkerPool<EngineTasks>;
 
 export interface RepoPoolOptions {
   /** Worker threads; default: available CPUs (OBNAM_WORKERS overrides). */
@@ -25,14 +34,13 @@ export function defaultWorkerCount(): number {
   return Math.max(2, Math.min(os.availableParallelism(), 16));
 }
 
-export function startRepoPool(repo: Repository, opts: RepoPoolOptions = {}): WorkerPool {
+export function startRepoPool(repo: Repository, opts: RepoPoolOptions = {}): EnginePool {
   const setup: WorkerSetup = {
-    spec: repo.storeSpec,
     keys: masterKeysToTransfer(repo.keys),
     config: repo.config,
     keyId: repo.keyId,
   };
-  return new WorkerPool(new URL('./worker.js', import.meta.url), {
+  return new WorkerPool<EngineTasks>(new URL('./entry.js', import.meta.url), {
     size: opts.size ?? defaultWorkerCount(),
     perWorker: opts.perWorker ?? 3,
     workerData: setup,

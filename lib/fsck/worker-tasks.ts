@@ -1,0 +1,20 @@
+/**
+ * The fsck engine's worker task (verifying one object completely) and its
+ * handler.
+ */
+import type { Kind } from '../format/version.js';
+import type { TaskHandlers, TaskType } from '../workers/protocol.js';
+import { verifyObject, VerifyResult } from './verify.js';
+
+export type FsckTasks = {
+  /** `length`: for chunks, the length the referring tree records. */
+  verify: TaskType<{ kind: Kind; id: string; length?: number }, VerifyResult>;
+};
+
+export function fsckHandlers(): TaskHandlers<FsckTasks> {
+  return {
+    async verify(task, { repo }) {
+      return [await verifyObject(repo, task.kind, task.id, task.length), []];
+    },
+  };
+}

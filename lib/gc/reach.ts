@@ -1,0 +1,57 @@
+/**
+ * What the snapshots reach (format-spec 14.4 M1/M2 and 14.5 S2): every tree
+ * node and chunk reachable from any snapshot, in compact id sets. Any
+ * snapshot or reachable tree that is missing or fails to open stops the
+ * collection (GC_DAMAGED): with damage it cannot know what is reachable.
+ */
+import { describeError, ObnamError } from '../errors.js';
+import type { Repository } from '../repo/repository.js';
+import { addReachable, Reachable } from '../repo/treewalk.js';
+import { IdList, IdPrefixSet } from '../util/id-prefix-set.js';
+
+/**
+ * Sets of what is reachable: 16-byte id prefixes (membership only, half the
+ * memory). A false "present" would need two ids sharing 128 bits of a keyed
+ * hash, as unlikely as an id collision.
+ */
+export function emptyReachable(expectedTrees = 1024, expectedChunks = 1024): Reachable {
+  return { trees: new IdPrefixSet(expectedTrees), chunks: new IdPrefixSet(expectedChunks) };
+}
+
+export function damaged(what: string, e: unknown): ObnamError {
+  return new ObnamError(
+    'GC_DAMAGED',
+    `garbage collection stopped without deleting anything more: ${what} (${describeError(e)}); run obnam fsck, forget the damaged snapshots, and prune again`,
+    { cause: e },
+  );
+}
+
+/** Adds what every snapshot in the store reaches to `reach`; returns the number of snapshots. */
+export async function addSnapshotReachable(repo: Repository, reach: Reachable, signal?: AbortSignal): Promise<number> {
+  const ids: string[] = [];
+  for await (const id of repo.store.list('snapshot', { signal })) ids.push(id);
+  const load = (id: string) => repo.getTree(id, { signal });
+  for (const id of ids) {
+    let tree: string;
+    try {
+      tree = (await repo.getSnapshot(id, { signal })).tree;
+    } catch (e) {
+      if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
+      throw damaged(`snapshot ${id.slice(0, 8)} cannot be read`, e);
+    }
+    try {
+      await addReachable(load, tree, reach);
+    } catch (e) {
+      if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
+      throw damaged(`a tree of snapshot ${id.slice(0, 8)} is missing or damaged`, e);
+    }
+  }
+  return ids.length;
+}
+
+/** Every id of a kind the store lists now. */
+export async function listAll(repo: Repository, kind: 'tree' | 'chunk', signal?: AbortSignal): Promise<IdList> {
+  const out = new IdList();
+  for await (const id of repo.store.list(kind, { signal })) out.push(id);
+  return out;
+}

@@ -1,0 +1,222 @@
+/**
+ * CompactPackIndex: where each tree and chunk of a packed store lives (pack,
+ * offset, length), kept in IdMaps (lib/util/id-map.ts): per object 32 bytes of id and
+ * three 32-bit fields, no strings or objects. Digests are not kept in
+ * memory: they sit in the record header just before each object's bytes
+ * (pack-format.ts), which a read fetches with the object. Copies of an
+ * object in more than one pack (concurrent writers) are rare and kept in a
+ * small side table so a delete covers them all; tombstones hide one copy.
+ */
+import type { Kind } from '../format/version.js';
+import { IdMap } from '../util/id-map.js';
+import { tombstoneKey } from './pack-index.js';
+
+export interface PackedLocation {
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+export interface PackedEntry {
+  kind: Kind;
+  id: string;
+  offset: number;
+  length: number;
+}
+
+const PACK = 0;
+const OFFSET = 1;
+const LENGTH = 2;
+
+export class CompactPackIndex {
+  private readonly byKind = new Map<Kind, IdMap>();
+  private readonly packIds: string[] = [];
+  private readonly packNo = new Map<string, number>();
+  /** Each pack's file size, where known (index segments record it). */
+  private readonly sizes: number[] = [];
+  private readonly copies = new Map<string, PackedLocation[]>();
+  /** Bumped on every change (sorted listings are cached against it). */
+  version = 0;
+  /** Bumped when an entry moves to a new position (a copy hidden or a pack forgotten): sorted views must be rebuilt. */
+  moved = 0;
+
+  map(kind: Kind): IdMap {
+    let m = this.byKind.get(kind);
+    if (!m) {
+      m = new IdMap(3);
+      this.byKind.set(kind, m);
+    }
+    return m;
+  }
+
+  hasPack(pack: string): boolean {
+    return this.packNo.has(pack);
+  }
+
+  get packCount(): number {
+    return this.packNo.size;
+  }
+
+  packs(): IterableIterator<string> {
+    return this.packNo.keys();
+  }
+
+  private numberOf(pack: string): number {
+    let n = this.packNo.get(pack);
+    if (n === undefined) {
+      n = this.packIds.length;
+      this.packIds.push(pack);
+      this.packNo.set(pack, n);
+    }
+    return n;
+  }
+
+  /** Adds a pack's entries, except copies that tombstones hide; `size`: the pack's size in bytes, if known. */
+  addPack(pack: string, entries: Iterable<PackedEntry>, tombstones: ReadonlySet<string>, size?: number): void {
+    const n = this.numberOf(pack);
+    if (size !== undefined) this.sizes[n] = size;
+    for (const e of entries) {
+      if (tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
+      if (this.map(e.kind).add(e.id, n, e.offset, e.length) < 0) {
+        const key = `${e.kind}/${e.id}`;
+        const list = this.copies.get(key) ?? [];
+        list.push({ pack, offset: e.offset, length: e.length });
+        this.copies.set(key, list);
+      }
+    }
+    this.version++;
+  }
+
+  sizeOf(pack: string): number | undefined {
+    const n = this.packNo.get(pack);
+    return n === undefined ? undefined : this.sizes[n];
+  }
+
+  get(kind: Kind, id: string): PackedLocation | undefined {
+    const m = this.byKind.get(kind);
+    const p = m ? m.find(id) : -1;
+    if (p < 0) return undefined;
+    return { pack: this.packIds[m!.field(p, PACK)]!, offset: m!.field(p, OFFSET), length: m!.field(p, LENGTH) };
+  }
+
+  has(kind: Kind, id: string): boolean {
+    return this.byKind.get(kind)?.has(id) ?? false;
+  }
+
+  /** Removes every copy of an object; returns where they were. */
+  remove(kind: Kind, id: string): PackedLocation[] {
+    const first = this.get(kind, id);
+    if (!first) return [];
+    this.byKind.get(kind)!.delete(id);
+    const key = `${kind}/${id}`;
+    const more = this.copies.get(key) ?? [];
+    this.copies.delete(key);
+    this.version++;
+    return [first, ...more];
+  }
+
+  /** Hides the copy in one pack (a tombstone learnt from another process). */
+  hide(kind: Kind, id: string, pack: string): void {
+    const all = this.remove(kind, id);
+    for (const loc of all) if (loc.pack !== pack) this.addPack(loc.pack, [{ kind, id, offset: loc.offset, length: loc.length }], new Set());
+    this.moved++;
+  }
+
+  /** Forgets a pack (removed by repacking): its copies disappear, other copies stay. */
+  forgetPack(pack: string): void {
+    const n = this.packNo.get(pack);
+    if (n === undefined) return;
+    for (const m of this.byKind.values()) {
+      for (const p of [...m.positions()]) {
+        if (m.field(p, PACK) !== n) continue;
+        const id = m.idHex(p);
+        const kind = [...this.byKind].find(([, x]) => x === m)![0];
+        const rest = this.remove(kind, id).filter((l) => l.pack !== pack);
+        for (const l of rest) this.addPack(l.pack, [{ kind, id, offset: l.offset, length: l.length }], new Set());
+      }
+    }
+    this.packNo.delete(pack);
+    this.version++;
+    this.moved++;
+  }
+
+  /**
+   * Up to `limit` ids of `kind` greater than `after`, ascending, from a sorted
+   * view of the index that is rebuilt when a listing starts (no `after`) and
+   * the index changed, or when entries moved: every listing sees at least
+   * what the index held when it started.
+   */
+  page(kind: Kind, after: string | undefined, limit: number): string[] {
+    const m = this.map(kind);
+    let view = this.views.get(kind);
+    if (!view || view.moved !== this.moved || (after === undefined && view.version !== this.version)) {
+      view = { version: this.version, moved: this.moved, positions: m.sortedPositions() };
+      this.views.set(kind, view);
+    }
+    const pos = view.positions;
+    let lo = 0;
+    let hi = pos.length;
+    while (after !== undefined && lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (m.compareAt(pos[mid]!, after) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < pos.length && out.length < limit; i++) if (m.isLive(pos[i]!)) out.push(m.idHex(pos[i]!));
+    return out;
+  }
+
+  private readonly views = new Map<Kind, { version: number; moved: number; positions: Uint32Array }>();
+
+  /** Ids of a kind, as hex strings, streamed. */
+  *ids(kind: Kind): IterableIterator<string> {
+    const m = this.byKind.get(kind);
+    if (!m) return;
+    for (const p of m.positions()) yield m.idHex(p);
+  }
+
+  /** The entries of these packs, in one pass over the index (for index segments and repacking). */
+  entriesOf(packs: ReadonlySet<string>): Map<string, PackedEntry[]> {
+    const out = new Map<string, PackedEntry[]>();
+    const wanted = new Map<number, PackedEntry[]>();
+    for (const pack of packs) {
+      const n = this.packNo.get(pack);
+      if (n === undefined) continue;
+      const list: PackedEntry[] = [];
+      out.set(pack, list);
+      wanted.set(n, list);
+    }
+    for (const [kind, m] of this.byKind) {
+      for (const p of m.positions()) {
+        const list = wanted.get(m.field(p, PACK));
+        list?.push({ kind, id: m.idHex(p), offset: m.field(p, OFFSET), length: m.field(p, LENGTH) });
+      }
+    }
+    for (const [key, locs] of this.copies) {
+      const cut = key.indexOf('/');
+      for (const l of locs) out.get(l.pack)?.push({ kind: key.slice(0, cut) as Kind, id: key.slice(cut + 1), offset: l.offset, length: l.length });
+    }
+    return out;
+  }
+
+  /** What an index segment records for these packs: those of known size, with their entries. */
+  segmentOf(packs: ReadonlySet<string>): Map<string, { size: number; entries: PackedEntry[] }> {
+    const sized = new Set([...packs].filter((p) => this.sizeOf(p) !== undefined));
+    const out = new Map<string, { size: number; entries: PackedEntry[] }>();
+    for (const [pack, entries] of this.entriesOf(sized)) out.set(pack, { size: this.sizeOf(pack)!, entries });
+    return out;
+  }
+
+  /** Memory held by the id maps (for measurements). */
+  get bytes(): number {
+    let n = 0;
+    for (const m of this.byKind.values()) n += m.bytes;
+    return n;
+  }
+
+  get objects(): number {
+    let n = 0;
+    for (const m of this.byKind.values()) n += m.size;
+    return n;
+  }
+}

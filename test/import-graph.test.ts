@@ -1,0 +1,96 @@
+/**
+ * The module map's rules, checked on the sources: no import cycles; lib/
+ * never imports cli/, server/ or mount/, and those three never import each
+ * other; no engine imports another engine; the server's client registry has
+ * no storage code; lib/blob/ knows nothing of objects or repositories.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { ROOT } from './helpers/cli.js';
+
+const TOP = ['lib', 'cli', 'server', 'mount'];
+
+function sources(): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(path.join(ROOT, d), { withFileTypes: true })) {
+      const rel = `${d}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
+    }
+  };
+  for (const t of TOP) if (fs.existsSync(path.join(ROOT, t))) walk(t);
+  return out;
+}
+
+/** Relative imports of a module (static, dynamic and type-only), as repository paths. */
+function importsOf(file: string): string[] {
+  const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    out.push(path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1]!)).replace(/\.js$/, '.ts'));
+  }
+  return out;
+}
+
+const graph = new Map(sources().map((f) => [f, importsOf(f)]));
+
+/** Known exceptions: `obnam mount` and `obnam umount` run the FUSE file system of mount/ (to be moved behind lib/). */
+const allowed = (edge: string) => /^cli\/commands\/u?mount\.ts -> mount\/[a-z-]+\.ts$/.test(edge);
+
+describe('module map', () => {
+  it('has no import cycles', () => {
+    const state = new Map<string, 'active' | 'done'>();
+    const cycles: string[] = [];
+    const visit = (f: string, stack: string[]) => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'active') {
+        cycles.push([...stack.slice(stack.indexOf(f)), f].join(' -> '));
+        return;
+      }
+      state.set(f, 'active');
+      for (const g of graph.get(f) ?? []) if (graph.has(g)) visit(g, [...stack, f]);
+      state.set(f, 'done');
+    };
+    for (const f of graph.keys()) visit(f, []);
+    assert.deepEqual(cycles, []);
+  });
+
+  it('keeps the layers: lib imports no upper layer; cli, server and mount do not import each other', () => {
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      const top = f.split('/')[0]!;
+      for (const d of deps) {
+        const dtop = d.split('/')[0]!;
+        if (top === 'lib' && dtop !== 'lib') bad.push(`${f} -> ${d}`);
+        if (top !== 'lib' && dtop !== 'lib' && dtop !== top && TOP.includes(dtop) && !allowed(`${f} -> ${d}`)) bad.push(`${f} -> ${d}`);
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('keeps engines apart: no engine imports another, and the worker pool (lib/workers) imports none', () => {
+    const engineOf = (f: string) => /^lib\/(backup|restore|fsck|diff|forget|gc|dump|fsview)\//.exec(f)?.[1];
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      const from = engineOf(f);
+      for (const d of deps) {
+        const to = engineOf(d);
+        if (to && from && to !== from) bad.push(`${f} -> ${d}`);
+        if (to && f.startsWith('lib/workers/')) bad.push(`${f} -> ${d}`);
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('keeps storage in its place: blob backends know no objects, the client registry no storage', () => {
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      if (f.startsWith('lib/blob/')) for (const d of deps) if (!/^lib\/(blob\/|errors\.ts|store\/(store|localfs)\.ts)/.test(d)) bad.push(`${f} -> ${d}`);
+      if (f === 'server/clients.ts') for (const d of deps) if (/storage|namespaces|lib\/store|lib\/blob/.test(d)) bad.push(`${f} -> ${d}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+});

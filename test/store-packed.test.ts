@@ -1,0 +1,205 @@
+/**
+ * PackedStore (lib/store/packed.ts) on both blob backends against the store
+ * conformance suite, plus what only it promises: the persisted index
+ * (segments), a crash between pack and segment, tombstones across
+ * processes, recovery after a failed flush, and the compact index's size.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { BlobBackend } from '../lib/blob/backend.js';
+import { LocalBlobBackend } from '../lib/blob/local.js';
+import { PackedStore } from '../lib/store/packed.js';
+import { startS3, TestS3 } from './helpers/s3.js';
+import { storeConformance } from './helpers/store-conformance.js';
+import { tempDir } from './helpers/tmp.js';
+
+const newId = () => randomBytes(32).toString('hex');
+
+async function names(b: BlobBackend, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const x of b.list(prefix)) out.push(x.name);
+  return out.sort();
+}
+
+storeConformance('PackedStore on LocalBlobBackend', async () => {
+  const dir = await tempDir();
+  const store = await PackedStore.create(await LocalBlobBackend.create(dir.path), { packSize: 64 * 1024 });
+  return { store, other: async () => PackedStore.open(new LocalBlobBackend(dir.path), { packSize: 64 * 1024 }), cleanup: dir.remove };
+});
+
+describe('PackedStore on S3', () => {
+  let s3: TestS3;
+  before(async () => {
+    s3 = await startS3();
+  });
+  after(async () => {
+    await s3.stop();
+  });
+  storeConformance('PackedStore on S3BlobBackend (s3rver)', async () => {
+    const prefix = `ns-${randomBytes(6).toString('hex')}`;
+    const store = await PackedStore.create(s3.backend(prefix), { packSize: 256 * 1024 });
+    return { store, other: async () => PackedStore.open(s3.backend(prefix), { packSize: 256 * 1024 }) };
+  });
+
+  it('opens from index segments without reading pack footers', async () => {
+    const prefix = `seg-${randomBytes(6).toString('hex')}`;
+    const s = await PackedStore.create(s3.backend(prefix), { packSize: 4096 });
+    const ids = Array.from({ length: 60 }, newId);
+    for (const id of ids) {
+      await s.put('chunk', id, randomBytes(1000));
+      await s.flush();
+    }
+    await s.close();
+    const b = s3.backend(prefix);
+    assert.equal((await names(b, 'index/')).length, 1, 'close wrote one segment');
+    const again = await PackedStore.open(b);
+    assert.deepEqual(again.indexStats().packs, 60);
+    for (const id of ids) assert.equal((await again.get('chunk', id)).length, 1000);
+    await again.close();
+  });
+});
+
+describe('PackedStore index segments (local blobs)', () => {
+  const withDir = (fn: (dir: string) => Promise<void>) => async () => {
+    const d = await tempDir();
+    try {
+      await fn(d.path);
+    } finally {
+      await d.remove();
+    }
+  };
+
+  it('a pack without a segment (crash before close) is found through its footer, then covered at the next merge', withDir(async (dir) => {
+    const b = await LocalBlobBackend.create(dir);
+    const s = await PackedStore.create(b, { packSize: 4096 });
+    const ids = Array.from({ length: 40 }, newId);
+    for (const id of ids) {
+      await s.put('tree', id, randomBytes(500));
+      await s.flush();
+    }
+    // No close: as if the process died after acknowledging everything.
+    assert.deepEqual(await names(b, 'index/'), []);
+    const reader = await PackedStore.open(new LocalBlobBackend(dir));
+    for (const id of ids) assert.equal((await reader.get('tree', id)).length, 500);
+    // Opening found 40 uncovered packs (more than the merge threshold): it wrote one segment for all.
+    assert.equal((await names(b, 'index/')).length, 1);
+    assert.equal(reader.indexStats().segments, 1);
+    await reader.close();
+  }));
+
+  it('a damaged segment is ignored: its packs are read by their footers', withDir(async (dir) => {
+    const b = await LocalBlobBackend.create(dir);
+    const s = await PackedStore.create(b);
+    const id = newId();
+    await s.put('chunk', id, Buffer.from('hello'));
+    await s.close();
+    const [seg] = await names(b, 'index/');
+    const bytes = await b.get(seg!);
+    bytes[bytes.length - 1]! ^= 1;
+    await b.delete(seg!);
+    await b.put(seg!, bytes);
+    const again = await PackedStore.open(new LocalBlobBackend(dir));
+    assert.equal(Buffer.from(await again.get('chunk', id)).toString(), 'hello');
+    const problems = [];
+    for await (const p of again.scrub()) problems.push(p);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!.message, /damaged index segment/);
+    await again.close();
+  }));
+
+  it('a tombstone written by one process hides the object from another', withDir(async (dir) => {
+    const a = await PackedStore.create(await LocalBlobBackend.create(dir));
+    const id = newId();
+    await a.put('chunk', id, Buffer.from('x'));
+    await a.flush();
+    const other = await PackedStore.open(new LocalBlobBackend(dir));
+    await other.delete('chunk', id);
+    await other.close();
+    await a.close();
+    const fresh = await PackedStore.open(new LocalBlobBackend(dir));
+    assert.equal(await fresh.has('chunk', id), false);
+    await assert.rejects(fresh.get('chunk', id), { code: 'NOT_FOUND' });
+    await fresh.close();
+  }));
+
+  it('a removed pack (repacking hook) drops out of every index, its segment notwithstanding', withDir(async (dir) => {
+    const s = await PackedStore.create(await LocalBlobBackend.create(dir), { packSize: 4096 });
+    const keep = newId();
+    const gone = newId();
+    await s.put('chunk', gone, randomBytes(100));
+    await s.flush();
+    await s.put('chunk', keep, randomBytes(100));
+    await s.close();
+    const r = await PackedStore.open(new LocalBlobBackend(dir));
+    const packs = r.packEntries();
+    const victim = [...packs].find(([, es]) => es.some((e) => e.id === gone))![0];
+    await r.removePack(victim);
+    await r.close();
+    const fresh = await PackedStore.open(new LocalBlobBackend(dir));
+    assert.equal(await fresh.has('chunk', gone), false);
+    assert.equal(await fresh.has('chunk', keep), true);
+    await fresh.close();
+  }));
+
+  it('a failed flush is reported, forgets what it did not store, and the next flush works', withDir(async (dir) => {
+    const inner = await LocalBlobBackend.create(dir);
+    let failing = true;
+    const flaky: BlobBackend = {
+      location: inner.location,
+      atomicCreate: true,
+      put: async (name, data, o) => {
+        if (failing && name.startsWith('packs/')) throw Object.assign(new Error('disk full'), { code: 'NO_SPACE' });
+        return inner.put(name, data, o);
+      },
+      get: (n, r, o) => inner.get(n, r, o),
+      stat: (n, o) => inner.stat(n, o),
+      list: (p, o) => inner.list(p, o),
+      delete: (n, o) => inner.delete(n, o),
+      close: () => inner.close(),
+    };
+    const s = await PackedStore.create(flaky);
+    const id = newId();
+    await s.put('chunk', id, Buffer.from('x'));
+    await assert.rejects(s.flush(), /disk full/);
+    assert.equal(await s.has('chunk', id), false, 'an object whose flush failed is not claimed');
+    failing = false;
+    assert.equal(await s.put('chunk', id, Buffer.from('x')), true);
+    await s.flush();
+    await s.close();
+    const fresh = await PackedStore.open(new LocalBlobBackend(dir));
+    assert.equal(Buffer.from(await fresh.get('chunk', id)).toString(), 'x');
+    await fresh.close();
+  }));
+
+  it('getManyWithDigest reads neighbours with one ranged read, in order, within the budget, naming missing and damaged ones', withDir(async (dir) => {
+    const inner = await LocalBlobBackend.create(dir);
+    let gets = 0;
+    const counting: BlobBackend = { ...inner, location: inner.location, atomicCreate: true, put: (n, d, o) => inner.put(n, d, o), stat: (n, o) => inner.stat(n, o), list: (p, o) => inner.list(p, o), delete: (n, o) => inner.delete(n, o), close: () => inner.close(), get: (n, r, o) => (gets++, inner.get(n, r, o)) };
+    const s = await PackedStore.create(counting);
+    const objs = Array.from({ length: 40 }, () => [newId(), randomBytes(1000)] as const);
+    for (const [id, data] of objs) await s.put('chunk', id, data);
+    await s.flush();
+    // Damage the 10th object's bytes in its pack.
+    const [pack] = await names(inner, 'packs/');
+    const bytes = await inner.get(pack!);
+    const at = bytes.indexOf(objs[9]![1]);
+    bytes[at + 10]! ^= 1;
+    await inner.delete(pack!);
+    await inner.put(pack!, bytes);
+    const absent = newId();
+    gets = 0;
+    const ids = [...objs.map(([id]) => id), absent];
+    const r = await s.getManyWithDigest('chunk', ids, 1 << 20);
+    assert.equal(gets, 1, 'one ranged read for forty neighbours');
+    for (let i = 0; i < 40; i++) {
+      if (i === 9) assert.deepEqual(r[i], { damaged: true });
+      else assert.ok(Buffer.from((r[i] as { data: Uint8Array }).data).equals(objs[i]![1]), `object ${i}`);
+    }
+    assert.deepEqual(r[40], { missing: true });
+    const small = await s.getManyWithDigest('chunk', ids.slice(0, 5), 2500);
+    assert.equal(small.filter((x) => 'data' in x).length, 3);
+    assert.deepEqual(small.slice(3), [{ later: true }, { later: true }]);
+    await s.close();
+  }));
+});
