@@ -35,8 +35,8 @@ import { Repository } from '../lib/repo/repository.js';
 import { restore } from '../lib/restore/engine.js';
 import { HttpStore } from '../lib/store/http.js';
 import type { StoreSpec } from '../lib/store/store.js';
-import { startRepoPool } from '../lib/workers/repopool.js';
-import { addClient } from '../server/clients.js';
+import { startRepoPool } from '../lib/engine-workers/start.js';
+import { addClient } from '../server/admin.js';
 import { initServerDir } from '../server/init.js';
 import { serverDir } from '../server/layout.js';
 import { contentAt, FileAttrs, hash } from './scale-data.js';
@@ -239,7 +239,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.join(work, 'restore'));
     await inBatches(active, 4, async (a) => {
       const spec: StoreSpec = { type: 'http', url, token: tokens[a.c]!, fingerprint };
-      const repo = await Repository.open(await HttpStore.open(spec), spec, a.env.OBNAM_PASSPHRASE);
+      const repo = await Repository.open(await HttpStore.open(spec), a.env.OBNAM_PASSPHRASE);
       const pool = startRepoPool(repo, { size: 1 });
       try {
         const snaps = await repo.listSnapshots();
