@@ -15,12 +15,12 @@
  * it changes (AclTable), so grants and revocations apply from the next request.
  */
 import { randomBytes } from 'node:crypto';
-import * as fss from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errnoCode, ObnamError } from '../lib/errors.js';
 import { readClients } from './clients.js';
 import type { ServerDir } from './layout.js';
+import { ReloadingFile } from './reloading-file.js';
 import { providerFor } from './admin.js';
 
 export type Access = 'read' | 'append' | 'full';
@@ -237,41 +237,28 @@ export interface NamespaceAccess {
  * name, the same whether the namespace is missing or merely not granted.
  */
 export class AclTable {
-  private byKey = new Map<string, NamespaceAccess>();
-  private stamp = '';
-  private loading?: Promise<void>;
+  private readonly table: ReloadingFile<Map<string, NamespaceAccess>>;
 
-  constructor(private readonly file: string) {}
+  constructor(file: string) {
+    this.table = new ReloadingFile(
+      file,
+      async (f) => {
+        const acl = await readAcl(f);
+        const storage = new Map(acl.namespaces.map((n) => [n.name, n.storage]));
+        return new Map(
+          acl.grants.map((g) => [`${g.client_id}/${g.namespace}`, { namespace: g.namespace, storage: storage.get(g.namespace)!, access: g.access }]),
+        );
+      },
+      new Map(),
+    );
+  }
 
   async lookup(clientId: string, namespace: string): Promise<NamespaceAccess | undefined> {
-    await this.refresh();
-    return this.byKey.get(`${clientId}/${namespace}`);
+    return (await this.table.current()).get(`${clientId}/${namespace}`);
   }
 
+  /** Re-reads the file if it changed since it was last read. */
   async refresh(): Promise<void> {
-    for (;;) {
-      const stamp = this.currentStamp();
-      if (stamp === this.stamp) return;
-      if (!this.loading) {
-        this.loading = (async () => {
-          const acl = await readAcl(this.file);
-          const storage = new Map(acl.namespaces.map((n) => [n.name, n.storage]));
-          this.byKey = new Map(
-            acl.grants.map((g) => [`${g.client_id}/${g.namespace}`, { namespace: g.namespace, storage: storage.get(g.namespace)!, access: g.access }]),
-          );
-          this.stamp = stamp;
-        })().finally(() => (this.loading = undefined));
-      }
-      await this.loading;
-    }
-  }
-
-  private currentStamp(): string {
-    try {
-      const st = fss.statSync(this.file, { throwIfNoEntry: false });
-      return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
-    } catch (e) {
-      throw new ObnamError('IO', `cannot read ${this.file}: ${(e as Error).message}`);
-    }
+    await this.table.current();
   }
 }

@@ -12,10 +12,10 @@
  * second, and at once when it meets an unknown token.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import * as fss from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError } from '../lib/errors.js';
 import type { ServerDir } from './layout.js';
+import { ReloadingFile } from './reloading-file.js';
 
 export interface ClientRecord {
   name: string;
@@ -138,46 +138,23 @@ export async function removeClient(d: ServerDir, name: string): Promise<ClientRe
 
 /** The running server's view of clients.json, by token hash. */
 export class ClientTable {
-  private byHash = new Map<string, ClientRecord>();
-  private stamp = '';
-  private loading?: Promise<void>;
+  private readonly table: ReloadingFile<Map<string, ClientRecord>>;
 
-  constructor(private readonly file: string) {}
+  constructor(file: string) {
+    this.table = new ReloadingFile(file, async (f) => new Map((await readClients(f)).map((c) => [c.token_sha256, c])), new Map());
+  }
 
   /**
    * The client a token belongs to, or undefined. Every call looks at the
-   * file as it is now (one stat of a small local file, done synchronously
-   * because that costs less than a trip through the thread pool), so a
-   * client removed by `obnam-server client remove` is refused from its next
-   * request on, and a new client is accepted at once.
+   * file as it is now, so a client removed by `obnam-server client remove`
+   * is refused from its next request on, and a new client is accepted at once.
    */
   async authenticate(token: string): Promise<ClientRecord | undefined> {
-    await this.refresh();
-    return this.byHash.get(hashToken(token));
+    return (await this.table.current()).get(hashToken(token));
   }
 
   /** Re-reads the file if it changed since it was last read. */
   async refresh(): Promise<void> {
-    for (;;) {
-      const stamp = this.currentStamp();
-      if (stamp === this.stamp) return;
-      if (!this.loading) {
-        this.loading = (async () => {
-          const clients = await readClients(this.file);
-          this.byHash = new Map(clients.map((c) => [c.token_sha256, c]));
-          this.stamp = stamp;
-        })().finally(() => (this.loading = undefined));
-      }
-      await this.loading;
-    }
-  }
-
-  private currentStamp(): string {
-    try {
-      const st = fss.statSync(this.file, { throwIfNoEntry: false });
-      return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
-    } catch (e) {
-      throw new ObnamError('IO', `cannot read ${this.file}: ${(e as Error).message}`);
-    }
+    await this.table.current();
   }
 }
