@@ -21,6 +21,7 @@ import { errnoCode, ObnamError } from '../lib/errors.js';
 import { readClients } from './clients.js';
 import type { ServerDir } from './layout.js';
 import { ReloadingFile } from './reloading-file.js';
+import { withFileLock, writeJsonFile } from './state-file.js';
 import { providerFor } from './admin.js';
 
 export type Access = 'read' | 'append' | 'full';
@@ -105,37 +106,7 @@ export async function readAcl(file: string): Promise<AclFile> {
   return parsed;
 }
 
-async function writeAcl(file: string, acl: AclFile): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await fs.open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(acl, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.rename(tmp, file);
-}
 
-/** Runs `fn` holding DIR/namespaces.json.lock, so two commands never lose each other's change. */
-async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
-  const lock = `${file}.lock`;
-  for (let i = 0; ; i++) {
-    try {
-      await (await fs.open(lock, 'wx', 0o600)).close();
-      break;
-    } catch (e) {
-      if (errnoCode(e) !== 'EEXIST') throw new ObnamError('IO', `cannot create ${lock}: ${(e as Error).message}`);
-      if (i >= 250) throw new ObnamError('IO', `${lock} exists: another namespace or grant command is running (remove the file if none is)`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lock, { force: true });
-  }
-}
 
 // The storage of a named namespace is made, found and dropped like a
 // client's, through the server's namespace provider (storage.ts); these three
@@ -172,10 +143,10 @@ export async function addNamespace(d: ServerDir, name: string): Promise<Namespac
   // A fresh random storage name: it can be made before taking the lock.
   await createStorage(d, rec.storage);
   try {
-    await withLock(aclFile(d), async () => {
+    await withFileLock(aclFile(d), 'another namespace or grant command', async () => {
       const acl = await readAcl(aclFile(d));
       if (acl.namespaces.some((n) => n.name === name)) throw new ObnamError('USAGE', `there is already a namespace named ${name}`);
-      await writeAcl(aclFile(d), { ...acl, namespaces: [...acl.namespaces, rec] });
+      await writeJsonFile(aclFile(d), { ...acl, namespaces: [...acl.namespaces, rec] });
     });
   } catch (e) {
     await dropStorage(d, rec.storage);
@@ -186,11 +157,11 @@ export async function addNamespace(d: ServerDir, name: string): Promise<Namespac
 
 /** Removes a namespace and its grants; its objects stay on disk (as a removed client's do). */
 export async function removeNamespace(d: ServerDir, name: string): Promise<NamespaceRecord> {
-  return withLock(aclFile(d), async () => {
+  return withFileLock(aclFile(d), 'another namespace or grant command', async () => {
     const acl = await readAcl(aclFile(d));
     const victim = acl.namespaces.find((n) => n.name === name);
     if (!victim) throw new ObnamError('NOT_FOUND', `there is no namespace named ${name}`);
-    await writeAcl(aclFile(d), {
+    await writeJsonFile(aclFile(d), {
       version: 1,
       namespaces: acl.namespaces.filter((n) => n !== victim),
       grants: acl.grants.filter((g) => g.namespace !== name),
@@ -203,23 +174,23 @@ export async function removeNamespace(d: ServerDir, name: string): Promise<Names
 export async function grantAccess(d: ServerDir, clientName: string, namespace: string, access: Access): Promise<GrantRecord> {
   const client = (await readClients(d.clientsFile)).find((c) => c.name === clientName);
   if (!client) throw new ObnamError('NOT_FOUND', `there is no client named ${clientName}`);
-  return withLock(aclFile(d), async () => {
+  return withFileLock(aclFile(d), 'another namespace or grant command', async () => {
     const acl = await readAcl(aclFile(d));
     if (!acl.namespaces.some((n) => n.name === namespace)) throw new ObnamError('NOT_FOUND', `there is no namespace named ${namespace}`);
     const grant: GrantRecord = { client: client.name, client_id: client.namespace, namespace, access };
     const others = acl.grants.filter((g) => !(g.client_id === client.namespace && g.namespace === namespace));
-    await writeAcl(aclFile(d), { ...acl, grants: [...others, grant] });
+    await writeJsonFile(aclFile(d), { ...acl, grants: [...others, grant] });
     return grant;
   });
 }
 
 /** Removes a client's grant on a namespace. */
 export async function revokeAccess(d: ServerDir, clientName: string, namespace: string): Promise<GrantRecord> {
-  return withLock(aclFile(d), async () => {
+  return withFileLock(aclFile(d), 'another namespace or grant command', async () => {
     const acl = await readAcl(aclFile(d));
     const victim = acl.grants.find((g) => g.client === clientName && g.namespace === namespace);
     if (!victim) throw new ObnamError('NOT_FOUND', `client ${clientName} has no grant on namespace ${namespace}`);
-    await writeAcl(aclFile(d), { ...acl, grants: acl.grants.filter((g) => g !== victim) });
+    await writeJsonFile(aclFile(d), { ...acl, grants: acl.grants.filter((g) => g !== victim) });
     return victim;
   });
 }

@@ -16,6 +16,7 @@ import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError } from '../lib/errors.js';
 import type { ServerDir } from './layout.js';
 import { ReloadingFile } from './reloading-file.js';
+import { withFileLock, writeJsonFile } from './state-file.js';
 
 export interface ClientRecord {
   name: string;
@@ -64,38 +65,11 @@ export async function readClients(file: string): Promise<ClientRecord[]> {
   return parsed.clients;
 }
 
-async function writeClients(file: string, clients: ClientRecord[]): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+function writeClients(file: string, clients: ClientRecord[]): Promise<void> {
   const body: ClientsFile = { version: 1, clients };
-  const fh = await fs.open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(body, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.rename(tmp, file);
+  return writeJsonFile(file, body);
 }
 
-/** Runs `fn` holding DIR/clients.json.lock, so two client commands never lose each other's change. */
-async function withLock<T>(d: ServerDir, fn: () => Promise<T>): Promise<T> {
-  const lock = `${d.clientsFile}.lock`;
-  for (let i = 0; ; i++) {
-    try {
-      await (await fs.open(lock, 'wx', 0o600)).close();
-      break;
-    } catch (e) {
-      if (errnoCode(e) !== 'EEXIST') throw new ObnamError('IO', `cannot create ${lock}: ${(e as Error).message}`);
-      if (i >= 250) throw new ObnamError('IO', `${lock} exists: another client command is running (remove the file if none is)`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lock, { force: true });
-  }
-}
 
 /** A new client record and its token (shown once: only its hash is kept); USAGE for a bad name. */
 export function newClient(name: string, appendOnly: boolean): { token: string; client: ClientRecord } {
@@ -115,7 +89,7 @@ export function newClient(name: string, appendOnly: boolean): { token: string; c
 
 /** Adds a client record; USAGE if the name is taken. */
 export async function registerClient(d: ServerDir, client: ClientRecord): Promise<void> {
-  await withLock(d, async () => {
+  await withFileLock(d.clientsFile, 'another client command', async () => {
     const clients = await readClients(d.clientsFile);
     if (clients.some((c) => c.name === client.name)) throw new ObnamError('USAGE', `there is already a client named ${client.name}`);
     await writeClients(d.clientsFile, [...clients, client]);
@@ -124,7 +98,7 @@ export async function registerClient(d: ServerDir, client: ClientRecord): Promis
 
 /** Removes a client's access (its objects stay on disk); returns the removed record. */
 export async function removeClient(d: ServerDir, name: string): Promise<ClientRecord> {
-  return withLock(d, async () => {
+  return withFileLock(d.clientsFile, 'another client command', async () => {
     const clients = await readClients(d.clientsFile);
     const victim = clients.find((c) => c.name === name);
     if (!victim) throw new ObnamError('NOT_FOUND', `there is no client named ${name}`);
