@@ -37,6 +37,7 @@ import { FOOTER_BYTES, INDEX_ENTRY_BYTES, indexLengthFromFooter, PACK_HEADER_BYT
 import { KIND_CODE } from '../format/version.js';
 import { CompactPackIndex } from './compact-index.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
+import { pageOfListing } from './list-page.js';
 import type { ObjectStore, StoreOptions } from './store.js';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
@@ -567,11 +568,7 @@ export class LocalStore implements ObjectStore {
 
   /** Up to `limit` ids of `kind` greater than `after`, in ascending order (resumable listings). */
   async listPage(kind: Kind, after: string | undefined, limit: number): Promise<string[]> {
-    if (!PACKED.has(kind)) {
-      const ids: string[] = [];
-      for await (const id of this.list(kind)) if (after === undefined || id > after) ids.push(id);
-      return ids.sort().slice(0, limit);
-    }
+    if (!PACKED.has(kind)) return pageOfListing(this.list(kind), after, limit);
     // A listing that starts learns what other processes stored.
     if (after === undefined) await this.refresh();
     const page = this.index.page(kind, after, limit);

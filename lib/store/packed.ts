@@ -44,6 +44,7 @@ import {
   recordHeader,
 } from './pack-format.js';
 import { tombstoneKey } from './pack-index.js';
+import { pageOfListing } from './list-page.js';
 import type { ObjectStore, StoreOptions } from './store.js';
 import { KIND_CODE } from '../format/version.js';
 
@@ -403,11 +404,7 @@ export class PackedStore implements ObjectStore {
    * object acknowledged before it, by any process.
    */
   async listPage(kind: Kind, after: string | undefined, limit: number): Promise<string[]> {
-    if (!PACKED.has(kind)) {
-      const ids: string[] = [];
-      for await (const id of this.list(kind)) if (after === undefined || id > after) ids.push(id);
-      return ids.sort().slice(0, limit);
-    }
+    if (!PACKED.has(kind)) return pageOfListing(this.list(kind), after, limit);
     if (after === undefined) await this.refresh();
     const out = this.index.page(kind, after, limit);
     // Objects not yet in a pack (not acknowledged yet, but listed as list() does).
