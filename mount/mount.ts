@@ -8,7 +8,8 @@
  * made since appears), never times requests out (a slow remote
  * fetch must not fail a read), and reports stable inode numbers (use_ino) so
  * hardlinks survive `cp -a`. With auto_unmount, libfuse's helper unmounts if
- * the process dies without doing so itself.
+ * the process dies without doing so itself (helper-socket.ts makes that
+ * reliable).
  *
  * `closed` resolves when the file system is gone, whether through unmount()
  * or from outside (`fusermount -u`), which is noticed by watching
@@ -19,6 +20,7 @@ import Fuse from 'fuse-native';
 import { ObnamError } from '../lib/errors.js';
 import type { FsView } from '../lib/fsview/view.js';
 import { ErrorReporter } from './errno.js';
+import { mountWithHelperSocketBelow } from './helper-socket.js';
 import { mountAt, OBNAM_FSTYPE, watchUnmount } from './mountinfo.js';
 import { fuseOperations } from './ops.js';
 
@@ -76,6 +78,12 @@ export async function mountView(opts: MountOptions): Promise<Mounted> {
     if (!(await fs.stat(mountpoint)).isDirectory()) throw new ObnamError('USAGE', `${opts.mountpoint} is not a directory`);
   } catch (e) {
     if (e instanceof ObnamError) throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOTCONN') {
+      throw new ObnamError(
+        'IO',
+        `${opts.mountpoint} is a dead mount (the process that served it is gone); free it with: fusermount -u ${opts.mountpoint}`,
+      );
+    }
     throw new ObnamError('USAGE', `cannot mount on ${opts.mountpoint}: ${(e as Error).message}`);
   }
   const existing = await mountAt(mountpoint);
@@ -96,7 +104,8 @@ export async function mountView(opts: MountOptions): Promise<Mounted> {
     mountOptions: ['ro', 'use_ino', `negative_timeout=${negativeSeconds(opts.view.refreshMs)}`],
   });
   try {
-    await fuseCall((cb) => fuse.mount(cb));
+    // So that libfuse's auto_unmount helper unmounts a killed mount (see helper-socket.ts).
+    await mountWithHelperSocketBelow(() => fuseCall((cb) => fuse.mount(cb)));
   } catch (e) {
     throw new ObnamError('IO', `cannot mount on ${mountpoint}: ${(e as Error).message}`, { cause: e });
   }

@@ -339,6 +339,28 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/**
+ * reserveFd(): an fd (of /dev/null, close-on-exec) that holds the lowest free
+ * number until moveFd puts another file there or close frees it.
+ */
+static napi_value js_reserve_fd(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open");
+  return int_value(env, fd);
+}
+
+/** moveFd(from, onto): the file of fd `from` takes number `onto` (dup3, close-on-exec) and `from` is closed. */
+static napi_value js_move_fd(napi_env env, napi_callback_info info) {
+  args_t a;
+  int32_t from, onto;
+  if (!get_args(env, info, &a, 2) || !get_int(env, a.argv[0], &from) || !get_int(env, a.argv[1], &onto)) return NULL;
+  if (from == onto) return throw_errno(env, EINVAL, "dup3");
+  if (dup3(from, onto, O_CLOEXEC) < 0) return throw_errno(env, errno, "dup3");
+  close(from);
+  return undefined(env);
+}
+
 /* ---- creating entries in a verified directory ---- */
 
 /** createFile(dirFd, name, mode): a new regular file, opened for writing (O_CREAT|O_EXCL|O_NOFOLLOW). */
@@ -697,6 +719,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       FN("makeDir", js_make_dir),
       FN("makeDirAsync", js_make_dir_async),
       FN("close", js_close),
+      FN("reserveFd", js_reserve_fd),
+      FN("moveFd", js_move_fd),
       FN("createFile", js_create_file),
       FN("mknodAt", js_mknod_at),
       FN("symlinkAt", js_symlink_at),
@@ -716,7 +740,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value v;
   napi_create_int32(env, AT_FDCWD, &v);
   napi_set_named_property(env, exports, "AT_FDCWD", v);
-  napi_create_int32(env, 1, &v);
+  napi_create_int32(env, 2, &v);
   napi_set_named_property(env, exports, "VERSION", v);
   return exports;
 }

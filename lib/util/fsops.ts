@@ -26,6 +26,10 @@ export interface FsOps {
   makeDirAsync(dirFd: number, name: Bytes, mode: number): Promise<number>;
   /** Closes an fd opened here (Node's fs.closeSync warns about fds a worker did not open through fs). */
   close(fd: number): void;
+  /** An fd (of /dev/null) holding the lowest free fd number until moveFd or close. */
+  reserveFd(): number;
+  /** The file of fd `from` takes number `onto` (close-on-exec); `from` is closed. */
+  moveFd(from: number, onto: number): void;
   /** A new regular file opened for writing: openat(O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW). */
   createFile(dirFd: number, name: Bytes, mode: number): number;
   /** A fifo or device node; mode includes the file type bits. */
@@ -55,6 +59,9 @@ export interface FsOps {
 /** Where native/build.mjs puts the addon, from dist/lib/util/. */
 const ADDON = fileURLToPath(new URL('../../../native/build/Release/obnam_fsops.node', import.meta.url));
 
+/** The VERSION of native/fsops.c this code needs. */
+const NEEDED_VERSION = 2;
+
 let loaded: FsOps | undefined;
 
 export function fsops(): FsOps {
@@ -66,6 +73,14 @@ export function fsops(): FsOps {
       'INTERNAL',
       `obnam's native helper is missing or does not load (${ADDON}: ${(e as Error).message.split('\n')[0]}); ` +
         'install python3, make and a C compiler, then run: node native/build.mjs',
+    );
+  }
+  if (loaded.VERSION !== NEEDED_VERSION) {
+    const found = loaded.VERSION;
+    loaded = undefined;
+    throw new ObnamError(
+      'INTERNAL',
+      `obnam's native helper (${ADDON}) is version ${found}, this obnam needs ${NEEDED_VERSION}; rebuild it: node native/build.mjs`,
     );
   }
   return loaded;
