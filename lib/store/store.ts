@@ -10,6 +10,9 @@ export interface StoreOptions {
   signal?: AbortSignal;
 }
 
+export interface RepackOptions extends StoreOptions { maxUnusedPercent: number; dryRun?: boolean; onProgress?: (done: number, total: number) => void }
+export interface RepackResult { packsBefore: number; packsRewritten: number; packsRemoved: number; objectsCopied: number; bytesBefore: number; bytesAfter: number; bytesFreed: number; unusedBytesBefore: number }
+
 export interface ObjectStore {
   /** Human-readable location, for messages. */
   readonly location: string;
@@ -37,6 +40,7 @@ export interface ObjectStore {
    * that always answer from a fresh view need not implement it.
    */
   refresh?(): Promise<void>;
+  repack?(opts: RepackOptions): Promise<RepackResult>;
   /** Flushes, then releases resources. */
   close(): Promise<void>;
 }
