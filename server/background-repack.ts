@@ -10,7 +10,7 @@
  * safe to interrupt at any point): requests never wait for it, and the
  * namespace is taken up again once it is idle again.
  */
-import { describeError, ObnamError } from '../lib/errors.js';
+import { describeError, ObnamError, throwIfAborted } from '../lib/errors.js';
 import type { RepackResult } from '../lib/store/store.js';
 import type { Namespaces } from './namespaces.js';
 import type { RepackLock } from './repack-lock.js';
@@ -25,6 +25,8 @@ export interface BackgroundRepackOptions {
     info(obj: object, msg: string): void;
     warn(obj: object, msg: string): void;
   };
+  /** Called (and awaited) as a namespace's repack starts (tests). */
+  onStart?: (namespace: string) => void | Promise<void>;
   /** Called after each repack (tests, logs): the namespace and its result, or why it stopped. */
   onRepack?: (namespace: string, outcome: { result?: RepackResult; aborted?: boolean; error?: unknown }) => void;
 }
@@ -91,7 +93,11 @@ export class BackgroundRepack {
         lease = await this.namespaces.acquire(ns, `namespace ${ns}`, { background: true });
         const store = lease.store;
         if (!store.repack) return;
-        const result = await this.lock.exclusive(ns, () => store.repack!({ maxUnusedPercent: this.opts.maxUnusedPercent, signal: abort.signal }));
+        await this.opts.onStart?.(ns);
+        const result = await this.lock.exclusive(ns, () => {
+          throwIfAborted(abort.signal);
+          return store.repack!({ maxUnusedPercent: this.opts.maxUnusedPercent, signal: abort.signal });
+        });
         this.checked.set(ns, this.namespaces.clock());
         if (result.packsRewritten || result.packsRemoved) {
           this.opts.log.info({ namespace: ns, ...result }, `background repack: rewrote ${result.packsRewritten} packs, freed ${result.bytesFreed} bytes`);

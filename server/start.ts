@@ -130,6 +130,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
           maxUnusedPercent: bg.maxUnusedPercent ?? config.repack.maxUnusedPercent,
           checkIntervalMs: bg.checkIntervalMs,
           onRepack: bg.onRepack,
+          onStart: bg.onStart,
           log: { info: (o, m) => app.log.info(o, m), warn: (o, m) => app.log.warn(o, m) },
         })
       : undefined;
