@@ -10,7 +10,7 @@
  * safe to interrupt at any point): requests never wait for it, and the
  * namespace is taken up again once it is idle again.
  */
-import { describeError, ObnamError, throwIfAborted } from '../lib/errors.js';
+import { describeError, ObnamError } from '../lib/errors.js';
 import type { RepackResult } from '../lib/store/store.js';
 import type { Namespaces } from './namespaces.js';
 import type { RepackLock } from './repack-lock.js';
@@ -94,10 +94,7 @@ export class BackgroundRepack {
         const store = lease.store;
         if (!store.repack) return;
         await this.opts.onStart?.(ns);
-        const result = await this.lock.exclusive(ns, () => {
-          throwIfAborted(abort.signal);
-          return store.repack!({ maxUnusedPercent: this.opts.maxUnusedPercent, signal: abort.signal });
-        });
+        const result = await this.lock.repack(ns, store, { maxUnusedPercent: this.opts.maxUnusedPercent, signal: abort.signal });
         this.checked.set(ns, this.namespaces.clock());
         if (result.packsRewritten || result.packsRemoved) {
           this.opts.log.info({ namespace: ns, ...result }, `background repack: rewrote ${result.packsRewritten} packs, freed ${result.bytesFreed} bytes`);

@@ -21,7 +21,6 @@ export function repackRoutes(api: FastifyInstance, limits: Limits, lock: RepackL
   api.post('/repack', { bodyLimit: 4096 }, async (req, reply): Promise<RepackResponse> => {
     const { maxUnusedPercent, dryRun } = parseRepackRequest(req.body);
     const { store } = requestClient(req);
-    if (!store.repack) throw new ObnamError('INTERNAL', `${store.location}: this storage cannot repack`);
     const gone = new AbortController();
     const stop = () => gone.abort();
     // The response closes before it was sent: the client went away.
@@ -30,7 +29,7 @@ export function repackRoutes(api: FastifyInstance, limits: Limits, lock: RepackL
     // The answer comes only when the repack is done: no idle timeout meanwhile.
     req.raw.socket?.setTimeout(0);
     try {
-      const result = await lock.exclusive(req.obnamStorage!, () => store.repack!({ maxUnusedPercent, dryRun, signal: gone.signal }));
+      const result = await lock.repack(req.obnamStorage!, store, { maxUnusedPercent, dryRun, signal: gone.signal });
       req.log.info({ client: req.obnamClient?.name, ...result, dryRun }, 'repacked at the request of a client');
       return encodeRepackResult(result);
     } catch (e) {
