@@ -168,7 +168,18 @@ describe('serve repacks idle namespaces in the background', () => {
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(events.length, 2);
       await assertReadable(store, chunks, gone);
+      // Shutting down while a background repack runs stops it, and close() resolves.
+      await store.delete('chunk', [...chunks.keys()][0]!);
       await store.close();
+      let closed: Promise<void> | undefined;
+      interrupt = async () => {
+        closed = srv!.server.close();
+        await new Promise((r) => setTimeout(r, 20));
+      };
+      now += 600_001;
+      await waitFor(3);
+      assert.equal(events[2]!.outcome, 'aborted');
+      await closed;
     } finally {
       await srv.stop();
     }
