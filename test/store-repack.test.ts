@@ -299,3 +299,25 @@ describe('repack: damage', () => {
     }
   });
 });
+
+describe('CompactPackIndex after repacking', () => {
+  it('forgetPacks promotes other copies, usage counts each object once, compact() drops dead positions and keeps every entry', async () => {
+    const { CompactPackIndex } = await import('../lib/store/compact-index.js');
+    const ix = new CompactPackIndex();
+    const ids = Array.from({ length: 10_000 }, newId);
+    ix.addPack('a'.repeat(64), ids.map((id, i) => ({ kind: 'chunk' as const, id, offset: 100 + i * 10, length: 10 })), new Set(), 200_000);
+    // A second pack with copies of the first half.
+    ix.addPack('b'.repeat(64), ids.slice(0, 5000).map((id, i) => ({ kind: 'chunk' as const, id, offset: 100 + i * 10, length: 10 })), new Set(), 100_000);
+    const u = new Map(ix.usage().map((x) => [x.pack, x]));
+    assert.equal(u.get('a'.repeat(64))!.liveCount, 10_000);
+    assert.equal(u.get('b'.repeat(64))!.liveCount, 0, 'copies are not live');
+    ix.forgetPacks(new Set(['a'.repeat(64)]));
+    for (const [i, id] of ids.entries()) assert.equal(ix.get('chunk', id)?.pack, i < 5000 ? 'b'.repeat(64) : undefined);
+    const before = ix.bytes;
+    ix.compact();
+    assert.ok(ix.bytes < before, `${ix.bytes} < ${before}`);
+    assert.equal(ix.objects, 5000);
+    for (const [i, id] of ids.entries()) assert.deepEqual(ix.get('chunk', id), i < 5000 ? { pack: 'b'.repeat(64), offset: 100 + i * 10, length: 10 } : undefined);
+    assert.deepEqual(ix.page('chunk', undefined, 10_000).length, 5000);
+  });
+});

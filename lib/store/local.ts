@@ -1003,6 +1003,7 @@ export class LocalStore implements ObjectStore {
         }
         this.forgetPacks(packs);
       },
+      done: () => this.index.compact(),
       removeTombstones: async (ts) => {
         if (!ts.length) return;
         try {

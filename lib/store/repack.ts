@@ -76,6 +76,8 @@ export interface RepackHost {
   /** Removes packs from storage (durably) and from the index. */
   removePacks(packs: ReadonlySet<string>): Promise<void>;
   removeTombstones(ts: readonly Tombstone[]): Promise<void>;
+  /** Called once a run has ended: the host may compact its index. */
+  done(): void;
 }
 
 /** Bytes a pack needs for its live records: header, records, index, footer. */
@@ -185,6 +187,7 @@ export async function repackStore(host: RepackHost, opts: RepackOptions): Promis
     result.bytesFreed = result.bytesBefore - result.bytesAfter;
     return result;
   } finally {
+    host.done();
     await release?.();
   }
 }
