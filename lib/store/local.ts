@@ -18,6 +18,8 @@
  * flush() writes it early and resolves once every object put before it is
  * durable. Several processes may write to one store: each writes its own
  * packs, and an object stored twice is harmless (both copies are valid).
+ * repack() (repack.ts) rewrites packs with unused space; readers whose pack
+ * vanished refresh and retry once (format-spec 14.8).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';

@@ -112,7 +112,8 @@ export function choosePacks(usage: readonly PackUsage[], maxUnusedPercent: numbe
     after -= free;
   }
   // Small packs (a backup's last pack, a repack's last pack) are combined while we are at it.
-  const small = usage.filter((u) => u.size < packSize / 4 && !chosen.includes(u));
+  const picked = new Set(chosen);
+  const small = usage.filter((u) => u.size < packSize / 4 && !picked.has(u));
   if (chosen.length && small.length >= 4) chosen.push(...small);
   // Packs with nothing live first: they free the most for no copying.
   return [...chosen.filter((u) => !u.liveCount), ...chosen.filter((u) => u.liveCount)];
