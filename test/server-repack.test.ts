@@ -251,4 +251,57 @@ describe('obnam-server repack', () => {
       await tmp.remove();
     }
   });
+
+  it('is safe beside serve: deletes and reads through the server while it runs lose nothing and bring nothing back', async () => {
+    const tmp = await tempDir('obnam-server-repack-busy-');
+    const dir = path.join(tmp.path, 'server');
+    await obnamServerOk(['init', dir]);
+    const token = (await obnamServerOk(['client', 'add', 'busy', '--dir', dir])).stdout.trim();
+    const fingerprint = (await obnamServerOk(['fingerprint', '--dir', dir])).stdout.trim();
+    let srv = await spawnServer(dir);
+    try {
+      let store = await HttpStore.open({ url: srv.url, token, fingerprint });
+      const chunks = await putChunks(store, 240, 8_000);
+      await store.close();
+      srv.child.kill('SIGTERM');
+      await srv.exited;
+      srv = await spawnServer(dir);
+      store = await HttpStore.open({ url: srv.url, token, fingerprint });
+      const ids = [...chunks.keys()];
+      const gone = new Set(ids.slice(0, 100));
+      for (const id of gone) await store.delete('chunk', id);
+      // While the other process runs (and repacks): more deletes, and reads of what stays, through the server.
+      const pool = ids.slice(100, 200);
+      const keptIds = ids.slice(200);
+      const repack = obnamServerOk(['repack', dir, '--max-unused', '0', '--json']);
+      let running = true;
+      void repack.finally(() => (running = false)).catch(() => undefined);
+      let reads = 0;
+      while (running || reads < 10) {
+        const next = pool.pop();
+        if (next) {
+          await store.delete('chunk', next);
+          gone.add(next);
+        }
+        const keep = keptIds[reads++ % keptIds.length]!;
+        assert.ok(Buffer.from(await store.get('chunk', keep)).equals(chunks.get(keep)!));
+      }
+      const r = JSON.parse((await repack).stdout);
+      assert.ok(r.total.packsRewritten >= 1, JSON.stringify(r));
+      for (const id of gone) chunks.delete(id);
+      await assertReadable(store, chunks, gone);
+      await store.close();
+      // A fresh view, from disk alone, agrees: nothing deleted came back.
+      srv.child.kill('SIGTERM');
+      await srv.exited;
+      srv = await spawnServer(dir);
+      store = await HttpStore.open({ url: srv.url, token, fingerprint });
+      await assertReadable(store, chunks, gone);
+      await store.close();
+    } finally {
+      srv.child.kill('SIGTERM');
+      await srv.exited;
+      await tmp.remove();
+    }
+  });
 });
