@@ -13,6 +13,8 @@ import { ObnamError } from '../lib/errors.js';
 import { HttpStore } from '../lib/store/http.js';
 import type { RepackResult } from '../lib/store/store.js';
 import { addNamespace, grantAccess } from '../server/acl.js';
+import * as fs from 'node:fs/promises';
+import { DEFAULT_REPACK, loadServerConfig } from '../server/config.js';
 import { serverDir } from '../server/layout.js';
 import { bytesUnder, namespaceDirOf, obnamServer, obnamServerOk, rawRequest, spawnServer, startTestServer, TestServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
@@ -54,6 +56,34 @@ async function assertReadable(store: HttpStore, kept: Map<string, Buffer>, gone:
 
 const open = (srv: { url: string; fingerprint?: string }, token: string, prefix = '') =>
   HttpStore.open({ url: srv.url + prefix, token, fingerprint: srv.fingerprint });
+
+describe('the repack section of the server config', () => {
+  it('has documented defaults, which init writes out; bad values are one clear error', async () => {
+    const tmp = await tempDir('obnam-server-repack-config-');
+    try {
+      const dir = path.join(tmp.path, 'server');
+      await obnamServerOk(['init', dir]);
+      const d = serverDir(dir);
+      assert.deepEqual((await loadServerConfig(d)).repack, DEFAULT_REPACK);
+      assert.deepEqual(DEFAULT_REPACK, { background: true, idleSeconds: 600, maxUnusedPercent: 10 });
+      const text = await fs.readFile(d.configFile, 'utf8');
+      assert.match(text, /^repack:\n  background: true\n  idle_seconds: 600\n  max_unused_percent: 10$/m);
+      await fs.writeFile(d.configFile, text.replace('idle_seconds: 600', 'idle_seconds: 30').replace('background: true', 'background: false'));
+      assert.deepEqual((await loadServerConfig(d)).repack, { background: false, idleSeconds: 30, maxUnusedPercent: 10 });
+      for (const [from, to, msg] of [
+        ['idle_seconds: 600', 'idle_seconds: 0', /repack.idle_seconds must be a positive number/],
+        ['max_unused_percent: 10', 'max_unused_percent: 101', /repack.max_unused_percent must be a percentage/],
+        ['background: true', 'background: yes please', /repack.background must be true or false/],
+        ['idle_seconds: 600', 'every: 5', /unknown repack setting "every"/],
+      ] as const) {
+        await fs.writeFile(d.configFile, text.replace(from, to));
+        await assert.rejects(loadServerConfig(d), (e: unknown) => e instanceof ObnamError && e.code === 'USAGE' && msg.test(e.message));
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
 
 describe('POST /v1/repack', () => {
   it('a full client gets its space back; append-only clients and grants short of full get the PERMISSION of a delete; bad bodies 400', async () => {
