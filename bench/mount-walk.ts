@@ -86,7 +86,7 @@ async function serve(repoDir: string, mnt: string, capacity: number): Promise<vo
   const repo = await Repository.open(await LocalStore.open(repoDir), PASSPHRASE);
   const pool = startRepoPool(repo);
   const view = await FsView.open(
-    { listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool) },
+    { listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool), refresh: async () => repo.store.refresh?.() },
     { inodes: { capacity }, cacheBytes: CACHE },
   );
   const m = await mountView({ view, mountpoint: mnt, log: (l) => process.stderr.write(`${l}\n`) });

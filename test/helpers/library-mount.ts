@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   let clock = 0;
   try {
     const view = await FsView.open(
-      { listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool) },
+      { listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool), refresh: async () => repo.store.refresh?.() },
       {
         onWarning: log,
         refreshMs: settings.refreshMs,
