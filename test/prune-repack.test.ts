@@ -22,6 +22,7 @@ import { Repository } from '../lib/repo/repository.js';
 import { addReachable } from '../lib/repo/treewalk.js';
 import { PackedStore } from '../lib/store/packed.js';
 import { IdSet } from '../lib/util/id-map.js';
+import { ownerTag } from '../lib/util/owner.js';
 import { obnamOk } from './helpers/cli.js';
 import { diskBytes } from './helpers/disk.js';
 import { expectedContent, restoredContent } from './helpers/gc-harness.js';
@@ -56,6 +57,36 @@ function sameFiles(restored: string, original: string): void {
 }
 
 describe('prune gives the space back (repacking)', () => {
+  it('CLI: a prune while another repack holds the lock sweeps, says the space comes back later, exits 0; the next prune gives it back', async () => {
+    const tmp = await tempDir();
+    try {
+      const repo = path.join(tmp.path, 'repo');
+      const src = path.join(tmp.path, 'src');
+      const env = { OBNAM_REPO: repo, OBNAM_PASSPHRASE: PASS, HOME: tmp.path };
+      await obnamOk(['init'], { env });
+      for (let g = 0; g < 3; g++) {
+        mutate(src, g);
+        await obnamOk(['backup', src], { env });
+      }
+      await obnamOk(['forget', '--keep-last', '1'], { env });
+      // A live repacker's lock: this test process's owner tag.
+      fs.writeFileSync(path.join(repo, 'repack-lock'), ownerTag());
+      const before = diskBytes(repo);
+      const r = JSON.parse((await obnamOk(['prune', '--exclusive', '--json'], { env })).stdout);
+      assert.ok(r.deleted.chunks > 0, 'the sweep ran');
+      assert.equal(r.repack.done, false);
+      assert.match(r.repack.note, /another repack .* is running/);
+      assert.ok(diskBytes(repo) >= before - 4096, 'nothing repacked');
+      fs.rmSync(path.join(repo, 'repack-lock'));
+      const again = JSON.parse((await obnamOk(['prune', '--exclusive', '--json'], { env })).stdout);
+      assert.equal(again.repack.done, true);
+      assert.ok(again.repack.bytesFreed > 0 && diskBytes(repo) < before, `freed ${again.repack.bytesFreed}`);
+      await obnamOk(['fsck'], { env });
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   it('CLI, local repository: forget all but the last of five snapshots of a mutated tree, prune: within 10% of a fresh repository', async (t) => {
     const tmp = await tempDir();
     try {

@@ -52,9 +52,9 @@ export function runPrune(
     exclusive: opts.exclusive,
     maxUnusedPercent: opts.maxUnusedPercent,
     signal: cancelSignal(),
-    // Local repositories repack here; obnam-server repacks its own storage (obnam-server repack, or serve when idle).
+    // A local repository repacks here; an obnam-server repository asks the server to (POST /v1/repack).
     repack: store.repack ? (o) => store.repack!(o) : undefined,
-    repackNote: 'the server gives the space back itself when it repacks its storage (obnam-server repack, or serve in the background)',
+    repackNote: 'this repository cannot repack on request; its server gives the space back when it repacks its storage (obnam-server repack, or serve in the background)',
     onRepackProgress: (done, total) => {
       if (total) say(`repacking: ${done} of ${total} packs`);
     },

@@ -6,8 +6,8 @@
  *
  * Deleting trees and chunks gives their space back only where the store does
  * so itself; pack stores reclaim it by repacking (format-spec 14.8), the
- * `repack` hook below: the CLI passes the store's repack() where it has one
- * (local repositories); obnam-server repacks its own storage.
+ * `repack` hook below: the CLI passes the store's repack() (a local
+ * repository's, or an obnam-server's, which repacks on request).
  */
 import { describeError, ObnamError } from '../errors.js';
 import { newPlanId } from '../format/gcplan.js';
@@ -132,8 +132,15 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
   // now (before the sweeps it only reported, so less than a real run would).
   if (opts.repack) {
     opts.onPhase?.('repack');
-    const r = await opts.repack({ maxUnusedPercent, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onRepackProgress });
-    report.repack = { done: true, maxUnusedPercent, ...r };
+    try {
+      const r = await opts.repack({ maxUnusedPercent, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onRepackProgress });
+      report.repack = { done: true, maxUnusedPercent, ...r };
+    } catch (e) {
+      // Another repack holds the store's repack lock (another prune, obnam-server repack or serve's
+      // background repack): what this run deleted is given back by that one or the next.
+      if (!(e instanceof ObnamError && e.code === 'CONFLICT')) throw e;
+      report.repack.note = `not repacked now: ${e.message}; that repack, or the next prune, gives the space back`;
+    }
   } else {
     report.repack.note = opts.repackNote ?? 'this store has no packs to repack';
   }
