@@ -76,7 +76,7 @@ describe('garbage collection and concurrent backups', () => {
         fs.rmSync(src, { recursive: true, force: true });
         writeFile(src, 'x.bin', `X ${variant}`);
         const s1 = (await runBackup(backer, src, clock))!;
-        await collector.repo.store.delete('snapshot', s1);
+        await collector.repo.deleteSnapshot(s1);
         const marked = await runPrune(collector, clock);
         assert.equal(marked.marked!.plans.length, 1);
         assert.ok(marked.marked!.chunks >= 1);
@@ -140,7 +140,7 @@ describe('garbage collection and concurrent backups', () => {
       const expected = new Map<string, Map<string, string>>();
       writeFile(other, 'shared.bin', 'shared');
       const old = (await runBackup(collector, other, clock))!;
-      await collector.repo.store.delete('snapshot', old);
+      await collector.repo.deleteSnapshot(old);
       writeFile(src, 'shared.bin', 'shared'); // same content: B finds its chunk present
       writeFile(src, 'own.bin', 'own');
 
@@ -230,7 +230,7 @@ describe('garbage collection and concurrent backups', () => {
             if (gate.wasReached) {
               // Maybe forget a snapshot first, then one or two collections (mark, then its sweep).
               const live = await collector.repo.listSnapshots();
-              if (live.length && rand() < 0.5) await collector.repo.store.delete('snapshot', live[Math.floor(rand() * live.length)]!.id);
+              if (live.length && rand() < 0.5) await collector.repo.deleteSnapshot(live[Math.floor(rand() * live.length)]!.id);
               clock.advance(jump);
               deletedChunks += (await runPrune(collector, clock, exclusive)).deleted.chunks;
               if (rand() < 0.5) {
@@ -266,7 +266,7 @@ describe('garbage collection and concurrent backups', () => {
             collector.store.hook = undefined;
           } else if (r < 0.85) {
             const live = await collector.repo.listSnapshots();
-            if (live.length) await collector.repo.store.delete('snapshot', live[Math.floor(rand() * live.length)]!.id);
+            if (live.length) await collector.repo.deleteSnapshot(live[Math.floor(rand() * live.length)]!.id);
           } else {
             clock.advance(Math.floor(rand() * 1.5 * G));
             deletedChunks += (await runPrune(collector, clock)).deleted.chunks;
@@ -275,7 +275,7 @@ describe('garbage collection and concurrent backups', () => {
         }
         // Forget all but the newest snapshot; a few collections later their objects are gone.
         const live = await collector.repo.listSnapshots();
-        for (const snap of live.slice(0, -1)) await collector.repo.store.delete('snapshot', snap.id);
+        for (const snap of live.slice(0, -1)) await collector.repo.deleteSnapshot(snap.id);
         for (let round = 0; round < 3; round++) {
           clock.advance(1.1 * G);
           deletedChunks += (await runPrune(collector, clock)).deleted.chunks;

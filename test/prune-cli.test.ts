@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_ID } from '../lib/format/ids.js';
+import { Repository } from '../lib/repo/repository.js';
 import { addReachable } from '../lib/repo/treewalk.js';
 import { IdSet } from '../lib/util/id-map.js';
 import { ROOT, obnam, obnamOk } from './helpers/cli.js';
@@ -22,7 +23,7 @@ const PASS = 'prune test passphrase';
 async function ids(repoDir: string, kind: 'tree' | 'chunk'): Promise<Set<string>> {
   const r = await openTestRepo(repoDir, PASS);
   const out = new Set<string>();
-  for await (const id of r.store.list(kind)) out.add(id);
+  for await (const id of r.listIds(kind)) out.add(id);
   await r.close();
   return out;
 }
@@ -69,7 +70,7 @@ describe('obnam prune', () => {
       const onlyB = { trees: [...b.trees].filter((t) => !a.trees.has(t) && !c.trees.has(t)), chunks: [...b.chunks].filter((x) => !a.chunks.has(x) && !c.chunks.has(x)) };
       assert.ok(onlyB.trees.length > 0 && onlyB.chunks.length > 0);
       // Forget the middle snapshot: deleting its snapshot object (format-spec 14.1).
-      await r.store.delete('snapshot', snaps[1]!);
+      await r.deleteSnapshot(snaps[1]!);
       await r.close();
 
       const dry = JSON.parse((await obnamOk(['prune', '--dry-run', '--json'], { env })).stdout);
@@ -118,7 +119,7 @@ describe('obnam prune', () => {
       fs.writeFileSync(path.join(src, 'f'), prngBytes('f', 100_000));
       await obnamOk(['backup', src], { env });
       const r = await openTestRepo(repo, PASS);
-      for await (const s of r.store.list('snapshot')) await r.store.delete('snapshot', s);
+      for await (const s of r.listSnapshotIds()) await r.deleteSnapshot(s);
       await r.close();
       const first = JSON.parse((await obnamOk(['prune', '--json'], { env })).stdout);
       assert.equal(first.marked.plans.length, 1);
@@ -211,9 +212,10 @@ describe('obnam upgrade', () => {
         const { upgradedConfig, encodeConfig } = await import('../lib/format/config.js');
         const { sealObject } = await import('../lib/format/envelope.js');
         const staged = sealObject(r.keys.encryption, 'gcplan', CONFIG_ID, encodeConfig(upgradedConfig(r.config)), 1, undefined, 2);
-        await r.store.put('gcplan', CONFIG_ID, staged);
-        if (stop !== 'staged') await r.store.delete('config', CONFIG_ID);
-        if (stop === 'config written') await r.store.put('config', CONFIG_ID, v2);
+        const store = Repository.storeForTests(r);
+        await store.put('gcplan', CONFIG_ID, staged);
+        if (stop !== 'staged') await store.delete('config', CONFIG_ID);
+        if (stop === 'config written') await store.put('config', CONFIG_ID, v2);
         await r.close();
         if (stop === 'config deleted') {
           const list = await obnam(['list'], { env });

@@ -9,7 +9,10 @@
 import { ObnamError } from '../errors.js';
 import type { TreeNode } from '../format/tree.js';
 import { GC_VERSION } from '../format/version.js';
-import type { GcPlanInfo, Repository } from '../repo/repository.js';
+import type { ConfigView, GcPlanInfo, ObjectInventory, PlanCatalog } from '../repo/views.js';
+
+/** What the guard reads: the config, the plans, and whether objects are (still) there. */
+export type GuardRepository = ConfigView & Pick<PlanCatalog, 'listPlanIds' | 'getPlan'> & Pick<ObjectInventory, 'refresh' | 'hasMany'>;
 import { Clock, fromTimestamp } from '../util/clock.js';
 import { IdSet } from '../util/id-map.js';
 
@@ -27,7 +30,7 @@ export class GcGuard {
   private readonly plans = new Map<string, GcPlanInfo>();
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: GuardRepository,
     private readonly clock: Clock,
   ) {
     this.enabled = repo.config.version >= GC_VERSION;
@@ -42,7 +45,7 @@ export class GcGuard {
   async start(): Promise<void> {
     this.tB = this.clock.now();
     if (!this.enabled) return;
-    await this.repo.store.refresh?.();
+    await this.repo.refresh();
     this.v0 = new Set(await this.repo.listPlanIds());
   }
 
@@ -95,11 +98,11 @@ export class GcGuard {
   }
 
   private async checkPresent(): Promise<void> {
-    await this.repo.store.refresh?.();
+    await this.repo.refresh();
     for (const [kind, set] of [['tree', this.trees], ['chunk', this.chunks]] as const) {
       let batch: string[] = [];
       const check = async () => {
-        const present = await this.repo.store.hasMany(kind, batch);
+        const present = await this.repo.hasMany(kind, batch);
         const missing = batch.find((_, i) => !present[i]);
         if (missing) throw conflict(`${kind} ${missing.slice(0, 8)}, which this backup names, was deleted by a garbage collection while it ran`);
         batch = [];

@@ -15,9 +15,12 @@
 import { IdMap } from '../util/id-map.js';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
-import { directoryEntries } from '../format/treesplit.js';
 import type { Kind } from '../format/version.js';
-import type { Repository } from '../repo/repository.js';
+import { directoryEntries } from '../repo/treewalk.js';
+import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
+
+/** What fsck reads: the snapshot listing, the objects, and (quick mode, unreferenced objects) the store's inventory. */
+export type FsckRepository = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader & Pick<ObjectInventory, 'hasObject' | 'listIds'>;
 import { Pending, pending } from '../util/pending.js';
 import type { TaskRunner } from '../workers/protocol.js';
 import type { VerifyResult } from './verify.js';
@@ -65,7 +68,7 @@ const CHECKING = 0;
 const OK = 1;
 const DAMAGED = 2;
 
-export async function fsck(repo: Repository, opts: FsckOptions): Promise<FsckReport> {
+export async function fsck(repo: FsckRepository, opts: FsckOptions): Promise<FsckReport> {
   return new FsckRun(repo, opts).run();
 }
 
@@ -82,7 +85,7 @@ class FsckRun {
   private readonly loadedTrees = new Set<string>();
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: FsckRepository,
     private readonly opts: FsckOptions,
   ) {
     this.progress = opts.progress ?? { snapshots: 0, trees: 0, chunks: 0, problems: 0 };
@@ -90,7 +93,7 @@ class FsckRun {
 
   async run(): Promise<FsckReport> {
     const snapshotIds: string[] = [];
-    for await (const id of this.repo.store.list('snapshot', { signal: this.opts.signal })) snapshotIds.push(id);
+    for await (const id of this.repo.listSnapshotIds({ signal: this.opts.signal })) snapshotIds.push(id);
     const roots = new Map<string, string>();
     for (const id of snapshotIds) {
       throwIfAborted(this.opts.signal);
@@ -207,7 +210,7 @@ class FsckRun {
 
   private async verify(kind: Kind, id: string, length?: number): Promise<VerifyResult> {
     if (this.opts.quick) {
-      return (await this.repo.store.has(kind, id, { signal: this.opts.signal }))
+      return (await this.repo.hasObject(kind, id, { signal: this.opts.signal }))
         ? { ok: true }
         : { ok: false, code: 'NOT_FOUND', message: `${kind} ${id} not found` };
     }
@@ -219,7 +222,7 @@ class FsckRun {
     let count = 0;
     const work: Promise<void>[] = [];
     for (const kind of ['tree', 'chunk'] as const) {
-      for await (const id of this.repo.store.list(kind, { signal: this.opts.signal })) {
+      for await (const id of this.repo.listIds(kind, { signal: this.opts.signal })) {
         if (kind === 'tree' ? this.treeDamage.has(id) || this.loadedTrees.has(id) : this.chunks.has(id)) continue;
         count++;
         await this.opts.pool.ready();

@@ -12,10 +12,13 @@
 import { describeError, ObnamError } from '../errors.js';
 import { newPlanId } from '../format/gcplan.js';
 import { GC_VERSION } from '../format/version.js';
-import type { GcPlanInfo, Repository } from '../repo/repository.js';
+import type { GcPlanInfo, PlanCatalog } from '../repo/views.js';
 import { Clock, systemClock } from '../util/clock.js';
-import { mark } from './mark.js';
-import { sweep, sweepDue, SweepResult } from './sweep.js';
+import { mark, MarkRepository } from './mark.js';
+import { sweep, sweepDue, SweepRepository, SweepResult } from './sweep.js';
+
+/** What a collection run needs: the mark's and the sweep's views, and the plans. */
+export type PruneRepository = MarkRepository & SweepRepository & Pick<PlanCatalog, 'listPlanIds' | 'getPlan'>;
 
 /** The seam for repacking: rewrites packs whose live fraction is low, returns the bytes given back. */
 export type Repacker = (opts: { maxUnusedPercent: number; signal?: AbortSignal }) => Promise<{ packsRewritten: number; bytesFreed: number }>;
@@ -50,7 +53,7 @@ export interface PruneReport {
 export const DEFAULT_MAX_UNUSED_PERCENT = 10;
 
 /** Refuses what prune must not run on: version 1 repositories, clients that may not delete. */
-export async function checkCanPrune(repo: Repository): Promise<void> {
+export async function checkCanPrune(repo: PruneRepository): Promise<void> {
   if (repo.config.version < GC_VERSION) {
     throw new ObnamError(
       'REFUSED',
@@ -58,7 +61,7 @@ export async function checkCanPrune(repo: Repository): Promise<void> {
     );
   }
   try {
-    await repo.store.delete('gcplan', newPlanId()); // a random id: nothing is there to delete
+    await repo.deletePlan(newPlanId()); // a random id: nothing is there to delete
   } catch (e) {
     if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
     if (e instanceof ObnamError && e.code === 'PERMISSION') {
@@ -68,7 +71,7 @@ export async function checkCanPrune(repo: Repository): Promise<void> {
   }
 }
 
-export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneReport> {
+export async function prune(repo: PruneRepository, opts: PruneOptions = {}): Promise<PruneReport> {
   const clock = opts.clock ?? systemClock;
   const maxUnusedPercent = opts.maxUnusedPercent ?? DEFAULT_MAX_UNUSED_PERCENT;
   if (!(maxUnusedPercent >= 0 && maxUnusedPercent <= 100)) throw new ObnamError('USAGE', '--max-unused must be a percentage from 0 to 100');
