@@ -32,6 +32,8 @@ export interface FsckOptions {
   pool: TaskRunner<FsckTasks>;
   signal?: AbortSignal;
   progress?: FsckProgress;
+  /** Filled with what the run held at most at once (for tests). */
+  trace?: FsckTrace;
 }
 
 export interface FsckProgress {
@@ -82,13 +84,13 @@ const DIRTY = 2;
  * whatever the repository's size (pass `trace` in the options to get it).
  */
 export interface FsckTrace {
-  /** Tree nodes loaded whose directory was still being read. */
-  peakTreeNodesHeld: number;
+  /** Directories being read at once (each holds its decoded tree nodes until done). */
+  peakDirectoriesHeld: number;
   /** Object checks started and not yet settled. */
   peakChecksInFlight: number;
 }
 
-export async function fsck(repo: Repository, opts: FsckOptions & { trace?: FsckTrace }): Promise<FsckReport> {
+export async function fsck(repo: Repository, opts: FsckOptions): Promise<FsckReport> {
   return new FsckRun(repo, opts).run();
 }
 
@@ -106,15 +108,15 @@ class FsckRun {
   private readonly problems = new Map<string, FsckProblem>();
   /** Whether an object some snapshot references is damaged (then pass 2 runs). */
   private referencedDamage = false;
-  private treeNodesHeld = 0;
+  private directoriesHeld = 0;
   private readonly trace: FsckTrace;
 
   constructor(
     private readonly repo: Repository,
-    private readonly opts: FsckOptions & { trace?: FsckTrace },
+    private readonly opts: FsckOptions,
   ) {
     this.progress = opts.progress ?? { snapshots: 0, trees: 0, chunks: 0, problems: 0 };
-    this.trace = opts.trace ?? { peakTreeNodesHeld: 0, peakChecksInFlight: 0 };
+    this.trace = opts.trace ?? { peakDirectoriesHeld: 0, peakChecksInFlight: 0 };
   }
 
   async run(): Promise<FsckReport> {
@@ -214,13 +216,11 @@ class FsckRun {
   private async readDirectory(id: string, queueDirectory: (id: string) => void): Promise<void> {
     throwIfAborted(this.opts.signal);
     this.directories++;
-    let held = 0;
+    this.directoriesHeld++;
+    if (this.directoriesHeld > this.trace.peakDirectoriesHeld) this.trace.peakDirectoriesHeld = this.directoriesHeld;
     const load = async (t: string): Promise<TreeNode> => {
       this.progress.trees++;
       this.trees.add(t);
-      held++;
-      this.treeNodesHeld++;
-      if (this.treeNodesHeld > this.trace.peakTreeNodesHeld) this.trace.peakTreeNodesHeld = this.treeNodesHeld;
       try {
         return await this.repo.getTree(t, { signal: this.opts.signal });
       } catch (e) {
@@ -246,7 +246,7 @@ class FsckRun {
         else if (e.chunks) for (const c of e.chunks) await this.checkChunk(c.id, c.length);
       }
     } finally {
-      this.treeNodesHeld -= held;
+      this.directoriesHeld--;
       await entries.return(undefined).catch(() => undefined);
     }
   }
