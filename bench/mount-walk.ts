@@ -86,7 +86,7 @@ async function serve(repoDir: string, mnt: string, capacity: number): Promise<vo
   const repo = await Repository.open(await LocalStore.open(repoDir), PASSPHRASE);
   const pool = startRepoPool(repo);
   const view = await FsView.open(
-    { ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds() },
+    { ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() },
     { inodes: { capacity }, cacheBytes: CACHE },
   );
   const m = await mountView({ view, mountpoint: mnt, log: (l) => process.stderr.write(`${l}\n`) });

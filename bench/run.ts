@@ -3,14 +3,17 @@
  * set into a local repository, with MB/s, CPU seconds and peak RSS per phase,
  * and the same phases with restic side by side when restic is installed.
  * Remote (HTTPS on loopback) and mount figures are added by bench/remote.ts
- * and bench/mount.ts when those parts are present.
+ * and bench/mount.ts when those parts are present; the prune row (a history
+ * of 10 snapshots, forget 9, prune, beside restic) by bench/prune.ts.
  *
  * Settings (environment):
  *   BENCH_DATA     colon-separated directories to back up (default /usr/share:/usr/include)
  *   BENCH_BIG_MB   size of the extra large file, MiB (default 512; 0 for none)
  *   BENCH_DIR      work directory (default a new one under /tmp), removed at the end
  *   BENCH_PEERS    comma-separated peers to run (default restic)
- *   BENCH_PARTS    comma-separated parts (default local,remote,s3,mount; s3: the server on S3 storage)
+ *   BENCH_PARTS    comma-separated parts (default local,remote,s3,mount,prune; s3: the server on S3 storage)
+ *   BENCH_PRUNE_MB size of the prune row's tree, MiB (default: the data set's size; 0 for none;
+ *                  more settings in bench/prune.ts)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -54,10 +57,10 @@ async function main(): Promise<void> {
   const bigMb = Number(process.env.BENCH_BIG_MB ?? 512);
   const work = process.env.BENCH_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'obnam-bench-'));
   const peers = (process.env.BENCH_PEERS ?? 'restic').split(',').filter(Boolean);
-  const parts = (process.env.BENCH_PARTS ?? 'local,remote,s3,mount').split(',');
+  const parts = (process.env.BENCH_PARTS ?? 'local,remote,s3,mount,prune').split(',');
   fs.mkdirSync(work, { recursive: true });
   // A reused BENCH_DIR keeps its data, never its repositories.
-  for (const old of ['obnam-repo', 'restic-repo', 'server', 'server-s3', 'obnam-restore', 'restic-restore', 'remote-restore', 'mnt']) {
+  for (const old of ['obnam-repo', 'restic-repo', 'server', 'server-s3', 'obnam-restore', 'restic-restore', 'remote-restore', 'mnt', 'prune']) {
     fs.rmSync(path.join(work, old), { recursive: true, force: true });
   }
   const big = path.join(work, 'big-file');
@@ -94,6 +97,11 @@ async function main(): Promise<void> {
       const mount = await optionalModule('./mount.js');
       if (mount) results.push(...(await mount.benchMountPart(ctx)));
       else process.stdout.write('mount bench not available: skipped\n');
+    }
+    if (parts.includes('prune')) {
+      const prune = await optionalModule('./prune.js');
+      if (prune) results.push(...(await prune.benchPrune(ctx)));
+      else process.stdout.write('prune bench not available: skipped\n');
     }
   } finally {
     if (!process.env.BENCH_DIR) fs.rmSync(work, { recursive: true, force: true });

@@ -61,7 +61,7 @@ function rng(seed: number): () => number {
 }
 
 describe('garbage collection and concurrent backups', () => {
-  it('the race of format-spec 14.2: a backup relying on a candidate found present is refused, never writes a snapshot naming a deleted object, and succeeds when run again', async () => {
+  it('the race of format-spec 14.2: a backup relying on a candidate found present never writes a snapshot naming a deleted object; it waits for the sweep (B3), stores again what it deleted, and its snapshot restores', async () => {
     const tmp = await tempDir();
     try {
       const dir = path.join(tmp.path, 'repo');
@@ -71,15 +71,18 @@ describe('garbage collection and concurrent backups', () => {
       const backer = await openParty(dir);
       const collector = await openParty(dir);
       const expected = new Map<string, Map<string, string>>();
-      for (const variant of ['sweep finished before the snapshot', 'sweep imminent at the snapshot'] as const) {
+      const variants = ['sweep finished before the snapshot', 'sweep imminent at the snapshot, never runs', 'sweep imminent at the snapshot, runs while the backup waits'] as const;
+      for (const variant of variants) {
         // S1 holds X; S1 is forgotten; the collector marks: X's chunk is a candidate of plan P.
         fs.rmSync(src, { recursive: true, force: true });
         writeFile(src, 'x.bin', `X ${variant}`);
+        writeFile(src, 'd/y.bin', `Y ${variant}`);
         const s1 = (await runBackup(backer, src, clock))!;
         await collector.repo.deleteSnapshot(s1);
+        const markedAt = clock.now();
         const marked = await runPrune(collector, clock);
         assert.equal(marked.marked!.plans.length, 1);
-        assert.ok(marked.marked!.chunks >= 1);
+        assert.ok(marked.marked!.chunks >= 2);
         // B starts soon after and finds X present (has). It is stopped at its first check for a tree
         // (14.2's picture: the collector deletes X, then B puts a tree naming X), or, for the
         // imminent sweep, just before its B2 listing of plans.
@@ -87,35 +90,67 @@ describe('garbage collection and concurrent backups', () => {
         const gate = new Gate();
         let planLists = 0;
         backer.store.hook = async (op, kind) => {
-          if (variant === 'sweep finished before the snapshot' ? (op === 'has' || op === 'hasMany') && kind === 'tree' : op === 'list' && kind === 'gcplan' && ++planLists === 2) {
+          if (variant === variants[0] ? (op === 'has' || op === 'hasMany') && kind === 'tree' : op === 'list' && kind === 'gcplan' && ++planLists === 2) {
             await gate.stop();
           }
         };
-        const b = runBackup(backer, src, clock, null);
+        const messages: string[] = [];
+        let sweptWhileWaiting = 0;
+        clock.onSleep =
+          variant === variants[2]
+            ? async () => {
+                // The collector's run comes once the plan's grace period has passed.
+                if (sweptWhileWaiting || clock.now() < markedAt + G) return;
+                const r = await runPrune(collector, clock);
+                assert.equal(r.swept.length, 1);
+                sweptWhileWaiting = r.deleted.chunks;
+              }
+            : undefined;
+        const sleptBefore = clock.slept;
+        const b = runBackup(backer, src, clock, null, { onGcWait: (m) => messages.push(m) });
         await gate.reached;
-        if (variant === 'sweep finished before the snapshot') {
+        if (variant === variants[0]) {
           // The collector's sweep deletes X while B waits.
           clock.advance(G);
           const swept = await runPrune(collector, clock);
           assert.equal(swept.swept.length, 1);
-          assert.ok(swept.deleted.chunks >= 1, JSON.stringify(swept));
+          assert.ok(swept.deleted.chunks >= 2, JSON.stringify(swept));
         } else {
           // Past P.created + G/2: P's sweep may be running; B must not name P's candidates.
           clock.advance(G / 2);
         }
         gate.release();
-        assert.equal(await b, undefined, `${variant}: the backup is refused`);
+        const id = await b;
         backer.store.hook = undefined;
-        assert.equal((await backer.repo.listSnapshots()).length, 0, `${variant}: no snapshot was written`);
+        clock.onSleep = undefined;
+        const waited = clock.slept - sleptBefore;
+        if (variant === variants[1]) {
+          assert.equal(id, undefined, `${variant}: the backup is refused once its waiting time (G/2) is over`);
+          assert.ok(waited >= G / 2, `${variant}: waited ${waited} ms`);
+          assert.equal((await backer.repo.listSnapshots()).length, 0, `${variant}: no snapshot was written`);
+        } else {
+          // B4 (the sweep finished) or B3 after the wait: B reads X and Y again and stores them anew.
+          assert.ok(id, `${variant}: the snapshot is written (${messages.join('; ')})`);
+          assert.ok(messages.some((m) => m.includes('reading the files again')), messages.join('; '));
+          if (variant === variants[2]) {
+            assert.ok(sweptWhileWaiting >= 2, 'the sweep ran while the backup waited and deleted X and Y');
+            assert.ok(messages.some((m) => m.includes('waiting for its sweep')), messages.join('; '));
+            assert.ok(waited > 0 && waited < G / 2, `waited ${waited} ms`);
+          }
+          expected.set(id, expectedContent(src));
+          assert.equal(expected.get(id)!.size, 2);
+        }
         await checkAll(dir, expected, variant);
-        // Let the pending plans be swept before the next variant.
+        // Let the pending plans be swept before the next variant; the written snapshot stays whole.
         clock.advance(2 * G);
         await runPrune(collector, clock);
         clock.advance(2 * G);
         await runPrune(collector, clock);
         await checkAll(dir, expected, `${variant}, swept`);
+        for (const live of await backer.repo.listSnapshots()) await backer.repo.deleteSnapshot(live.id);
+        expected.clear();
       }
-      // Run again: X is uploaded anew, the snapshot restores.
+      // The refused backup, run again: X is uploaded anew, the snapshot restores.
       const s2 = await runBackup(backer, src, clock, null);
       assert.ok(s2);
       expected.set(s2, expectedContent(src));
@@ -155,7 +190,8 @@ describe('garbage collection and concurrent backups', () => {
         backer.store.hook = async (op, kind) => {
           if (op === 'put' && kind === 'tree') await gate.stop();
         };
-        const b = runBackup(backer, src, clock, null);
+        // (gcWaitMs 0: no waiting for the sweep, which this test never runs: refused at once.)
+        const b = runBackup(backer, src, clock, null, { gcWaitMs: 0 });
         await gate.reached;
         // Meanwhile a collection marks: the forgotten snapshot's objects are candidates.
         clock.advance(60_000);
@@ -193,6 +229,7 @@ describe('garbage collection and concurrent backups', () => {
     const deadline = Date.now() + 12_000;
     let seeds = 0;
     let refused = 0;
+    let walkedAgain = 0;
     let deletedChunks = 0;
     for (let seed = 1; seed <= 12 && (seed <= 3 || Date.now() < deadline); seed++) {
       const rand = rng(seed * 7919);
@@ -225,7 +262,22 @@ describe('garbage collection and concurrent backups', () => {
               if (ops++ === stopAt) await gate.stop();
             };
             const before = expectedContent(src);
-            const b = runBackup(backer, src, clock, rand() < 0.5 ? null : undefined);
+            // Half the time a collection sweeps while the backup waits for a sweep (B3).
+            let sweptInWait = false;
+            clock.onSleep =
+              rand() < 0.5
+                ? async () => {
+                    if (sweptInWait) return;
+                    sweptInWait = true;
+                    clock.advance(G);
+                    deletedChunks += (await runPrune(collector, clock)).deleted.chunks;
+                  }
+                : undefined;
+            const b = runBackup(backer, src, clock, rand() < 0.5 ? null : undefined, {
+              onGcWait: (m) => {
+                if (m.includes('reading the files again')) walkedAgain++;
+              },
+            });
             await Promise.race([gate.reached, b.catch(() => undefined)]);
             if (gate.wasReached) {
               // Maybe forget a snapshot first, then one or two collections (mark, then its sweep).
@@ -241,6 +293,7 @@ describe('garbage collection and concurrent backups', () => {
             }
             const id = await b;
             backer.store.hook = undefined;
+            clock.onSleep = undefined;
             if (id) expected.set(id, before);
             else refused++;
           } else if (r < 0.65) {
@@ -290,6 +343,8 @@ describe('garbage collection and concurrent backups', () => {
     }
     assert.ok(seeds >= 3, `${seeds} seeds run`);
     assert.ok(deletedChunks > 0, 'the collections deleted something');
-    process.stdout.write(`# gc race: ${seeds} seeds, ${refused} backups refused by the gc rules, ${deletedChunks} chunks collected\n`);
+    process.stdout.write(
+      `# gc race: ${seeds} seeds, ${refused} backups refused by the gc rules, ${walkedAgain} walked again to store what a sweep deleted, ${deletedChunks} chunks collected\n`,
+    );
   });
 });

@@ -75,6 +75,12 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
           process.stderr.write(`obnam: ${path} is now ${what}: its contents, in the parent snapshot, are no longer backed up\n`);
         }
       },
+      onGcWait: (message) => {
+        if (!ctx.json) {
+          line.stop();
+          process.stderr.write(`obnam: ${message}\n`);
+        }
+      },
       onWarning: (path, message) => {
         warnings.push({ path, message });
         if (!ctx.json) {

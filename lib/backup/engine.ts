@@ -36,7 +36,7 @@ import { childPath, Inspected, packNames, SmallRead, StatFields, statFields, unp
 import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
 import { findTags, TagRule } from './tags.js';
-import { GcGuard, GuardRepository } from './gcguard.js';
+import { conflict, GcGuard, GuardRepository, Missing } from './gcguard.js';
 import { Clock, systemClock, toTimestamp } from '../util/clock.js';
 import type { BackupTasks } from './worker-tasks.js';
 
@@ -78,6 +78,14 @@ export interface BackupOptions {
   username?: string;
   /** The clock of the snapshot's times and of the garbage-collection rules (gcguard.ts); default the system clock. */
   clock?: Clock;
+  /**
+   * How long the backup waits in all for sweeps of garbage collections that
+   * hold objects it names (format-spec 14.6 B3) before failing with
+   * GC_CONFLICT; default half the repository's gc grace period; 0: fail at once.
+   */
+  gcWaitMs?: number;
+  /** Called when the backup waits for a sweep, or walks again to store what a sweep deleted. */
+  onGcWait?: (message: string) => void;
 }
 
 export interface BackupResult {
@@ -86,6 +94,10 @@ export interface BackupResult {
   warnings: number;
 }
 
+/** Walks of the files at most: the first, and new walks storing again what sweeps deleted (14.6 B3/B4). */
+const MAX_WALKS = 4;
+/** Backup runs in this process: with the walk number, tells workers when a new walk begins. */
+let runs = 0;
 /** Names per inspect task, and small files per read task. */
 const INSPECT_BATCH = 256;
 /** Directories listed ahead of the walk. */
@@ -135,7 +147,7 @@ interface Child {
 
 class BackupRun {
   private readonly progress: BackupProgress;
-  private readonly summary: SnapshotSummary = {
+  private summary: SnapshotSummary = {
     files: 0,
     dirs: 0,
     symlinks: 0,
@@ -148,10 +160,18 @@ class BackupRun {
     storedBytes: 0,
     errors: 0,
   };
+  /**
+   * Objects a sweep deleted while this backup ran (set for a new walk): a
+   * parent tree or an unchanged file naming one is read again, not reused.
+   */
+  private missing: Missing | undefined;
+  /** The walk's number: a new walk tells the workers to forget which chunks they stored. */
+  private walk = 0;
+  private readonly runNumber = ++runs;
   private readonly excludes: ExcludeMatcher;
   private readonly skipDirs: Set<string>;
   /** Inodes with several links: the snapshot path of the link that holds the content (null: none yet). */
-  private readonly hardlinks = new Map<string, Promise<Buffer | null>>();
+  private hardlinks = new Map<string, Promise<Buffer | null>>();
   private readonly abort = new AbortController();
   private readonly pool: TaskRunner<BackupTasks>;
   private fatal?: unknown;
@@ -167,7 +187,7 @@ class BackupRun {
   ) {
     this.pool = opts.pool;
     this.clock = opts.clock ?? systemClock;
-    this.guard = new GcGuard(repo, this.clock);
+    this.guard = new GcGuard(repo, this.clock, { waitMs: opts.gcWaitMs });
     this.progress = opts.progress ?? newProgress();
     this.excludes = new ExcludeMatcher(opts.excludes ?? []);
     this.skipDirs = new Set(opts.skipDirs ?? []);
@@ -199,14 +219,28 @@ class BackupRun {
     else if (this.opts.parent === undefined) parent = pickParent(await this.repo.listSnapshots(), hostname, paths);
 
     const rootStat = statFields(await fs.lstat('/', { bigint: true }));
-    const scan = await this.scanDir(Buffer.from('/'), Buffer.alloc(0), rootStat, parent?.tree, root.whole ? undefined : root);
-    let rootTree: string;
-    try {
-      rootTree = await scan.result;
-    } catch (e) {
-      throw this.fatal ?? e;
+    const select = root.whole ? undefined : root;
+    let rootTree = await this.walkFiles(rootStat, parent?.tree, select);
+    // The snapshot is written last, once every object it references is durable.
+    await this.repo.flush();
+    // B2–B4: no collection may have deleted, or be about to delete, what the snapshot names.
+    for (;;) {
+      const verdict = await this.guard.beforeSnapshot(rootTree);
+      if (verdict.kind === 'put') break;
+      if (verdict.kind === 'wait') {
+        // B3: wait for the sweep, then B2 again (which checks that everything named is still there).
+        await this.guard.waitForSweep(verdict, this.signal, this.opts.onGcWait);
+        continue;
+      }
+      // A sweep deleted objects the snapshot names: walk again, reading the files whose content
+      // (or whose parent tree) is gone, with this walk's trees as the parent; then B2 again.
+      if (this.walk >= MAX_WALKS) throw conflict(verdict.why);
+      this.opts.onGcWait?.(`${verdict.why}: reading the files again to store what it deleted`);
+      this.missing = verdict.missing;
+      this.guard.restart();
+      rootTree = await this.walkFiles(rootStat, rootTree, select);
+      await this.repo.flush();
     }
-    throwIfAborted(this.signal);
     const snapshot: Snapshot = {
       tree: rootTree,
       time,
@@ -219,10 +253,6 @@ class BackupRun {
       program: PROGRAM,
       summary: this.summary,
     };
-    // The snapshot is written last, once every object it references is durable.
-    await this.repo.flush();
-    // B2–B4: no collection may have deleted, or be about to delete, what the snapshot names.
-    await this.guard.beforeSnapshot(rootTree);
     const { id, isNew } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
     await this.repo.flush();
     if (this.guard.putTooLate()) {
@@ -231,6 +261,43 @@ class BackupRun {
       throw new ObnamError('GC_CONFLICT', 'writing the snapshot took longer than a quarter of the repository\'s gc grace period, so it was withdrawn: run the backup again');
     }
     return { id, snapshot, warnings: this.summary.errors };
+  }
+
+  /**
+   * One walk of the backed-up paths, storing what is new: the root tree's id.
+   * A walk after the first starts from fresh counts (the snapshot's summary
+   * describes the files of the last walk; what was stored adds up).
+   */
+  private async walkFiles(rootStat: StatFields, parentTree: string | undefined, select: PathNode | undefined): Promise<string> {
+    if (this.walk++ > 0) {
+      const s = this.summary;
+      this.summary = { ...s, files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, filesRead: 0, errors: 0 };
+      this.hardlinks = new Map();
+      this.prefetched.clear();
+    }
+    const scan = await this.scanDir(Buffer.from('/'), Buffer.alloc(0), rootStat, parentTree, select);
+    try {
+      const id = await scan.result;
+      throwIfAborted(this.signal);
+      return id;
+    } catch (e) {
+      throw this.fatal ?? e;
+    }
+  }
+
+  /** A parent tree to take entries from: none if a sweep deleted it. */
+  private usableParent(tree: string | undefined): string | undefined {
+    return tree && this.missing?.trees.has(tree) ? undefined : tree;
+  }
+
+  /**
+   * Whether a file is unchanged since the parent and its content there is
+   * still stored, as far as this backup knows (then it is not read again).
+   */
+  private reusable(old: TreeEntry | undefined, entry: TreeEntry): old is TreeEntry {
+    if (!unchangedFile(old, entry)) return false;
+    const gone = this.missing?.chunks;
+    return !gone || !(old!.chunks ?? []).some((c) => gone.has(c.id));
   }
 
   /** Records a fatal error (repository or worker failure) and stops the walk. */
@@ -307,7 +374,7 @@ class BackupRun {
       (async () => {
         const done = (await Promise.all(entries)).filter((e): e is TreeEntry => e !== null);
         throwIfAborted(this.signal);
-        if (parentTree && parentEntries?.size === done.length) {
+        if (parentTree && parentEntries && parentEntries.size === done.length && this.usableParent(parentTree)) {
           if (done.every((e) => sameEntry(parentEntries.get(e.name.toString('latin1')), e))) return parentTree;
         }
         return this.repo.writeDirectory(done, (node) => this.putTree(node));
@@ -317,6 +384,7 @@ class BackupRun {
 
   /** A directory's sorted names, their inspection, and its entries in the parent snapshot. */
   private async list(absPath: Buffer, parentTree: string | undefined, select: PathNode | undefined): Promise<Listing> {
+    parentTree = this.usableParent(parentTree);
     let names: Buffer[];
     let tags: Buffer[] | undefined;
     if (select) {
@@ -397,7 +465,7 @@ class BackupRun {
         c.entry.type === 'file' &&
         c.entry.size <= limit &&
         (c.st.nlink <= 1 || !this.hardlinks.has(`${c.st.dev}:${c.st.ino}`)) &&
-        !unchangedFile(parentEntries?.get(c.entry.name.toString('latin1')), c.entry),
+        !this.reusable(parentEntries?.get(c.entry.name.toString('latin1')), c.entry),
     );
     const out = new Map<Child, Promise<SmallRead>>();
     for (let i = 0; i < wanted.length; i += SMALL_BATCH) {
@@ -511,9 +579,9 @@ class BackupRun {
   /** Reuses, reads inline, or chunks one file's content. */
   private async startContent(child: Child, old: TreeEntry | undefined, smallRead: Promise<SmallRead> | undefined): Promise<Pending<TreeEntry | null>> {
     const { abs, entry } = child;
-    if (unchangedFile(old, entry)) {
-      entry.chunks = old!.chunks;
-      entry.data = old!.data;
+    if (this.reusable(old, entry)) {
+      entry.chunks = old.chunks;
+      entry.data = old.data;
       this.countFile(entry.size, false);
       return ready(entry);
     }
@@ -540,7 +608,7 @@ class BackupRun {
     }
     await this.pool.ready();
     throwIfAborted(this.signal);
-    const result = this.pool.run({ op: 'backupFile', path: own(abs), size: entry.size }, [], (n) => {
+    const result = this.pool.run({ op: 'backupFile', path: own(abs), size: entry.size, walk: `${this.runNumber}.${this.walk}` }, [], (n) => {
       this.progress.bytesRead += n;
     });
     return pending(

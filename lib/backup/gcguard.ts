@@ -3,7 +3,11 @@
  * its snapshot will name (format-spec 14.6, B1–B5). The backup engine calls
  * start() before it reads or checks anything (B1), records every id it names
  * in the tree nodes it encodes (N(B)), and calls beforeSnapshot() right
- * before putting the snapshot (B2–B4) and checkPut() once the put returned (B5).
+ * before putting the snapshot (B2–B4) and putTooLate() once the put returned
+ * (B5). beforeSnapshot() answers what the backup must do: put its snapshot,
+ * wait for a sweep that may delete something it names (B3: waitForSweep(),
+ * then B2 again), or store again what a sweep deleted (B3/B4: the engine walks
+ * again, reading those files again, then B2 again).
  * Version 1 repositories have no collections: the guard does nothing there.
  */
 import { ObnamError } from '../errors.js';
@@ -17,24 +21,55 @@ import { Clock, fromTimestamp } from '../util/clock.js';
 import { IdSet } from '../util/id-map.js';
 
 const HAS_BATCH = 512;
+/** How often a waiting backup lists the plans (at most; G/64 if that is shorter). */
+const WAIT_POLL_MS = 60_000;
+
+/** Ids N(B) named that are no longer stored. */
+export interface Missing {
+  trees: IdSet;
+  chunks: IdSet;
+}
+
+/** What the backup must do before it may put its snapshot. */
+export type Verdict =
+  | { kind: 'put' }
+  /** B3: plans due for their sweep hold candidates the backup names: wait for them to go, then B2 again. */
+  | { kind: 'wait'; plans: string[]; why: string }
+  /** B4 (or B3 after a wait): objects the backup names were deleted: store them again, then B2 again. */
+  | { kind: 'store-again'; missing: Missing; why: string };
+
+export interface GcGuardOptions {
+  /**
+   * How long in all the backup waits for sweeps (B3) before it fails with
+   * GC_CONFLICT; default G/2 of the repository's grace period; 0: never wait.
+   */
+  waitMs?: number;
+}
 
 export class GcGuard {
   private readonly enabled: boolean;
   private readonly graceMs: number;
+  private readonly waitMs: number;
   private tB = 0;
   private v0 = new Set<string>();
   private tc = 0;
+  /** The end of all waiting, fixed when the backup first waits. */
+  private waitUntil: number | undefined;
+  /** Check every id of N(B) at the next B2 (after a wait or a new walk). */
+  private checkAll = false;
   /** N(B): trees (root, subtrees, pages) and chunks named in nodes this backup encoded. */
-  readonly trees = new IdSet();
-  readonly chunks = new IdSet();
+  trees = new IdSet();
+  chunks = new IdSet();
   private readonly plans = new Map<string, GcPlanInfo>();
 
   constructor(
     private readonly repo: GuardRepository,
     private readonly clock: Clock,
+    opts: GcGuardOptions = {},
   ) {
     this.enabled = repo.config.version >= GC_VERSION;
     this.graceMs = (repo.config.gcGrace ?? 0) * 1000;
+    this.waitMs = opts.waitMs ?? this.graceMs / 2;
   }
 
   /**
@@ -63,15 +98,17 @@ export class GcGuard {
   }
 
   /**
-   * B2–B4, immediately before the snapshot is put: refuses (GC_CONFLICT) if
-   * a collection may have deleted or may be deleting something the snapshot
-   * names. Returns tc, the time of the check.
+   * B2–B4, immediately before the snapshot is put (the trees written and
+   * flushed): whether a collection may have deleted, or may be deleting,
+   * something the snapshot names.
    */
-  async beforeSnapshot(rootTree: string): Promise<void> {
-    if (!this.enabled) return;
+  async beforeSnapshot(rootTree: string): Promise<Verdict> {
+    if (!this.enabled) return { kind: 'put' };
     this.trees.add(rootTree);
     const v1 = await this.repo.listPlanIds(); // B2
     this.tc = this.clock.now();
+    const due: string[] = [];
+    let why = '';
     for (const id of v1) {
       let plan = this.plans.get(id);
       if (!plan) {
@@ -85,11 +122,54 @@ export class GcGuard {
       }
       if (this.tc < fromTimestamp(plan.created) + this.graceMs / 2) continue;
       const hit = plan.trees.find((t) => this.trees.has(t)) ?? plan.chunks.find((c) => this.chunks.has(c)); // B3
-      if (hit) throw conflict(`a garbage collection (plan ${id.slice(0, 8)}, due for its sweep) holds ${hit.slice(0, 8)}, which this backup names`);
+      if (!hit) continue;
+      due.push(id);
+      why ||= `a garbage collection (plan ${id.slice(0, 8)}, due for its sweep) holds ${hit.slice(0, 8)}, which this backup names`;
     }
+    if (due.length) return { kind: 'wait', plans: due, why };
     const current = new Set(v1);
     const swept = [...this.v0].some((id) => !current.has(id));
-    if (this.tc >= this.tB + this.graceMs / 2 || swept) await this.checkPresent(); // B4
+    if (this.checkAll || this.tc >= this.tB + this.graceMs / 2 || swept) {
+      // B4
+      const missing = await this.findMissing();
+      if (missing.trees.size || missing.chunks.size) {
+        const [kind, id] = missing.trees.size ? ['tree', [...missing.trees][0]!] : ['chunk', [...missing.chunks][0]!];
+        return { kind: 'store-again', missing, why: `${kind} ${id.slice(0, 8)}, which this backup names, was deleted by a garbage collection while it ran` };
+      }
+    }
+    this.checkAll = false;
+    return { kind: 'put' };
+  }
+
+  /**
+   * B3's wait: until none of `plans` is listed any more (their sweeps
+   * finished), within the backup's waiting time; then the caller starts
+   * again at B2, which checks every id of N(B). Fails with GC_CONFLICT if
+   * the time runs out, or if the clock cannot wait.
+   */
+  async waitForSweep(verdict: { plans: string[]; why: string }, signal?: AbortSignal, onWait?: (message: string) => void): Promise<void> {
+    const sleep = this.clock.sleep?.bind(this.clock);
+    if (!sleep || this.waitMs <= 0) throw conflict(verdict.why);
+    const now = this.clock.now();
+    this.waitUntil ??= now + this.waitMs;
+    if (now >= this.waitUntil) throw conflict(`${verdict.why}, and its sweep did not finish while this backup waited`);
+    onWait?.(`${verdict.why}: waiting for its sweep to finish (at most until ${new Date(this.waitUntil).toISOString()})`);
+    const poll = Math.max(1, Math.min(WAIT_POLL_MS, this.graceMs / 64));
+    for (;;) {
+      const left = this.waitUntil - this.clock.now();
+      if (left <= 0) throw conflict(`${verdict.why}, and its sweep did not finish while this backup waited`);
+      await sleep(Math.min(poll, left), signal);
+      const listed = new Set(await this.repo.listPlanIds());
+      if (!verdict.plans.some((id) => listed.has(id))) break;
+    }
+    this.checkAll = true;
+  }
+
+  /** A new walk of the files begins: N(B) is what that walk encodes, all of it checked at B2. */
+  restart(): void {
+    this.trees = new IdSet();
+    this.chunks = new IdSet();
+    this.checkAll = true;
   }
 
   /** B5: the snapshot put must complete within G/4 of tc; otherwise the caller removes it and fails. */
@@ -97,14 +177,18 @@ export class GcGuard {
     return this.enabled && this.clock.now() > this.tc + this.graceMs / 4;
   }
 
-  private async checkPresent(): Promise<void> {
+  /** The ids of N(B) that are not stored, on a store view refreshed now. */
+  private async findMissing(): Promise<Missing> {
     await this.repo.refresh();
-    for (const [kind, set] of [['tree', this.trees], ['chunk', this.chunks]] as const) {
+    const missing: Missing = { trees: new IdSet(), chunks: new IdSet() };
+    for (const [kind, set, out] of [
+      ['tree', this.trees, missing.trees],
+      ['chunk', this.chunks, missing.chunks],
+    ] as const) {
       let batch: string[] = [];
       const check = async () => {
         const present = await this.repo.hasMany(kind, batch);
-        const missing = batch.find((_, i) => !present[i]);
-        if (missing) throw conflict(`${kind} ${missing.slice(0, 8)}, which this backup names, was deleted by a garbage collection while it ran`);
+        batch.forEach((id, i) => present[i] || out.add(id));
         batch = [];
       };
       for (const id of set) {
@@ -113,9 +197,10 @@ export class GcGuard {
       }
       if (batch.length) await check();
     }
+    return missing;
   }
 }
 
-function conflict(why: string): ObnamError {
+export function conflict(why: string): ObnamError {
   return new ObnamError('GC_CONFLICT', `${why}; no snapshot was written (what this backup stored stays as garbage): run the backup again`);
 }

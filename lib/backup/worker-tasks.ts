@@ -11,7 +11,12 @@ export type BackupFileResult = { ok: true; content: FileContentResult } | { ok: 
 
 export type BackupTasks = {
   /** Chunks, seals and stores a file's content; progress: bytes read. */
-  backupFile: TaskType<{ path: Uint8Array; size: number }, BackupFileResult, number>;
+  /**
+   * `walk` names the backup run and its walk of the files: a new one (another
+   * backup, or a walk storing again what a sweep deleted) makes the worker
+   * forget which chunks it stored, since a sweep may have deleted them since.
+   */
+  backupFile: TaskType<{ path: Uint8Array; size: number; walk: string }, BackupFileResult, number>;
   /** lstat, xattrs and readlink of a batch of names in one directory. */
   inspect: TaskType<{ dir: Uint8Array; names: PackedNames }, InspectBatch>;
   /** Reads files small enough to be stored inline. */
@@ -20,9 +25,14 @@ export type BackupTasks = {
 
 /** Handlers for one worker thread (they share its cache of recently stored chunk ids). */
 export function backupHandlers(): TaskHandlers<BackupTasks> {
-  const recent = new RecentIds();
+  let recent = new RecentIds();
+  let walk = '';
   return {
     async backupFile(task, { repo, progress }) {
+      if (task.walk !== walk) {
+        walk = task.walk;
+        recent = new RecentIds();
+      }
       try {
         const content = await backupFileContent(repo, Buffer.from(task.path), task.size, recent, progress);
         return [{ ok: true, content }, []];

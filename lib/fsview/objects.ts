@@ -58,6 +58,11 @@ export class RepoObjects {
     return this.cache.get(`chunk:${id}`, () => this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id))), (b) => b.length);
   }
 
+  /** A chunk's plaintext fetched from the repository now, neither taken from the cache nor kept in it. */
+  chunkFromRepository(id: string): Promise<Buffer> {
+    return this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id)));
+  }
+
   /** Starts loading a chunk into the cache; resolves (never rejects) when done. */
   prefetchChunk(id: string): Promise<void> {
     if (this.cache.has(`chunk:${id}`)) return Promise.resolve();

@@ -30,8 +30,13 @@ export class FileReader {
     return this.entry.size;
   }
 
-  /** Reads up to target.length bytes at `offset` into `target`; returns the count (0 at or past the end). */
-  async readInto(target: Buffer, offset: number): Promise<number> {
+  /**
+   * Reads up to target.length bytes at `offset` into `target`; returns the
+   * count (0 at or past the end). `fromRepository`: every chunk is fetched
+   * now, none taken from the view's cache or fetched ahead (a file of a
+   * snapshot that is gone: its chunks may be deleted at any time).
+   */
+  async readInto(target: Buffer, offset: number, fromRepository = false): Promise<number> {
     const end = Math.min(offset + target.length, this.entry.size);
     if (offset >= end) return 0;
     if (this.entry.data) return this.entry.data.copy(target, 0, offset, end);
@@ -41,9 +46,12 @@ export class FileReader {
     const sequential = first === previous || first === previous + 1;
     this.lastChunk = last;
     const wanted: Promise<Buffer>[] = [];
-    for (let i = first; i <= last; i++) wanted.push(this.objects.chunk(map.chunks[i]!.id));
+    for (let i = first; i <= last; i++) {
+      const id = map.chunks[i]!.id;
+      wanted.push(fromRepository ? this.objects.chunkFromRepository(id) : this.objects.chunk(id));
+    }
     // Look ahead each time a forward read reaches a new chunk.
-    if (sequential && last > previous) this.fetchAhead(last + 1);
+    if (sequential && last > previous && !fromRepository) this.fetchAhead(last + 1);
     const chunks = await Promise.all(wanted);
     let written = 0;
     for (let i = first; i <= last; i++) {

@@ -7,8 +7,9 @@
  * most once per interval, and callers that arrive while a read is under way
  * share it.
  *
- * A read lists the snapshot ids and fetches only the snapshot objects not
- * seen before (they never change). One that cannot be read is named through
+ * A read renews the store's view (refreshStore: deletions by garbage
+ * collection in other processes become visible), lists the snapshot ids and
+ * fetches only the snapshot objects not seen before (they never change). One that cannot be read is named through
  * onWarning (once, until it reads again or goes away) and left out; a listing
  * that fails keeps the snapshots as last read, and is named too. Nothing
  * here blocks the event loop: listing is the store's, fetching the loader's.
@@ -24,6 +25,8 @@ export const DEFAULT_REFRESH_MS = 5000;
 export interface SnapshotListOptions {
   /** Lists every snapshot id in the repository, afresh at each call. */
   listIds: () => AsyncIterable<string>;
+  /** Called before each listing: the store's view of other processes' puts and deletes is renewed. */
+  refreshStore?: () => Promise<void>;
   objects: RepoObjects;
   /** Milliseconds a read stays fresh (0: read at every use; Infinity: only once). */
   refreshMs: number;
@@ -102,6 +105,7 @@ export class SnapshotList {
 
   /** Lists, fetches the snapshots not known yet, and replaces the list; the errors of those left out. */
   private async read(): Promise<unknown[]> {
+    await this.opts.refreshStore?.();
     const ids = new Set<string>();
     for await (const id of this.opts.listIds()) ids.add(id);
     const failures: unknown[] = [];

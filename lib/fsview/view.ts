@@ -17,12 +17,18 @@
  * looking up /, snapshots/, ids/, latest or a snapshot's own directory reads
  * it again when it is older than the refresh interval. A snapshot that is
  * gone can no longer be looked up or opened, but files already open in it
- * keep reading for as long as their chunks can be fetched.
+ * keep reading for as long as their chunks can be fetched: each read of such
+ * a file reads the snapshot list again if it is older than the interval (so
+ * the store sees the repository's deletions afresh) and fetches its chunks
+ * from the repository, never from the view's cache. Once garbage collection
+ * has deleted a chunk, a read that needs it fails (UNREADABLE: EIO) within
+ * one interval, never answering bytes the repository no longer holds and
+ * never other bytes (the kernel may still answer ranges it has cached).
  */
 import { describeError } from '../errors.js';
 import type { Timestamp, TreeEntry } from '../format/tree.js';
 import { directoryEntries, lookupPath } from '../repo/treewalk.js';
-import type { ObjectReader, SnapshotCatalog } from '../repo/views.js';
+import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
 import { ObjectCache, CacheStats } from './cache.js';
 import { FsError } from './errors.js';
 import { IDS_INO, InodeTable, InodeTableOptions, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
@@ -38,9 +44,12 @@ export const DEFAULT_READ_AHEAD = 4;
 /**
  * What the view reads: the snapshot ids (listed again at each refresh) and
  * the objects, verified and decoded (a Repository, or in the mount the
- * worker pool's poolReader beside the repository's listing).
+ * worker pool's poolReader beside the repository's listing), and
+ * optionally refresh (ObjectInventory.refresh): called before each read of
+ * the snapshot list, so the store sees what other processes stored and
+ * deleted since.
  */
-export type FsViewSource = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader;
+export type FsViewSource = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader & Partial<Pick<ObjectInventory, 'refresh'>>;
 
 export interface FsViewOptions {
   /** Bytes of decrypted chunks and decoded trees to keep (default 256 MiB). */
@@ -106,7 +115,8 @@ const show = (b: Uint8Array): string => JSON.stringify(Buffer.from(b).toString('
 
 export class FsView {
   private readonly inodes: InodeTable;
-  private readonly handles = new Map<number, FileReader>();
+  /** Open files, with the id of the snapshot each was opened in. */
+  private readonly handles = new Map<number, { reader: FileReader; snapshot: string }>();
   private readonly background = new Set<Promise<void>>();
   private nextHandle = 1;
   private readonly owner: { uid: number; gid: number };
@@ -134,6 +144,7 @@ export class FsView {
     const objects = new RepoObjects(source, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
     const list = await SnapshotList.open({
       listIds: () => source.listSnapshotIds(),
+      refreshStore: source.refresh ? () => source.refresh!() : undefined,
       objects,
       refreshMs: opts.refreshMs ?? DEFAULT_REFRESH_MS,
       now: opts.now ?? (() => performance.now()),
@@ -223,15 +234,18 @@ export class FsView {
     let h = this.nextHandle;
     while (this.handles.has(h)) h = h >= 0xfffffffe ? 1 : h + 1;
     this.nextHandle = h >= 0xfffffffe ? 1 : h + 1;
-    this.handles.set(h, reader);
+    this.handles.set(h, { reader, snapshot: node.snap.info.id });
     return h;
   }
 
   /** Reads up to target.length bytes at `offset` into `target`; the count read (0 at the end). */
-  readInto(handle: number, target: Buffer, offset: number): Promise<number> {
-    const reader = this.handles.get(handle);
-    if (!reader) return Promise.reject(new FsError('BAD_HANDLE', `no open file with handle ${handle}`));
-    return reader.readInto(target, offset);
+  async readInto(handle: number, target: Buffer, offset: number): Promise<number> {
+    const open = this.handles.get(handle);
+    if (!open) throw new FsError('BAD_HANDLE', `no open file with handle ${handle}`);
+    if (this.snapshotList.snapshots.byId.has(open.snapshot)) return open.reader.readInto(target, offset);
+    // Its snapshot is gone (forgotten): its chunks may be collected at any time, so none comes from the cache.
+    const shown = await this.snapshotList.fresh();
+    return open.reader.readInto(target, offset, !shown.byId.has(open.snapshot));
   }
 
   /** Reads up to `length` bytes at `offset`. */

@@ -24,7 +24,7 @@ import { encodeSnapshot, Snapshot } from '../format/snapshot.js';
 import { encodeTreeNode, TreeEntry, TreeNode } from '../format/tree.js';
 import { writeDirectory } from '../format/treesplit.js';
 import { checkReadableVersion, GC_VERSION, Kind } from '../format/version.js';
-import type { ObjectAccess, ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
+import type { ObjectAccess, ObjectStore, RepackOptions, RepackResult, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import {
   ChunkWriter,
@@ -314,6 +314,15 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   /** Deletes a tree or chunk (the collector's sweep); NOT_FOUND if absent. */
   async deleteObject(this: Repository, kind: 'tree' | 'chunk', id: string, opts?: StoreOptions): Promise<void> {
     await this.store.delete(kind, id, opts);
+  }
+
+  /**
+   * The store's repacking (format-spec 14.8), for prune's repack hook, or
+   * undefined where the store has none (obnam-server repacks its own storage).
+   */
+  repacker(this: Repository): ((opts: RepackOptions) => Promise<RepackResult>) | undefined {
+    const store = this.store;
+    return store.repack ? (opts) => store.repack!(opts) : undefined;
   }
 
   /** Deletes a garbage-collection plan; NOT_FOUND if absent, PERMISSION where the store forbids deletion. */

@@ -21,6 +21,8 @@ import { decodeSnapshot, Snapshot } from '../format/snapshot.js';
 import { decodeTreeNode, TreeEntry, TreeNode } from '../format/tree.js';
 import type { Kind } from '../format/version.js';
 
+export type { RepackOptions, RepackResult } from '../store/store.js';
+
 /** Options every view's calls take. */
 export interface ViewOptions {
   signal?: AbortSignal;

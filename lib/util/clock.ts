@@ -4,14 +4,25 @@
  * tests inject their own through the library (BackupOptions.clock,
  * PruneOptions.clock), never through the environment.
  */
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Timestamp } from '../format/tree.js';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
+  /**
+   * Waits `ms` of this clock's time (a backup waiting for a sweep, 14.6 B3).
+   * A clock without it cannot wait: whoever would wait fails at once instead.
+   */
+  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: async (ms, signal) => {
+    await sleepFor(ms, undefined, { signal });
+  },
+};
 
 export function toTimestamp(ms: number): Timestamp {
   const sec = Math.floor(ms / 1000);

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { backup } from '../../lib/backup/engine.js';
+import { backup, BackupOptions } from '../../lib/backup/engine.js';
 import { ObnamError } from '../../lib/errors.js';
 import { newConfig } from '../../lib/format/config.js';
 import { fsck } from '../../lib/fsck/engine.js';
@@ -26,12 +26,26 @@ export const PASS = 'gc harness passphrase';
 export const GRACE_S = 3600;
 export const G = GRACE_S * 1000;
 
+/**
+ * A clock the test moves. A backup waiting for a sweep (14.6 B3) sleeps on
+ * it: each sleep moves the clock on by the time slept, then calls onSleep
+ * (where a test runs the other party: the collector's sweep, say).
+ */
 export class TestClock {
+  onSleep: ((ms: number) => Promise<void> | void) | undefined;
+  /** Time slept on this clock so far. */
+  slept = 0;
   constructor(public ms: number) {}
   now = (): number => this.ms;
   advance(ms: number): void {
     this.ms += ms;
   }
+  sleep = async (ms: number): Promise<void> => {
+    this.ms += ms;
+    this.slept += ms;
+    await this.onSleep?.(ms);
+    await new Promise((r) => setImmediate(r));
+  };
 }
 
 export type StoreOp = 'put' | 'get' | 'has' | 'hasMany' | 'list' | 'delete' | 'flush' | 'refresh';
@@ -129,10 +143,16 @@ export async function restoredContent(repo: Repository, snapshotId: string): Pro
 }
 
 /** Runs a backup of `src` as `party`; the snapshot id, or undefined if the GC rules refused it (GC_CONFLICT). */
-export async function runBackup(party: Party, src: string, clock: TestClock, parent?: null): Promise<string | undefined> {
+export async function runBackup(
+  party: Party,
+  src: string,
+  clock: TestClock,
+  parent?: null,
+  opts: Pick<BackupOptions, 'gcWaitMs' | 'onGcWait'> = {},
+): Promise<string | undefined> {
   const pool = startRepoPool(party.repo, { size: 1, perWorker: 2 });
   try {
-    const r = await backup(party.repo, { paths: [src], pool, clock, hostname: 'race-host', username: 'race', parent });
+    const r = await backup(party.repo, { paths: [src], pool, clock, hostname: 'race-host', username: 'race', parent, ...opts });
     return r.id;
   } catch (e) {
     if (e instanceof ObnamError && e.code === 'GC_CONFLICT') return undefined;

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   let clock = 0;
   try {
     const view = await FsView.open(
-      { ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds() },
+      { ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() },
       {
         onWarning: log,
         refreshMs: settings.refreshMs,
