@@ -7,8 +7,8 @@
  * records hidden by tombstones, copies of objects that reads take from another
  * pack, and bytes no index entry covers. When the store's unused fraction
  * exceeds `maxUnusedPercent`, the packs with the most unused bytes are
- * rewritten, until what is left unused is within the limit (small packs are
- * combined along with them). Their live records are copied byte for byte
+ * rewritten, until what is left unused is within half the limit (small packs
+ * are combined along with them). Their live records are copied byte for byte
  * (checked against their digests) into new packs; in batches, the new packs
  * are made durable and indexed first, then the tombstones that deleted their
  * objects meanwhile are carried over, then the old packs are removed, then the
@@ -90,7 +90,12 @@ const READ_RUN = 4 << 20;
 /** Gap between live records still read in one go. */
 const READ_GAP = 64 << 10;
 
-/** Which packs to rewrite: none unless the store is over the limit; then most unused first, until within it. */
+/**
+ * Which packs to rewrite: none unless the store's unused fraction exceeds the
+ * limit; then those with the most unused bytes first, until what stays unused
+ * is at most half the limit (so that the next run does not start over at
+ * once, and a store just repacked is well within the limit).
+ */
 export function choosePacks(usage: readonly PackUsage[], maxUnusedPercent: number, packSize: number): PackUsage[] {
   const total = usage.reduce((n, u) => n + u.size, 0);
   let unused = usage.reduce((n, u) => n + unusedBytes(u), 0);
@@ -99,7 +104,7 @@ export function choosePacks(usage: readonly PackUsage[], maxUnusedPercent: numbe
   const chosen: PackUsage[] = [];
   for (const u of [...usage].sort((a, b) => unusedBytes(b) - unusedBytes(a))) {
     const free = unusedBytes(u);
-    if (free <= 0 || unused * 100 <= maxUnusedPercent * after) break;
+    if (free <= 0 || unused * 200 <= maxUnusedPercent * after) break;
     chosen.push(u);
     unused -= free;
     after -= free;
