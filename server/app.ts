@@ -26,6 +26,8 @@ import type { RequestLimiter } from './limiter.js';
 import { rewriteNamespaceUrl, selectNamespace } from './namespace-select.js';
 import type { Namespaces } from './namespaces.js';
 import { batchRoutes } from './routes/batch.js';
+import { repackRoutes } from './routes/repack.js';
+import type { RepackLock } from './repack-lock.js';
 import { objectRoutes } from './routes/objects.js';
 import './request.js';
 
@@ -41,6 +43,10 @@ export interface AppDeps {
   logLevel: string;
   /** Where log lines go (default: stdout). */
   logStream?: { write(line: string): void };
+  /** One repack of a namespace at a time (shared with the background repacker). */
+  repackLock: RepackLock;
+  /** Aborted when the server shuts down: long requests (repack) stop. */
+  shutdown: AbortSignal;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/;
@@ -88,6 +94,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.decorateRequest('obnamClient', null);
   app.decorateRequest('obnamStore', null);
+  app.decorateRequest('obnamStorage', null);
   app.decorateReply('obnamError', null);
 
   app.addContentTypeParser([OCTET_STREAM, BATCH_CONTENT_TYPE], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -159,8 +166,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         const target = await selectNamespace(req, client, deps.acl);
         req.obnamClient = target.client;
         const lease = await deps.namespaces.acquire(target.storage.namespace, target.storage.name);
+        req.obnamStorage = target.storage.namespace;
         reply.raw.once('close', lease.release);
-        // Append-only clients (and grants short of full access) get a store that refuses deletes.
+        // Append-only clients (and grants short of full access) get a store that refuses deletes and repacks.
         req.obnamStore = target.client.append_only ? appendOnly(lease.store) : lease.store;
       });
       api.addHook('preParsing', async (req, reply, payload) => {
@@ -172,6 +180,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       });
       objectRoutes(api, limits);
       batchRoutes(api, limits);
+      repackRoutes(api, limits, deps.repackLock, deps.shutdown);
     },
     { prefix: API_PREFIX },
   );

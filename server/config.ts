@@ -55,7 +55,19 @@ export interface ServerConfig {
   limits: Limits;
   /** Where namespaces are kept (storage-config.ts). */
   storage: StorageConfig;
+  repack: RepackConfig;
 }
+
+/** Repacking (format-spec 14.8): `obnam-server repack`, and by `serve` in the background. */
+export interface RepackConfig {
+  /** serve repacks namespaces that have had no request for idleSeconds. */
+  background: boolean;
+  idleSeconds: number;
+  /** Packs are rewritten when more than this percentage of a namespace's stored bytes is unused. */
+  maxUnusedPercent: number;
+}
+
+export const DEFAULT_REPACK: RepackConfig = { background: true, idleSeconds: 600, maxUnusedPercent: 10 };
 
 export const DEFAULT_LIMITS: Limits = {
   maxObjectBytes: 32 << 20,
@@ -115,7 +127,14 @@ export function defaultConfigText(cert: string, key: string): string {
     'log_level: info\n' +
     'limits:\n' +
     limits +
-    '\n'
+    '\n' +
+    '# repacking gives back the space of deleted objects (obnam prune, obnam-server repack);\n' +
+    '# serve repacks a namespace after idle_seconds without requests, if more than\n' +
+    '# max_unused_percent of its stored bytes is unused (background: false turns that off)\n' +
+    'repack:\n' +
+    `  background: ${DEFAULT_REPACK.background}\n` +
+    `  idle_seconds: ${DEFAULT_REPACK.idleSeconds}\n` +
+    `  max_unused_percent: ${DEFAULT_REPACK.maxUnusedPercent}\n`
   );
 }
 
@@ -135,7 +154,7 @@ export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
   }
   const bad = (what: string) => new ObnamError('USAGE', `server config ${file}: ${what}`);
   const top = mapping(raw ?? {}, bad, 'the file');
-  const cfg: ServerConfig = { listen: DEFAULT_LISTEN, tls: { cert: '', key: '' }, logLevel: 'info', limits: { ...DEFAULT_LIMITS }, storage: { type: 'local' } };
+  const cfg: ServerConfig = { listen: DEFAULT_LISTEN, tls: { cert: '', key: '' }, logLevel: 'info', limits: { ...DEFAULT_LIMITS }, storage: { type: 'local' }, repack: { ...DEFAULT_REPACK } };
   const base = path.dirname(file);
   for (const [k, v] of Object.entries(top)) {
     if (k === 'listen') {
@@ -163,11 +182,32 @@ export async function loadServerConfig(d: ServerDir): Promise<ServerConfig> {
       }
     } else if (k === 'storage') {
       cfg.storage = parseStorageConfig(v, bad);
+    } else if (k === 'repack') {
+      cfg.repack = parseRepackConfig(mapping(v, bad, 'repack'), bad);
     } else {
       throw bad(`unknown setting ${JSON.stringify(k)}`);
     }
   }
   return cfg;
+}
+
+function parseRepackConfig(m: Record<string, unknown>, bad: (w: string) => ObnamError): RepackConfig {
+  const r = { ...DEFAULT_REPACK };
+  for (const [k, v] of Object.entries(m)) {
+    if (k === 'background') {
+      if (typeof v !== 'boolean') throw bad('repack.background must be true or false');
+      r.background = v;
+    } else if (k === 'idle_seconds') {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw bad('repack.idle_seconds must be a positive number');
+      r.idleSeconds = v;
+    } else if (k === 'max_unused_percent') {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 100) throw bad('repack.max_unused_percent must be a percentage from 0 to 100');
+      r.maxUnusedPercent = v;
+    } else {
+      throw bad(`unknown repack setting ${JSON.stringify(k)}`);
+    }
+  }
+  return r;
 }
 
 function mapping(v: unknown, bad: (w: string) => ObnamError, what: string): Record<string, unknown> {

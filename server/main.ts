@@ -1,6 +1,6 @@
 /**
  * The obnam-server command line (yargs): init, client add/list/remove,
- * namespace add/list/remove, grant, revoke, serve, scrub, fingerprint.
+ * namespace add/list/remove, grant, revoke, serve, scrub, repack, fingerprint.
  * Errors are reported here, in one place: one line on stderr and exit
  * status 1.
  */
@@ -11,6 +11,7 @@ import { clientAddCommand, clientListCommand, clientRemoveCommand } from './comm
 import { fingerprintCommand } from './commands/fingerprint.js';
 import { initCommand } from './commands/init.js';
 import { grantCommand, namespaceAddCommand, namespaceListCommand, namespaceRemoveCommand, revokeCommand } from './commands/namespace.js';
+import { repackCommand } from './commands/repack.js';
 import { scrubCommand } from './commands/scrub.js';
 import { serveCommand } from './commands/serve.js';
 import { VERSION } from '../lib/version.js';
@@ -109,6 +110,22 @@ export async function main(argv: string[]): Promise<number> {
       'verify every stored object against its digest (no client keys needed); exit 1 if any is damaged',
       (y) => y.option('client', { type: 'string', describe: 'only this client' }).option('json', { type: 'boolean', describe: 'print JSON' }),
       run(scrubCommand),
+    )
+    .command(
+      'repack [dir]',
+      'give back the space of deleted objects: rewrite packs that are mostly unused (no client keys needed; safe while serve runs)',
+      (y) =>
+        y
+          .positional('dir', { type: 'string', describe: 'the server directory (as --dir)' })
+          .option('client', { type: 'string', describe: "only this client's own namespace" })
+          .option('namespace', { type: 'string', describe: 'only this named namespace' })
+          .option('all', { type: 'boolean', describe: 'every namespace (the default), those of removed clients included' })
+          .option('max-unused', { type: 'string', describe: "rewrite packs when more than PERCENT of a namespace's stored bytes is unused (default: repack.max_unused_percent in the config, 10)" })
+          .option('dry-run', { type: 'boolean', describe: 'report what would be rewritten; change nothing' })
+          .option('json', { type: 'boolean', describe: 'print JSON' })
+          .conflicts('all', ['client', 'namespace'])
+          .conflicts('client', 'namespace'),
+      run(repackCommand),
     )
     .command('fingerprint', "print the certificate's SHA-256 fingerprint", {}, run(fingerprintCommand))
     .demandCommand(1, 'give a command; see obnam-server --help')

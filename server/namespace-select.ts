@@ -50,16 +50,17 @@ export async function selectNamespace(
   };
 }
 
-/** PERMISSION unless the grant allows the request: read (reads only), append (and create-if-absent uploads), full (and deletes). */
+/** PERMISSION unless the grant allows the request: read (reads only), append (and create-if-absent uploads), full (and deletes, repacks). */
 function checkAccess(granted: NamespaceAccess, client: ClientRecord, req: FastifyRequest): void {
   const route = req.routeOptions.url ?? '';
-  const deletes = req.method === 'DELETE';
+  // A repack gives back the space of deleted objects: it needs what a delete needs.
+  const deletes = req.method === 'DELETE' || (req.method === 'POST' && route.endsWith('/repack'));
   const writes = req.method === 'PUT' || (req.method === 'POST' && route.endsWith('/batch/:kind'));
   const allowed = deletes ? granted.access === 'full' : writes ? granted.access !== 'read' : true;
   if (!allowed) {
     throw new ObnamError(
       'PERMISSION',
-      `client ${client.name} has ${granted.access} access to namespace ${granted.namespace}: it may not ${deletes ? 'delete' : 'store'} objects there`,
+      `client ${client.name} has ${granted.access} access to namespace ${granted.namespace}: it may not ${deletes ? (req.method === 'POST' ? 'repack or delete' : 'delete') : 'store'} objects there`,
     );
   }
 }

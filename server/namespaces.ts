@@ -2,7 +2,10 @@
  * The open namespaces of a running server: each opened on first use through
  * the namespace provider (storage.ts), shared by all of that client's
  * requests, and closed when it has had no request for `idleMs` (so a server
- * with many clients holds only the active ones' indexes in memory).
+ * with many clients holds only the active ones' indexes in memory). It also
+ * remembers when each namespace last had a request, also after closing it,
+ * and tells listeners when a request arrives (the background repacker,
+ * background-repack.ts, works only on namespaces without requests).
  */
 import { describeError, ObnamError } from '../lib/errors.js';
 import type { NamespaceProvider, NamespaceStore } from './storage.js';
@@ -25,6 +28,9 @@ export const DEFAULT_IDLE_MS = 5 * 60 * 1000;
 
 export class Namespaces {
   private readonly open = new Map<string, Open>();
+  /** When each namespace last had a request (acquired or released), on the `now` clock. */
+  private readonly activity = new Map<string, number>();
+  private readonly listeners = new Set<(namespace: string) => void>();
   private readonly closing = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout;
 
@@ -37,8 +43,16 @@ export class Namespaces {
     this.timer.unref();
   }
 
-  /** The store of a namespace, held until release(). */
-  async acquire(namespace: string, clientName: string): Promise<Lease> {
+  /**
+   * The store of a namespace, held until release(). `background`: not a
+   * request (the background repacker): it neither counts as activity nor
+   * tells the listeners.
+   */
+  async acquire(namespace: string, clientName: string, opts: { background?: boolean } = {}): Promise<Lease> {
+    if (!opts.background) {
+      this.activity.set(namespace, this.now());
+      for (const l of this.listeners) l(namespace);
+    }
     let o = this.open.get(namespace);
     if (!o) {
       const store = this.provider.open(namespace, { serving: true }).catch((e: unknown) => {
@@ -57,6 +71,7 @@ export class Namespaces {
       released = true;
       entry.active--;
       entry.lastUsed = this.now();
+      if (!opts.background) this.activity.set(namespace, entry.lastUsed);
     };
     try {
       return { store: await entry.store, release };
@@ -64,6 +79,27 @@ export class Namespaces {
       release();
       throw e;
     }
+  }
+
+  /** When the namespace last had a request (undefined: none since the server started). */
+  lastActivity(namespace: string): number | undefined {
+    return this.activity.get(namespace);
+  }
+
+  /** Whether requests (or the background repacker) hold the namespace's store now. */
+  inUse(namespace: string): boolean {
+    return (this.open.get(namespace)?.active ?? 0) > 0;
+  }
+
+  /** Calls `fn` with the namespace of every request as it arrives; returns the function that stops it. */
+  onRequest(fn: (namespace: string) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** The clock of lastActivity (milliseconds). */
+  get clock(): () => number {
+    return this.now;
   }
 
   /** How many namespaces are open (tests, logs). */

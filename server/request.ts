@@ -11,6 +11,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     obnamClient: ClientRecord | null;
     obnamStore: NamespaceStore | null;
+    /** The storage id of the namespace the request works on (the client's own or a named one). */
+    obnamStorage: string | null;
   }
   interface FastifyReply {
     /** The full message of an error reply, for the request log line. */

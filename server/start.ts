@@ -15,6 +15,8 @@ import { checkServerDir, serverDir } from './layout.js';
 import { FailedAuthLimiter } from './auth-limiter.js';
 import { RequestLimiter } from './limiter.js';
 import { Namespaces } from './namespaces.js';
+import { BackgroundRepack, BackgroundRepackOptions } from './background-repack.js';
+import { RepackLock } from './repack-lock.js';
 import { namespaceProvider } from './storage-config.js';
 import { fingerprintOf, loadCertificate } from './tls.js';
 
@@ -38,6 +40,11 @@ export interface StartOptions {
   env?: Record<string, string | undefined>;
   /** Milliseconds on a monotonic clock, for the failed-token rate limit (tests inject one; default performance.now). */
   clock?: () => number;
+  /**
+   * Background repacking (default: the config's repack section). Tests give
+   * short intervals and a clock (milliseconds) for namespace idleness.
+   */
+  backgroundRepack?: Partial<Omit<BackgroundRepackOptions, 'log'>> & { enabled?: boolean; now?: () => number };
 }
 
 export interface RunningServer {
@@ -78,7 +85,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
   const clients = new ClientTable(d.clientsFile);
   await clients.refresh();
-  const namespaces = new Namespaces(namespaceProvider(d, config.storage, opts.env ?? process.env), opts.namespaceIdleMs);
+  const namespaces = new Namespaces(namespaceProvider(d, config.storage, opts.env ?? process.env), opts.namespaceIdleMs, opts.backgroundRepack?.now);
+  const repackLock = new RepackLock();
+  const shutdown = new AbortController();
   const acl = new AclTable(aclFile(d));
   await acl.refresh();
   const limiter = new RequestLimiter({
@@ -103,13 +112,28 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     tls,
     logLevel: opts.logLevel ?? config.logLevel,
     logStream: opts.logStream,
+    repackLock,
+    shutdown: shutdown.signal,
   });
   try {
     await app.listen({ host, port });
   } catch (e) {
     await app.close().catch(() => undefined);
+    await namespaces.close().catch(() => undefined);
     throw new ObnamError('USAGE', `cannot listen on ${host}:${port}: ${(e as Error).message}`);
   }
+  const bg = opts.backgroundRepack ?? {};
+  const background =
+    (bg.enabled ?? config.repack.background)
+      ? new BackgroundRepack(namespaces, repackLock, {
+          idleMs: bg.idleMs ?? config.repack.idleSeconds * 1000,
+          maxUnusedPercent: bg.maxUnusedPercent ?? config.repack.maxUnusedPercent,
+          checkIntervalMs: bg.checkIntervalMs,
+          onRepack: bg.onRepack,
+          onStart: bg.onStart,
+          log: { info: (o, m) => app.log.info(o, m), warn: (o, m) => app.log.warn(o, m) },
+        })
+      : undefined;
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new ObnamError('INTERNAL', 'the server has no TCP address');
   const urlHost = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
@@ -124,7 +148,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     app,
     close: () =>
       (closing ??= (async () => {
-        await app.close();
+        // Long requests (a client's repack) and the background repack stop; then the stores close.
+        shutdown.abort();
+        await Promise.all([app.close(), background?.stop()]);
         failedAuth.close();
         await namespaces.close();
       })()),

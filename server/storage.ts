@@ -36,6 +36,8 @@ export interface NamespaceStore extends ObjectStore {
   getManyWithDigest?(kind: Kind, ids: readonly string[], budget: number): Promise<ManyResult[]>;
   /** Every stored byte checked against its digest, without any key. */
   scrub(): AsyncIterable<NamespaceScrubProblem>;
+  /** Finishes the open pack (a serving store keeps one open, durable in its journal), so that repacking covers it. */
+  seal?(): Promise<void>;
 }
 
 export type ManyResult = { data: Uint8Array; digest: Buffer } | { missing: true } | { damaged: true } | { later: true };

@@ -55,6 +55,11 @@ export interface HttpRequest {
   headers?: Record<string, string | number>;
   body?: readonly Uint8Array[];
   signal?: AbortSignal;
+  /**
+   * This request's overall deadline and idle timeout, if not the transport's:
+   * for a request the server works on for long before it answers (repack).
+   */
+  deadlineMs?: number;
 }
 
 export interface HttpResponse {
@@ -155,13 +160,14 @@ export class HttpTransport {
    */
   async request(req: HttpRequest, slot?: Release): Promise<HttpResponse> {
     const release = slot ?? (await this.slots.acquire());
-    const deadline = performance.now() + this.opts.deadlineMs;
+    const deadlineMs = req.deadlineMs ?? this.opts.deadlineMs;
+    const deadline = performance.now() + deadlineMs;
     let lastFailure: string | undefined;
     try {
       let retried = false;
       for (let attempt = 0; ; attempt++) {
         throwIfAborted(req.signal);
-        if (performance.now() >= deadline) throw this.deadlineError(lastFailure);
+        if (performance.now() >= deadline) throw this.deadlineError(lastFailure, deadlineMs);
         let retryAfterMs = 0;
         try {
           const res = await this.once(req, deadline);
@@ -181,7 +187,7 @@ export class HttpTransport {
         retried = true;
         const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** attempt);
         const pause = Math.max(retryAfterMs ? Math.min(retryAfterMs, this.opts.maxDelayMs) : 0, backoff * (0.5 + Math.random() / 2));
-        if (performance.now() + pause >= deadline) throw this.deadlineError(lastFailure);
+        if (performance.now() + pause >= deadline) throw this.deadlineError(lastFailure, deadlineMs);
         await sleep(pause, req.signal);
       }
     } finally {
@@ -189,10 +195,10 @@ export class HttpTransport {
     }
   }
 
-  private deadlineError(lastFailure?: string): DeadlineError {
+  private deadlineError(lastFailure?: string, deadlineMs = this.opts.deadlineMs): DeadlineError {
     return new DeadlineError(
       'NETWORK',
-      `${this.location}: no complete answer within ${this.opts.deadlineMs / 1000} s` +
+      `${this.location}: no complete answer within ${deadlineMs / 1000} s` +
         `${lastFailure ? ` (last failure: ${lastFailure})` : ''}; ` +
         'if the server is only slow, give a longer --request-timeout (or OBNAM_REQUEST_TIMEOUT, request_timeout in the config)',
     );
@@ -215,7 +221,7 @@ export class HttpTransport {
         rejectOnce(e);
       };
       const timer = setTimeout(() => {
-        const e = this.deadlineError();
+        const e = this.deadlineError(undefined, req.deadlineMs);
         reject(e);
         r.destroy(e);
       }, Math.max(0, deadline - performance.now()));
@@ -229,7 +235,7 @@ export class HttpTransport {
           path: basePath + req.path,
           headers,
           signal: req.signal,
-          timeout: this.opts.timeoutMs,
+          timeout: req.deadlineMs ?? this.opts.timeoutMs,
         },
         (res) => {
           const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);

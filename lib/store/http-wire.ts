@@ -7,6 +7,7 @@
 import { ObnamError } from '../errors.js';
 import { ID_BYTES } from '../format/ids.js';
 import type { Kind } from '../format/version.js';
+import type { RepackResult } from './store.js';
 
 export const API_PREFIX = '/v1';
 /** SHA-256 of an object's bytes, 64 lowercase hex digits (request and response header). */
@@ -26,6 +27,8 @@ export const routes = {
   has: (kind: Kind) => `${API_PREFIX}/has/${kind}`,
   batch: (kind: Kind) => `${API_PREFIX}/batch/${kind}`,
   fetch: (kind: Kind) => `${API_PREFIX}/fetch/${kind}`,
+  repack: `${API_PREFIX}/repack`,
+  refresh: `${API_PREFIX}/refresh`,
 };
 
 /** POST /v1/has/KIND and POST /v1/fetch/KIND request body. */
@@ -45,6 +48,64 @@ export interface ListPage {
 export interface BatchResponse {
   created: boolean[];
 }
+/** POST /v1/repack request body. */
+export interface RepackRequest {
+  /** Rewrite packs when more than this percentage of the namespace's stored bytes is unused (0 to 100). */
+  max_unused: number;
+  dry_run?: boolean;
+}
+/** POST /v1/repack response body: RepackResult with the API's snake_case names. */
+export interface RepackResponse {
+  packs_before: number;
+  packs_rewritten: number;
+  packs_removed: number;
+  objects_copied: number;
+  bytes_before: number;
+  bytes_after: number;
+  bytes_freed: number;
+  unused_bytes_before: number;
+}
+
+const REPACK_FIELDS: [keyof RepackResult, keyof RepackResponse][] = [
+  ['packsBefore', 'packs_before'],
+  ['packsRewritten', 'packs_rewritten'],
+  ['packsRemoved', 'packs_removed'],
+  ['objectsCopied', 'objects_copied'],
+  ['bytesBefore', 'bytes_before'],
+  ['bytesAfter', 'bytes_after'],
+  ['bytesFreed', 'bytes_freed'],
+  ['unusedBytesBefore', 'unused_bytes_before'],
+];
+
+export function encodeRepackResult(r: RepackResult): RepackResponse {
+  const out = {} as RepackResponse;
+  for (const [k, w] of REPACK_FIELDS) out[w] = r[k];
+  return out;
+}
+
+/** The result in a repack answer; undefined if the answer is not of that shape. */
+export function decodeRepackResult(body: unknown): RepackResult | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const out = {} as RepackResult;
+  for (const [k, w] of REPACK_FIELDS) {
+    const v = (body as Record<string, unknown>)[w];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** The request body of POST /v1/repack, checked; USAGE if malformed. */
+export function parseRepackRequest(body: unknown): { maxUnusedPercent: number; dryRun: boolean } {
+  const b = body as Partial<Record<keyof RepackRequest, unknown>> | undefined;
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new ObnamError('USAGE', 'expected a JSON body {"max_unused": PERCENT, "dry_run": BOOLEAN}');
+  for (const k of Object.keys(b)) if (k !== 'max_unused' && k !== 'dry_run') throw new ObnamError('USAGE', `repack: unknown field ${JSON.stringify(k).slice(0, 40)}`);
+  const m = b.max_unused;
+  if (typeof m !== 'number' || !Number.isFinite(m) || m < 0 || m > 100) throw new ObnamError('USAGE', 'repack: max_unused must be a percentage from 0 to 100');
+  if (b.dry_run !== undefined && typeof b.dry_run !== 'boolean') throw new ObnamError('USAGE', 'repack: dry_run must be true or false');
+  return { maxUnusedPercent: m, dryRun: b.dry_run === true };
+}
+
 /** Every 4xx/5xx response body. */
 export interface ErrorBody {
   error: { code: string; message: string };

@@ -23,6 +23,7 @@ import {
   BatchResponse,
   DIGEST_HEADER,
   decodeFetch,
+  decodeRepackResult,
   encodeBatch,
   FETCH_LATER,
   FETCH_MAX_IDS,
@@ -32,18 +33,31 @@ import {
   LIST_MAX_LIMIT,
   ListPage,
   OCTET_STREAM,
+  RepackRequest,
   routes,
 } from './http-wire.js';
-import type { ObjectStore, StoreOptions } from './store.js';
+import type { ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
 
 /** Objects up to this size are uploaded in batches. */
 const SMALL_OBJECT = 128 * 1024;
 const PUT_BATCH_BYTES = 4 << 20;
 const PUT_BATCH_ITEMS = 256;
 const HAS_BATCH_ITEMS = 1000;
+/** How long the server may work on a repack before it answers (it rewrites packs meanwhile). */
+const REPACK_DEADLINE_MS = 24 * 3600 * 1000;
 
 function wrapError(e: unknown): ObnamError {
   return e instanceof ObnamError ? e : new ObnamError('NETWORK', (e as Error).message ?? String(e));
+}
+
+/** A 404 that says the route does not exist (a server older than the route), not a missing object or namespace. */
+function noSuchRoute(body: Buffer): boolean {
+  try {
+    const e = (JSON.parse(body.toString('utf8')) as { error?: { message?: unknown } }).error;
+    return e?.message === 'no such route';
+  } catch {
+    return false;
+  }
 }
 
 export interface HttpStoreOptions extends TransportOptions {
@@ -141,6 +155,50 @@ export class HttpStore implements ObjectStore {
     // A retry of a delete that the server carried out before the connection failed.
     if (res.status === 404 && res.retried) return;
     throw this.fail(res, `delete ${kind} ${id}`);
+  }
+
+  /**
+   * Asks the server to make its answers to has and listings of this
+   * namespace see everything put and deleted, by any process, until now
+   * (format-spec 14.8: a backup's B1 and B4, a collector's M1 and S2).
+   */
+  async refresh(): Promise<void> {
+    const res = await this.transport.request({ method: 'POST', path: routes.refresh });
+    // A server from before this route answers every request from its current view: nothing to do.
+    if (res.status === 204 || (res.status === 404 && noSuchRoute(res.body))) return;
+    throw this.fail(res, 'refresh its view of the repository');
+  }
+
+  /**
+   * Asks the server to repack this namespace (POST /v1/repack): it rewrites
+   * packs whose unused part is above the threshold and answers what it did.
+   * PERMISSION for clients that may not delete. `onProgress` is not called:
+   * the server reports only the result.
+   */
+  async repack(opts: RepackOptions): Promise<RepackResult> {
+    throwIfAborted(opts.signal);
+    const body: RepackRequest = { max_unused: opts.maxUnusedPercent, ...(opts.dryRun ? { dry_run: true } : {}) };
+    const res = await this.transport.request({
+      method: 'POST',
+      path: routes.repack,
+      headers: { 'content-type': 'application/json' },
+      body: [Buffer.from(JSON.stringify(body))],
+      signal: opts.signal,
+      deadlineMs: REPACK_DEADLINE_MS,
+    });
+    if (res.status === 404 && noSuchRoute(res.body)) {
+      throw new ObnamError('NOT_IMPLEMENTED', `${this.location}: this obnam-server is too old to repack (upgrade it to give the space back)`);
+    }
+    if (res.status !== 200) throw this.fail(res, 'repack');
+    let answer: unknown;
+    try {
+      answer = JSON.parse(res.body.toString('utf8'));
+    } catch {
+      answer = undefined;
+    }
+    const r = decodeRepackResult(answer);
+    if (!r) throw new ObnamError('INTERNAL', `${this.location}: malformed answer to a repack`);
+    return r;
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,7 @@ import type { Kind } from '../../lib/format/version.js';
 import { initServerDir } from '../../server/init.js';
 import { LocalStore } from '../../lib/store/local.js';
 import { serverDir } from '../../server/layout.js';
-import { RunningServer, startServer } from '../../server/start.js';
+import { RunningServer, StartOptions, startServer } from '../../server/start.js';
 import { baseEnv, ROOT, runCommand, RunOptions, RunResult } from './cli.js';
 import { TempDir, tempDir } from './tmp.js';
 
@@ -35,7 +35,9 @@ export interface TestServer {
 }
 
 /** A fresh server directory with a running in-process server. */
-export async function startTestServer(opts: { limits?: Partial<Limits>; logLevel?: string; clock?: () => number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { limits?: Partial<Limits>; logLevel?: string; clock?: () => number; backgroundRepack?: StartOptions['backgroundRepack'] } = {},
+): Promise<TestServer> {
   const tmp = await tempDir('obnam-server-');
   const dir = path.join(tmp.path, 'server');
   await initServerDir(dir);
@@ -45,6 +47,7 @@ export async function startTestServer(opts: { limits?: Partial<Limits>; logLevel
     listen: '127.0.0.1:0',
     limits: opts.limits,
     clock: opts.clock,
+    backgroundRepack: opts.backgroundRepack,
     logLevel: opts.logLevel ?? 'silent',
     logStream: { write: (l: string) => void logs.push(l) },
   });
@@ -131,6 +134,15 @@ export async function flipByte(namespace: string, kind: Kind, id: string): Promi
     await fh.close();
   }
   return loc.file;
+}
+
+/** Bytes in the regular files under `dir` (a local namespace's size on disk). */
+export async function bytesUnder(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) n += (await fs.stat(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).size;
+  }
+  return n;
 }
 
 /** Peak resident memory (VmHWM) of a process, in bytes (Linux). */
