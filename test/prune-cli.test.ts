@@ -74,8 +74,8 @@ describe('obnam prune', () => {
       // What only B holds on disk: its objects' stored bytes, each with its pack record header and index entry
       // (69 + 77 bytes), and its snapshot object's file.
       let onlyBBytes = 0;
-      for (const t of onlyB.trees) onlyBBytes += (await r.store.get('tree', t)).length + 146;
-      for (const x of onlyB.chunks) onlyBBytes += (await r.store.get('chunk', x)).length + 146;
+      for (const t of onlyB.trees) onlyBBytes += (await r.storedSize('tree', t)) + 146;
+      for (const x of onlyB.chunks) onlyBBytes += (await r.storedSize('chunk', x)) + 146;
       onlyBBytes += fs.statSync(path.join(repo, 'snapshots', snaps[1]!)).size;
       // Forget the middle snapshot: deleting its snapshot object (format-spec 14.1).
       await r.deleteSnapshot(snaps[1]!);

@@ -292,7 +292,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   }
 
   /** The stored (sealed) size of an object, read from the store without opening it. */
-  async storedSize(kind: 'tree' | 'chunk', id: string, opts?: StoreOptions): Promise<number> {
+  async storedSize(kind: Kind, id: string, opts?: StoreOptions): Promise<number> {
     return (await this.store.get(kind, id, opts)).length;
   }
 

@@ -123,7 +123,7 @@ export interface ObjectInventory {
   /** Which of these ids exist, in the same order. */
   hasMany(kind: Kind, ids: readonly string[], opts?: ViewOptions): Promise<boolean[]>;
   /** The stored (sealed) size of an object; NOT_FOUND if absent, CORRUPT if the store's digest fails. */
-  storedSize(kind: 'tree' | 'chunk', id: string, opts?: ViewOptions): Promise<number>;
+  storedSize(kind: Kind, id: string, opts?: ViewOptions): Promise<number>;
   /** Makes listings and presence answers see what other processes stored and deleted until now. */
   refresh(): Promise<void>;
 }
