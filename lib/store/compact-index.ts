@@ -162,6 +162,22 @@ export class CompactPackIndex {
     this.moved++;
   }
 
+  /**
+   * Rebuilds the id maps that hold more dead positions than live entries
+   * (deleted and moved entries keep their positions, so a long-lived process
+   * that repacks would otherwise grow by every object it moved).
+   */
+  compact(): void {
+    for (const [kind, m] of this.byKind) {
+      if (m.positionsUsed - m.size <= Math.max(m.size, 4096)) continue;
+      const fresh = new IdMap(3);
+      for (const p of m.positions()) fresh.add(m.idBytes(p), m.field(p, PACK), m.field(p, OFFSET), m.field(p, LENGTH));
+      this.byKind.set(kind, fresh);
+      this.version++;
+      this.moved++;
+    }
+  }
+
   /** Every copy of an object (the one reads use first). */
   locations(kind: Kind, id: string): PackedLocation[] {
     const first = this.get(kind, id);

@@ -18,6 +18,8 @@
  * flush() writes it early and resolves once every object put before it is
  * durable. Several processes may write to one store: each writes its own
  * packs, and an object stored twice is harmless (both copies are valid).
+ * repack() (repack.ts) rewrites packs with unused space; readers whose pack
+ * vanished refresh and retry once (format-spec 14.8).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -607,15 +609,25 @@ export class LocalStore implements ObjectStore {
     }
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
-    const packs = [...this.index.remove(kind, id), ...this.journalIndex.remove(kind, id)].map((l) => l.pack);
-    const builder = this.unsealed.get(key);
-    if (builder) packs.push(builder.id);
-    this.unsealed.delete(key);
-    try {
-      for (const pack of packs) await this.writeTombstone(tombstoneKey(kind, id, pack));
-      await io.fsyncDir(path.join(this.dir, 'deleted'));
-    } catch (e) {
-      throw io.ioError(e, `cannot delete ${kind} ${id}`);
+    for (let round = 0; round < 2; round++) {
+      const finished = this.index.remove(kind, id).map((l) => l.pack);
+      const packs = [...finished, ...this.journalIndex.remove(kind, id).map((l) => l.pack)];
+      const builder = this.unsealed.get(key);
+      if (builder) packs.push(builder.id);
+      this.unsealed.delete(key);
+      try {
+        for (const pack of packs) await this.writeTombstone(tombstoneKey(kind, id, pack));
+        await io.fsyncDir(path.join(this.dir, 'deleted'));
+        // A pack removed meanwhile by a repack in another process: the object may have a new copy that our
+        // tombstone does not hide; learn it and hide it too (local-store.md 5.1).
+        let vanished = false;
+        for (const pack of finished) if (!(await io.exists(this.packPath(pack)))) vanished = true;
+        if (!vanished) return;
+      } catch (e) {
+        throw io.ioError(e, `cannot delete ${kind} ${id}`);
+      }
+      await this.refresh();
+      if (!this.hasPacked(kind, id)) return;
     }
   }
 
@@ -1002,6 +1014,7 @@ export class LocalStore implements ObjectStore {
         }
         this.forgetPacks(packs);
       },
+      done: () => this.index.compact(),
       removeTombstones: async (ts) => {
         if (!ts.length) return;
         try {

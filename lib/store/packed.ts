@@ -712,6 +712,7 @@ export class PackedStore implements ObjectStore {
         this.index.forgetPacks(packs);
         for (const p of packs) this.uncovered.delete(p);
       },
+      done: () => this.index.compact(),
       removeTombstones: async (ts) => {
         for (const t of ts) {
           const key = tombstoneKey(t.kind, t.id, t.pack);

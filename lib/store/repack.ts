@@ -76,6 +76,8 @@ export interface RepackHost {
   /** Removes packs from storage (durably) and from the index. */
   removePacks(packs: ReadonlySet<string>): Promise<void>;
   removeTombstones(ts: readonly Tombstone[]): Promise<void>;
+  /** Called once a run has ended: the host may compact its index. */
+  done(): void;
 }
 
 /** Bytes a pack needs for its live records: header, records, index, footer. */
@@ -110,7 +112,8 @@ export function choosePacks(usage: readonly PackUsage[], maxUnusedPercent: numbe
     after -= free;
   }
   // Small packs (a backup's last pack, a repack's last pack) are combined while we are at it.
-  const small = usage.filter((u) => u.size < packSize / 4 && !chosen.includes(u));
+  const picked = new Set(chosen);
+  const small = usage.filter((u) => u.size < packSize / 4 && !picked.has(u));
   if (chosen.length && small.length >= 4) chosen.push(...small);
   // Packs with nothing live first: they free the most for no copying.
   return [...chosen.filter((u) => !u.liveCount), ...chosen.filter((u) => u.liveCount)];
@@ -185,6 +188,7 @@ export async function repackStore(host: RepackHost, opts: RepackOptions): Promis
     result.bytesFreed = result.bytesBefore - result.bytesAfter;
     return result;
   } finally {
+    host.done();
     await release?.();
   }
 }
