@@ -93,6 +93,7 @@ export class BackgroundRepack {
         lease = await this.namespaces.acquire(ns, `namespace ${ns}`, { background: true });
         const store = lease.store;
         if (!store.repack) return;
+        this.opts.log.info({ namespace: ns }, 'background repack: looking at an idle namespace');
         await this.opts.onStart?.(ns);
         const result = await this.lock.repack(ns, store, { maxUnusedPercent: this.opts.maxUnusedPercent, signal: abort.signal });
         this.checked.set(ns, this.namespaces.clock());
