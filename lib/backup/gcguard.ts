@@ -15,10 +15,11 @@ import type { TreeNode } from '../format/tree.js';
 import { GC_VERSION } from '../format/version.js';
 import type { ConfigView, GcPlanInfo, ObjectInventory, PlanCatalog } from '../repo/views.js';
 
-/** What the guard reads: the config, the plans, and whether objects are (still) there. */
-export type GuardRepository = ConfigView & Pick<PlanCatalog, 'listPlanIds' | 'getPlan'> & Pick<ObjectInventory, 'refresh' | 'hasMany'>;
 import { Clock, fromTimestamp } from '../util/clock.js';
 import { IdSet } from '../util/id-map.js';
+
+/** What the guard reads: the config, the plans, and whether objects are (still) there. */
+export type GuardRepository = ConfigView & Pick<PlanCatalog, 'listPlanIds' | 'getPlan'> & Pick<ObjectInventory, 'refresh' | 'hasMany'>;
 
 const HAS_BATCH = 512;
 /** How often a waiting backup lists the plans (at most; G/64 if that is shorter). */
