@@ -67,7 +67,7 @@ const OBNAM_EXTRA: ManSection[] = [
 ];
 
 const SERVER_EXTRA: ManSection[] = [
-  { title: 'EXIT STATUS', body: '.TP\n0\nsuccess (serve: stopped by SIGTERM or SIGINT)\n.TP\n1\nan error (one line on stderr); scrub also exits 1 when an object is damaged' },
+  { title: 'EXIT STATUS', body: '.TP\n0\nsuccess (serve: stopped by SIGTERM or SIGINT)\n.TP\n1\nan error (one line on stderr); scrub also exits 1 when an object is damaged, repack when a namespace could not be repacked' },
   {
     title: 'FILES',
     body:

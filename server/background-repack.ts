@@ -8,12 +8,17 @@
  * only where more than `maxUnusedPercent` of the bytes is unused. A request
  * for the namespace, or stop(), aborts the repack at once (repacking is
  * safe to interrupt at any point): requests never wait for it, and the
- * namespace is taken up again once it is idle again.
+ * namespace is taken up again once it is idle again. The namespaces looked at
+ * are those with storage (listed at start and every few hours: listing a
+ * bucket is costly) and those that had requests.
  */
 import { describeError, ObnamError } from '../lib/errors.js';
 import type { RepackResult } from '../lib/store/store.js';
 import type { Namespaces } from './namespaces.js';
 import type { RepackLock } from './repack-lock.js';
+
+/** How often the namespaces with storage are listed again (new ones with requests are known from those). */
+const LIST_EVERY_MS = 6 * 3600 * 1000;
 
 export interface BackgroundRepackOptions {
   /** A namespace without requests this long is repacked (milliseconds on the namespaces' clock). */
@@ -40,6 +45,9 @@ export class BackgroundRepack {
   private ticking = false;
   private stopped = false;
   private readonly unsubscribe: () => void;
+  /** The namespaces with storage, as last listed (listing a bucket is costly: rarely). */
+  private listed: string[] = [];
+  private listedAt?: number;
 
   constructor(
     private readonly namespaces: Namespaces,
@@ -74,7 +82,11 @@ export class BackgroundRepack {
     const now = this.namespaces.clock();
     let best: string | undefined;
     let bestIdle = -1;
-    for (const ns of await this.namespaces.provider.list()) {
+    if (this.listedAt === undefined || now - this.listedAt >= LIST_EVERY_MS) {
+      this.listed = await this.namespaces.provider.list();
+      this.listedAt = now;
+    }
+    for (const ns of new Set([...this.listed, ...this.namespaces.active()])) {
       const last = this.namespaces.lastActivity(ns) ?? this.started;
       const checked = this.checked.get(ns);
       if (checked !== undefined && checked >= last) continue; // nothing happened since

@@ -86,6 +86,11 @@ export class Namespaces {
     return this.activity.get(namespace);
   }
 
+  /** The namespaces that have had requests since the server started. */
+  active(): string[] {
+    return [...this.activity.keys()];
+  }
+
   /** Whether requests (or the background repacker) hold the namespace's store now. */
   inUse(namespace: string): boolean {
     return (this.open.get(namespace)?.active ?? 0) > 0;

@@ -163,7 +163,7 @@ describe('repacking on obnam-server killed with SIGKILL', () => {
         fs.cpSync(t.dir, dir, { recursive: true });
         let srv: ServerProcess | undefined = await spawnServer(dir);
         try {
-          const k = killAfter(['repack', dir], /repacking client alice/, delayOf(`repack ${seed}`, span));
+          const k = killAfter(['repack', dir], /repacking client alice/, delayOf(`repack ${seed}`, span * 0.5));
           await k.done;
         } finally {
           srv.child.kill('SIGTERM');
@@ -177,7 +177,7 @@ describe('repacking on obnam-server killed with SIGKILL', () => {
         fs.cpSync(t.dir, dir, { recursive: true });
         const config = path.join(dir, 'obnam-server.yaml');
         fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace(/idle_seconds: \d+/, 'idle_seconds: 1'));
-        const k = killAfter(['serve', '--dir', dir, '--listen', '127.0.0.1:0'], /background repack: looking at an idle namespace/, delayOf(`serve ${seed}`, span));
+        const k = killAfter(['serve', '--dir', dir, '--listen', '127.0.0.1:0'], /background repack: looking at an idle namespace/, delayOf(`serve ${seed}`, span * 0.5));
         await k.done;
         if (await check(t, dir, tmp, `serve-${seed}`)) killedMidway++;
       }

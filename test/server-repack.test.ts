@@ -13,6 +13,8 @@ import { ObnamError } from '../lib/errors.js';
 import { HttpStore } from '../lib/store/http.js';
 import type { RepackResult } from '../lib/store/store.js';
 import { addNamespace, grantAccess } from '../server/acl.js';
+import * as fs from 'node:fs/promises';
+import { DEFAULT_REPACK, loadServerConfig } from '../server/config.js';
 import { serverDir } from '../server/layout.js';
 import { bytesUnder, namespaceDirOf, obnamServer, obnamServerOk, rawRequest, spawnServer, startTestServer, TestServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
@@ -54,6 +56,34 @@ async function assertReadable(store: HttpStore, kept: Map<string, Buffer>, gone:
 
 const open = (srv: { url: string; fingerprint?: string }, token: string, prefix = '') =>
   HttpStore.open({ url: srv.url + prefix, token, fingerprint: srv.fingerprint });
+
+describe('the repack section of the server config', () => {
+  it('has documented defaults, which init writes out; bad values are one clear error', async () => {
+    const tmp = await tempDir('obnam-server-repack-config-');
+    try {
+      const dir = path.join(tmp.path, 'server');
+      await obnamServerOk(['init', dir]);
+      const d = serverDir(dir);
+      assert.deepEqual((await loadServerConfig(d)).repack, DEFAULT_REPACK);
+      assert.deepEqual(DEFAULT_REPACK, { background: true, idleSeconds: 600, maxUnusedPercent: 10 });
+      const text = await fs.readFile(d.configFile, 'utf8');
+      assert.match(text, /^repack:\n  background: true\n  idle_seconds: 600\n  max_unused_percent: 10$/m);
+      await fs.writeFile(d.configFile, text.replace('idle_seconds: 600', 'idle_seconds: 30').replace('background: true', 'background: false'));
+      assert.deepEqual((await loadServerConfig(d)).repack, { background: false, idleSeconds: 30, maxUnusedPercent: 10 });
+      for (const [from, to, msg] of [
+        ['idle_seconds: 600', 'idle_seconds: 0', /repack.idle_seconds must be a positive number/],
+        ['max_unused_percent: 10', 'max_unused_percent: 101', /repack.max_unused_percent must be a percentage/],
+        ['background: true', 'background: yes please', /repack.background must be true or false/],
+        ['idle_seconds: 600', 'every: 5', /unknown repack setting "every"/],
+      ] as const) {
+        await fs.writeFile(d.configFile, text.replace(from, to));
+        await assert.rejects(loadServerConfig(d), (e: unknown) => e instanceof ObnamError && e.code === 'USAGE' && msg.test(e.message));
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
 
 describe('POST /v1/repack', () => {
   it('a full client gets its space back; append-only clients and grants short of full get the PERMISSION of a delete; bad bodies 400', async () => {
@@ -168,7 +198,18 @@ describe('serve repacks idle namespaces in the background', () => {
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(events.length, 2);
       await assertReadable(store, chunks, gone);
+      // Shutting down while a background repack runs stops it, and close() resolves.
+      await store.delete('chunk', [...chunks.keys()][0]!);
       await store.close();
+      let closed: Promise<void> | undefined;
+      interrupt = async () => {
+        closed = srv!.server.close();
+        await new Promise((r) => setTimeout(r, 20));
+      };
+      now += 600_001;
+      await waitFor(3);
+      assert.equal(events[2]!.outcome, 'aborted');
+      await closed;
     } finally {
       await srv.stop();
     }
@@ -234,6 +275,59 @@ describe('obnam-server repack', () => {
       const nodir = await obnamServer(['repack', path.join(tmp.path, 'none')]);
       assert.equal(nodir.code, 1);
       assert.match(nodir.stderr, /is not an obnam-server directory/);
+    } finally {
+      srv.child.kill('SIGTERM');
+      await srv.exited;
+      await tmp.remove();
+    }
+  });
+
+  it('is safe beside serve: deletes and reads through the server while it runs lose nothing and bring nothing back', async () => {
+    const tmp = await tempDir('obnam-server-repack-busy-');
+    const dir = path.join(tmp.path, 'server');
+    await obnamServerOk(['init', dir]);
+    const token = (await obnamServerOk(['client', 'add', 'busy', '--dir', dir])).stdout.trim();
+    const fingerprint = (await obnamServerOk(['fingerprint', '--dir', dir])).stdout.trim();
+    let srv = await spawnServer(dir);
+    try {
+      let store = await HttpStore.open({ url: srv.url, token, fingerprint });
+      const chunks = await putChunks(store, 240, 8_000);
+      await store.close();
+      srv.child.kill('SIGTERM');
+      await srv.exited;
+      srv = await spawnServer(dir);
+      store = await HttpStore.open({ url: srv.url, token, fingerprint });
+      const ids = [...chunks.keys()];
+      const gone = new Set(ids.slice(0, 100));
+      for (const id of gone) await store.delete('chunk', id);
+      // While the other process runs (and repacks): more deletes, and reads of what stays, through the server.
+      const pool = ids.slice(100, 200);
+      const keptIds = ids.slice(200);
+      const repack = obnamServerOk(['repack', dir, '--max-unused', '0', '--json']);
+      let running = true;
+      void repack.finally(() => (running = false)).catch(() => undefined);
+      let reads = 0;
+      while (running || reads < 10) {
+        const next = pool.pop();
+        if (next) {
+          await store.delete('chunk', next);
+          gone.add(next);
+        }
+        const keep = keptIds[reads++ % keptIds.length]!;
+        assert.ok(Buffer.from(await store.get('chunk', keep)).equals(chunks.get(keep)!));
+      }
+      const r = JSON.parse((await repack).stdout);
+      assert.ok(r.total.packsRewritten >= 1, JSON.stringify(r));
+      for (const id of gone) chunks.delete(id);
+      await assertReadable(store, chunks, gone);
+      await store.close();
+      // A fresh view, from disk alone, agrees: nothing deleted came back.
+      srv.child.kill('SIGTERM');
+      await srv.exited;
+      srv = await spawnServer(dir);
+      store = await HttpStore.open({ url: srv.url, token, fingerprint });
+      await assertReadable(store, chunks, gone);
+      await store.close();
     } finally {
       srv.child.kill('SIGTERM');
       await srv.exited;
