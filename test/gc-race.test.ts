@@ -76,13 +76,20 @@ describe('garbage collection and concurrent backups', () => {
         // S1 holds X; S1 is forgotten; the collector marks: X's chunk is a candidate of plan P.
         fs.rmSync(src, { recursive: true, force: true });
         writeFile(src, 'x.bin', `X ${variant}`);
-        writeFile(src, 'd/y.bin', `Y ${variant}`);
+        writeFile(src, 'y.bin', `Y ${variant}`); // same directory: B's first tree check comes after both chunks' checks
         const s1 = (await runBackup(backer, src, clock))!;
         await collector.repo.deleteSnapshot(s1);
-        const markedAt = clock.now();
-        const marked = await runPrune(collector, clock);
-        assert.equal(marked.marked!.plans.length, 1);
-        assert.ok(marked.marked!.chunks >= 2);
+        let markedAt = clock.now();
+        const mark = async () => {
+          markedAt = clock.now();
+          const marked = await runPrune(collector, clock);
+          assert.equal(marked.marked!.plans.length, 1);
+          assert.ok(marked.marked!.chunks >= 2);
+        };
+        // The collector marks: X and Y are candidates. For the sweep that runs while B waits, the
+        // mark comes once B has written its trees (they are candidates too, so nothing protects X
+        // and Y from the sweep: trees written after a mark would, 14.5 S2).
+        if (variant !== variants[2]) await mark();
         // B starts soon after and finds X present (has). It is stopped at its first check for a tree
         // (14.2's picture: the collector deletes X, then B puts a tree naming X), or, for the
         // imminent sweep, just before its B2 listing of plans.
@@ -109,6 +116,10 @@ describe('garbage collection and concurrent backups', () => {
         const sleptBefore = clock.slept;
         const b = runBackup(backer, src, clock, null, { onGcWait: (m) => messages.push(m) });
         await gate.reached;
+        if (variant === variants[2]) {
+          clock.advance(G / 8);
+          await mark();
+        }
         if (variant === variants[0]) {
           // The collector's sweep deletes X while B waits.
           clock.advance(G);
@@ -117,7 +128,7 @@ describe('garbage collection and concurrent backups', () => {
           assert.ok(swept.deleted.chunks >= 2, JSON.stringify(swept));
         } else {
           // Past P.created + G/2: P's sweep may be running; B must not name P's candidates.
-          clock.advance(G / 2);
+          clock.advance(variant === variants[2] ? (3 * G) / 4 : G / 2);
         }
         gate.release();
         const id = await b;

@@ -14,7 +14,6 @@ import { ObnamError } from '../errors.js';
 import type { TreeNode } from '../format/tree.js';
 import { GC_VERSION } from '../format/version.js';
 import type { ConfigView, GcPlanInfo, ObjectInventory, PlanCatalog } from '../repo/views.js';
-
 import { Clock, fromTimestamp } from '../util/clock.js';
 import { IdSet } from '../util/id-map.js';
 
