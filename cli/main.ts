@@ -139,7 +139,7 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
           .option('path', { type: 'string', array: true, nargs: 1, describe: 'only consider snapshots of this path (repeatable: all)' })
           .option('group-by', { type: 'string', describe: 'apply the policy per group: host,paths (default), host, paths, tags, or none' })
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would be removed; change nothing' })
-          .option('prune', { type: 'boolean', describe: 'run prune afterwards (not implemented yet: refused)' }),
+          .option('prune', { type: 'boolean', describe: 'run prune afterwards (a collection run, as obnam prune)' }),
       run(forgetCommand),
     )
     .command(
@@ -155,7 +155,7 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
         y
           .option('dry-run', { type: 'boolean', describe: 'change nothing; report what would be marked and swept' })
           .option('exclusive', { type: 'boolean', describe: 'mark and sweep at once: only when nothing else writes to the repository' })
-          .option('max-unused', { type: 'string', describe: 'repack when more than PERCENT of stored bytes is unused (default 10; repacking is not implemented yet)' }),
+          .option('max-unused', { type: 'string', describe: 'repack when more than PERCENT of stored bytes is unused (default 10)' }),
       run(pruneCommand),
     )
     .command('upgrade', 'convert a format version 1 repository to version 2 in place (no version 1 client may write to it meanwhile)', {}, run(upgradeCommand))

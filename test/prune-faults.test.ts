@@ -4,36 +4,17 @@
  * for byte, and the next prune completes and collects what it should.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { baseEnv, OBNAM_TEST_ENTRY, obnamOk } from './helpers/cli.js';
+import { obnamOk } from './helpers/cli.js';
+import { killDuring } from './helpers/kill.js';
 import { prngBytes } from './helpers/prng.js';
 import { openTestRepo } from './helpers/repo.js';
 import { tempDir } from './helpers/tmp.js';
 
 const PASS = 'prune faults passphrase';
-
-/** Starts obnam ARGS and kills it with SIGKILL `delayMs` after it prints `phase` on stderr; resolves with how it ended. */
-function killDuring(args: string[], env: Record<string, string>, phase: RegExp, delayMs: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [OBNAM_TEST_ENTRY, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let killed = false;
-    child.stdout.on('data', () => undefined);
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (!killed && phase.test(stderr)) {
-        killed = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ killed: signal === 'SIGKILL', code, stderr }));
-  });
-}
 
 function digestTree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -46,12 +46,28 @@ export function runPrune(
   const say = (s: string) => {
     if (!opts.json) process.stderr.write(`obnam: ${s}\n`);
   };
+  const store = repo.store;
   return prune(repo, {
     dryRun: opts.dryRun,
     exclusive: opts.exclusive,
     maxUnusedPercent: opts.maxUnusedPercent,
     signal: cancelSignal(),
-    onPhase: (p) => say(p === 'mark' ? 'marking: finding what no snapshot reaches' : p === 'sweep' ? 'sweeping: deleting what a plan past its grace period holds' : p),
+    // Local repositories repack here; obnam-server repacks its own storage (obnam-server repack, or serve when idle).
+    repack: store.repack ? (o) => store.repack!(o) : undefined,
+    repackNote: 'the server gives the space back itself when it repacks its storage (obnam-server repack, or serve in the background)',
+    onRepackProgress: (done, total) => {
+      if (total) say(`repacking: ${done} of ${total} packs`);
+    },
+    onPhase: (p) =>
+      say(
+        p === 'mark'
+          ? 'marking: finding what no snapshot reaches'
+          : p === 'sweep'
+            ? 'sweeping: deleting what a plan past its grace period holds'
+            : p === 'repack'
+              ? `repacking: ${opts.dryRun ? 'finding' : 'rewriting'} packs with unused space`
+              : p,
+      ),
     onWarning: (m) => process.stderr.write(`obnam: warning: ${m}\n`),
   });
 }
@@ -68,5 +84,13 @@ export function printPruneReport(r: PruneReport): void {
   for (const w of r.waiting) out(r.dryRun ? `plan ${w.plan.slice(0, 8)} would be swept (due ${w.due})` : `plan ${w.plan.slice(0, 8)} waits for its grace period: run obnam prune again after ${w.due}`);
   for (const d of r.damagedPlans) out(`plan ${d.slice(0, 8)} is damaged and was left alone`);
   out(`${r.dryRun ? 'dry run: nothing deleted' : `deleted ${r.deleted.trees} trees and ${r.deleted.chunks} chunks, ${formatBytes(r.deleted.bytes)}`}`);
-  out(r.repack.done ? `repacked ${r.repack.packsRewritten} packs, ${formatBytes(r.repack.bytesFreed ?? 0)} freed` : `--max-unused ${r.repack.maxUnusedPercent}%: ${r.repack.note}`);
+  const rp = r.repack;
+  if (!rp.done) out(`--max-unused ${rp.maxUnusedPercent}%: ${rp.note}`);
+  else {
+    const unused = rp.bytesBefore ? ((100 * rp.unusedBytesBefore!) / rp.bytesBefore).toFixed(1) : '0.0';
+    const state = `${formatBytes(rp.unusedBytesBefore ?? 0)} of ${formatBytes(rp.bytesBefore ?? 0)} in ${rp.packsBefore} packs unused (${unused}%)`;
+    if (!rp.packsRemoved) out(`${state}: within --max-unused ${rp.maxUnusedPercent}%, nothing repacked`);
+    else if (r.dryRun) out(`${state}: would rewrite ${rp.packsRewritten} packs and remove ${rp.packsRemoved}, copying ${rp.objectsCopied} objects, freeing ${formatBytes(rp.bytesFreed ?? 0)}`);
+    else out(`${state}: rewrote ${rp.packsRewritten} packs and removed ${rp.packsRemoved}, copying ${rp.objectsCopied} objects; ${formatBytes(rp.bytesFreed ?? 0)} freed`);
+  }
 }

@@ -5,20 +5,21 @@
  * once, and the new mark is swept right after it.
  *
  * Deleting trees and chunks gives their space back only where the store does
- * so itself; the local store (and obnam-server on it) reclaims it by
- * repacking, which is the `repack` hook below — not implemented yet, so
- * callers pass none and the report says so.
+ * so itself; pack stores reclaim it by repacking (format-spec 14.8), the
+ * `repack` hook below: the CLI passes the store's repack() where it has one
+ * (local repositories); obnam-server repacks its own storage.
  */
 import { describeError, ObnamError } from '../errors.js';
 import { newPlanId } from '../format/gcplan.js';
 import { GC_VERSION } from '../format/version.js';
 import type { GcPlanInfo, Repository } from '../repo/repository.js';
+import type { RepackOptions, RepackResult } from '../store/store.js';
 import { Clock, systemClock } from '../util/clock.js';
 import { mark } from './mark.js';
 import { sweep, sweepDue, SweepResult } from './sweep.js';
 
-/** The seam for repacking: rewrites packs whose live fraction is low, returns the bytes given back. */
-export type Repacker = (opts: { maxUnusedPercent: number; signal?: AbortSignal }) => Promise<{ packsRewritten: number; bytesFreed: number }>;
+/** The seam for repacking: rewrites packs with unused space (a store's repack(), format-spec 14.8). */
+export type Repacker = (opts: RepackOptions) => Promise<RepackResult>;
 
 export interface PruneOptions {
   clock?: Clock;
@@ -28,6 +29,9 @@ export interface PruneOptions {
   /** Repack when more than this percentage of stored bytes is unused (default 10). */
   maxUnusedPercent?: number;
   repack?: Repacker;
+  /** Why there is no repacker, for the report (e.g. "the server repacks its storage itself"). */
+  repackNote?: string;
+  onRepackProgress?: (done: number, total: number) => void;
   hostname?: string;
   onPhase?: (phase: string) => void;
   onWarning?: (message: string) => void;
@@ -44,7 +48,8 @@ export interface PruneReport {
   damagedPlans: string[];
   /** The new mark, if one ran: its plans (none in a dry run) and candidate counts. */
   marked?: { plans: string[]; trees: number; chunks: number; snapshots: number };
-  repack: { done: boolean; maxUnusedPercent: number; packsRewritten?: number; bytesFreed?: number; note?: string };
+  /** done: the repacker ran (in a dry run: computed what it would do, changing nothing). */
+  repack: { done: boolean; maxUnusedPercent: number; note?: string } & Partial<RepackResult>;
 }
 
 export const DEFAULT_MAX_UNUSED_PERCENT = 10;
@@ -123,15 +128,14 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     }
   }
 
-  // Repacking gives the space of deleted objects back (format-spec 14.8).
-  if (opts.repack && !opts.dryRun) {
+  // Repacking gives the space of deleted objects back (format-spec 14.8). A dry run says what it would rewrite
+  // now (before the sweeps it only reported, so less than a real run would).
+  if (opts.repack) {
     opts.onPhase?.('repack');
-    const r = await opts.repack({ maxUnusedPercent, signal: opts.signal });
+    const r = await opts.repack({ maxUnusedPercent, dryRun: opts.dryRun, signal: opts.signal, onProgress: opts.onRepackProgress });
     report.repack = { done: true, maxUnusedPercent, ...r };
   } else {
-    report.repack.note = opts.repack
-      ? 'dry run: nothing repacked'
-      : 'repacking is not implemented yet: deleted objects leave the listings at once, but the local store gives their space back only when packs are repacked';
+    report.repack.note = opts.repackNote ?? 'this store has no packs to repack';
   }
   return report;
 }

@@ -124,20 +124,88 @@ export class CompactPackIndex {
 
   /** Forgets a pack (removed by repacking): its copies disappear, other copies stay. */
   forgetPack(pack: string): void {
-    const n = this.packNo.get(pack);
-    if (n === undefined) return;
-    for (const m of this.byKind.values()) {
-      for (const p of [...m.positions()]) {
-        if (m.field(p, PACK) !== n) continue;
+    this.forgetPacks(new Set([pack]));
+  }
+
+  /** Forgets packs (removed by repacking), in one pass over the index: their copies disappear, other copies stay. */
+  forgetPacks(packs: ReadonlySet<string>): void {
+    const nums = new Set<number>();
+    for (const p of packs) {
+      const n = this.packNo.get(p);
+      if (n !== undefined) nums.add(n);
+    }
+    if (!nums.size) return;
+    for (const [key, locs] of this.copies) {
+      const rest = locs.filter((l) => !packs.has(l.pack));
+      if (rest.length === locs.length) continue;
+      if (rest.length) this.copies.set(key, rest);
+      else this.copies.delete(key);
+    }
+    for (const [kind, m] of this.byKind) {
+      const hit: number[] = [];
+      for (const p of m.positions()) if (nums.has(m.field(p, PACK))) hit.push(p);
+      for (const p of hit) {
         const id = m.idHex(p);
-        const kind = [...this.byKind].find(([, x]) => x === m)![0];
-        const rest = this.remove(kind, id).filter((l) => l.pack !== pack);
-        for (const l of rest) this.addPack(l.pack, [{ kind, id, offset: l.offset, length: l.length }], new Set());
+        m.delete(id);
+        // Another copy, if any, takes its place.
+        const key = `${kind}/${id}`;
+        const more = this.copies.get(key);
+        if (!more?.length) continue;
+        const [first, ...rest] = more;
+        m.add(id, this.numberOf(first!.pack), first!.offset, first!.length);
+        if (rest.length) this.copies.set(key, rest);
+        else this.copies.delete(key);
       }
     }
-    this.packNo.delete(pack);
+    for (const p of packs) this.packNo.delete(p);
     this.version++;
     this.moved++;
+  }
+
+  /**
+   * Rebuilds the id maps that hold more dead positions than live entries
+   * (deleted and moved entries keep their positions, so a long-lived process
+   * that repacks would otherwise grow by every object it moved).
+   */
+  compact(): void {
+    for (const [kind, m] of this.byKind) {
+      if (m.positionsUsed - m.size <= Math.max(m.size, 4096)) continue;
+      const fresh = new IdMap(3);
+      for (const p of m.positions()) fresh.add(m.idBytes(p), m.field(p, PACK), m.field(p, OFFSET), m.field(p, LENGTH));
+      this.byKind.set(kind, fresh);
+      this.version++;
+      this.moved++;
+    }
+  }
+
+  /** Every copy of an object (the one reads use first). */
+  locations(kind: Kind, id: string): PackedLocation[] {
+    const first = this.get(kind, id);
+    if (!first) return [];
+    return [first, ...(this.copies.get(`${kind}/${id}`) ?? [])];
+  }
+
+  /**
+   * Per pack of known size: the records it serves (each object counts in the
+   * one pack reads use, so other copies and hidden copies are unused space).
+   * One pass over the index; for repacking (format-spec 14.8).
+   */
+  usage(): { pack: string; size: number; liveCount: number; liveBytes: number }[] {
+    const count = new Float64Array(this.packIds.length);
+    const bytes = new Float64Array(this.packIds.length);
+    for (const m of this.byKind.values()) {
+      for (const p of m.positions()) {
+        const n = m.field(p, PACK);
+        count[n] = count[n]! + 1;
+        bytes[n] = bytes[n]! + m.field(p, LENGTH);
+      }
+    }
+    const out: { pack: string; size: number; liveCount: number; liveBytes: number }[] = [];
+    for (const [pack, n] of this.packNo) {
+      const size = this.sizes[n];
+      if (size !== undefined) out.push({ pack, size, liveCount: count[n]!, liveBytes: bytes[n]! });
+    }
+    return out;
   }
 
   /**

@@ -18,6 +18,8 @@
  * flush() writes it early and resolves once every object put before it is
  * durable. Several processes may write to one store: each writes its own
  * packs, and an object stored twice is harmless (both copies are valid).
+ * repack() (repack.ts) rewrites packs with unused space; readers whose pack
+ * vanished refresh and retry once (format-spec 14.8).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -38,13 +40,18 @@ import { KIND_CODE } from '../format/version.js';
 import { CompactPackIndex } from './compact-index.js';
 import { Location, PackIndex, tombstoneKey } from './pack-index.js';
 import { pageOfListing } from './list-page.js';
-import type { ObjectStore, StoreOptions } from './store.js';
+import { RepackHost, repackStore, RepackWriter, Tombstone } from './repack.js';
+import { ownerAlive, ownerTag } from '../util/owner.js';
+import type { ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 /** Bytes a pack may hold in memory, waiting for its file, before put() waits. */
 const MAX_BACKLOG = 8 * 1024 * 1024;
 const MAX_OPEN_PACKS = 64;
 const STALE_TMP_MS = 24 * 3600 * 1000;
+/** The repack lock (local-store.md section 5.1): holds the owner tag of the repacking process. */
+const REPACK_LOCK = 'repack-lock';
+const TOMBSTONE_NAME = /^([a-z]+)-([0-9a-f]{64})-([0-9a-f]{64})$/;
 
 export interface PutOptions extends StoreOptions {
   /** SHA-256 of `data` as computed by the sender; the put fails with CORRUPT if it differs. */
@@ -97,6 +104,8 @@ export class LocalStore implements ObjectStore {
   private readonly segments = new Map<string, Set<string>>();
   /** Packs no segment covers: read through their footers, or written by this process. */
   private readonly uncovered = new Set<string>();
+  /** Packs being written by a repack of this process (their journals are not another writer's). */
+  private readonly repackWriters = new Set<PackWriter>();
 
   private constructor(
     readonly dir: string,
@@ -426,19 +435,21 @@ export class LocalStore implements ObjectStore {
       loc = this.where(kind, id);
     }
     if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
-    if (!loc.journal) return (await this.readRecord(kind, id, loc, true)).data;
-    let data: Buffer;
     try {
-      data = await this.readAt(loc as Location, `${kind} ${id}`);
+      return await this.readLocated(kind, id, loc);
     } catch (e) {
-      // Another writer's journal became a pack meanwhile: look again.
+      // Its pack was removed (repacked) or another writer's journal became a pack: look again, once (14.8).
       if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
       await this.refresh();
       loc = this.where(kind, id);
-      if (!loc) throw e;
-      if (!loc.journal) return (await this.readRecord(kind, id, loc, true)).data;
-      data = await this.readAt(loc as Location, `${kind} ${id}`);
+      if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
+      return this.readLocated(kind, id, loc);
     }
+  }
+
+  private async readLocated(kind: Kind, id: string, loc: Omit<Location, 'digest'> & { digest?: Buffer }): Promise<Uint8Array> {
+    if (!loc.journal) return (await this.readRecord(kind, id, loc, true)).data;
+    const data = await this.readAt(loc as Location, `${kind} ${id}`);
     if (!sha256(data).equals(loc.digest!)) {
       throw new ObnamError('CORRUPT', `${kind} ${id}: stored bytes do not match their SHA-256 digest`);
     }
@@ -459,7 +470,8 @@ export class LocalStore implements ObjectStore {
       if (bytesRead !== want) throw new ObnamError('CORRUPT', `${what}: pack ${loc.pack} is truncated`);
     } catch (e) {
       if (e instanceof ObnamError) throw e;
-      if (errnoCode(e) === 'ENOENT') throw new ObnamError('NOT_FOUND', `${what} not found (its pack is gone)`);
+      // EBADF: the handle was closed under us (its pack was removed by repacking).
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'EBADF') throw new ObnamError('NOT_FOUND', `${what} not found (its pack is gone)`);
       throw new ObnamError('IO', `cannot read ${what}: ${(e as Error).message}`);
     }
     if (buf[0] !== KIND_CODE[kind] || buf.toString('hex', 1, 33) !== id || buf.readUInt32BE(33) !== loc.length) {
@@ -597,24 +609,35 @@ export class LocalStore implements ObjectStore {
     }
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
-    const packs = [...this.index.remove(kind, id), ...this.journalIndex.remove(kind, id)].map((l) => l.pack);
-    const builder = this.unsealed.get(key);
-    if (builder) packs.push(builder.id);
-    this.unsealed.delete(key);
-    const dir = path.join(this.dir, 'deleted');
-    try {
-      for (const pack of packs) {
-        const t = tombstoneKey(kind, id, pack);
-        this.tombstones.add(t);
-        const tmp = path.join(this.dir, 'tmp', `${t}.${randomBytes(6).toString('hex')}`);
-        await io.writeDurable(tmp, []);
-        await io.linkNoReplace(tmp, path.join(dir, t));
-        await io.unlink(tmp, true);
+    for (let round = 0; round < 2; round++) {
+      const finished = this.index.remove(kind, id).map((l) => l.pack);
+      const packs = [...finished, ...this.journalIndex.remove(kind, id).map((l) => l.pack)];
+      const builder = this.unsealed.get(key);
+      if (builder) packs.push(builder.id);
+      this.unsealed.delete(key);
+      try {
+        for (const pack of packs) await this.writeTombstone(tombstoneKey(kind, id, pack));
+        await io.fsyncDir(path.join(this.dir, 'deleted'));
+        // A pack removed meanwhile by a repack in another process: the object may have a new copy that our
+        // tombstone does not hide; learn it and hide it too (local-store.md 5.1).
+        let vanished = false;
+        for (const pack of finished) if (!(await io.exists(this.packPath(pack)))) vanished = true;
+        if (!vanished) return;
+      } catch (e) {
+        throw io.ioError(e, `cannot delete ${kind} ${id}`);
       }
-      await io.fsyncDir(dir);
-    } catch (e) {
-      throw io.ioError(e, `cannot delete ${kind} ${id}`);
+      await this.refresh();
+      if (!this.hasPacked(kind, id)) return;
     }
+  }
+
+  /** Writes one tombstone (D1-D2; the caller fsyncs deleted/). */
+  private async writeTombstone(t: string): Promise<void> {
+    this.tombstones.add(t);
+    const tmp = path.join(this.dir, 'tmp', `${t}.${randomBytes(6).toString('hex')}`);
+    await io.writeDurable(tmp, []);
+    await io.linkNoReplace(tmp, path.join(this.dir, 'deleted', t));
+    await io.unlink(tmp, true);
   }
 
   /** The bytes and the SHA-256 the store keeps for them (checked). */
@@ -631,7 +654,16 @@ export class LocalStore implements ObjectStore {
       if (pending) return pending;
       const loc = this.where(kind, id);
       if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
-      return loc.digest ?? (await this.readRecord(kind, id, loc, false)).digest;
+      if (loc.digest) return loc.digest;
+      try {
+        return (await this.readRecord(kind, id, loc, false)).digest;
+      } catch (e) {
+        if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+        await this.refresh();
+        const again = this.where(kind, id);
+        if (!again) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
+        return again.digest ?? (await this.readRecord(kind, id, again, false)).digest;
+      }
     }
     let fh: fs.FileHandle;
     try {
@@ -662,10 +694,11 @@ export class LocalStore implements ObjectStore {
     return this.refreshing;
   }
 
-  private async loadNew(): Promise<void> {
+  /** Learns the tombstones in deleted/ not seen yet, hiding the copies they name. */
+  private async loadTombstones(): Promise<void> {
     try {
       for (const name of await fs.readdir(path.join(this.dir, 'deleted'))) {
-        const m = /^([a-z]+)-([0-9a-f]{64})-([0-9a-f]{64})$/.exec(name);
+        const m = TOMBSTONE_NAME.exec(name);
         if (m && isKind(m[1]!) && !this.tombstones.has(name)) {
           this.tombstones.add(name);
           this.index.hide(m[1] as Kind, m[2]!, m[3]!);
@@ -675,8 +708,11 @@ export class LocalStore implements ObjectStore {
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') throw new ObnamError('IO', `cannot read ${this.dir}/deleted: ${(e as Error).message}`);
     }
-    const todo: string[] = [];
-    const sizes = new Map<string, number>();
+  }
+
+  /** The names of every pack on disk. */
+  private async listPacks(): Promise<Set<string>> {
+    const out = new Set<string>();
     await Promise.all(
       SHARDS.map(async (s) => {
         let names: string[];
@@ -686,9 +722,24 @@ export class LocalStore implements ObjectStore {
           if (errnoCode(e) === 'ENOENT') return;
           throw new ObnamError('IO', `cannot list packs: ${(e as Error).message}`);
         }
-        for (const n of names) if (isId(n) && n.startsWith(s) && !this.index.hasPack(n)) todo.push(n);
+        for (const n of names) if (isId(n) && n.startsWith(s)) out.add(n);
       }),
     );
+    return out;
+  }
+
+  private async loadNew(): Promise<void> {
+    await this.loadTombstones();
+    // Packs known before the listing: one that is not listed was removed by repacking (packs this
+    // process adds while we list are not in it).
+    const known = new Set(this.index.packs());
+    let onDisk = await this.listPacks();
+    const gone = () => [...known].filter((p) => !onDisk.has(p));
+    // A repacker links its new packs before it removes the old ones (14.8): a listing that started
+    // after a removal was seen also sees their replacements.
+    if (gone().length) onDisk = await this.listPacks();
+    const todo = [...onDisk].filter((n) => !this.index.hasPack(n));
+    const sizes = new Map<string, number>();
     // Index segments first: the packs they cover need no footer read (section 4.8).
     if (todo.length) {
       const onDisk = new Set(todo);
@@ -741,10 +792,13 @@ export class LocalStore implements ObjectStore {
       }
     }
     await Promise.all(Array.from({ length: Math.min(16, footers.length) }, worker));
+    const removed = gone();
+    if (removed.length) this.forgetPacks(new Set(removed));
     // Objects other live writers made durable in their journals are visible too.
     for (const [pack, file, alive] of live) {
       if (!alive || this.current?.tmpPath === file || this.index.hasPack(pack)) continue;
       if ([...this.retired].some((w) => w.tmpPath === file)) continue; // our own, finished later
+      if ([...this.repackWriters].some((w) => w.tmpPath === file)) continue; // our own repack's
       await this.readJournal(pack, file);
     }
   }
@@ -798,6 +852,183 @@ export class LocalStore implements ObjectStore {
     } finally {
       await fh.close();
     }
+  }
+
+  /** Forgets packs that are no longer on disk (removed by repacking), closing their handles. */
+  private forgetPacks(packs: ReadonlySet<string>): void {
+    this.index.forgetPacks(packs);
+    for (const p of packs) {
+      this.uncovered.delete(p);
+      const h = this.openPacks.get(p);
+      this.openPacks.delete(p);
+      // A read in flight on it fails with EBADF, which reads treat as a vanished pack (and retry).
+      void h?.then((x) => x.close()).catch(() => undefined);
+    }
+  }
+
+  /** Rewrites packs with unused space (format-spec 14.8; repack.ts). Needs no repository key. */
+  repack(opts: RepackOptions): Promise<RepackResult> {
+    return repackStore(this.repackHost(), opts);
+  }
+
+  /** The repack lock: DIR/repack-lock holds the owner tag; one whose owner no longer runs is taken over. */
+  private async repackLock(): Promise<() => Promise<void>> {
+    const lock = path.join(this.dir, REPACK_LOCK);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const tmp = path.join(this.dir, 'tmp', `${REPACK_LOCK}.${randomBytes(6).toString('hex')}`);
+      let created: boolean;
+      try {
+        await io.writeDurable(tmp, [Buffer.from(ownerTag())]);
+        created = await io.linkNoReplace(tmp, lock);
+        if (created) await io.fsyncDir(this.dir);
+      } catch (e) {
+        throw io.ioError(e, `cannot lock ${this.dir} for repacking`);
+      } finally {
+        await io.unlink(tmp, true).catch(() => undefined);
+      }
+      if (created) {
+        return async () => {
+          await io.unlink(lock, true).catch(() => undefined);
+        };
+      }
+      const holder = await fs.readFile(lock, 'utf8').catch(() => undefined);
+      if (holder === undefined) continue; // released meanwhile
+      if (ownerAlive(holder.trim())) {
+        throw new ObnamError('CONFLICT', `another repack of ${this.dir} is running (process ${holder.trim().split('-')[0]}); try again when it has finished`);
+      }
+      // Left by a repack that died: take it over, unless another process just did.
+      const again = await fs.readFile(lock, 'utf8').catch(() => undefined);
+      if (again === holder) await io.unlink(lock, true).catch(() => undefined);
+    }
+    throw new ObnamError('CONFLICT', `cannot lock ${this.dir} for repacking: another process keeps taking the lock`);
+  }
+
+  private repackWriter(): RepackWriter {
+    const w = new PackWriter(path.join(this.dir, 'tmp'));
+    this.repackWriters.add(w);
+    const drop = async () => {
+      await w.abandon();
+      await io.unlink(w.tmpPath, true).catch(() => undefined);
+      this.repackWriters.delete(w);
+    };
+    return {
+      get size() {
+        return w.size;
+      },
+      get count() {
+        return w.entries.length;
+      },
+      add: async (kind, id, data, digest) => {
+        w.add(kind, id, data, digest);
+        if (w.backlog > MAX_BACKLOG) await w.drained();
+      },
+      finish: async () => {
+        const final = this.packPath(w.id);
+        try {
+          await w.finish();
+          await fs.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+          await io.linkNoReplace(w.tmpPath, final);
+          await io.fsyncDir(path.dirname(final));
+        } catch (e) {
+          await drop().catch(() => undefined);
+          throw io.ioError(e, `cannot write pack ${w.id}`);
+        }
+        await io.unlink(w.tmpPath, true).catch(() => undefined);
+        const size = w.size + w.entries.length * INDEX_ENTRY_BYTES + FOOTER_BYTES;
+        this.index.addPack(w.id, w.entries, this.tombstones, size);
+        this.uncovered.add(w.id);
+        this.repackWriters.delete(w);
+        return { pack: w.id, size };
+      },
+      abandon: drop,
+    };
+  }
+
+  private repackHost(): RepackHost {
+    const parse = (t: string): Tombstone | undefined => {
+      const m = TOMBSTONE_NAME.exec(t);
+      return m && isKind(m[1]!) ? { kind: m[1] as Kind, id: m[2]!, pack: m[3]! } : undefined;
+    };
+    const deleted = path.join(this.dir, 'deleted');
+    return {
+      packSize: this.packSize,
+      lock: () => this.repackLock(),
+      refresh: () => this.refresh(),
+      usage: () => this.index.usage(),
+      liveRecords: async (pack) => {
+        let entries;
+        try {
+          entries = (await this.readPackIndex(pack)).entries;
+        } catch {
+          return undefined;
+        }
+        return entries
+          .filter((e) => {
+            const l = this.index.get(e.kind, e.id);
+            return l?.pack === pack && l.offset === e.offset && l.length === e.length;
+          })
+          .sort((a, b) => a.offset - b.offset);
+      },
+      read: async (pack, offset, length) => {
+        const buf = Buffer.allocUnsafe(length);
+        try {
+          const { bytesRead } = await (await this.openPack(pack)).read(buf, 0, length, offset);
+          return buf.subarray(0, bytesRead);
+        } catch (e) {
+          throw io.ioError(e, `cannot read pack ${pack}`);
+        }
+      },
+      newPack: () => this.repackWriter(),
+      writeSegment: (packs) => this.writeSegment(new Set([...packs].filter((p) => this.index.hasPack(p)))).catch(() => undefined),
+      locations: (kind, id) => this.index.locations(kind, id),
+      tombstonesNaming: async (packs) => {
+        await this.loadTombstones();
+        const out: Tombstone[] = [];
+        for (const t of this.tombstones) {
+          const x = parse(t);
+          if (x && packs.has(x.pack)) out.push(x);
+        }
+        return out;
+      },
+      tombstone: async (t) => {
+        const key = tombstoneKey(t.kind, t.id, t.pack);
+        if (this.tombstones.has(key)) return;
+        try {
+          await this.writeTombstone(key);
+          await io.fsyncDir(deleted);
+        } catch (e) {
+          throw io.ioError(e, `cannot delete ${t.kind} ${t.id}`);
+        }
+        this.index.hide(t.kind, t.id, t.pack);
+      },
+      removePacks: async (packs) => {
+        const dirs = new Set<string>();
+        try {
+          for (const p of packs) {
+            await io.unlink(this.packPath(p), true);
+            dirs.add(path.dirname(this.packPath(p)));
+          }
+          for (const d of dirs) await io.fsyncDir(d);
+        } catch (e) {
+          throw io.ioError(e, 'cannot remove a repacked pack');
+        }
+        this.forgetPacks(packs);
+      },
+      done: () => this.index.compact(),
+      removeTombstones: async (ts) => {
+        if (!ts.length) return;
+        try {
+          for (const t of ts) {
+            const key = tombstoneKey(t.kind, t.id, t.pack);
+            await io.unlink(path.join(deleted, key), true);
+            this.tombstones.delete(key);
+          }
+          await io.fsyncDir(deleted);
+        } catch (e) {
+          throw io.ioError(e, 'cannot remove the tombstones of a repacked pack');
+        }
+      },
+    };
   }
 
   /** Checks every stored byte against its digest, without any repository key (local-scrub.ts). */

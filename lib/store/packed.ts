@@ -45,7 +45,10 @@ import {
 } from './pack-format.js';
 import { tombstoneKey } from './pack-index.js';
 import { pageOfListing } from './list-page.js';
-import type { ObjectStore, StoreOptions } from './store.js';
+import { hostname } from 'node:os';
+import { ownerAlive, ownerTag } from '../util/owner.js';
+import { RepackHost, repackStore, RepackWriter, Tombstone } from './repack.js';
+import type { ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
 import { KIND_CODE } from '../format/version.js';
 
 export const BLOB_MARKER = 'obnam-store';
@@ -56,6 +59,10 @@ const MERGE_UNCOVERED = 16;
 /** Segments beyond which they are merged at open. */
 const MERGE_SEGMENTS = 32;
 const READERS = 16;
+/** The repack lock blob (local-store.md 11.5): "HOST OWNER MS". */
+const REPACK_LOCK = 'repack-lock';
+/** A repack lock of another host older than this is taken over (its owner cannot be asked whether it runs). */
+const FOREIGN_LOCK_STALE_MS = 24 * 3600 * 1000;
 
 export interface PackedStoreOptions {
   packSize?: number;
@@ -242,8 +249,20 @@ export class PackedStore implements ObjectStore {
     }
     const p = this.pending(kind, id);
     if (p) return p;
-    const loc = await this.locateFresh(kind, id);
-    return this.readRecord(kind, id, loc, true, opts);
+    return this.readFresh(kind, id, true, opts);
+  }
+
+  /** Reads a packed object's record; if its pack vanished (repacked), refreshes and tries once more (14.8). */
+  private async readFresh(kind: Kind, id: string, withData: boolean, opts: StoreOptions = {}): Promise<{ data: Buffer; digest: Buffer }> {
+    try {
+      return await this.readRecord(kind, id, await this.locateFresh(kind, id), withData, opts);
+    } catch (e) {
+      if (!isMissing(e)) throw e;
+      await this.refresh();
+      const loc = this.index.get(kind, id);
+      if (!loc) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
+      return this.readRecord(kind, id, loc, withData, opts);
+    }
   }
 
   /** Where an object is, refreshing once if it is not known. */
@@ -334,8 +353,8 @@ export class PackedStore implements ObjectStore {
       for (const { i, loc } of run.items) {
         const id = ids[i]!;
         if (!bytes) {
-          // The pack is gone or short: read each on its own for the exact answer.
-          out[i] = await this.readRecord(kind, id, loc, true).catch((e: unknown) => (isMissing(e) ? { missing: true as const } : { damaged: true as const }));
+          // The pack is gone (repacked: look again) or short: read each on its own for the exact answer.
+          out[i] = await this.readFresh(kind, id, true).catch((e: unknown) => (isMissing(e) ? { missing: true as const } : { damaged: true as const }));
           continue;
         }
         const rec = bytes.subarray(loc.offset - RECORD_HEADER_BYTES - run.from, loc.offset + loc.length - run.from);
@@ -354,7 +373,7 @@ export class PackedStore implements ObjectStore {
     if (!PACKED.has(kind)) return (await this.getWithDigest(kind, id, opts)).digest;
     const p = this.pending(kind, id);
     if (p) return p.digest;
-    return (await this.readRecord(kind, id, await this.locateFresh(kind, id), false, opts)).digest;
+    return (await this.readFresh(kind, id, false, opts)).digest;
   }
 
   async has(kind: Kind, id: string, opts: StoreOptions = {}): Promise<boolean> {
@@ -441,8 +460,8 @@ export class PackedStore implements ObjectStore {
     return this.refreshing;
   }
 
-  private async loadNew(): Promise<void> {
-    const started = this.now();
+  /** Learns the tombstones not seen yet, hiding the copies they name. */
+  private async loadTombstones(): Promise<void> {
     for await (const b of this.backend.list('deleted/')) {
       const m = TOMBSTONE.exec(b.name);
       const t = m && isKind(m[1]!) ? b.name.slice('deleted/'.length) : undefined;
@@ -451,11 +470,27 @@ export class PackedStore implements ObjectStore {
         this.index.hide(m![1] as Kind, m![2]!, m![3]!);
       }
     }
+  }
+
+  private async listPacks(): Promise<Map<string, number>> {
     const listed = new Map<string, number>();
     for await (const b of this.backend.list('packs/')) {
       const m = PACK_NAME.exec(b.name);
       if (m && m[2]!.startsWith(m[1]!)) listed.set(m[2]!, b.size);
     }
+    return listed;
+  }
+
+  private async loadNew(): Promise<void> {
+    const started = this.now();
+    await this.loadTombstones();
+    // Packs known before the listing (packs this process writes meanwhile are not in the listing).
+    const known = new Set(this.index.packs());
+    let listed = await this.listPacks();
+    const gone = () => [...known].filter((p) => !listed.has(p) && ![...this.sealing].some((b) => b.id === p));
+    // A repacker writes its new packs before it removes the old ones (14.8): a listing that starts after a
+    // removal was seen also lists their replacements.
+    if (gone().length) listed = await this.listPacks();
     const newSegments: string[] = [];
     for await (const b of this.backend.list('index/')) if (SEGMENT_NAME.test(b.name) && !this.segments.has(b.name)) newSegments.push(b.name);
     const covered = new Set<string>();
@@ -491,12 +526,9 @@ export class PackedStore implements ObjectStore {
       if (entries.length) this.uncovered.add(pack);
     });
     // Packs removed by repacking elsewhere.
-    for (const pack of [...this.index.packs()]) {
-      if (!listed.has(pack) && ![...this.sealing].some((b) => b.id === pack)) {
-        this.index.forgetPack(pack);
-        this.uncovered.delete(pack);
-      }
-    }
+    const removed = gone();
+    this.index.forgetPacks(new Set(removed));
+    for (const pack of removed) this.uncovered.delete(pack);
     this.lastRefresh = started;
   }
 
@@ -549,7 +581,7 @@ export class PackedStore implements ObjectStore {
     }
   }
 
-  // ---- repacking hooks (garbage collection builds on these) ----
+  // ---- repacking (format-spec 14.8, repack.ts) ----
 
   /** The packs this store knows, with their live objects. */
   packEntries(packs?: ReadonlySet<string>): Map<string, PackedEntry[]> {
@@ -565,6 +597,130 @@ export class PackedStore implements ObjectStore {
     this.index.forgetPack(pack);
     this.uncovered.delete(pack);
     await this.backend.delete(packName(pack));
+  }
+
+  /** Rewrites packs with unused space (format-spec 14.8; repack.ts). Needs no repository key. */
+  repack(opts: RepackOptions): Promise<RepackResult> {
+    return repackStore(this.repackHost(), opts);
+  }
+
+  /**
+   * The repack lock: blob `repack-lock` ("HOST OWNER MS"), put if absent. One
+   * of this host whose owner no longer runs, or of another host older than a
+   * day, is taken over.
+   */
+  private async repackLock(): Promise<() => Promise<void>> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const mine = `${hostname()} ${ownerTag()} ${this.now()} ${randomBytes(6).toString('hex')}`;
+      if (await this.backend.put(REPACK_LOCK, Buffer.from(mine))) {
+        // Without atomic creation a concurrent put may have won whole: the blob says who holds it.
+        const now = this.backend.atomicCreate ? mine : (await this.backend.get(REPACK_LOCK).catch(() => Buffer.alloc(0))).toString();
+        if (now === mine) {
+          return async () => {
+            const still = (await this.backend.get(REPACK_LOCK).catch(() => Buffer.alloc(0))).toString();
+            if (still === mine) await this.backend.delete(REPACK_LOCK).catch(() => undefined);
+          };
+        }
+      }
+      let holder: string;
+      try {
+        holder = (await this.backend.get(REPACK_LOCK)).toString();
+      } catch (e) {
+        if (isMissing(e)) continue; // released meanwhile
+        throw e;
+      }
+      const [host, owner, ms] = holder.split(' ');
+      const stale = host === hostname() ? !ownerAlive(owner ?? '') : this.now() - Number(ms) > FOREIGN_LOCK_STALE_MS;
+      if (!stale) throw new ObnamError('CONFLICT', `another repack of ${this.location} is running (${host}, process ${owner?.split('-')[0]}); try again when it has finished`);
+      const again = (await this.backend.get(REPACK_LOCK).catch(() => Buffer.alloc(0))).toString();
+      if (again === holder) await this.backend.delete(REPACK_LOCK);
+    }
+    throw new ObnamError('CONFLICT', `cannot lock ${this.location} for repacking: another process keeps taking the lock`);
+  }
+
+  private repackHost(): RepackHost {
+    const parse = (t: string): Tombstone | undefined => {
+      const m = TOMBSTONE.exec(`deleted/${t}`);
+      return m && isKind(m[1]!) ? { kind: m[1] as Kind, id: m[2]!, pack: m[3]! } : undefined;
+    };
+    return {
+      packSize: this.packSize,
+      lock: () => this.repackLock(),
+      refresh: () => this.refresh(),
+      usage: () => this.index.usage(),
+      liveRecords: async (pack) => {
+        const size = this.index.sizeOf(pack);
+        if (size === undefined) return undefined;
+        let entries;
+        try {
+          entries = await this.readFooter(pack, size);
+        } catch (e) {
+          if (e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'NOT_FOUND')) return undefined;
+          throw e;
+        }
+        return (entries as (PackedEntry & { digest: Buffer })[])
+          .filter((e) => {
+            const l = this.index.get(e.kind, e.id);
+            return l?.pack === pack && l.offset === e.offset && l.length === e.length;
+          })
+          .sort((a, b) => a.offset - b.offset);
+      },
+      read: (pack, offset, length) => this.backend.get(packName(pack), { offset, length }),
+      newPack: (): RepackWriter => {
+        const b = new PackBuilder();
+        return {
+          get size() {
+            return b.size;
+          },
+          get count() {
+            return b.entries.length;
+          },
+          add: async (kind, id, data, digest) => b.add(kind, id, data, digest),
+          finish: async () => {
+            const trailer = packTrailer(b.entries);
+            const size = b.size + trailer.length;
+            await this.backend.put(packName(b.id), [...b.parts, trailer], { unique: true });
+            this.index.addPack(b.id, b.entries, this.tombstones, size);
+            this.uncovered.add(b.id);
+            return { pack: b.id, size };
+          },
+          abandon: async () => undefined,
+        };
+      },
+      writeSegment: async (packs) => {
+        await this.writeSegment(new Set([...packs].filter((p) => this.index.hasPack(p)))).catch(() => undefined);
+      },
+      locations: (kind, id) => this.index.locations(kind, id),
+      tombstonesNaming: async (packs) => {
+        await this.loadTombstones();
+        const out: Tombstone[] = [];
+        for (const t of this.tombstones) {
+          const x = parse(t);
+          if (x && packs.has(x.pack)) out.push(x);
+        }
+        return out;
+      },
+      tombstone: async (t) => {
+        const key = tombstoneKey(t.kind, t.id, t.pack);
+        if (this.tombstones.has(key)) return;
+        this.tombstones.add(key);
+        await this.backend.put(`deleted/${key}`, new Uint8Array(0));
+        this.index.hide(t.kind, t.id, t.pack);
+      },
+      removePacks: async (packs) => {
+        for (const p of packs) await this.backend.delete(packName(p));
+        this.index.forgetPacks(packs);
+        for (const p of packs) this.uncovered.delete(p);
+      },
+      done: () => this.index.compact(),
+      removeTombstones: async (ts) => {
+        for (const t of ts) {
+          const key = tombstoneKey(t.kind, t.id, t.pack);
+          await this.backend.delete(`deleted/${key}`);
+          this.tombstones.delete(key);
+        }
+      },
+    };
   }
 
   /** Index memory (bytes) and object count, for measurements. */

@@ -10,6 +10,11 @@ export interface StoreOptions {
   signal?: AbortSignal;
 }
 
+/** What repack() does (format-spec 14.8). */
+export interface RepackOptions extends StoreOptions { /** Rewrite when more than this % of pack bytes is unused (0–100). */ maxUnusedPercent: number; dryRun?: boolean; onProgress?: (done: number, total: number) => void }
+/** What repack() did (or, in a dry run, would do). */
+export interface RepackResult { packsBefore: number; packsRewritten: number; packsRemoved: number; objectsCopied: number; bytesBefore: number; bytesAfter: number; bytesFreed: number; unusedBytesBefore: number }
+
 export interface ObjectStore {
   /** Human-readable location, for messages. */
   readonly location: string;
@@ -37,6 +42,8 @@ export interface ObjectStore {
    * that always answer from a fresh view need not implement it.
    */
   refresh?(): Promise<void>;
+  /** Rewrites packs with unused space (format-spec 14.8); stores without packs lack it. */
+  repack?(opts: RepackOptions): Promise<RepackResult>;
   /** Flushes, then releases resources. */
   close(): Promise<void>;
 }

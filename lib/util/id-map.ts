@@ -135,6 +135,11 @@ export class IdMap {
     return true;
   }
 
+  /** Positions used so far, live and dead (dead ones are never reused: see `size` for the live count). */
+  get positionsUsed(): number {
+    return this.used;
+  }
+
   isLive(pos: number): boolean {
     return pos < this.used && this.dead[pos >>> BLOCK_BITS]![pos & LOW] === 0;
   }

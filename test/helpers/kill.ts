@@ -1,0 +1,27 @@
+/** Fault tests: run obnam in a child process and kill it with SIGKILL at a chosen point. */
+import { spawn } from 'node:child_process';
+import { baseEnv, OBNAM_TEST_ENTRY } from './cli.js';
+
+/** Starts obnam ARGS and kills it with SIGKILL `delayMs` after it prints `phase` on stderr; resolves with how it ended. */
+export function killDuring(
+  args: string[],
+  env: Record<string, string>,
+  phase: RegExp,
+  delayMs: number,
+): Promise<{ killed: boolean; code: number | null; stderr: string; afterPhaseMs?: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [OBNAM_TEST_ENTRY, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let seen: number | undefined;
+    child.stdout.on('data', () => undefined);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (seen === undefined && phase.test(stderr)) {
+        seen = Date.now();
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ killed: signal === 'SIGKILL', code, stderr, afterPhaseMs: seen === undefined ? undefined : Date.now() - seen }));
+  });
+}
