@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { Snapshot, SUMMARY_FIELDS } from '../lib/format/snapshot.js';
 import type { TreeEntry } from '../lib/format/tree.js';
 import { writeDirectory } from '../lib/format/treesplit.js';
-import { poolLoader } from '../lib/fsview/objects.js';
+import { poolReader } from '../lib/fsview/objects.js';
 import { FsView } from '../lib/fsview/view.js';
 import { Repository } from '../lib/repo/repository.js';
 import { LocalStore } from '../lib/store/local.js';
@@ -86,7 +86,7 @@ async function serve(repoDir: string, mnt: string, capacity: number): Promise<vo
   const repo = await Repository.open(await LocalStore.open(repoDir), PASSPHRASE);
   const pool = startRepoPool(repo);
   const view = await FsView.open(
-    { listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool), refresh: async () => repo.store.refresh?.() },
+    { ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() },
     { inodes: { capacity }, cacheBytes: CACHE },
   );
   const m = await mountView({ view, mountpoint: mnt, log: (l) => process.stderr.write(`${l}\n`) });

@@ -134,7 +134,7 @@ export async function openRepository(ctx: Context, pass?: string): Promise<Repos
   }
   try {
     const ids: string[] = [];
-    for await (const id of repo.store.list('snapshot')) ids.push(id);
+    for await (const id of repo.listSnapshotIds()) ids.push(id);
     await checkSeenSnapshots(repo.config.repositoryId, ids);
   } catch (e) {
     await repo.close();

@@ -121,7 +121,7 @@ describe('fsck', () => {
   it('finds a deleted object', async () => {
     const r = await openTestRepo(repo, PASS);
     const chunk = (await entryAt(r, path.join(src, 'a', 'b', 'victim.bin'))).chunks![0]!.id;
-    await r.store.delete('chunk', chunk);
+    await r.deleteObject('chunk', chunk);
     await r.close();
     const { code, report } = await runFsck(['--quick']);
     assert.equal(code, 1);

@@ -1,8 +1,8 @@
 /**
  * The file-system view (lib/fsview), without FUSE: a real repository made by
  * the CLI from a tree with every kind of file, read back through the view
- * with the real worker pool. The loader is wrapped only to record which
- * objects each operation fetched.
+ * with the real worker pool. The pool's reader is wrapped only to record
+ * which objects each operation fetched.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
@@ -13,7 +13,8 @@ import { ObnamError } from '../lib/errors.js';
 import type { TreeEntry } from '../lib/format/tree.js';
 import type { Kind } from '../lib/format/version.js';
 import { FsError } from '../lib/fsview/errors.js';
-import { ObjectLoader, poolLoader } from '../lib/fsview/objects.js';
+import { poolReader } from '../lib/fsview/objects.js';
+import type { ObjectReader } from '../lib/repo/views.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../lib/fsview/stat.js';
 import { FsView, FsViewOptions } from '../lib/fsview/view.js';
 import { Repository } from '../lib/repo/repository.js';
@@ -39,11 +40,21 @@ async function openRepo(dir: string): Promise<Opened> {
   const spec = { type: 'local' as const, dir };
   const repo = await Repository.open(await openStore(spec), PASSPHRASE);
   const pool = startRepoPool(repo, { size: 2 });
-  const inner = poolLoader(pool);
+  const inner = poolReader(pool);
   const loads: [Kind, string][] = [];
-  const load: ObjectLoader = (kind, id) => {
-    loads.push([kind, id]);
-    return inner(kind, id);
+  const reader: ObjectReader = {
+    getObject: (kind, id) => {
+      loads.push([kind, id]);
+      return inner.getObject(kind, id);
+    },
+    getTree: (id) => {
+      loads.push(['tree', id]);
+      return inner.getTree(id);
+    },
+    getSnapshot: (id) => {
+      loads.push(['snapshot', id]);
+      return inner.getSnapshot(id);
+    },
   };
   const opened: Opened = {
     repo,
@@ -56,9 +67,9 @@ async function openRepo(dir: string): Promise<Opened> {
       const listSnapshotIds = () => {
         opened.lists++;
         if (opened.listFails) throw new ObnamError('IO', 'the repository cannot be listed');
-        return repo.store.list('snapshot');
+        return repo.listSnapshotIds();
       };
-      return FsView.open({ listSnapshotIds, load }, opts);
+      return FsView.open({ ...reader, listSnapshotIds }, opts);
     },
     close: async () => {
       await pool.close();
@@ -376,7 +387,7 @@ describe('file-system view', () => {
       assert.deepEqual(await names(view, '/ids'), [id1, id2, id3]);
       await view.getattr(b(at(id3, 'small.txt')));
       const fh = await view.open(b(at(id3, 'big.bin')));
-      await o.repo.store.delete('snapshot', id3);
+      await o.repo.deleteSnapshot(id3);
       clock += 1000;
       assert.deepEqual(await names(view, '/ids'), [id1, id2]);
       assert.equal((await names(view, '/snapshots')).length, 2);

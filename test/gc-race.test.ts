@@ -78,7 +78,7 @@ describe('garbage collection and concurrent backups', () => {
         writeFile(src, 'x.bin', `X ${variant}`);
         writeFile(src, 'y.bin', `Y ${variant}`); // same directory: B's first tree check comes after both chunks' checks
         const s1 = (await runBackup(backer, src, clock))!;
-        await collector.repo.store.delete('snapshot', s1);
+        await collector.repo.deleteSnapshot(s1);
         let markedAt = clock.now();
         const mark = async () => {
           markedAt = clock.now();
@@ -158,7 +158,7 @@ describe('garbage collection and concurrent backups', () => {
         clock.advance(2 * G);
         await runPrune(collector, clock);
         await checkAll(dir, expected, `${variant}, swept`);
-        for (const live of await backer.repo.listSnapshots()) await backer.repo.store.delete('snapshot', live.id);
+        for (const live of await backer.repo.listSnapshots()) await backer.repo.deleteSnapshot(live.id);
         expected.clear();
       }
       // The refused backup, run again: X is uploaded anew, the snapshot restores.
@@ -186,7 +186,7 @@ describe('garbage collection and concurrent backups', () => {
       const expected = new Map<string, Map<string, string>>();
       writeFile(other, 'shared.bin', 'shared');
       const old = (await runBackup(collector, other, clock))!;
-      await collector.repo.store.delete('snapshot', old);
+      await collector.repo.deleteSnapshot(old);
       writeFile(src, 'shared.bin', 'shared'); // same content: B finds its chunk present
       writeFile(src, 'own.bin', 'own');
 
@@ -293,7 +293,7 @@ describe('garbage collection and concurrent backups', () => {
             if (gate.wasReached) {
               // Maybe forget a snapshot first, then one or two collections (mark, then its sweep).
               const live = await collector.repo.listSnapshots();
-              if (live.length && rand() < 0.5) await collector.repo.store.delete('snapshot', live[Math.floor(rand() * live.length)]!.id);
+              if (live.length && rand() < 0.5) await collector.repo.deleteSnapshot(live[Math.floor(rand() * live.length)]!.id);
               clock.advance(jump);
               deletedChunks += (await runPrune(collector, clock, exclusive)).deleted.chunks;
               if (rand() < 0.5) {
@@ -330,7 +330,7 @@ describe('garbage collection and concurrent backups', () => {
             collector.store.hook = undefined;
           } else if (r < 0.85) {
             const live = await collector.repo.listSnapshots();
-            if (live.length) await collector.repo.store.delete('snapshot', live[Math.floor(rand() * live.length)]!.id);
+            if (live.length) await collector.repo.deleteSnapshot(live[Math.floor(rand() * live.length)]!.id);
           } else {
             clock.advance(Math.floor(rand() * 1.5 * G));
             deletedChunks += (await runPrune(collector, clock)).deleted.chunks;
@@ -339,7 +339,7 @@ describe('garbage collection and concurrent backups', () => {
         }
         // Forget all but the newest snapshot; a few collections later their objects are gone.
         const live = await collector.repo.listSnapshots();
-        for (const snap of live.slice(0, -1)) await collector.repo.store.delete('snapshot', snap.id);
+        for (const snap of live.slice(0, -1)) await collector.repo.deleteSnapshot(snap.id);
         for (let round = 0; round < 3; round++) {
           clock.advance(1.1 * G);
           deletedChunks += (await runPrune(collector, clock)).deleted.chunks;

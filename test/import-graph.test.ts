@@ -2,7 +2,9 @@
  * The module map's rules, checked on the sources: no import cycles; lib/
  * never imports cli/, server/ or mount/, and those three never import each
  * other; no engine imports another engine; the server's client registry has
- * no storage code; lib/blob/ knows nothing of objects or repositories.
+ * no storage code; lib/blob/ knows nothing of objects or repositories;
+ * engines never see a concrete store (only the narrow views of
+ * lib/repo/views.ts), and they walk trees only through lib/repo/treewalk.ts.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -36,6 +38,23 @@ function importsOf(file: string): string[] {
 }
 
 const graph = new Map(sources().map((f) => [f, importsOf(f)]));
+
+/** The names a module imports from `target` (a repository path), type-only imports included. */
+function namesImported(file: string, target: string): string[] {
+  const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s*from\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    const to = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[2]!)).replace(/\.js$/, '.ts');
+    if (to !== target) continue;
+    for (const n of m[1]!.split(',')) {
+      const name = n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!;
+      if (name) out.push(name);
+    }
+  }
+  return out;
+}
+
+const ENGINE = /^lib\/(backup|restore|fsck|diff|forget|gc|dump|fsview)\//;
 
 /** Known exceptions: `obnam mount` and `obnam umount` run the FUSE file system of mount/ (to be moved behind lib/). */
 const allowed = (edge: string) => /^cli\/commands\/u?mount\.ts -> mount\/[a-z-]+\.ts$/.test(edge);
@@ -90,6 +109,40 @@ describe('module map', () => {
     for (const [f, deps] of graph) {
       if (f.startsWith('lib/blob/')) for (const d of deps) if (!/^lib\/(blob\/|errors\.ts|store\/(store|localfs)\.ts)/.test(d)) bad.push(`${f} -> ${d}`);
       if (f === 'server/clients.ts') for (const d of deps) if (/storage|namespaces|lib\/store|lib\/blob/.test(d)) bad.push(`${f} -> ${d}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('keeps stores behind the repository: engines and the mount see only its narrow views', () => {
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      const engine = ENGINE.test(f) || f.startsWith('mount/');
+      for (const d of deps) {
+        // No engine, and not the FUSE layer, reaches storage code (not even its types).
+        if (engine && /^lib\/(store|blob)\//.test(d)) bad.push(`${f} -> ${d}`);
+        // The commands open stores through the factory and name specs; the store classes are not theirs.
+        if (f.startsWith('cli/') && /^lib\/(store|blob)\//.test(d) && !/^lib\/store\/(open|store)\.ts$/.test(d)) bad.push(`${f} -> ${d}`);
+      }
+      // Engines take views (lib/repo/views.ts), never the Repository class itself.
+      if (engine && namesImported(f, 'lib/repo/repository.ts').includes('Repository')) bad.push(`${f} imports Repository`);
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('reaches the store under a repository only in tests', () => {
+    const bad: string[] = [];
+    for (const f of [...graph.keys(), ...fs.readdirSync(path.join(ROOT, 'bench')).filter((n) => n.endsWith('.ts')).map((n) => `bench/${n}`)]) {
+      if (f === 'lib/repo/repository.ts') continue;
+      if (fs.readFileSync(path.join(ROOT, f), 'utf8').includes('storeForTests')) bad.push(f);
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('has one tree walker: only lib/repo walks tree pages (lib/format/treesplit.ts) itself', () => {
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      if (f.startsWith('lib/repo/') || f.startsWith('lib/format/')) continue;
+      for (const d of deps) if (d === 'lib/format/treesplit.ts') bad.push(`${f} -> ${d}`);
     }
     assert.deepEqual(bad, []);
   });

@@ -20,7 +20,9 @@ async function emptyView(): Promise<FsView> {
   // A repository without snapshots: nothing is ever loaded.
   return FsView.open({
     listSnapshotIds: async function* () {},
-    load: () => Promise.reject(new Error('no objects')),
+    getObject: () => Promise.reject(new Error('no objects')),
+    getTree: () => Promise.reject(new Error('no objects')),
+    getSnapshot: () => Promise.reject(new Error('no objects')),
   });
 }
 

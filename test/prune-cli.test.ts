@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_ID } from '../lib/format/ids.js';
+import { Repository } from '../lib/repo/repository.js';
 import { addReachable } from '../lib/repo/treewalk.js';
 import { IdSet } from '../lib/util/id-map.js';
 import { ROOT, obnam, obnamOk } from './helpers/cli.js';
@@ -24,7 +25,7 @@ const PASS = 'prune test passphrase';
 async function ids(repoDir: string, kind: 'tree' | 'chunk'): Promise<Set<string>> {
   const r = await openTestRepo(repoDir, PASS);
   const out = new Set<string>();
-  for await (const id of r.store.list(kind)) out.add(id);
+  for await (const id of r.listIds(kind)) out.add(id);
   await r.close();
   return out;
 }
@@ -73,11 +74,11 @@ describe('obnam prune', () => {
       // What only B holds on disk: its objects' stored bytes, each with its pack record header and index entry
       // (69 + 77 bytes), and its snapshot object's file.
       let onlyBBytes = 0;
-      for (const t of onlyB.trees) onlyBBytes += (await r.store.get('tree', t)).length + 146;
-      for (const x of onlyB.chunks) onlyBBytes += (await r.store.get('chunk', x)).length + 146;
+      for (const t of onlyB.trees) onlyBBytes += (await r.storedSize('tree', t)) + 146;
+      for (const x of onlyB.chunks) onlyBBytes += (await r.storedSize('chunk', x)) + 146;
       onlyBBytes += fs.statSync(path.join(repo, 'snapshots', snaps[1]!)).size;
       // Forget the middle snapshot: deleting its snapshot object (format-spec 14.1).
-      await r.store.delete('snapshot', snaps[1]!);
+      await r.deleteSnapshot(snaps[1]!);
       await r.close();
       const sizeBefore = diskBytes(repo);
 
@@ -137,7 +138,7 @@ describe('obnam prune', () => {
       fs.writeFileSync(path.join(src, 'f'), prngBytes('f', 100_000));
       await obnamOk(['backup', src], { env });
       const r = await openTestRepo(repo, PASS);
-      for await (const s of r.store.list('snapshot')) await r.store.delete('snapshot', s);
+      for await (const s of r.listSnapshotIds()) await r.deleteSnapshot(s);
       await r.close();
       const first = JSON.parse((await obnamOk(['prune', '--json'], { env })).stdout);
       assert.equal(first.marked.plans.length, 1);
@@ -230,9 +231,10 @@ describe('obnam upgrade', () => {
         const { upgradedConfig, encodeConfig } = await import('../lib/format/config.js');
         const { sealObject } = await import('../lib/format/envelope.js');
         const staged = sealObject(r.keys.encryption, 'gcplan', CONFIG_ID, encodeConfig(upgradedConfig(r.config)), 1, undefined, 2);
-        await r.store.put('gcplan', CONFIG_ID, staged);
-        if (stop !== 'staged') await r.store.delete('config', CONFIG_ID);
-        if (stop === 'config written') await r.store.put('config', CONFIG_ID, v2);
+        const store = Repository.storeForTests(r);
+        await store.put('gcplan', CONFIG_ID, staged);
+        if (stop !== 'staged') await store.delete('config', CONFIG_ID);
+        if (stop === 'config written') await store.put('config', CONFIG_ID, v2);
         await r.close();
         if (stop === 'config deleted') {
           const list = await obnam(['list'], { env });

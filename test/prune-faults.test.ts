@@ -29,8 +29,8 @@ async function counts(repo: string): Promise<{ trees: number; chunks: number; pl
   const r = await openTestRepo(repo, PASS);
   let trees = 0;
   let chunks = 0;
-  for await (const _ of r.store.list('tree')) trees++;
-  for await (const _ of r.store.list('chunk')) chunks++;
+  for await (const _ of r.listIds('tree')) trees++;
+  for await (const _ of r.listIds('chunk')) chunks++;
   const plans = (await r.listPlanIds()).length;
   await r.close();
   return { trees, chunks, plans };
@@ -57,7 +57,7 @@ describe('obnam prune killed with SIGKILL', () => {
       const list = JSON.parse((await obnamOk(['list', '--json'], { env })).stdout);
       const [a, b] = [list[0].id, list[1].id];
       const r = await openTestRepo(repo, PASS);
-      await r.store.delete('snapshot', b);
+      await r.deleteSnapshot(b);
       await r.close();
       const before = await counts(repo);
 
@@ -78,7 +78,7 @@ describe('obnam prune killed with SIGKILL', () => {
       }
       // Every interrupted mark left at most complete plans; delete them so the sweep below has one known plan.
       const r2 = await openTestRepo(repo, PASS);
-      for (const id of await r2.listPlanIds()) await r2.store.delete('gcplan', id);
+      for (const id of await r2.listPlanIds()) await r2.deletePlan(id);
       await r2.close();
 
       // During the sweep: --exclusive marks and sweeps at once; kill it after it starts sweeping.

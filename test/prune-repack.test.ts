@@ -153,7 +153,7 @@ describe('prune gives the space back (repacking)', () => {
             await pool.close();
           }
         });
-      const pruneNow = (d: string) => run(d, (repo) => prune(repo, { exclusive: true, repack: (o) => repo.store.repack(o) }));
+      const pruneNow = (d: string) => run(d, (repo) => prune(repo, { exclusive: true, repack: repo.repacker() }));
       const check = (d: string, ids: string[], expected: Map<string, string>[]) =>
         run(d, async (repo) => {
           const pool = startRepoPool(repo, { size: 1 });
@@ -183,10 +183,10 @@ describe('prune gives the space back (repacking)', () => {
           return set;
         };
         const [a, b, c] = [await reach(ids[0]!), await reach(ids[1]!), await reach(ids[2]!)];
-        let bytes = (await repo.store.get('snapshot', ids[1]!)).length + 40;
-        for (const t of b.trees) if (!a.trees.has(t) && !c.trees.has(t)) bytes += (await repo.store.get('tree', t)).length + 146;
-        for (const x of b.chunks) if (!a.chunks.has(x) && !c.chunks.has(x)) bytes += (await repo.store.get('chunk', x)).length + 146;
-        await repo.store.delete('snapshot', ids[1]!);
+        let bytes = (await repo.storedSize('snapshot', ids[1]!)) + 40;
+        for (const t of b.trees) if (!a.trees.has(t) && !c.trees.has(t)) bytes += (await repo.storedSize('tree', t)) + 146;
+        for (const x of b.chunks) if (!a.chunks.has(x) && !c.chunks.has(x)) bytes += (await repo.storedSize('chunk', x)) + 146;
+        await repo.deleteSnapshot(ids[1]!);
         return bytes;
       });
       const before = diskBytes(dir);
@@ -205,7 +205,7 @@ describe('prune gives the space back (repacking)', () => {
       }
       const last = ids[ids.length - 1]!;
       await run(dir, async (repo) => {
-        for (const id of ids) if (id !== last && id !== ids[1]) await repo.store.delete('snapshot', id);
+        for (const id of ids) if (id !== last && id !== ids[1]) await repo.deleteSnapshot(id);
       });
       const r2 = await pruneNow(dir);
       assert.ok((r2.repack.packsRemoved ?? 0) > 0);

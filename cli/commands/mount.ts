@@ -14,7 +14,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describeError, ErrorCode, ObnamError } from '../../lib/errors.js';
-import { poolLoader } from '../../lib/fsview/objects.js';
+import { poolReader } from '../../lib/fsview/objects.js';
 import { DEFAULT_CACHE_BYTES, FsView } from '../../lib/fsview/view.js';
 import type { Repository } from '../../lib/repo/repository.js';
 import { startRepoPool } from '../../lib/engine-workers/start.js';
@@ -64,7 +64,7 @@ async function serve(ctx: Context, repo: Repository, args: MountArgs, onMounted:
   const pool = startRepoPool(repo);
   let mounted: Mounted | undefined;
   try {
-    const view = await FsView.open({ listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool), refresh: async () => repo.store.refresh?.() }, { cacheBytes, onWarning: log });
+    const view = await FsView.open({ ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() }, { cacheBytes, onWarning: log });
     if (signal.aborted) return EXIT_OK;
     // Loaded here, not at startup: the other commands must work where libfuse is missing.
     const { mountView } = await import('../../mount/mount.js');

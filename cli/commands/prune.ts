@@ -46,14 +46,13 @@ export function runPrune(
   const say = (s: string) => {
     if (!opts.json) process.stderr.write(`obnam: ${s}\n`);
   };
-  const store = repo.store;
   return prune(repo, {
     dryRun: opts.dryRun,
     exclusive: opts.exclusive,
     maxUnusedPercent: opts.maxUnusedPercent,
     signal: cancelSignal(),
     // A local repository repacks here; an obnam-server repository asks the server to (POST /v1/repack).
-    repack: store.repack ? (o) => store.repack!(o) : undefined,
+    repack: repo.repacker(),
     repackNote: 'this repository cannot repack on request; its server gives the space back when it repacks its storage (obnam-server repack, or serve in the background)',
     onRepackProgress: (done, total) => {
       if (total) say(`repacking: ${done} of ${total} packs`);

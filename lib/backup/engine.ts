@@ -24,8 +24,9 @@ import * as os from 'node:os';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import { Snapshot, SnapshotSummary } from '../format/snapshot.js';
 import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
-import { directoryEntries, writeDirectory } from '../format/treesplit.js';
-import { hostInfo, PutResult, Repository, SnapshotInfo } from '../repo/repository.js';
+import { hostInfo } from '../repo/repository.js';
+import type { ConfigView, ObjectReader, ObjectWriter, PutResult, SnapshotCatalog, SnapshotInfo } from '../repo/views.js';
+import { directoryEntries } from '../repo/treewalk.js';
 import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
 import { Pending, pending, ready } from '../util/pending.js';
@@ -35,7 +36,7 @@ import { childPath, Inspected, packNames, SmallRead, StatFields, statFields, unp
 import { entryFromStats, entryType, sameEntry, unchangedFile } from './metadata.js';
 import { buildRoots, PathNode } from './roots.js';
 import { findTags, TagRule } from './tags.js';
-import { conflict, GcGuard, Missing } from './gcguard.js';
+import { conflict, GcGuard, GuardRepository, Missing } from './gcguard.js';
 import { Clock, systemClock, toTimestamp } from '../util/clock.js';
 import type { BackupTasks } from './worker-tasks.js';
 
@@ -117,7 +118,14 @@ export function pickParent(snapshots: SnapshotInfo[], hostname: string, paths: s
   return undefined;
 }
 
-export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
+/** What a backup reads and writes: the parent's trees and snapshots, new objects, and what the gc guard checks. */
+export type BackupRepository = ConfigView &
+  ObjectWriter &
+  Pick<ObjectReader, 'getTree'> &
+  Pick<SnapshotCatalog, 'resolveSnapshot' | 'listSnapshots' | 'deleteSnapshot'> &
+  GuardRepository;
+
+export async function backup(repo: BackupRepository, opts: BackupOptions): Promise<BackupResult> {
   return new BackupRun(repo, opts).run();
 }
 
@@ -174,7 +182,7 @@ class BackupRun {
   private readonly guard: GcGuard;
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: BackupRepository,
     private readonly opts: BackupOptions,
   ) {
     this.pool = opts.pool;
@@ -214,7 +222,7 @@ class BackupRun {
     const select = root.whole ? undefined : root;
     let rootTree = await this.walkFiles(rootStat, parent?.tree, select);
     // The snapshot is written last, once every object it references is durable.
-    await this.repo.store.flush?.();
+    await this.repo.flush();
     // B2–B4: no collection may have deleted, or be about to delete, what the snapshot names.
     for (;;) {
       const verdict = await this.guard.beforeSnapshot(rootTree);
@@ -231,7 +239,7 @@ class BackupRun {
       this.missing = verdict.missing;
       this.guard.restart();
       rootTree = await this.walkFiles(rootStat, rootTree, select);
-      await this.repo.store.flush?.();
+      await this.repo.flush();
     }
     const snapshot: Snapshot = {
       tree: rootTree,
@@ -246,10 +254,10 @@ class BackupRun {
       summary: this.summary,
     };
     const { id, isNew } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
-    await this.repo.store.flush?.();
+    await this.repo.flush();
     if (this.guard.putTooLate()) {
       // B5: a put that took longer than G/4 may land after a sweep listed the snapshots.
-      if (isNew) await this.repo.store.delete('snapshot', id).catch(() => undefined);
+      if (isNew) await this.repo.deleteSnapshot(id).catch(() => undefined);
       throw new ObnamError('GC_CONFLICT', 'writing the snapshot took longer than a quarter of the repository\'s gc grace period, so it was withdrawn: run the backup again');
     }
     return { id, snapshot, warnings: this.summary.errors };
@@ -369,7 +377,7 @@ class BackupRun {
         if (parentTree && parentEntries && parentEntries.size === done.length && this.usableParent(parentTree)) {
           if (done.every((e) => sameEntry(parentEntries.get(e.name.toString('latin1')), e))) return parentTree;
         }
-        return writeDirectory(done, this.repo.keys.chunker, (node) => this.putTree(node));
+        return this.repo.writeDirectory(done, (node) => this.putTree(node));
       })(),
     );
   }

@@ -12,8 +12,7 @@ import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import { chunkViews } from '../chunking/fastcdc.js';
-import type { Repository } from '../repo/repository.js';
-import type { ObjectAccess } from '../store/store.js';
+import type { ChunkWriter } from '../repo/views.js';
 
 export interface FileContentResult {
   chunks: [string, number][];
@@ -66,7 +65,7 @@ function giveBack(b: Buffer): void {
 export class SourceFileError extends ObnamError {}
 
 export async function backupFileContent(
-  repo: Repository<ObjectAccess>,
+  repo: ChunkWriter,
   path: Buffer,
   expectedSize: number,
   recent: RecentIds,
@@ -93,15 +92,14 @@ export async function backupFileContent(
     result.chunks.push([id, chunk.length]);
     if (recent.has(id)) return;
     recent.add(id);
-    if (await repo.store.has('chunk', id, { signal })) return;
-    const sealed = repo.seal('chunk', id, chunk);
-    const storedBytes = sealed.length; // read before put: the bytes are transferred away
+    const started = await repo.startPut('chunk', id, chunk, { signal });
+    if (!started) return;
     const length = chunk.length;
-    const put = repo.store.put('chunk', id, sealed, { signal }).then((isNew) => {
-      if (isNew) {
+    const put = started.stored.then((r) => {
+      if (r.isNew) {
         result.newChunks++;
         result.newBytes += length;
-        result.storedBytes += storedBytes;
+        result.storedBytes += r.storedBytes;
       }
     });
     pending.push(put);

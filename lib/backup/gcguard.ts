@@ -13,9 +13,12 @@
 import { ObnamError } from '../errors.js';
 import type { TreeNode } from '../format/tree.js';
 import { GC_VERSION } from '../format/version.js';
-import type { GcPlanInfo, Repository } from '../repo/repository.js';
+import type { ConfigView, GcPlanInfo, ObjectInventory, PlanCatalog } from '../repo/views.js';
 import { Clock, fromTimestamp } from '../util/clock.js';
 import { IdSet } from '../util/id-map.js';
+
+/** What the guard reads: the config, the plans, and whether objects are (still) there. */
+export type GuardRepository = ConfigView & Pick<PlanCatalog, 'listPlanIds' | 'getPlan'> & Pick<ObjectInventory, 'refresh' | 'hasMany'>;
 
 const HAS_BATCH = 512;
 /** How often a waiting backup lists the plans (at most; G/64 if that is shorter). */
@@ -60,7 +63,7 @@ export class GcGuard {
   private readonly plans = new Map<string, GcPlanInfo>();
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: GuardRepository,
     private readonly clock: Clock,
     opts: GcGuardOptions = {},
   ) {
@@ -77,7 +80,7 @@ export class GcGuard {
   async start(): Promise<void> {
     this.tB = this.clock.now();
     if (!this.enabled) return;
-    await this.repo.store.refresh?.();
+    await this.repo.refresh();
     this.v0 = new Set(await this.repo.listPlanIds());
   }
 
@@ -176,7 +179,7 @@ export class GcGuard {
 
   /** The ids of N(B) that are not stored, on a store view refreshed now. */
   private async findMissing(): Promise<Missing> {
-    await this.repo.store.refresh?.();
+    await this.repo.refresh();
     const missing: Missing = { trees: new IdSet(), chunks: new IdSet() };
     for (const [kind, set, out] of [
       ['tree', this.trees, missing.trees],
@@ -184,7 +187,7 @@ export class GcGuard {
     ] as const) {
       let batch: string[] = [];
       const check = async () => {
-        const present = await this.repo.store.hasMany(kind, batch);
+        const present = await this.repo.hasMany(kind, batch);
         batch.forEach((id, i) => present[i] || out.add(id));
         batch = [];
       };

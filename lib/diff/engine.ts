@@ -17,8 +17,7 @@
  */
 import { ObnamError, throwIfAborted } from '../errors.js';
 import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
-import { MAX_DEPTH, NodeLoader } from '../format/treesplit.js';
-import { resolvePath, walkTree } from '../repo/treewalk.js';
+import { MAX_DEPTH, NodeLoader, resolvePath, walkTree } from '../repo/treewalk.js';
 
 export type DiffMarker = '+' | '-' | 'M' | 'U' | 'T';
 

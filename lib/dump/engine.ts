@@ -9,8 +9,7 @@
  */
 import { ObnamError, throwIfAborted } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
-import type { NodeLoader } from '../format/treesplit.js';
-import { resolvePath, walkTree } from '../repo/treewalk.js';
+import { NodeLoader, resolvePath, walkTree } from '../repo/treewalk.js';
 import { padding, TAR_END, tarHeader, TarMember, TarType } from './tar.js';
 
 /** Chunks fetched ahead of the one being written. */

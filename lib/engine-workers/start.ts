@@ -44,6 +44,6 @@ export function startRepoPool(repo: Repository, opts: RepoPoolOptions = {}): Eng
     size: opts.size ?? defaultWorkerCount(),
     perWorker: opts.perWorker ?? 3,
     workerData: setup,
-    store: repo.store,
+    store: repo.objectAccessForWorkers(),
   });
 }

@@ -9,7 +9,8 @@
  * decision first and a dry run stops after it.
  */
 import { ObnamError, throwIfAborted } from '../errors.js';
-import { DamagedSnapshot, isDamage, Repository, SnapshotInfo } from '../repo/repository.js';
+import { isDamage } from '../repo/repository.js';
+import type { DamagedSnapshot, SnapshotCatalog, SnapshotInfo, SnapshotScan } from '../repo/views.js';
 import { Clock, Filter, GroupBy, GroupDecision, isEmptyPolicy, matchesFilter, planForget, Policy } from './policy.js';
 
 export interface ForgetRequest {
@@ -45,7 +46,7 @@ export function checkForgetRequest(named: readonly string[], policy: Policy): vo
 }
 
 /** Decides what forget removes; deletes nothing. USAGE or REFUSED for requests it will not carry out. */
-export async function decideForget(repo: Repository, req: ForgetRequest): Promise<ForgetDecision> {
+export async function decideForget(repo: SnapshotCatalog, req: ForgetRequest): Promise<ForgetDecision> {
   const named = req.named ?? [];
   checkForgetRequest(named, req.policy);
   if (named.length === 0) {
@@ -53,7 +54,7 @@ export async function decideForget(repo: Repository, req: ForgetRequest): Promis
     const groups = planForget(snapshots, { policy: req.policy, filter: req.filter, groupBy: req.groupBy, clock: req.clock });
     return { groups, named: [], damaged, remove: groups.flatMap((g) => g.remove.map((s) => s.id)) };
   }
-  let scan: Awaited<ReturnType<Repository['scanSnapshots']>> | undefined;
+  let scan: SnapshotScan | undefined;
   const out: NamedSnapshot[] = [];
   const seen = new Set<string>();
   for (const ref of named) {
@@ -86,7 +87,7 @@ export async function decideForget(repo: Repository, req: ForgetRequest): Promis
  * append-only server client, before anything is deleted).
  */
 export async function deleteSnapshots(
-  repo: Repository,
+  repo: Pick<SnapshotCatalog, 'deleteSnapshot'>,
   ids: readonly string[],
   opts: { signal?: AbortSignal; onDeleted?: (id: string) => void } = {},
 ): Promise<string[]> {

@@ -3,31 +3,40 @@
  * decrypt, authenticate and match their ids, and names, for each damaged
  * object, the snapshots and paths it affects.
  *
- * Pass 1 walks every snapshot's trees once (shared subtrees once in all) and
- * verifies each referenced chunk once, in the worker pool; it also learns
- * which trees have damage somewhere below them. In full mode it then verifies
- * every stored chunk and tree that no snapshot references, because a later
- * backup could deduplicate against such an object. Pass 2 runs only if
- * something is damaged: it walks the damaged trees again with paths, to say
- * what each bad object affects. Quick mode checks chunks for existence only
- * (trees are still read, since they name the chunks).
+ * Pass 1 walks every snapshot's trees once (shared subtrees once in all),
+ * a few directories at a time, and verifies each referenced chunk once, in
+ * the worker pool, with a bounded number of checks in flight. What it keeps
+ * per object is compact: the ids of the trees and chunks seen, in IdSet and
+ * IdMap (about 50 bytes each), with one state per chunk; no promise, string
+ * or decoded tree outlives the directory being read. In full mode it then
+ * verifies every stored chunk and tree that no snapshot references, because
+ * a later backup could deduplicate against such an object. Pass 2 runs only
+ * if a referenced object is damaged: it walks the snapshots again with paths
+ * to say what each bad object affects, skipping subtrees already found clean.
+ * Quick mode checks chunks for existence only (trees are still read, since
+ * they name the chunks).
  */
-import { IdMap } from '../util/id-map.js';
+import { IdMap, IdSet } from '../util/id-map.js';
+import { InFlight } from '../util/in-flight.js';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
-import type { TreeEntry } from '../format/tree.js';
-import { directoryEntries } from '../format/treesplit.js';
+import type { TreeEntry, TreeNode } from '../format/tree.js';
 import type { Kind } from '../format/version.js';
-import type { Repository } from '../repo/repository.js';
-import { Pending, pending } from '../util/pending.js';
+import { directoryEntries } from '../repo/treewalk.js';
+import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
 import type { TaskRunner } from '../workers/protocol.js';
 import type { VerifyResult } from './verify.js';
 import type { FsckTasks } from './worker-tasks.js';
+
+/** What fsck reads: the snapshot listing, the objects, and (quick mode, unreferenced objects) the store's inventory. */
+export type FsckRepository = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader & Pick<ObjectInventory, 'hasObject' | 'listIds'>;
 
 export interface FsckOptions {
   quick?: boolean;
   pool: TaskRunner<FsckTasks>;
   signal?: AbortSignal;
   progress?: FsckProgress;
+  /** Filled with what the run held at most at once (for tests). */
+  trace?: FsckTrace;
 }
 
 export interface FsckProgress {
@@ -61,36 +70,61 @@ export interface FsckReport {
 }
 
 const MAX_PATHS = 100;
+/** Directories read at once in pass 1. */
+const WALKERS = 4;
+/** Object checks in flight at once (the worker pool's queue bounds them further). */
+const CHECKS_IN_FLIGHT = 64;
+/** Chunk states in pass 1 (the one field of `chunks`). */
 const CHECKING = 0;
 const OK = 1;
 const DAMAGED = 2;
+/** Tree states in pass 2 (the one field of `attributed`). */
+const CLEAN = 1;
+const DIRTY = 2;
 
-export async function fsck(repo: Repository, opts: FsckOptions): Promise<FsckReport> {
+/**
+ * What fsck held at most at once, for tests that prove it stays bounded
+ * whatever the repository's size (pass `trace` in the options to get it).
+ */
+export interface FsckTrace {
+  /** Directories being read at once (each holds its decoded tree nodes until done). */
+  peakDirectoriesHeld: number;
+  /** Object checks started and not yet settled. */
+  peakChecksInFlight: number;
+}
+
+export async function fsck(repo: FsckRepository, opts: FsckOptions): Promise<FsckReport> {
   return new FsckRun(repo, opts).run();
 }
 
 class FsckRun {
   private readonly progress: FsckProgress;
-  /** tree id -> whether it or anything below it is damaged */
-  private readonly treeDamage = new Map<string, Promise<boolean>>();
-  /** chunk id -> CHECKING, OK or DAMAGED, in a compact map (a repository may hold millions of chunks) */
+  /** Every tree node referenced (directories as they are queued, pages as they are loaded). */
+  private readonly trees = new IdSet();
+  /** Directories walked (the report's tree count). */
+  private directories = 0;
+  /** chunk id -> CHECKING, OK or DAMAGED */
   private readonly chunks = new IdMap(1);
-  /** The checks in progress (bounded by the worker pool's queue). */
-  private readonly chunkChecks = new Map<string, Promise<boolean>>();
+  private readonly checks = new InFlight(CHECKS_IN_FLIGHT);
+  /** The first failure of the checking machinery itself (not damage): it ends the run. */
+  private failure: { error: unknown } | undefined;
   private readonly problems = new Map<string, FsckProblem>();
-  /** Every tree node loaded in pass 1, pages of large directories included. */
-  private readonly loadedTrees = new Set<string>();
+  /** Whether an object some snapshot references is damaged (then pass 2 runs). */
+  private referencedDamage = false;
+  private directoriesHeld = 0;
+  private readonly trace: FsckTrace;
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: FsckRepository,
     private readonly opts: FsckOptions,
   ) {
     this.progress = opts.progress ?? { snapshots: 0, trees: 0, chunks: 0, problems: 0 };
+    this.trace = opts.trace ?? { peakDirectoriesHeld: 0, peakChecksInFlight: 0 };
   }
 
   async run(): Promise<FsckReport> {
     const snapshotIds: string[] = [];
-    for await (const id of this.repo.store.list('snapshot', { signal: this.opts.signal })) snapshotIds.push(id);
+    for await (const id of this.repo.listSnapshotIds({ signal: this.opts.signal })) snapshotIds.push(id);
     const roots = new Map<string, string>();
     for (const id of snapshotIds) {
       throwIfAborted(this.opts.signal);
@@ -98,32 +132,34 @@ class FsckRun {
         const s = await this.repo.getSnapshot(id, { signal: this.opts.signal });
         roots.set(id, s.tree);
       } catch (e) {
-        this.problem('snapshot', id, e, [id], []);
+        this.problem('snapshot', id, e);
       }
       this.progress.snapshots++;
     }
     // Pass 1: reachability and verification.
-    for (const tree of roots.values()) await this.checkTree(tree);
-    await Promise.all(this.chunkChecks.values());
+    await this.walk([...new Set(roots.values())]);
+    await this.settled();
 
     let unreferenced = 0;
     if (!this.opts.quick) unreferenced = await this.checkUnreferenced();
 
     // Pass 2: attribute damage to snapshots and paths.
-    for (const [snap, tree] of roots) {
-      if (await this.treeDamage.get(tree)) await this.attribute(snap, tree, '');
+    if (this.referencedDamage) {
+      const attributed = new IdMap(1);
+      for (const [snap, tree] of roots) await this.attribute(attributed, snap, tree, '');
     }
+    this.trace.peakChecksInFlight = Math.max(this.trace.peakChecksInFlight, this.checks.peak);
     return {
       quick: !!this.opts.quick,
       snapshots: snapshotIds.length,
-      trees: this.treeDamage.size,
+      trees: this.directories,
       chunks: this.chunks.size,
       unreferenced,
       problems: [...this.problems.values()],
     };
   }
 
-  private problem(kind: Kind, id: string, e: unknown, snapshots: string[], paths: string[]): void {
+  private problem(kind: Kind, id: string, e: unknown): void {
     const key = `${kind}/${id}`;
     if (this.problems.has(key)) return;
     const code = e instanceof ObnamError ? e.code : typeof e === 'object' && e && 'code' in e ? String(e.code) : '';
@@ -132,82 +168,139 @@ class FsckRun {
       id,
       status: code === 'NOT_FOUND' ? 'missing' : 'corrupt',
       message: describeError(e),
-      snapshots,
-      paths,
+      snapshots: [],
+      paths: [],
       morePaths: 0,
     });
     this.progress.problems++;
   }
 
-  private checkTree(id: string): Promise<boolean> {
-    let p = this.treeDamage.get(id);
-    if (!p) {
-      p = this.verifyTree(id);
-      this.treeDamage.set(id, p);
-    }
-    return p;
-  }
-
-  private async verifyTree(id: string): Promise<boolean> {
-    throwIfAborted(this.opts.signal);
-    const below: Promise<boolean>[] = [];
-    try {
-      for await (const e of directoryEntries((t) => this.loadTreeNode(t), id)) {
-        if (e.type === 'dir') below.push(this.checkTree(e.subtree!));
-        else if (e.chunks) for (const c of e.chunks) below.push((await this.checkChunk(c.id, c.length)).result);
+  /** Pass 1: reads every directory reachable from `roots` once, WALKERS at a time, depth first. */
+  private async walk(roots: string[]): Promise<void> {
+    const queue: string[] = [];
+    for (const r of roots) if (this.trees.add(r)) queue.push(r);
+    let reading = 0;
+    let waiting: (() => void)[] = [];
+    const wake = () => {
+      const w = waiting;
+      waiting = [];
+      for (const f of w) f();
+    };
+    const queueDirectory = (id: string) => {
+      if (!this.trees.add(id)) return;
+      queue.push(id);
+      if (waiting.length) wake();
+    };
+    const walker = async () => {
+      for (;;) {
+        if (this.failure) return;
+        const dir = queue.pop();
+        if (dir === undefined) {
+          if (reading === 0) return wake();
+          await new Promise<void>((r) => waiting.push(r));
+          continue;
+        }
+        reading++;
+        try {
+          await this.readDirectory(dir, queueDirectory);
+        } catch (e) {
+          this.failure ??= { error: e };
+        } finally {
+          reading--;
+          wake();
+        }
       }
-    } catch (e) {
-      if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
-      const bad = e instanceof BadTreeError ? e : new BadTreeError(id, e);
-      this.problem('tree', bad.treeId, bad.cause, [], []);
-      await Promise.all(below);
-      return true;
-    }
-    return (await Promise.all(below)).some(Boolean);
+    };
+    await Promise.all(Array.from({ length: WALKERS }, walker));
+    if (this.failure) throw this.failure.error;
   }
 
-  /** Loads one tree node (a directory's root or a page of it), counting it. */
-  private async loadTreeNode(id: string) {
-    this.progress.trees++;
-    this.loadedTrees.add(id);
+  /** Reads one directory (all its pages): queues its subdirectories and starts checking its chunks. */
+  private async readDirectory(id: string, queueDirectory: (id: string) => void): Promise<void> {
+    throwIfAborted(this.opts.signal);
+    this.directories++;
+    this.directoriesHeld++;
+    if (this.directoriesHeld > this.trace.peakDirectoriesHeld) this.trace.peakDirectoriesHeld = this.directoriesHeld;
+    const load = async (t: string): Promise<TreeNode> => {
+      this.progress.trees++;
+      this.trees.add(t);
+      try {
+        return await this.repo.getTree(t, { signal: this.opts.signal });
+      } catch (e) {
+        throw new BadTreeError(t, e);
+      }
+    };
+    const entries = directoryEntries(load, id);
     try {
-      return await this.repo.getTree(id, { signal: this.opts.signal });
-    } catch (e) {
-      throw new BadTreeError(id, e);
+      for (;;) {
+        let next: IteratorResult<TreeEntry>;
+        try {
+          next = await entries.next();
+        } catch (e) {
+          if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
+          const bad = e instanceof BadTreeError ? e : new BadTreeError(id, e);
+          this.problem('tree', bad.treeId, bad.cause);
+          this.referencedDamage = true;
+          return;
+        }
+        if (next.done) return;
+        const e = next.value;
+        if (e.type === 'dir') queueDirectory(e.subtree!);
+        else if (e.chunks) for (const c of e.chunks) await this.checkChunk(c.id, c.length);
+      }
+    } finally {
+      this.directoriesHeld--;
+      await entries.return(undefined).catch(() => undefined);
     }
   }
 
-  /** Starts checking a chunk (once); resolves when the check is queued, to the check's outcome. */
-  private async checkChunk(id: string, length: number): Promise<Pending<boolean>> {
-    const known = this.chunkOutcome(id);
-    if (known) return { result: known };
-    await this.opts.pool.ready();
-    const started = this.chunkOutcome(id); // another caller may have started it meanwhile
-    if (started) return { result: started };
+  /** Starts checking a chunk, once; resolves when the check has started (not when it ends). */
+  private async checkChunk(id: string, length: number): Promise<void> {
+    if (this.chunks.has(id)) return;
+    await this.slot();
+    if (this.chunks.has(id)) return this.checks.done(); // another walker started it meanwhile
     const at = this.chunks.add(id, CHECKING);
-    const p = this.verify('chunk', id, length).then((r) => {
+    this.settle(this.verify('chunk', id, length), (r) => {
       this.progress.chunks++;
       this.chunks.setField(at, 0, r.ok ? OK : DAMAGED);
-      this.chunkChecks.delete(id);
-      if (r.ok) return false;
-      this.problem('chunk', id, new ObnamError(r.code as never, r.message), [], []);
-      return true;
+      if (r.ok) return;
+      this.referencedDamage = true;
+      this.problem('chunk', id, new ObnamError(r.code as never, r.message));
     });
-    this.chunkChecks.set(id, p);
-    return pending(p);
   }
 
-  /** Whether a chunk is damaged, if its check has started; undefined if not. */
-  private chunkOutcome(id: string): Promise<boolean> | undefined {
-    const at = this.chunks.find(id);
-    if (at < 0) return undefined;
-    const state = this.chunks.field(at, 0);
-    return state === CHECKING ? this.chunkChecks.get(id)! : Promise.resolve(state === DAMAGED);
+  /** Waits for room for one more check (counted in `checks`; `settle` releases it). */
+  private async slot(): Promise<void> {
+    await this.checks.slot();
+    try {
+      if (this.failure) throw this.failure.error;
+      if (!this.opts.quick) await this.opts.pool.ready();
+    } catch (e) {
+      this.checks.done();
+      throw e;
+    }
+  }
+
+  /** Handles a started check's outcome when it comes; a failure of the check itself ends the run. */
+  private settle(check: Promise<VerifyResult>, then: (r: VerifyResult) => void): void {
+    check.then(then).then(
+      () => this.checks.done(),
+      (e: unknown) => {
+        this.failure ??= { error: e };
+        this.checks.done();
+      },
+    );
+  }
+
+  /** Waits for every started check; throws the first failure of the machinery, if any. */
+  private async settled(): Promise<void> {
+    await this.checks.idle();
+    if (this.failure) throw this.failure.error;
   }
 
   private async verify(kind: Kind, id: string, length?: number): Promise<VerifyResult> {
     if (this.opts.quick) {
-      return (await this.repo.store.has(kind, id, { signal: this.opts.signal }))
+      return (await this.repo.hasObject(kind, id, { signal: this.opts.signal }))
         ? { ok: true }
         : { ok: false, code: 'NOT_FOUND', message: `${kind} ${id} not found` };
     }
@@ -217,27 +310,32 @@ class FsckRun {
   /** Verifies stored trees and chunks that no snapshot references; returns how many there are. */
   private async checkUnreferenced(): Promise<number> {
     let count = 0;
-    const work: Promise<void>[] = [];
     for (const kind of ['tree', 'chunk'] as const) {
-      for await (const id of this.repo.store.list(kind, { signal: this.opts.signal })) {
-        if (kind === 'tree' ? this.treeDamage.has(id) || this.loadedTrees.has(id) : this.chunks.has(id)) continue;
+      for await (const id of this.repo.listIds(kind, { signal: this.opts.signal })) {
+        if (kind === 'tree' ? this.trees.has(id) : this.chunks.has(id)) continue;
         count++;
-        await this.opts.pool.ready();
-        const p = this.opts.pool.run({ op: 'verify', kind, id }).then((r) => {
-          if (!r.ok) this.problem(kind, id, new ObnamError(r.code as never, r.message), [], []);
+        await this.slot();
+        this.settle(this.opts.pool.run({ op: 'verify', kind, id }), (r) => {
+          if (!r.ok) this.problem(kind, id, new ObnamError(r.code as never, r.message));
         });
-        p.catch(() => undefined);
-        work.push(p);
       }
     }
-    await Promise.all(work);
+    await this.settled();
     return count;
   }
 
-
-  /** Pass 2: records, for every damaged object below `tree`, this snapshot and the paths it breaks. */
-  private async attribute(snapshot: string, tree: string, dirPath: string): Promise<void> {
-    const entries: TreeEntry[] = [];
+  /**
+   * Pass 2: records, for every damaged object below `tree`, this snapshot and
+   * the paths it breaks; returns whether anything below is damaged.
+   * `attributed` remembers, per tree, whether it was found CLEAN (then it is
+   * not read again, in this snapshot or another) or DIRTY (read again for
+   * each snapshot, whose paths may differ).
+   */
+  private async attribute(attributed: IdMap, snapshot: string, tree: string, dirPath: string): Promise<boolean> {
+    throwIfAborted(this.opts.signal);
+    const at = attributed.find(tree);
+    if (at >= 0 && attributed.field(at, 0) === CLEAN) return false;
+    let dirty = false;
     const load = async (t: string) => {
       try {
         return await this.repo.getTree(t, { signal: this.opts.signal });
@@ -246,22 +344,27 @@ class FsckRun {
       }
     };
     try {
-      for await (const e of directoryEntries(load, tree)) entries.push(e);
+      for await (const e of directoryEntries(load, tree)) {
+        const p = `${dirPath}/${e.name.toString()}`;
+        if (e.type === 'dir') {
+          if (await this.attribute(attributed, snapshot, e.subtree!, p)) dirty = true;
+        } else if (e.chunks) {
+          for (const c of e.chunks) {
+            const ci = this.chunks.find(c.id);
+            if (ci < 0 || this.chunks.field(ci, 0) !== DAMAGED) continue;
+            dirty = true;
+            this.affects(this.problems.get(`chunk/${c.id}`), snapshot, p);
+          }
+        }
+      }
     } catch (e) {
       if (!(e instanceof BadTreeError)) throw e;
       // This directory (or a page of it) is unreadable: what is in it cannot be restored.
+      dirty = true;
       this.affects(this.problems.get(`tree/${e.treeId}`), snapshot, dirPath || '/');
     }
-    for (const e of entries) {
-      const p = dirPath ? `${dirPath}/${e.name.toString()}` : `/${e.name.toString()}`;
-      if (e.type === 'dir') {
-        if (await this.treeDamage.get(e.subtree!)) await this.attribute(snapshot, e.subtree!, p);
-      } else if (e.chunks) {
-        for (const c of e.chunks) {
-          if (await this.chunkOutcome(c.id)) this.affects(this.problems.get(`chunk/${c.id}`)!, snapshot, p);
-        }
-      }
-    }
+    if (at < 0) attributed.add(tree, dirty ? DIRTY : CLEAN);
+    return dirty;
   }
 
   private affects(p: FsckProblem | undefined, snapshot: string, path: string): void {

@@ -5,13 +5,12 @@
  */
 import { ObnamError, describeError } from '../errors.js';
 import type { Kind } from '../format/version.js';
-import type { Repository } from '../repo/repository.js';
-import type { ObjectAccess } from '../store/store.js';
+import type { ObjectReader } from '../repo/views.js';
 
 export type VerifyResult = { ok: true } | { ok: false; code: string; message: string };
 
 /** `length`: for chunks, the length the referring tree records. */
-export async function verifyObject(repo: Repository<ObjectAccess>, kind: Kind, id: string, length?: number): Promise<VerifyResult> {
+export async function verifyObject(repo: ObjectReader, kind: Kind, id: string, length?: number): Promise<VerifyResult> {
   try {
     if (kind === 'tree') await repo.getTree(id);
     else if (kind === 'snapshot') await repo.getSnapshot(id);

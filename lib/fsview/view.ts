@@ -27,11 +27,12 @@
  */
 import { describeError } from '../errors.js';
 import type { Timestamp, TreeEntry } from '../format/tree.js';
-import { directoryEntries, findEntry } from '../format/treesplit.js';
+import { directoryEntries, lookupPath } from '../repo/treewalk.js';
+import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
 import { ObjectCache, CacheStats } from './cache.js';
 import { FsError } from './errors.js';
 import { IDS_INO, InodeTable, InodeTableOptions, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
-import { ObjectLoader, RepoObjects } from './objects.js';
+import { RepoObjects } from './objects.js';
 import { FileReader } from './reader.js';
 import { DEFAULT_REFRESH_MS, ShownSnapshots, SnapshotList } from './snapshotlist.js';
 import type { SnapshotDir } from './snapshots.js';
@@ -40,17 +41,15 @@ import { entryStat, FsStat, S_IFDIR, S_IFLNK, syntheticStat, typeBits } from './
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_READ_AHEAD = 4;
 
-export interface FsViewSource {
-  /** Lists the ids of every snapshot in the repository (called again at each refresh). */
-  listSnapshotIds: () => AsyncIterable<string>;
-  /** Fetches an object's verified plaintext (in the mount: on the worker pool). */
-  load: ObjectLoader;
-  /**
-   * Makes the store see what other processes stored and deleted since
-   * (ObjectStore.refresh): called before each read of the snapshot list.
-   */
-  refresh?: () => Promise<void>;
-}
+/**
+ * What the view reads: the snapshot ids (listed again at each refresh) and
+ * the objects, verified and decoded (a Repository, or in the mount the
+ * worker pool's poolReader beside the repository's listing), and
+ * optionally refresh (ObjectInventory.refresh): called before each read of
+ * the snapshot list, so the store sees what other processes stored and
+ * deleted since.
+ */
+export type FsViewSource = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader & Partial<Pick<ObjectInventory, 'refresh'>>;
 
 export interface FsViewOptions {
   /** Bytes of decrypted chunks and decoded trees to keep (default 256 MiB). */
@@ -142,10 +141,10 @@ export class FsView {
    * readable at all is a failure, not an empty view.
    */
   static async open(source: FsViewSource, opts: FsViewOptions = {}): Promise<FsView> {
-    const objects = new RepoObjects(source.load, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
+    const objects = new RepoObjects(source, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
     const list = await SnapshotList.open({
-      listIds: source.listSnapshotIds,
-      refreshStore: source.refresh,
+      listIds: () => source.listSnapshotIds(),
+      refreshStore: source.refresh ? () => source.refresh!() : undefined,
       objects,
       refreshMs: opts.refreshMs ?? DEFAULT_REFRESH_MS,
       now: opts.now ?? (() => performance.now()),
@@ -332,26 +331,19 @@ export class FsView {
     return { kind: 'entry', snap, key: link, entry: target };
   }
 
+  /** The entry at `parts` (at least one) in a snapshot, resolved by the shared walker. */
   private async walk(snap: SnapshotDir, parts: Buffer[], path: Uint8Array): Promise<TreeEntry> {
-    let tree = snap.info.tree;
-    let entry: TreeEntry | undefined;
-    for (let i = 0; i < parts.length; i++) {
-      entry = await this.find(tree, parts[i]!);
-      if (!entry) throw new FsError('NO_ENTRY', `no ${show(path)}`);
-      if (i < parts.length - 1) {
-        if (entry.type !== 'dir') throw new FsError('NOT_DIR', `${show(path)}: a component is not a directory`);
-        tree = entry.subtree!;
-      }
-    }
-    return entry!;
-  }
-
-  private async find(tree: string, name: Buffer): Promise<TreeEntry | undefined> {
+    let r;
     try {
-      return await findEntry(this.loadTree, tree, name);
+      r = await lookupPath(this.loadTree, snap.info.tree, parts);
     } catch (e) {
-      throw asUnreadable(e, `tree ${tree}`);
+      throw asUnreadable(e, show(path));
     }
+    if (!r.found) {
+      if (r.notDir) throw new FsError('NOT_DIR', `${show(path)}: a component is not a directory`);
+      throw new FsError('NO_ENTRY', `no ${show(path)}`);
+    }
+    return r.entry!;
   }
 
   private async list(snap: SnapshotDir, tree: string, prefix: Buffer): Promise<DirEntry[]> {

@@ -7,7 +7,14 @@
 import * as os from 'node:os';
 import { ObnamError } from '../errors.js';
 import { MAX_PLAN_CANDIDATES } from '../format/gcplan.js';
-import type { Repository } from '../repo/repository.js';
+import type { ConfigView, ObjectInventory, ObjectReader, PlanCatalog, SnapshotCatalog } from '../repo/views.js';
+
+/** What the mark reads and writes: listings, trees and snapshots, and plans. */
+export type MarkRepository = ConfigView &
+  Pick<SnapshotCatalog, 'listSnapshotIds'> &
+  Pick<ObjectReader, 'getSnapshot' | 'getTree'> &
+  Pick<ObjectInventory, 'listIds' | 'refresh'> &
+  Pick<PlanCatalog, 'putPlan' | 'deletePlan'>;
 import { Clock, toTimestamp } from '../util/clock.js';
 import { addSnapshotReachable, emptyReachable, listAll } from './reach.js';
 
@@ -30,12 +37,12 @@ export interface MarkResult {
 
 const MARK_ATTEMPTS = 3;
 
-export async function mark(repo: Repository, opts: MarkOptions): Promise<MarkResult> {
+export async function mark(repo: MarkRepository, opts: MarkOptions): Promise<MarkResult> {
   const graceMs = repo.config.gcGrace! * 1000;
   for (let attempt = 1; ; attempt++) {
     opts.onPhase?.('mark');
     // M1: L first; an object written after this is not a candidate.
-    await repo.store.refresh?.();
+    await repo.refresh();
     const trees = await listAll(repo, 'tree', opts.signal);
     const chunks = await listAll(repo, 'chunk', opts.signal);
     const reach = emptyReachable(trees.size, chunks.size);
@@ -76,7 +83,7 @@ export async function mark(repo: Repository, opts: MarkOptions): Promise<MarkRes
     if (!late) await putPlan();
     if (!late) return result;
     // A plan put later than G/8 after its created time: withdraw this mark and start over.
-    for (const id of result.plans) await repo.store.delete('gcplan', id).catch(() => undefined);
+    for (const id of result.plans) await repo.deletePlan(id).catch(() => undefined);
     if (attempt >= MARK_ATTEMPTS) throw new ObnamError('IO', `writing a garbage-collection plan took longer than an eighth of gc_grace ${MARK_ATTEMPTS} times; the store is too slow for this grace period`);
   }
 }

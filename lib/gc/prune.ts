@@ -12,11 +12,13 @@
 import { describeError, ObnamError } from '../errors.js';
 import { newPlanId } from '../format/gcplan.js';
 import { GC_VERSION } from '../format/version.js';
-import type { GcPlanInfo, Repository } from '../repo/repository.js';
-import type { RepackOptions, RepackResult } from '../store/store.js';
+import type { GcPlanInfo, PlanCatalog, RepackOptions, RepackResult } from '../repo/views.js';
 import { Clock, systemClock } from '../util/clock.js';
-import { mark } from './mark.js';
-import { sweep, sweepDue, SweepResult } from './sweep.js';
+import { mark, MarkRepository } from './mark.js';
+import { sweep, sweepDue, SweepRepository, SweepResult } from './sweep.js';
+
+/** What a collection run needs: the mark's and the sweep's views, and the plans. */
+export type PruneRepository = MarkRepository & SweepRepository & Pick<PlanCatalog, 'listPlanIds' | 'getPlan'>;
 
 /** The seam for repacking: rewrites packs with unused space (a store's repack(), format-spec 14.8). */
 export type Repacker = (opts: RepackOptions) => Promise<RepackResult>;
@@ -55,7 +57,7 @@ export interface PruneReport {
 export const DEFAULT_MAX_UNUSED_PERCENT = 10;
 
 /** Refuses what prune must not run on: version 1 repositories, clients that may not delete. */
-export async function checkCanPrune(repo: Repository): Promise<void> {
+export async function checkCanPrune(repo: PruneRepository): Promise<void> {
   if (repo.config.version < GC_VERSION) {
     throw new ObnamError(
       'REFUSED',
@@ -63,7 +65,7 @@ export async function checkCanPrune(repo: Repository): Promise<void> {
     );
   }
   try {
-    await repo.store.delete('gcplan', newPlanId()); // a random id: nothing is there to delete
+    await repo.deletePlan(newPlanId()); // a random id: nothing is there to delete
   } catch (e) {
     if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
     if (e instanceof ObnamError && e.code === 'PERMISSION') {
@@ -73,7 +75,7 @@ export async function checkCanPrune(repo: Repository): Promise<void> {
   }
 }
 
-export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneReport> {
+export async function prune(repo: PruneRepository, opts: PruneOptions = {}): Promise<PruneReport> {
   const clock = opts.clock ?? systemClock;
   const maxUnusedPercent = opts.maxUnusedPercent ?? DEFAULT_MAX_UNUSED_PERCENT;
   if (!(maxUnusedPercent >= 0 && maxUnusedPercent <= 100)) throw new ObnamError('USAGE', '--max-unused must be a percentage from 0 to 100');

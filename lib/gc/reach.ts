@@ -5,7 +5,7 @@
  * collection (GC_DAMAGED): with damage it cannot know what is reachable.
  */
 import { describeError, ObnamError } from '../errors.js';
-import type { Repository } from '../repo/repository.js';
+import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
 import { addReachable, Reachable } from '../repo/treewalk.js';
 import { IdList, IdPrefixSet } from '../util/id-prefix-set.js';
 
@@ -27,9 +27,9 @@ export function damaged(what: string, e: unknown): ObnamError {
 }
 
 /** Adds what every snapshot in the store reaches to `reach`; returns the number of snapshots. */
-export async function addSnapshotReachable(repo: Repository, reach: Reachable, signal?: AbortSignal): Promise<number> {
+export async function addSnapshotReachable(repo: Pick<SnapshotCatalog, 'listSnapshotIds'> & Pick<ObjectReader, 'getSnapshot' | 'getTree'>, reach: Reachable, signal?: AbortSignal): Promise<number> {
   const ids: string[] = [];
-  for await (const id of repo.store.list('snapshot', { signal })) ids.push(id);
+  for await (const id of repo.listSnapshotIds({ signal })) ids.push(id);
   const load = (id: string) => repo.getTree(id, { signal });
   for (const id of ids) {
     let tree: string;
@@ -50,8 +50,8 @@ export async function addSnapshotReachable(repo: Repository, reach: Reachable, s
 }
 
 /** Every id of a kind the store lists now. */
-export async function listAll(repo: Repository, kind: 'tree' | 'chunk', signal?: AbortSignal): Promise<IdList> {
+export async function listAll(repo: Pick<ObjectInventory, 'listIds'>, kind: 'tree' | 'chunk', signal?: AbortSignal): Promise<IdList> {
   const out = new IdList();
-  for await (const id of repo.store.list(kind, { signal })) out.push(id);
+  for await (const id of repo.listIds(kind, { signal })) out.push(id);
   return out;
 }

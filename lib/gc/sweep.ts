@@ -7,7 +7,7 @@
  */
 import { ObnamError } from '../errors.js';
 import { fromTimestamp } from '../util/clock.js';
-import type { GcPlanInfo, Repository } from '../repo/repository.js';
+import type { ConfigView, GcPlanInfo, ObjectInventory, ObjectReader, ObjectRemover, PlanCatalog, SnapshotCatalog } from '../repo/views.js';
 import { addReachable } from '../repo/treewalk.js';
 import { IdSet } from '../util/id-map.js';
 import type { Clock } from '../util/clock.js';
@@ -32,18 +32,26 @@ export interface SweepResult {
 }
 
 /** When a plan may be swept (S1), in ms since the epoch. */
-export function sweepDue(repo: Repository, plan: GcPlanInfo): number {
+/** What the sweep reads and deletes. */
+export type SweepRepository = ConfigView &
+  Pick<SnapshotCatalog, 'listSnapshotIds'> &
+  Pick<ObjectReader, 'getSnapshot' | 'getTree'> &
+  Pick<ObjectInventory, 'listIds' | 'refresh' | 'storedSize'> &
+  ObjectRemover &
+  Pick<PlanCatalog, 'deletePlan'>;
+
+export function sweepDue(repo: ConfigView, plan: GcPlanInfo): number {
   return fromTimestamp(plan.created) + repo.config.gcGrace! * 1000;
 }
 
-export async function sweep(repo: Repository, plan: GcPlanInfo, opts: SweepOptions): Promise<SweepResult> {
+export async function sweep(repo: SweepRepository, plan: GcPlanInfo, opts: SweepOptions): Promise<SweepResult> {
   const signal = opts.signal;
   if (!opts.exclusive && opts.clock.now() < sweepDue(repo, plan)) {
     throw new ObnamError('INTERNAL', `plan ${plan.id.slice(0, 8)} is still in its grace period`); // S1
   }
   opts.onPhase?.('sweep');
   // S2: a fresh view, Lt, then the snapshots.
-  await repo.store.refresh?.();
+  await repo.refresh();
   const lt = await listAll(repo, 'tree', signal);
   const candidateTrees = new IdSet();
   for (const id of plan.trees) candidateTrees.add(id);
@@ -72,7 +80,7 @@ export async function sweep(repo: Repository, plan: GcPlanInfo, opts: SweepOptio
       const size = await storedSize(repo, kind, id, signal);
       if (size === undefined) continue;
       try {
-        await repo.store.delete(kind, id, { signal });
+        await repo.deleteObject(kind, id, { signal });
       } catch (e) {
         if (e instanceof ObnamError && e.code === 'NOT_FOUND') continue;
         throw e;
@@ -84,7 +92,7 @@ export async function sweep(repo: Repository, plan: GcPlanInfo, opts: SweepOptio
   }
   // S4: the plan, last.
   try {
-    await repo.store.delete('gcplan', plan.id, { signal });
+    await repo.deletePlan(plan.id, { signal });
   } catch (e) {
     if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
   }
@@ -92,9 +100,9 @@ export async function sweep(repo: Repository, plan: GcPlanInfo, opts: SweepOptio
 }
 
 /** The stored size of an object, or undefined if it is gone (deleted by an earlier, interrupted sweep). */
-async function storedSize(repo: Repository, kind: 'tree' | 'chunk', id: string, signal?: AbortSignal): Promise<number | undefined> {
+async function storedSize(repo: Pick<ObjectInventory, 'storedSize'>, kind: 'tree' | 'chunk', id: string, signal?: AbortSignal): Promise<number | undefined> {
   try {
-    return (await repo.store.get(kind, id, { signal })).length;
+    return await repo.storedSize(kind, id, { signal });
   } catch (e) {
     if (e instanceof ObnamError && e.code === 'NOT_FOUND') return undefined;
     if (e instanceof ObnamError && e.code === 'CORRUPT') return 0; // damaged garbage: deleted all the same

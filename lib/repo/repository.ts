@@ -20,27 +20,32 @@ import { decodeConfig, encodeConfig, newConfig, RepoConfig } from '../format/con
 import { envelopeVersion, openObject, sealObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
 import { decodeGcPlan, encodeGcPlan, GcPlan, newPlanId } from '../format/gcplan.js';
-import { decodeSnapshot, encodeSnapshot, Snapshot } from '../format/snapshot.js';
-import { decodeTreeNode, encodeTreeNode, TreeNode } from '../format/tree.js';
+import { encodeSnapshot, Snapshot } from '../format/snapshot.js';
+import { encodeTreeNode, TreeEntry, TreeNode } from '../format/tree.js';
+import { writeDirectory } from '../format/treesplit.js';
 import { checkReadableVersion, GC_VERSION, Kind } from '../format/version.js';
-import type { ObjectAccess, ObjectStore, StoreOptions, StoreSpec } from '../store/store.js';
+import type { ObjectAccess, ObjectStore, RepackOptions, RepackResult, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
+import {
+  ChunkWriter,
+  ConfigView,
+  DamagedSnapshot,
+  decodeSnapshotObject,
+  decodeTreeObject,
+  GcPlanInfo,
+  ObjectInventory,
+  ObjectReader,
+  ObjectRemover,
+  ObjectWriter,
+  PlanCatalog,
+  PutResult,
+  SnapshotCatalog,
+  SnapshotInfo,
+  SnapshotScan,
+  StartedPut,
+} from './views.js';
 
-export interface PutResult {
-  id: string;
-  /** False if the object was already in the store. */
-  isNew: boolean;
-  /** Bytes stored (0 if it already existed). */
-  storedBytes: number;
-}
-
-export interface SnapshotInfo extends Snapshot {
-  id: string;
-}
-
-export interface GcPlanInfo extends GcPlan {
-  id: string;
-}
+export type { DamagedSnapshot, GcPlanInfo, PutResult, SnapshotInfo, SnapshotScan } from './views.js';
 
 /** How new key slots are made: the scrypt cost (default DEFAULT_KDF_COST; test suites inject a cheap one). */
 export interface NewKeyOptions {
@@ -49,18 +54,6 @@ export interface NewKeyOptions {
 
 /** Errors that make Repository.open skip one key slot and go on with the others. */
 const SKIPPED_SLOT_ERRORS: ReadonlySet<string> = new Set(['CORRUPT', 'UNSUPPORTED_VERSION', 'KDF_LIMIT']);
-
-/** A snapshot object that is listed but cannot be read: its id is its name, known without decrypting. */
-export interface DamagedSnapshot {
-  id: string;
-  error: ObnamError;
-}
-
-/** Every snapshot in the store: the readable ones (oldest first) and the damaged ones (by id). */
-export interface SnapshotScan {
-  snapshots: SnapshotInfo[];
-  damaged: DamagedSnapshot[];
-}
 
 /**
  * Errors that make one snapshot object unreadable without saying anything
@@ -83,8 +76,15 @@ function passphraseBytes(p: string | Uint8Array): Uint8Array {
  * An open repository over a store S. Most repositories own a whole
  * ObjectStore; a worker thread's sees only ObjectAccess (single objects,
  * through its StoreProxy), so what lists, deletes or closes is not there.
+ *
+ * The store is private: engines get the repository through the narrow views
+ * of views.ts, and nothing outside lib/repo reaches the store through it
+ * (test/import-graph.test.ts). The worker pool's bridge gets single-object
+ * access through objectAccessForWorkers().
  */
-export class Repository<S extends ObjectAccess = ObjectStore> {
+export class Repository<S extends ObjectAccess = ObjectStore>
+  implements ObjectReader, ObjectWriter, ChunkWriter, SnapshotCatalog, ObjectInventory, PlanCatalog, ObjectRemover, ConfigView
+{
   private gear?: Uint32Array;
   private readonly reportedDamage = new Set<string>();
   /**
@@ -94,7 +94,7 @@ export class Repository<S extends ObjectAccess = ObjectStore> {
   onDamagedSnapshot?: (d: DamagedSnapshot) => void;
 
   private constructor(
-    readonly store: S,
+    private readonly store: S,
     readonly keys: MasterKeys,
     readonly config: RepoConfig,
     readonly keyId: string,
@@ -189,6 +189,15 @@ export class Repository<S extends ObjectAccess = ObjectStore> {
     throw new ObnamError('BAD_PASSPHRASE', 'wrong passphrase: no key of this repository opens with it');
   }
 
+  /**
+   * Test-only: the store under a repository, for tests that damage, stage or
+   * remove objects behind its back. Nothing in lib/, cli/, server/, mount/ or
+   * bench/ may call it (test/import-graph.test.ts checks).
+   */
+  static storeForTests<S extends ObjectAccess>(repo: Repository<S>): S {
+    return repo.store;
+  }
+
   /** Opens a repository with keys already unlocked (worker threads). */
   static withKeys<S extends ObjectAccess>(store: S, keys: MasterKeys, config: RepoConfig, keyId: string): Repository<S> {
     return new Repository(store, keys, config, keyId);
@@ -222,11 +231,21 @@ export class Repository<S extends ObjectAccess = ObjectStore> {
   /** Stores plaintext as an object of `kind` unless an object with its id exists. */
   async putObject(kind: 'chunk' | 'tree' | 'snapshot', plaintext: Uint8Array, opts?: StoreOptions): Promise<PutResult> {
     const id = this.contentId(plaintext);
-    if (await this.store.has(kind, id, opts)) return { id, isNew: false, storedBytes: 0 };
+    const started = await this.startPut(kind, id, plaintext, opts);
+    return started ? started.stored : { id, isNew: false, storedBytes: 0 };
+  }
+
+  /**
+   * The first half of a put, for callers that computed the id: undefined if
+   * the store has the object; otherwise the plaintext is sealed before this
+   * resolves and the store's put is left in flight.
+   */
+  async startPut(kind: 'chunk' | 'tree' | 'snapshot', id: string, plaintext: Uint8Array, opts?: StoreOptions): Promise<StartedPut | undefined> {
+    if (await this.store.has(kind, id, opts)) return undefined;
     const sealed = this.seal(kind, id, plaintext);
     const size = sealed.length; // read before put: the bytes may be transferred to another thread
-    const isNew = await this.store.put(kind, id, sealed, opts);
-    return { id, isNew, storedBytes: isNew ? size : 0 };
+    const stored = this.store.put(kind, id, sealed, opts).then((isNew): PutResult => ({ id, isNew, storedBytes: isNew ? size : 0 }));
+    return { stored };
   }
 
   async getObject(kind: Kind, id: string, opts?: StoreOptions): Promise<Uint8Array> {
@@ -238,7 +257,12 @@ export class Repository<S extends ObjectAccess = ObjectStore> {
   }
 
   async getTree(id: string, opts?: StoreOptions): Promise<TreeNode> {
-    return decodeTreeNode(decodeCbor(await this.getObject('tree', id, opts), `tree ${id}`), `tree ${id}`);
+    return decodeTreeObject(id, await this.getObject('tree', id, opts));
+  }
+
+  /** Writes one directory's sorted entries as tree nodes, split with this repository's key; the root node's id. */
+  writeDirectory(entries: TreeEntry[], putNode: (node: TreeNode) => Promise<string>): Promise<string> {
+    return writeDirectory(entries, this.keys.chunker, putNode);
   }
 
   async putSnapshot(s: Snapshot, opts?: StoreOptions): Promise<PutResult> {
@@ -246,8 +270,64 @@ export class Repository<S extends ObjectAccess = ObjectStore> {
   }
 
   async getSnapshot(id: string, opts?: StoreOptions): Promise<SnapshotInfo> {
-    const s = decodeSnapshot(decodeCbor(await this.getObject('snapshot', id, opts), `snapshot ${id}`), `snapshot ${id}`);
-    return { id, ...s };
+    return decodeSnapshotObject(id, await this.getObject('snapshot', id, opts));
+  }
+
+  /** Resolves once every object put before the call is durable. */
+  async flush(this: Repository): Promise<void> {
+    await this.store.flush?.();
+  }
+
+  /** Single-object access to the store, for the worker pool's bridge to its workers' store proxies (lib/engine-workers). */
+  objectAccessForWorkers(): ObjectAccess {
+    return this.store;
+  }
+
+  hasObject(kind: Kind, id: string, opts?: StoreOptions): Promise<boolean> {
+    return this.store.has(kind, id, opts);
+  }
+
+  hasMany(kind: Kind, ids: readonly string[], opts?: StoreOptions): Promise<boolean[]> {
+    return this.store.hasMany(kind, ids, opts);
+  }
+
+  /** The stored (sealed) size of an object, read from the store without opening it. */
+  async storedSize(kind: Kind, id: string, opts?: StoreOptions): Promise<number> {
+    return (await this.store.get(kind, id, opts)).length;
+  }
+
+  /** Every id of a kind the store lists, in no order. */
+  listIds(this: Repository, kind: 'snapshot' | 'tree' | 'chunk', opts?: StoreOptions): AsyncIterable<string> {
+    return this.store.list(kind, opts);
+  }
+
+  /** Every snapshot id in the store, from its listing alone. */
+  listSnapshotIds(this: Repository, opts?: StoreOptions): AsyncIterable<string> {
+    return this.store.list('snapshot', opts);
+  }
+
+  /** Makes listings and has() see what other processes stored and deleted until now (format-spec 14.8). */
+  async refresh(this: Repository): Promise<void> {
+    await this.store.refresh?.();
+  }
+
+  /** Deletes a tree or chunk (the collector's sweep); NOT_FOUND if absent. */
+  async deleteObject(this: Repository, kind: 'tree' | 'chunk', id: string, opts?: StoreOptions): Promise<void> {
+    await this.store.delete(kind, id, opts);
+  }
+
+  /**
+   * The store's repacking (format-spec 14.8), for prune's repack hook, or
+   * undefined where the store has none (obnam-server repacks its own storage).
+   */
+  repacker(this: Repository): ((opts: RepackOptions) => Promise<RepackResult>) | undefined {
+    const store = this.store;
+    return store.repack ? (opts) => store.repack!(opts) : undefined;
+  }
+
+  /** Deletes a garbage-collection plan; NOT_FOUND if absent, PERMISSION where the store forbids deletion. */
+  async deletePlan(this: Repository, id: string, opts?: StoreOptions): Promise<void> {
+    await this.store.delete('gcplan', id, opts);
   }
 
   /**
@@ -257,7 +337,7 @@ export class Repository<S extends ObjectAccess = ObjectStore> {
    */
   async scanSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotScan> {
     const ids: string[] = [];
-    for await (const id of this.store.list('snapshot', opts)) ids.push(id);
+    for await (const id of this.listSnapshotIds(opts)) ids.push(id);
     const snapshots: SnapshotInfo[] = [];
     const damaged: DamagedSnapshot[] = [];
     const limit = 16;
@@ -293,7 +373,7 @@ export class Repository<S extends ObjectAccess = ObjectStore> {
   private async snapshotIdsMatching(this: Repository, ref: string, opts?: StoreOptions): Promise<string[]> {
     if (!/^[0-9a-f]{1,64}$/.test(ref)) throw new ObnamError('NOT_FOUND', `no snapshot ${JSON.stringify(ref)}: expected a hex id, an id prefix or "latest"`);
     const matches: string[] = [];
-    for await (const id of this.store.list('snapshot', opts)) if (id.startsWith(ref)) matches.push(id);
+    for await (const id of this.listSnapshotIds(opts)) if (id.startsWith(ref)) matches.push(id);
     if (matches.length === 0) throw new ObnamError('NOT_FOUND', `no snapshot ${ref}`);
     if (matches.length > 1) throw new ObnamError('AMBIGUOUS', `snapshot prefix ${ref} matches ${matches.length} snapshots; give more digits`);
     return matches;

@@ -1,11 +1,19 @@
 /**
- * Walking a snapshot's trees by path: resolve a path to its entry, list
- * everything below a directory depth-first in name order, and collect what
- * trees reach (garbage collection's mark and sweep).
+ * The one tree walker: every engine that reads a snapshot's trees (ls,
+ * restore, fsck, diff, dump, the file-system view, the collector) walks them
+ * with what is here, over a NodeLoader (usually an ObjectReader's getTree,
+ * cached or counted as the engine needs). A directory's entries in name
+ * order across its pages (directoryEntries), a path resolved to its entry
+ * (lookupPath: the only place paths are resolved; resolvePath for the
+ * commands), everything below a directory depth-first (walkTree), and what
+ * trees reach (addReachable: garbage collection's mark and sweep).
  */
 import { ObnamError } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
 import { directoryEntries, findEntry, NodeLoader } from '../format/treesplit.js';
+
+export { directoryEntries, MAX_DEPTH } from '../format/treesplit.js';
+export type { NodeLoader } from '../format/treesplit.js';
 /** What a reachable set needs: the exact IdSet or an IdPrefixSet. */
 interface IdMembership {
   add(id: string | Uint8Array): boolean;
@@ -25,21 +33,39 @@ export interface WalkedEntry {
   entry: TreeEntry;
 }
 
-/** The entry at `components` below the root tree, or undefined for the root itself. */
+/**
+ * Where a path lookup ended: at its entry (none for the root itself; `tree`
+ * is the directory's tree when it is one), or short of it: component
+ * `depth` is absent, or (notDir) is not a directory but has components
+ * below it. A hardlink is an entry like any other (not followed).
+ */
+export type PathLookup =
+  | { found: true; tree?: string; entry?: TreeEntry }
+  | { found: false; depth: number; notDir: boolean };
+
+/** Looks up `components` below the root tree, loading only the nodes on the path. */
+export async function lookupPath(load: NodeLoader, rootTree: string, components: readonly Uint8Array[]): Promise<PathLookup> {
+  let tree = rootTree;
+  let entry: TreeEntry | undefined;
+  for (let i = 0; i < components.length; i++) {
+    entry = await findEntry(load, tree, components[i]!);
+    if (!entry) return { found: false, depth: i, notDir: false };
+    if (entry.type === 'dir') tree = entry.subtree!;
+    else if (i < components.length - 1) return { found: false, depth: i, notDir: true };
+  }
+  return { found: true, tree: entry === undefined || entry.type === 'dir' ? tree : undefined, entry };
+}
+
+/** The entry at `components` below the root tree, or undefined for the root itself; NOT_FOUND naming the path otherwise. */
 export async function resolvePath(
   load: NodeLoader,
   rootTree: string,
   components: Buffer[],
 ): Promise<{ tree?: string; entry?: TreeEntry }> {
-  let tree = rootTree;
-  let entry: TreeEntry | undefined;
-  for (let i = 0; i < components.length; i++) {
-    entry = await findEntry(load, tree, components[i]!);
-    if (!entry) throw new ObnamError('NOT_FOUND', `/${components.map(String).join('/')} is not in this snapshot`);
-    if (entry.type === 'dir') tree = entry.subtree!;
-    else if (i < components.length - 1) throw new ObnamError('NOT_FOUND', `/${components.slice(0, i + 1).map(String).join('/')} is not a directory`);
-  }
-  return { tree: entry === undefined || entry.type === 'dir' ? tree : undefined, entry };
+  const r = await lookupPath(load, rootTree, components);
+  if (r.found) return { tree: r.tree, entry: r.entry };
+  if (r.notDir) throw new ObnamError('NOT_FOUND', `/${components.slice(0, r.depth + 1).map(String).join('/')} is not a directory`);
+  throw new ObnamError('NOT_FOUND', `/${components.map(String).join('/')} is not in this snapshot`);
 }
 
 /** Every entry below a directory tree, depth-first, each directory before its contents. */

@@ -24,9 +24,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
 import type { TreeEntry } from '../format/tree.js';
-import { directoryEntries } from '../format/treesplit.js';
-import { resolvePath, snapshotPathComponents } from '../repo/treewalk.js';
-import type { Repository, SnapshotInfo } from '../repo/repository.js';
+import { directoryEntries, resolvePath, snapshotPathComponents } from '../repo/treewalk.js';
+import type { ObjectReader, SnapshotInfo } from '../repo/views.js';
 import { fsops } from '../util/fsops.js';
 import { own } from '../util/own.js';
 import { Pending, pending, ready } from '../util/pending.js';
@@ -66,7 +65,7 @@ export function newRestoreProgress(): RestoreProgress {
   return { files: 0, dirs: 0, bytes: 0, errors: 0 };
 }
 
-export async function restore(repo: Repository, snapshot: SnapshotInfo, opts: RestoreOptions): Promise<RestoreResult> {
+export async function restore(repo: ObjectReader, snapshot: SnapshotInfo, opts: RestoreOptions): Promise<RestoreResult> {
   return new RestoreRun(repo, opts).run(snapshot);
 }
 
@@ -99,7 +98,7 @@ class RestoreRun {
   private flushScheduled = false;
 
   constructor(
-    private readonly repo: Repository,
+    private readonly repo: ObjectReader,
     private readonly opts: RestoreOptions,
   ) {
     this.progress = opts.progress ?? newRestoreProgress();

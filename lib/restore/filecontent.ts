@@ -6,8 +6,7 @@
  * through a symlink); `path` is relative to the restore root.
  */
 import { describeError, ObnamError } from '../errors.js';
-import type { Repository } from '../repo/repository.js';
-import type { ObjectAccess } from '../store/store.js';
+import type { ObjectReader } from '../repo/views.js';
 import { fsops } from '../util/fsops.js';
 import { acquireDirs, applyFdMetadata, createReplacing, releaseDirs, removeQuietly, RestoreMeta, RestoreRoot, writeAllSync } from './apply.js';
 
@@ -20,7 +19,7 @@ export interface RestoreFileResult {
 }
 
 export async function restoreFileContent(
-  repo: Repository<ObjectAccess>,
+  repo: ObjectReader,
   root: RestoreRoot,
   path: Uint8Array,
   chunks: [string, number][],

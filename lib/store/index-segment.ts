@@ -55,14 +55,25 @@ export function encodeSegment(packs: ReadonlyMap<string, SegmentPack>): Buffer {
   return b;
 }
 
-/** The packs a segment describes; CORRUPT if it is damaged. */
-export function decodeSegment(b: Buffer, what: string): Map<string, SegmentPack> {
+/** A pack as a decoded segment describes it: its entries are read from the segment's bytes as they are iterated. */
+export interface DecodedSegmentPack {
+  size: number;
+  entries: Iterable<PackedEntry>;
+}
+
+/**
+ * The packs a segment describes; CORRUPT if it is damaged. The whole segment
+ * is checked here, but no object is made per entry until `entries` is
+ * iterated (a segment may list millions: they go into the compact index one
+ * at a time instead of all first into arrays).
+ */
+export function decodeSegment(b: Buffer, what: string): Map<string, DecodedSegmentPack> {
   const bad = (why: string) => new ObnamError('CORRUPT', `${what}: damaged index segment (${why})`);
   if (b.length < HEADER + 32 || !SEGMENT_MAGIC.equals(b.subarray(0, 4)) || b[4] !== 1) throw bad('header');
   if (!sha256(b.subarray(0, b.length - 32)).equals(b.subarray(b.length - 32))) throw bad('digest');
   const end = b.length - 32;
   const count = b.readUInt32BE(8);
-  const out = new Map<string, SegmentPack>();
+  const out = new Map<string, DecodedSegmentPack>();
   let o = HEADER;
   for (let i = 0; i < count; i++) {
     if (o + PACK_HEAD > end) throw bad('truncated');
@@ -71,15 +82,24 @@ export function decodeSegment(b: Buffer, what: string): Map<string, SegmentPack>
     const n = b.readUInt32BE(o + 40);
     o += PACK_HEAD;
     if (o + n * ENTRY > end) throw bad('truncated');
-    const entries: PackedEntry[] = [];
+    const first = o;
     for (let j = 0; j < n; j++, o += ENTRY) {
-      const kind = KIND_BY_CODE.get(b[o]!);
       const offset = Number(b.readBigUInt64BE(o + 33));
-      if (!kind || offset < PACK_HEADER_BYTES + RECORD_HEADER_BYTES || offset > 2 ** 32 - 1) throw bad('entry out of range');
-      entries.push({ kind, id: b.toString('hex', o + 1, o + 33), offset, length: b.readUInt32BE(o + 41) });
+      if (!KIND_BY_CODE.has(b[o]!) || offset < PACK_HEADER_BYTES + RECORD_HEADER_BYTES || offset > 2 ** 32 - 1) throw bad('entry out of range');
     }
-    out.set(pack, { size: packSize, entries });
+    out.set(pack, { size: packSize, entries: lazyEntries(b, first, n) });
   }
   if (o !== end) throw bad('trailing bytes');
   return out;
+}
+
+/** `n` checked entries at `first` in a segment, decoded as they are iterated (each time). */
+function lazyEntries(b: Buffer, first: number, n: number): Iterable<PackedEntry> {
+  return {
+    *[Symbol.iterator]() {
+      for (let j = 0, o = first; j < n; j++, o += ENTRY) {
+        yield { kind: KIND_BY_CODE.get(b[o]!)!, id: b.toString('hex', o + 1, o + 33), offset: Number(b.readBigUInt64BE(o + 33)), length: b.readUInt32BE(o + 41) };
+      }
+    },
+  };
 }

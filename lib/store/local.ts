@@ -553,19 +553,18 @@ export class LocalStore implements ObjectStore {
     throwIfAborted(opts.signal);
     if (PACKED.has(kind)) {
       await this.refresh();
-      const seen = new Set<string>();
+      // Streamed from the compact index: no string or set entry per stored object
+      // is kept (a repository may hold millions); only the few unsealed ids are.
+      const unsealed = new Set<string>();
       for (const key of this.unsealed.keys()) {
-        if (key.startsWith(`${kind}/`)) {
-          seen.add(key.slice(kind.length + 1));
-          yield key.slice(kind.length + 1);
-        }
-      }
-      for (const id of [...this.index.ids(kind)]) {
-        if (seen.has(id)) continue;
-        seen.add(id);
+        if (!key.startsWith(`${kind}/`)) continue;
+        const id = key.slice(kind.length + 1);
+        if (this.index.has(kind, id)) continue;
+        unsealed.add(id);
         yield id;
       }
-      for (const id of [...this.journalIndex.ids(kind)]) if (!seen.has(id)) yield id;
+      for (const id of this.index.ids(kind)) yield id;
+      for (const id of [...this.journalIndex.ids(kind)]) if (!unsealed.has(id) && !this.index.has(kind, id)) yield id;
       return;
     }
     let names: string[];
@@ -751,7 +750,7 @@ export class LocalStore implements ObjectStore {
         if (errnoCode(e) !== 'ENOENT') throw new ObnamError('IO', `cannot list index segments: ${(e as Error).message}`);
       }
       for (const name of names) {
-        let packs: Map<string, import('./index-segment.js').SegmentPack>;
+        let packs: Map<string, import('./index-segment.js').DecodedSegmentPack>;
         try {
           packs = decodeSegment(await fs.readFile(segmentPath(this.dir, name)), `index segment ${name}`);
         } catch {

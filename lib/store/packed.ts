@@ -30,7 +30,7 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind, KINDS } from '../format/version.js';
 import { CompactPackIndex, PackedEntry, PackedLocation } from './compact-index.js';
 import { frameHeader, unframe } from './framing.js';
-import { decodeSegment, encodeSegment, SegmentPack } from './index-segment.js';
+import { DecodedSegmentPack, decodeSegment, encodeSegment } from './index-segment.js';
 import { FILE_DIRS, PACKED } from './local-layout.js';
 import {
   FOOTER_BYTES,
@@ -495,7 +495,7 @@ export class PackedStore implements ObjectStore {
     for await (const b of this.backend.list('index/')) if (SEGMENT_NAME.test(b.name) && !this.segments.has(b.name)) newSegments.push(b.name);
     const covered = new Set<string>();
     await this.parallel(newSegments, async (name) => {
-      let packs: Map<string, SegmentPack>;
+      let packs: Map<string, DecodedSegmentPack>;
       try {
         packs = decodeSegment(await this.backend.get(name), name);
       } catch (e) {

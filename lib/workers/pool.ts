@@ -10,7 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ObnamError, ErrorCode } from '../errors.js';
-import type { ObjectStore } from '../store/store.js';
+import type { ObjectAccess } from '../store/store.js';
 import { serveStoreRequest, StoreRequest } from './store-proxy.js';
 import type { Task, TaskMap, TaskProgress, TaskResult, TaskRunner } from './protocol.js';
 
@@ -42,7 +42,7 @@ export interface PoolOptions {
   /** How many queued tasks ready() tolerates before making producers wait. */
   queueLimit?: number;
   /** The store workers reach through their StoreProxy. */
-  store?: ObjectStore;
+  store?: ObjectAccess;
 }
 
 /** A pool whose workers run the tasks of map M (their entry module registers M's handlers). */
@@ -55,7 +55,7 @@ export class WorkerPool<M extends TaskMap> implements TaskRunner<M> {
   private failed?: Error;
   private readonly perWorker: number;
   private readonly queueLimit: number;
-  private readonly store?: ObjectStore;
+  private readonly store?: ObjectAccess;
 
   constructor(script: URL, opts: PoolOptions) {
     this.store = opts.store;

@@ -7,8 +7,7 @@
  */
 import type { MasterKeys } from '../crypto/keys.js';
 import type { RepoConfig } from '../format/config.js';
-import type { Repository } from '../repo/repository.js';
-import type { ObjectAccess } from '../store/store.js';
+import type { ChunkWriter, ObjectReader } from '../repo/views.js';
 
 /** What a worker thread starts with: the unlocked keys and config of the repository the main thread opened. */
 export interface WorkerSetup {
@@ -51,8 +50,8 @@ export interface TaskRunner<M extends TaskMap> {
 
 /** What a handler gets besides its arguments, in a worker thread. */
 export interface TaskContext<P> {
-  /** The repository the main thread opened, reached through the worker's store proxy. */
-  repo: Repository<ObjectAccess>;
+  /** The repository the main thread opened, reached through the worker's store proxy: reading, and writing chunks. */
+  repo: ObjectReader & ChunkWriter;
   progress(value: P): void;
 }
 

@@ -8,11 +8,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ObnamError, describeError } from '../errors.js';
 import { Repository } from '../repo/repository.js';
-import type { ObjectAccess } from '../store/store.js';
 import { StoreProxy, StoreReply } from './store-proxy.js';
-import type { Answer, TaskHandlers, TaskMap, WorkerSetup } from './protocol.js';
+import type { Answer, TaskContext, TaskHandlers, TaskMap, WorkerSetup } from './protocol.js';
 
-type AnyHandler = (task: object, ctx: { repo: Repository<ObjectAccess>; progress(value: unknown): void }) => Answer<unknown> | Promise<Answer<unknown>>;
+type AnyHandler = (task: object, ctx: TaskContext<unknown>) => Answer<unknown> | Promise<Answer<unknown>>;
 
 /** Serves tasks on this worker thread's port until the pool terminates it. */
 export function serveTasks<M extends TaskMap>(handlers: TaskHandlers<M>): void {

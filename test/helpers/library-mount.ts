@@ -13,7 +13,7 @@
  *
  *   node library-mount.js '{"repo": DIR, "mountpoint": DIR, "passphrase": P, ...LibraryMountSettings}'
  */
-import { poolLoader } from '../../lib/fsview/objects.js';
+import { poolReader } from '../../lib/fsview/objects.js';
 import { FsView } from '../../lib/fsview/view.js';
 import { Repository } from '../../lib/repo/repository.js';
 import { openStore } from '../../lib/store/open.js';
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   let clock = 0;
   try {
     const view = await FsView.open(
-      { listSnapshotIds: () => repo.store.list('snapshot'), load: poolLoader(pool), refresh: async () => repo.store.refresh?.() },
+      { ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() },
       {
         onWarning: log,
         refreshMs: settings.refreshMs,

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   now += 3_600_000;
   const forgotten = await backup(repo, { paths: [FIXTURE_SOURCE], pool, hostname: 'fixture-host', username: 'fixture', clock });
   await pool.close();
-  await repo.store.delete('snapshot', forgotten.id);
+  await repo.deleteSnapshot(forgotten.id);
   now += 3_600_000;
   const marked = await mark(repo, { clock, hostname: 'fixture-host' });
   const plan = { plans: marked.plans, ...(await repo.getPlan(marked.plans[0]!)) };

@@ -23,7 +23,7 @@ export async function entryAt(repo: Repository, path: string): Promise<TreeEntry
 
 /** Where an object's bytes are on disk. */
 export function locate(repo: Repository, kind: 'tree' | 'chunk', id: string): { file: string; offset: number; length: number } {
-  const loc = (repo.store as LocalStore).locate(kind, id);
+  const loc = (Repository.storeForTests(repo) as LocalStore).locate(kind, id);
   if (!loc) throw new Error(`${kind} ${id} is not in a pack`);
   return loc;
 }

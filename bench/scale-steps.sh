@@ -1,0 +1,58 @@
+#!/bin/bash
+# bench/scale-steps.sh: single obnam steps on the scale benchmark's synthetic
+# FUSE source (bench/synthfs.ts), keeping the repository between runs, so one
+# step (fsck, a walk of the mount) can be measured before and after a change
+# on the same repository without backing up again. Each step prints wall
+# seconds, CPU seconds (user+system) and peak RSS (GNU time, or VmHWM of the
+# mount process). Needs `npx tsc -p .` first; run as root (drops the page
+# cache before each step, like bench:scale).
+#
+#   bench/scale-steps.sh FILES STEP...
+#     FILES   file count of the data set (bench/scale-data.ts)
+#     STEP    init (new repository, production scrypt cost), backup,
+#             prof-backup (the same under node --cpu-prof, profiles in
+#             $BENCH_DIR/FILES/prof), fsck, walk (mount, find every file of
+#             the latest snapshot, read every 100th; MOUNT_ARGS are passed
+#             to obnam mount, e.g. "--cache-size 64M")
+#   BENCH_DIR   work directory (default /tmp/obnam-scale-steps): FILES/repo
+#   OBNAM       the obnam entry script (default bin/obnam; e.g. a copy of an
+#               older build's dist with its own entry, for before/after)
+set -euo pipefail
+FILES=$1; shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OBNAM=${OBNAM:-$ROOT/bin/obnam}
+W=${BENCH_DIR:-/tmp/obnam-scale-steps}/$FILES
+export OBNAM_PASSPHRASE=bench OBNAM_NO_PROGRESS=1 UV_THREADPOOL_SIZE=16
+mkdir -p "$W/src"
+fusermount -u -z "$W/src" 2>/dev/null || true
+rm -f "$W/in"; mkfifo "$W/in"
+node "$ROOT/dist/bench/synthfs.js" "$W/src" "$FILES" < "$W/in" > "$W/synthfs.out" &
+SYNTHFS=$!
+exec 3>"$W/in" # synthfs unmounts and exits when this closes
+trap 'exec 3>&-; wait $SYNTHFS || true; fusermount -u -z "$W/src" 2>/dev/null || true' EXIT
+for _ in $(seq 300); do grep -q mounted "$W/synthfs.out" && break; sleep 0.1; done
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+T="%e s, %U+%S CPU s, peak RSS %M KiB"
+for step in "$@"; do
+  case $step in
+    init) rm -rf "$W/repo"; node "$OBNAM" --repo "$W/repo" init > /dev/null ;;
+    backup) drop; /usr/bin/time -f "backup $FILES: $T" node "$OBNAM" --repo "$W/repo" backup "$W/src" > /dev/null ;;
+    prof-backup) drop; rm -rf "$W/prof"
+      /usr/bin/time -f "prof-backup $FILES: $T" node --cpu-prof --cpu-prof-dir="$W/prof" "$OBNAM" --repo "$W/repo" backup "$W/src" > /dev/null ;;
+    fsck) drop; /usr/bin/time -f "fsck $FILES: $T" node "$OBNAM" --repo "$W/repo" fsck | tail -1 ;;
+    walk) drop; M=$W/mnt; mkdir -p "$M"
+      # shellcheck disable=SC2086
+      node "$OBNAM" --repo "$W/repo" mount "$M" ${MOUNT_ARGS:-} 2> "$W/mount.err" &
+      P=$!
+      for _ in $(seq 600); do grep -q " $M " /proc/mounts && break; sleep 0.1; done
+      T0=$(date +%s.%N)
+      N=$(find "$M/latest/" -type f | tee "$W/files.txt" | wc -l)
+      awk 'NR % 100 == 0' "$W/files.txt" | xargs -r -d '\n' cat > /dev/null
+      T1=$(date +%s.%N)
+      HWM=$(awk '/VmHWM/ { print $2 }' "/proc/$P/status")
+      CPU=$(awk '{ print ($14 + $15) / 100 }' "/proc/$P/stat")
+      fusermount -u "$M"; wait $P || true
+      echo "walk $FILES ${MOUNT_ARGS:-}: $N files, $(echo "$T1 - $T0" | bc) s, $CPU CPU s, peak RSS $((HWM / 1024)) MiB" ;;
+    *) echo "unknown step $step" >&2; exit 2 ;;
+  esac
+done
