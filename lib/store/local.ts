@@ -38,9 +38,9 @@ import { PackWriter } from './pack-writer.js';
 import { FOOTER_BYTES, INDEX_ENTRY_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
 import { KIND_CODE } from '../format/version.js';
 import { CompactPackIndex } from './compact-index.js';
-import { Location, PackIndex, tombstoneKey } from './pack-index.js';
+import { Location, PackIndex, parseTombstoneKey, tombstoneKey } from './pack-index.js';
 import { pageOfListing } from './list-page.js';
-import { RepackHost, repackStore, RepackWriter, Tombstone } from './repack.js';
+import { RepackHost, repackStore, RepackWriter, tombstonesNaming } from './repack.js';
 import { ownerAlive, ownerTag } from '../util/owner.js';
 import type { ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
 
@@ -51,7 +51,6 @@ const MAX_OPEN_PACKS = 64;
 const STALE_TMP_MS = 24 * 3600 * 1000;
 /** The repack lock (local-store.md section 5.1): holds the owner tag of the repacking process. */
 const REPACK_LOCK = 'repack-lock';
-const TOMBSTONE_NAME = /^([a-z]+)-([0-9a-f]{64})-([0-9a-f]{64})$/;
 
 export interface PutOptions extends StoreOptions {
   /** SHA-256 of `data` as computed by the sender; the put fails with CORRUPT if it differs. */
@@ -698,11 +697,11 @@ export class LocalStore implements ObjectStore {
   private async loadTombstones(): Promise<void> {
     try {
       for (const name of await fs.readdir(path.join(this.dir, 'deleted'))) {
-        const m = TOMBSTONE_NAME.exec(name);
-        if (m && isKind(m[1]!) && !this.tombstones.has(name)) {
+        const t = parseTombstoneKey(name);
+        if (t && !this.tombstones.has(name)) {
           this.tombstones.add(name);
-          this.index.hide(m[1] as Kind, m[2]!, m[3]!);
-          this.journalIndex.hide(m[1] as Kind, m[2]!, m[3]!);
+          this.index.hide(t.kind, t.id, t.pack);
+          this.journalIndex.hide(t.kind, t.id, t.pack);
         }
       }
     } catch (e) {
@@ -945,10 +944,6 @@ export class LocalStore implements ObjectStore {
   }
 
   private repackHost(): RepackHost {
-    const parse = (t: string): Tombstone | undefined => {
-      const m = TOMBSTONE_NAME.exec(t);
-      return m && isKind(m[1]!) ? { kind: m[1] as Kind, id: m[2]!, pack: m[3]! } : undefined;
-    };
     const deleted = path.join(this.dir, 'deleted');
     return {
       packSize: this.packSize,
@@ -983,12 +978,7 @@ export class LocalStore implements ObjectStore {
       locations: (kind, id) => this.index.locations(kind, id),
       tombstonesNaming: async (packs) => {
         await this.loadTombstones();
-        const out: Tombstone[] = [];
-        for (const t of this.tombstones) {
-          const x = parse(t);
-          if (x && packs.has(x.pack)) out.push(x);
-        }
-        return out;
+        return tombstonesNaming(this.tombstones, packs);
       },
       tombstone: async (t) => {
         const key = tombstoneKey(t.kind, t.id, t.pack);

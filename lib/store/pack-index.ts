@@ -4,7 +4,7 @@
  * indexes. A copy of an object can be deleted before its pack is rewritten:
  * a tombstone names the object and the pack, and hides that copy.
  */
-import type { Kind } from '../format/version.js';
+import { isKind, type Kind } from '../format/version.js';
 
 export interface Location {
   pack: string;
@@ -21,6 +21,14 @@ export interface IndexEntry extends Location {
 }
 
 export const tombstoneKey = (kind: Kind, id: string, pack: string) => `${kind}-${id}-${pack}`;
+
+const TOMBSTONE_KEY = /^([a-z]+)-([0-9a-f]{64})-([0-9a-f]{64})$/;
+
+/** The copy a tombstone name (KIND-ID-PACK) hides; undefined for a name that does not fit. */
+export function parseTombstoneKey(key: string): { kind: Kind; id: string; pack: string } | undefined {
+  const m = TOMBSTONE_KEY.exec(key);
+  return m && isKind(m[1]!) ? { kind: m[1], id: m[2]!, pack: m[3]! } : undefined;
+}
 
 export class PackIndex {
   private readonly byKind = new Map<Kind, Map<string, Location>>();

@@ -43,11 +43,11 @@ import {
   RECORD_HEADER_BYTES,
   recordHeader,
 } from './pack-format.js';
-import { tombstoneKey } from './pack-index.js';
+import { parseTombstoneKey, tombstoneKey } from './pack-index.js';
 import { pageOfListing } from './list-page.js';
 import { hostname } from 'node:os';
 import { ownerAlive, ownerTag } from '../util/owner.js';
-import { RepackHost, repackStore, RepackWriter, Tombstone } from './repack.js';
+import { RepackHost, repackStore, RepackWriter, tombstonesNaming } from './repack.js';
 import type { ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
 import { KIND_CODE } from '../format/version.js';
 
@@ -83,7 +83,6 @@ const isMissing = (e: unknown) => e instanceof ObnamError && e.code === 'NOT_FOU
 const packName = (pack: string) => `packs/${pack.slice(0, 2)}/${pack}`;
 const framedName = (kind: Kind, id: string) => `${FILE_DIRS[kind]}/${id}`;
 const PACK_NAME = /^packs\/([0-9a-f]{2})\/([0-9a-f]{64})$/;
-const TOMBSTONE = /^deleted\/([a-z]+)-([0-9a-f]{64})-([0-9a-f]{64})$/;
 const SEGMENT_NAME = /^index\/([0-9a-f]{64})$/;
 
 /** A pack being filled in memory. */
@@ -463,11 +462,11 @@ export class PackedStore implements ObjectStore {
   /** Learns the tombstones not seen yet, hiding the copies they name. */
   private async loadTombstones(): Promise<void> {
     for await (const b of this.backend.list('deleted/')) {
-      const m = TOMBSTONE.exec(b.name);
-      const t = m && isKind(m[1]!) ? b.name.slice('deleted/'.length) : undefined;
-      if (t && !this.tombstones.has(t)) {
-        this.tombstones.add(t);
-        this.index.hide(m![1] as Kind, m![2]!, m![3]!);
+      const key = b.name.slice('deleted/'.length);
+      const t = b.name.startsWith('deleted/') ? parseTombstoneKey(key) : undefined;
+      if (t && !this.tombstones.has(key)) {
+        this.tombstones.add(key);
+        this.index.hide(t.kind, t.id, t.pack);
       }
     }
   }
@@ -639,10 +638,6 @@ export class PackedStore implements ObjectStore {
   }
 
   private repackHost(): RepackHost {
-    const parse = (t: string): Tombstone | undefined => {
-      const m = TOMBSTONE.exec(`deleted/${t}`);
-      return m && isKind(m[1]!) ? { kind: m[1] as Kind, id: m[2]!, pack: m[3]! } : undefined;
-    };
     return {
       packSize: this.packSize,
       lock: () => this.repackLock(),
@@ -693,12 +688,7 @@ export class PackedStore implements ObjectStore {
       locations: (kind, id) => this.index.locations(kind, id),
       tombstonesNaming: async (packs) => {
         await this.loadTombstones();
-        const out: Tombstone[] = [];
-        for (const t of this.tombstones) {
-          const x = parse(t);
-          if (x && packs.has(x.pack)) out.push(x);
-        }
-        return out;
+        return tombstonesNaming(this.tombstones, packs);
       },
       tombstone: async (t) => {
         const key = tombstoneKey(t.kind, t.id, t.pack);

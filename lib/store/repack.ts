@@ -22,6 +22,7 @@ import { ObnamError, throwIfAborted } from '../errors.js';
 import { sha256 } from '../crypto/hash.js';
 import { Kind, KIND_CODE } from '../format/version.js';
 import type { PackedLocation } from './compact-index.js';
+import { parseTombstoneKey } from './pack-index.js';
 import { FOOTER_BYTES, INDEX_ENTRY_BYTES, PACK_HEADER_BYTES, PackEntry, RECORD_HEADER_BYTES } from './pack-format.js';
 import type { RepackOptions, RepackResult } from './store.js';
 
@@ -50,6 +51,16 @@ export interface Tombstone {
   kind: Kind;
   id: string;
   pack: string;
+}
+
+/** The tombstones among `keys` (KIND-ID-PACK names) that name one of `packs`. */
+export function tombstonesNaming(keys: Iterable<string>, packs: ReadonlySet<string>): Tombstone[] {
+  const out: Tombstone[] = [];
+  for (const key of keys) {
+    const t = parseTombstoneKey(key);
+    if (t && packs.has(t.pack)) out.push(t);
+  }
+  return out;
 }
 
 /** What a pack store offers the repacker. */
