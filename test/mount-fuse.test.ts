@@ -14,6 +14,7 @@ import { Repository } from '../lib/repo/repository.js';
 import { resolvePath } from '../lib/repo/treewalk.js';
 import { openStore } from '../lib/store/open.js';
 import {
+  assertErrno,
   backup,
   changeSourceTree,
   cleanupMount,
@@ -64,13 +65,6 @@ async function helperPid(mountpoint: string): Promise<number | undefined> {
 
 /** Runs a tool, resolving with its exit code and output. */
 const tool = (cmd: string, args: string[], cwd?: string) => exec(cmd, args, cwd);
-
-async function assertErrno(p: Promise<unknown>, code: string, what: string): Promise<void> {
-  await assert.rejects(p, (e: NodeJS.ErrnoException) => {
-    assert.equal(e.code, code, `${what}: ${e.message}`);
-    return true;
-  });
-}
 
 describe('obnam mount', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
   let tmp: TempDir;

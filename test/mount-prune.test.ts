@@ -21,17 +21,22 @@ import { Repository } from '../lib/repo/repository.js';
 import { resolvePath } from '../lib/repo/treewalk.js';
 import { openStore } from '../lib/store/open.js';
 import { obnamOk } from './helpers/cli.js';
-import { backup, cleanupMount, fuseAvailable, initRepo, inSnapshot, LibraryMountProcess, mountedAt, PASSPHRASE, repoEnv, startLibraryMount } from './helpers/mount.js';
+import {
+  assertErrno,
+  backup,
+  cleanupMount,
+  fuseAvailable,
+  initRepo,
+  inSnapshot,
+  LibraryMountProcess,
+  mountedAt,
+  PASSPHRASE,
+  repoEnv,
+  startLibraryMount,
+} from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 const REFRESH_MS = 5000;
-
-async function assertErrno(p: Promise<unknown>, code: string, what: string): Promise<void> {
-  await assert.rejects(p, (e: NodeJS.ErrnoException) => {
-    assert.equal(e.code, code, `${what}: ${e.message}`);
-    return true;
-  });
-}
 
 describe('a mount and garbage collection', { skip: !fuseAvailable && 'no /dev/fuse' }, () => {
   let tmp: TempDir;

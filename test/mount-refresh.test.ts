@@ -19,6 +19,7 @@ import { Repository } from '../lib/repo/repository.js';
 import { resolvePath } from '../lib/repo/treewalk.js';
 import { openStore } from '../lib/store/open.js';
 import {
+  assertErrno,
   backup,
   cleanupMount,
   corruptStoredObject,
@@ -35,13 +36,6 @@ import {
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 const REFRESH_MS = 5000;
-
-async function assertErrno(p: Promise<unknown>, code: string, what: string): Promise<void> {
-  await assert.rejects(p, (e: NodeJS.ErrnoException) => {
-    assert.equal(e.code, code, `${what}: ${e.message}`);
-    return true;
-  });
-}
 
 const sorted = (a: string[]) => [...a].sort();
 

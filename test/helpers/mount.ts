@@ -4,6 +4,7 @@
  * it with the real CLI, `obnam mount` as a child process, and cleanup that
  * never leaves a mount behind (even a hung one).
  */
+import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -324,4 +325,12 @@ async function abortConnection(connection: string | undefined): Promise<void> {
   const dir = '/sys/fs/fuse/connections';
   if ((await fs.readdir(dir).catch(() => [])).length === 0) await exec('mount', ['-t', 'fusectl', 'none', dir]);
   await fs.writeFile(path.join(dir, connection, 'abort'), '1').catch(() => undefined);
+}
+
+/** Awaits p and checks that it rejects with this errno code. */
+export async function assertErrno(p: Promise<unknown>, code: string, what: string): Promise<void> {
+  await assert.rejects(p, (e: NodeJS.ErrnoException) => {
+    assert.equal(e.code, code, `${what}: ${e.message}`);
+    return true;
+  });
 }
