@@ -235,13 +235,22 @@ export async function mountedAt(mountpoint: string): Promise<{ device: string } 
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `obnam mount` and resolves once the file system is mounted (or rejects if the process ends first). */
+/**
+ * Starts `obnam mount` and resolves once the process says it is mounted: it then holds the FUSE fd,
+ * not only the kernel's mount (which appears a moment earlier). Rejects if the process ends first.
+ */
 export async function startMount(repo: string, mountpoint: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<MountProcess> {
   const child = spawn(process.execPath, [OBNAM, 'mount', mountpoint, ...extraArgs], {
     env: baseEnv({ ...repoEnv(repo), ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return whenMounted(child, mountpoint);
+  const m = await whenMounted(child, mountpoint);
+  for (let i = 0; i < 3000 && !/mounted read-only at/.test(m.stderr()); i++) {
+    if (!alive(m)) throw new Error(`obnam mount exited before saying it is mounted: ${m.stderr()}`);
+    await pause(10);
+  }
+  if (!/mounted read-only at/.test(m.stderr())) throw new Error(`obnam mount did not say it is mounted: ${m.stderr()}`);
+  return m;
 }
 
 export interface LibraryMountProcess extends MountProcess {
