@@ -28,33 +28,28 @@ async function openFds(): Promise<Map<number, string>> {
   return out;
 }
 
-export type HelperSocketOutcome = 'moved' | 'already below' | 'not found';
-
 /**
  * Mounts with `mount` and then gives the helper's socket a number below the
  * /dev/fuse fd: a number reserved before mounting (so below every fd the
  * mount opens) takes the one new socket. Does nothing unless exactly one
- * /dev/fuse fd and one socket are new.
+ * /dev/fuse fd and one socket are new, and the socket is above the fuse fd.
  */
-export async function mountWithHelperSocketBelow(mount: () => Promise<void>): Promise<HelperSocketOutcome> {
+export async function mountWithHelperSocketBelow(mount: () => Promise<void>): Promise<void> {
   const ops = fsops();
   const reserved = ops.reserveFd();
-  let kept = false;
   try {
     const before = await openFds();
     await mount();
     const fresh = [...(await openFds())].filter(([fd, link]) => before.get(fd) !== link);
     const fuse = fresh.filter(([, link]) => link === '/dev/fuse');
     const sockets = fresh.filter(([, link]) => link.startsWith('socket:'));
-    if (fuse.length !== 1 || sockets.length !== 1) return 'not found';
-    const [fuseFd] = fuse[0]!;
-    const [socketFd] = sockets[0]!;
-    if (socketFd < fuseFd) return 'already below';
-    if (reserved > fuseFd) return 'not found';
-    ops.moveFd(socketFd, reserved);
-    kept = true;
-    return 'moved';
-  } finally {
-    if (!kept) ops.close(reserved);
+    if (fuse.length === 1 && sockets.length === 1 && reserved < fuse[0]![0] && fuse[0]![0] < sockets[0]![0]) {
+      ops.moveFd(sockets[0]![0], reserved); // `reserved` now is the socket: kept open
+      return;
+    }
+  } catch (e) {
+    ops.close(reserved);
+    throw e;
   }
+  ops.close(reserved);
 }
