@@ -127,7 +127,9 @@ async function check(t: Template, dir: string, tmp: TempDir, label: string): Pro
   const midway = changed && dry.total.packsRewritten > 0;
   const again = JSON.parse((await obnamServerOk(['repack', dir, '--json'])).stdout);
   assert.equal(again.ok, true, `${label}: the next repack completes`);
-  assert.equal(again.total.packsRewritten, dry.total.packsRewritten, `${label}: it does what the dry run said`);
+  // After a killed repack, copies left twice are resolved as the repack goes, so it may rewrite
+  // fewer packs than the dry run (which judges every pack up front) announced, never more.
+  assert.ok(again.total.packsRewritten <= dry.total.packsRewritten, `${label}: it does at most what the dry run said (${again.total.packsRewritten} > ${dry.total.packsRewritten})`);
   const srv = await spawnServer(dir);
   try {
     const env = { env: { OBNAM_REPO: srv.url, OBNAM_TOKEN: t.token, OBNAM_SERVER_FINGERPRINT: t.fingerprint, OBNAM_PASSPHRASE: PASS, HOME: tmp.path } };
@@ -180,6 +182,16 @@ describe('repacking on obnam-server killed with SIGKILL', () => {
         const k = killAfter(['serve', '--dir', dir, '--listen', '127.0.0.1:0'], /background repack: looking at an idle namespace/, delayOf(`serve ${seed}`, span * 0.5));
         await k.done;
         if (await check(t, dir, tmp, `serve-${seed}`)) killedMidway++;
+      }
+      // Kills at random points may all miss the middle (before the first new pack, or after the
+      // last removal) on a machine slower or faster than at calibration: then aim at the middle
+      // on fresh copies, from early to late, until one lands there (bounded).
+      for (let attempt = 0; killedMidway === 0 && attempt < 6; attempt++) {
+        const dir = path.join(tmp.path, `repack-extra-${attempt}`);
+        fs.cpSync(t.dir, dir, { recursive: true });
+        await killAfter(['repack', dir], /repacking client alice/, span * (0.1 + 0.15 * attempt)).done;
+        if (await check(t, dir, tmp, `repack-extra-${attempt}`)) killedMidway++;
+        fs.rmSync(dir, { recursive: true });
       }
       console.log(`# a repack takes ${Math.round(span)} ms here; ${killedMidway} of ${2 * SEEDS.length} kills cut one off midway`);
       assert.ok(killedMidway >= 1, 'at least one kill cut a repack off midway');
