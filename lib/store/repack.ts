@@ -232,8 +232,11 @@ async function rewrite(host: RepackHost, chosen: PackUsage[], result: RepackResu
     if (!pending.size) return;
     const old = new Set(pending.keys());
     await host.writeSegment(made);
+    await opts.onStep?.('published', old);
     await carryOver(await host.tombstonesNaming(old));
+    await opts.onStep?.('carried', old);
     await host.removePacks(old);
+    await opts.onStep?.('removed', old);
     // Tombstones written while the old packs were being removed.
     const named = await host.tombstonesNaming(old);
     await carryOver(named);
@@ -253,8 +256,11 @@ async function rewrite(host: RepackHost, chosen: PackUsage[], result: RepackResu
     opts.onProgress?.(0, chosen.length);
     for (const u of chosen) {
       throwIfAborted(opts.signal);
-      const records = await host.liveRecords(u.pack);
-      if (!records) continue; // its index cannot be read: left alone (scrub reports it)
+      const listed = await host.liveRecords(u.pack);
+      if (!listed) continue; // its index cannot be read: left alone (scrub reports it)
+      // An object stored twice (a killed repack's duplicate) is live in one pack only, but once that pack
+      // is removed its other copy takes its place: one already copied by this run is not copied again.
+      const records = listed.filter((e) => !host.locations(e.kind, e.id).some((l) => made.has(l.pack)));
       const live = await readLive(host, u.pack, records, opts.signal);
       if (!live) continue; // a damaged record: left alone, scrub reports it
       for (const { e, data } of live) {
