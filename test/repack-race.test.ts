@@ -141,5 +141,40 @@ describe('repack: a delete by another handle in each window of retiring', () => 
         }
       });
     }
+
+    it(`${host.name}: a repack stopped after publishing its new packs removes them again, so a delete made meanwhile holds in every view`, async () => {
+      const { store: s, open, cleanup } = await host.make();
+      try {
+        const all = await fill(s, 40, 5000);
+        const ids = [...all.keys()];
+        const other = await open();
+        for (const id of ids.filter((_, i) => i % 2 === 0)) await s.delete('chunk', id);
+        const victims = ids.filter((_, i) => i % 2 === 1).slice(0, 6);
+        const kept = ids.filter((_, i) => i % 2 === 1).slice(6);
+        await assert.rejects(
+          s.repack({
+            maxUnusedPercent: 0,
+            onStep: async (step) => {
+              if (step !== 'published') return;
+              for (const id of victims) await other.delete('chunk', id);
+              throw new Error('stopped');
+            },
+          }),
+          /stopped/,
+        );
+        await other.close();
+        await s.close();
+        const fresh = await open();
+        for (const id of victims) assert.equal(await fresh.has('chunk', id), false, `${id} stays deleted`);
+        for (const id of kept) assert.equal(sha(await fresh.get('chunk', id)), all.get(id), `${id} reads back`);
+        // The next repack completes and changes nothing of that.
+        assert.ok((await fresh.repack({ maxUnusedPercent: 0 })).packsRemoved > 0);
+        for (const id of victims) assert.equal(await fresh.has('chunk', id), false, `${id} stays deleted after the next repack`);
+        for (const id of kept) assert.equal(sha(await fresh.get('chunk', id)), all.get(id), `${id} reads back after the next repack`);
+        await fresh.close();
+      } finally {
+        await cleanup();
+      }
+    });
   }
 });
