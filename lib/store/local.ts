@@ -620,7 +620,7 @@ export class LocalStore implements ObjectStore {
       try {
         for (const pack of packs) await this.writeTombstone(tombstoneKey(kind, id, pack));
         await io.fsyncDir(path.join(this.dir, 'deleted'));
-        if (!(await this.deletedCopiesStay(kind, id, finished))) return;
+        if (!(await this.needsRefreshAfterDelete(kind, id, finished))) return;
       } catch (e) {
         throw io.ioError(e, `cannot delete ${kind} ${id}`);
       }
@@ -639,7 +639,7 @@ export class LocalStore implements ObjectStore {
    * that copied a record before its tombstone holds the lock from before
    * the tombstone until after it removed the record's pack.
    */
-  private async deletedCopiesStay(kind: Kind, id: string, copies: readonly { pack: string; offset: number; length: number }[]): Promise<boolean> {
+  private async needsRefreshAfterDelete(kind: Kind, id: string, copies: readonly { pack: string; offset: number; length: number }[]): Promise<boolean> {
     if (!copies.length) return false;
     const repacking = await io.exists(path.join(this.dir, REPACK_LOCK));
     let vanished = false;

@@ -458,7 +458,7 @@ export class PackedStore implements ObjectStore {
       }
       // A pack removed meanwhile by a repack elsewhere: the object may have a new copy that our tombstone
       // does not hide; learn it and hide it too (local-store.md 5.1).
-      if (!(await this.deletedCopiesStay(kind, id, finished, opts))) return;
+      if (!(await this.needsRefreshAfterDelete(kind, id, finished, opts))) return;
       await this.refresh();
       if (!this.index.has(kind, id)) return;
     }
@@ -472,7 +472,7 @@ export class PackedStore implements ObjectStore {
    * first: a repack that copied a record before its tombstone holds the lock
    * from before the tombstone until after it removed the record's pack.
    */
-  private async deletedCopiesStay(kind: Kind, id: string, copies: readonly PackedLocation[], opts: StoreOptions): Promise<boolean> {
+  private async needsRefreshAfterDelete(kind: Kind, id: string, copies: readonly PackedLocation[], opts: StoreOptions): Promise<boolean> {
     if (!copies.length) return false;
     const repacking = (await this.backend.stat(REPACK_LOCK, opts)) !== undefined;
     let vanished = false;
