@@ -53,7 +53,7 @@ const hosts: Host[] = [
   {
     name: 'PackedStore (S3, s3rver)',
     async make() {
-      const prefix = `race-${randomBytes(4).toString("hex")}`;
+      const prefix = `race-${randomBytes(4).toString('hex')}`;
       return {
         store: await PackedStore.create(s3!.backend(prefix), { packSize: PACK }),
         open: () => PackedStore.open(s3!.backend(prefix), { packSize: PACK }),

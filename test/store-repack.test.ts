@@ -357,7 +357,7 @@ describe('repack: a delete by a handle that has not seen the repack', () => {
   }
 });
 
-describe("repack: an object stored twice (as a killed repack leaves it) is counted once and copied once", () => {
+describe('repack: an object stored twice (as a killed repack leaves it) is counted once and copied once', () => {
   for (const f of flavours) {
     it(`${f.name}: the dry run announces what the real run then does, and the object has one copy after`, async () => {
       const tmp = await tempDir();
