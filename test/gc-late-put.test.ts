@@ -4,7 +4,8 @@
  * the backup starts again at B2 (which checks every id it names, B4), so a
  * slow put costs a second put, not the backup. A sweep that ran while the
  * late put was in flight (and so did not see the snapshot) deleted what the
- * snapshot names: the restart finds that and stores it again. A store whose
+ * snapshot names: the restart finds that and stores it again. A late
+ * snapshot the store refuses to delete is put again as the same object. A store whose
  * puts are always late makes the backup fail with GC_CONFLICT, leaving no
  * snapshot.
  */
@@ -52,6 +53,37 @@ describe('B5: a snapshot put later than G/4 after B2', () => {
       assert.deepEqual(live.map((s) => s.id), [id], 'the late snapshot was withdrawn; only the second one is there');
       assert.deepEqual(await restoredContent(party.repo, id), expectedContent(src));
       assert.deepEqual(await fsckQuick(dir), []);
+      await party.repo.close();
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('a store that refuses to withdraw it (append-only): the snapshot is checked and put again as the same object, not doubled', async () => {
+    const tmp = await tempDir();
+    try {
+      const dir = path.join(tmp.path, 'repo');
+      const src = path.join(tmp.path, 'src');
+      await createRepo(dir);
+      writeFile(src, 'a.bin', 'append-only');
+      const clock = new TestClock(T0);
+      const party = await openParty(dir);
+      let snapshotPuts = 0;
+      let refused = 0;
+      party.store.hook = (op, kind) => {
+        if (op === 'put' && kind === 'snapshot' && ++snapshotPuts === 1) clock.advance(G / 4 + 1000);
+        if (op === 'delete' && kind === 'snapshot') {
+          refused++;
+          throw new ObnamError('PERMISSION', 'this client may not delete');
+        }
+      };
+      const id = await runBackup(party, src, clock, null);
+      party.store.hook = undefined;
+      assert.ok(id);
+      assert.equal(refused, 1, 'the late snapshot was to be withdrawn');
+      assert.equal(snapshotPuts, 1, 'the second put found the same object stored');
+      assert.deepEqual((await party.repo.listSnapshots()).map((s) => s.id), [id], 'one snapshot: the second put was the same object');
+      assert.deepEqual(await restoredContent(party.repo, id), expectedContent(src));
       await party.repo.close();
     } finally {
       await tmp.remove();

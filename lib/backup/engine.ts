@@ -226,12 +226,16 @@ class BackupRun {
     // The snapshot is written last, once every object it references is durable.
     await this.repo.flush();
     // B2–B5: check, put the snapshot, and start again at B2 if the put was late.
+    // A snapshot put again after a late put is the same object unless a new walk changed its trees
+    // (so one a store refused to withdraw, append-only, is not doubled).
+    let end: { tree: string; at: Snapshot['end'] } | undefined;
     for (let put = 1; ; put++) {
       rootTree = await this.checkBeforeSnapshot(rootTree, rootStat, select);
+      if (end?.tree !== rootTree) end = { tree: rootTree, at: toTimestamp(this.clock.now()) };
       const snapshot: Snapshot = {
         tree: rootTree,
         time,
-        end: toTimestamp(this.clock.now()),
+        end: end.at,
         hostname,
         username,
         paths,
