@@ -1,7 +1,8 @@
 /**
  * kill -9 of `obnam-server repack` on S3 storage (s3rver on 127.0.0.1), at
- * random points (a few seeds), then on fresh copies aimed from early to late
- * until one kill lands mid-repack (bounded). After each kill: the next
+ * random points (a few seeds), and of `serve` during its background repack,
+ * then on fresh copies aimed from early to late until one kill lands
+ * mid-repack (bounded). After each kill: the next
  * repack completes, fsck passes through a fresh server, the kept snapshot
  * restores byte for byte, and the forgotten snapshots' bytes are gone.
  *
@@ -113,7 +114,7 @@ async function copyOf(t: Template, name: string): Promise<{ dir: string; prefix:
 }
 
 /** Starts `obnam-server ARGS` (S3 credentials in its environment); SIGKILL `delayMs` after `marker` appears. */
-function killAfter(args: string[], marker: RegExp, delayMs: number): Promise<{ killed: boolean; out: string; msAfterMarker: number }> {
+function killAfter(args: string[], marker: RegExp, delayMs: number): Promise<{ killed: boolean; marked: boolean; out: string; msAfterMarker: number }> {
   const child = spawn(process.execPath, [OBNAM_SERVER, ...args], { env: baseEnv(AWS), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let markedAt = 0;
@@ -129,7 +130,7 @@ function killAfter(args: string[], marker: RegExp, delayMs: number): Promise<{ k
   child.on('close', () => clearTimeout(bound));
   child.stdout!.on('data', seen);
   child.stderr!.on('data', seen);
-  return new Promise((resolve) => child.on('close', (_code, signal) => resolve({ killed: signal === 'SIGKILL', out, msAfterMarker: performance.now() - markedAt })));
+  return new Promise((resolve) => child.on('close', (_code, signal) => resolve({ killed: signal === 'SIGKILL', marked: markedAt > 0, out, msAfterMarker: performance.now() - markedAt })));
 }
 
 /**
@@ -168,7 +169,7 @@ async function check(t: Template, copy: { dir: string; prefix: string }, templat
 }
 
 describe('obnam-server repack on S3 storage killed with SIGKILL', () => {
-  it('at random points, then aimed until one lands midway: the next repack completes, fsck passes, the kept snapshot restores byte for byte', async () => {
+  it('obnam-server repack, and serve during its background repack, at random points, then aimed until one lands midway: the next repack completes, fsck passes, the kept snapshot restores byte for byte', async () => {
     const t = await prepare();
     const template = await blobs(t.prefix);
     let before = 0;
@@ -186,6 +187,16 @@ describe('obnam-server repack on S3 storage killed with SIGKILL', () => {
       const k = await killAfter(['repack', copy.dir], /repacking client alice/, delayOf(`s3 repack ${seed}`, span));
       if (k.killed) kills++;
       if (await check(t, copy, template, `repack-${seed}`)) midway++;
+    }
+    // serve, killed during its background repack of the idle namespace.
+    for (const seed of SEEDS.slice(0, 2)) {
+      const copy = await copyOf(t, `serve-${seed}`);
+      const config = path.join(copy.dir, 'obnam-server.yaml');
+      fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace(/idle_seconds: \d+/, 'idle_seconds: 1'));
+      const k = await killAfter(['serve', '--dir', copy.dir, '--listen', '127.0.0.1:0'], /background repack: looking at an idle namespace/, delayOf(`s3 serve ${seed}`, span));
+      assert.ok(k.marked && k.killed, k.out);
+      kills++;
+      if (await check(t, copy, template, `serve-${seed}`)) midway++;
     }
     // Random kills may all miss the middle on a machine slower or faster than at calibration:
     // aim at it on fresh copies, from early to late, until one lands there (bounded).
