@@ -7,7 +7,7 @@
  * from the spec's steps with @noble primitives.
  */
 import assert from 'node:assert/strict';
-import { scryptSync } from 'node:crypto';
+import { randomBytes, scryptSync } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -57,6 +57,26 @@ describe('X25519', () => {
     const k = '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
     assert.equal(Buffer.from(sharedSecret(a, publicKeyOf(b))!).toString('hex'), k);
     assert.equal(Buffer.from(sharedSecret(b, publicKeyOf(a))!).toString('hex'), k);
+  });
+  it('matches RFC 7748 section 5.2 (the top bit of u is masked) and @noble/curves on random and non-canonical inputs', () => {
+    const k = hex('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4');
+    const u = hex('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c');
+    assert.equal(Buffer.from(sharedSecret(k, u)!).toString('hex'), 'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552');
+    for (let i = 0; i < 50; i++) {
+      const s = generateIdentity().secret;
+      const peer = new Uint8Array(randomBytes(32));
+      if (i % 2) peer[31]! |= 0x80; // the top bit, which X25519 ignores
+      if (i % 5 === 0) peer.set(hex('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f').map((b, j) => (j === 0 ? b + (i % 3) : b)));
+      const mine = sharedSecret(s, peer);
+      let theirs: Uint8Array | undefined;
+      try {
+        theirs = x25519.getSharedSecret(s, peer);
+      } catch {
+        theirs = undefined;
+      }
+      assert.equal(mine && Buffer.from(mine).toString('hex'), theirs && Buffer.from(theirs).toString('hex'), `input ${i}`);
+      assert.equal(Buffer.from(publicKeyOf(s)).toString('hex'), Buffer.from(x25519.getPublicKey(s)).toString('hex'));
+    }
   });
   it('refuses low-order points (all-zero shared secret)', () => {
     const s = generateIdentity().secret;
