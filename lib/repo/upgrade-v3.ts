@@ -1,0 +1,271 @@
+/**
+ * obnam upgrade --shared: converts a format version 2 repository into a
+ * shared repository of format version 3 (format-spec/sharing.md section 12),
+ * owned by the upgrading identity. Resumable: every step either finds its
+ * work done or does it, so an interrupted run is finished by running again.
+ *
+ *   1. a fresh member key set and a member object for the identity
+ *      (can_delete); reused if a run before this one wrote it;
+ *   2. the config replaced: the version 3 config (sealed under `members`)
+ *      staged under 00…01, the version 2 config deleted, the version 3
+ *      config put under 00…00, the staged copy deleted;
+ *   3. every version 2 snapshot rewritten as a version 3 snapshot of the
+ *      member: file content read through the old chunks, chunked again with
+ *      the new chunker key, trees rebuilt with content keys, the old time,
+ *      hostname, paths, tags and summary kept, `upgraded_from` recording the
+ *      old id. A snapshot some version 3 snapshot names as upgraded_from is
+ *      skipped (rewritten by an earlier run);
+ *   4. each old snapshot deleted once its rewrite is flushed, then the old
+ *      key slots, then an exclusive collection removing the old trees and
+ *      chunks (nothing else may write meanwhile: README 14.7).
+ *
+ * The old objects stay readable with the old master keys (key slots and the
+ * passphrase) until step 4; the config between the steps says how far a run
+ * got. This module knows the version 2 side (key slots, the old keys); the
+ * version 3 side is the shared Repository behind `SharedTarget`.
+ */
+import { ObnamError } from '../errors.js';
+import type { Chunker } from '../chunking/fastcdc.js';
+import { chunkViews } from '../chunking/fastcdc.js';
+import type { MasterKeys } from '../crypto/keys.js';
+import { parseKeySlot, tryOpenKeySlot } from '../crypto/keyslot.js';
+import { decodeCbor } from '../format/cbor.js';
+import { decodeConfig, RepoConfig } from '../format/config.js';
+import { envelopeVersion, openObject } from '../format/envelope.js';
+import { CONFIG_ID } from '../format/ids.js';
+import type { Snapshot } from '../format/snapshot.js';
+import type { ChunkRef, TreeEntry as V2Entry } from '../format/tree.js';
+import type { ObjectStore, StoreOptions } from '../store/store.js';
+import { MAX_PLAINTEXT } from './limits.js';
+import { Repository } from './repository.js';
+import { directoryEntries } from './treewalk.js';
+
+/** A stored tree node: its id and (version 3) content key. */
+export interface TreeAddress {
+  id: string;
+  key?: Uint8Array;
+}
+/** A tree entry with the version 3 key of its subtree (format-spec/sharing.md 7.1). */
+export type TreeEntry = V2Entry & { subtreeKey?: Uint8Array };
+
+/** The staging id of the version 3 config while it replaces the version 2 one (12.2). */
+export const STAGED_CONFIG_ID = '0'.repeat(63) + '1';
+
+/** What the upgrade needs of the shared (version 3) repository it writes into. */
+export interface SharedTarget {
+  /** The chunker with the new chunker key and the config's parameters. */
+  chunker(): Chunker;
+  /** Stores one chunk (deduplicated); its id and content key. */
+  putChunk(bytes: Uint8Array, opts?: StoreOptions): Promise<{ ref: ChunkRef; storedBytes: number }>;
+  /** Stores one directory's entries (sorted by name) as tree nodes; the root node's address. */
+  writeDirectory(entries: TreeEntry[], opts?: StoreOptions): Promise<TreeAddress>;
+  /** Writes a snapshot of the member (readable by them alone) and returns its id. */
+  putSnapshot(s: Snapshot & { treeKey: Uint8Array; upgradedFrom: string }, opts?: StoreOptions): Promise<string>;
+  /** The version 2 snapshot ids that readable version 3 snapshots name as upgraded_from. */
+  upgradedFrom(opts?: StoreOptions): Promise<Set<string>>;
+  flush(): Promise<void>;
+}
+
+export interface UpgradeV3Progress {
+  snapshot: string;
+  done: number;
+  total: number;
+}
+
+export interface RewriteReport {
+  /** The old snapshot ids rewritten by this run, and the new ids. */
+  rewritten: { from: string; to: string }[];
+  /** Old snapshots an earlier run had rewritten already. */
+  skipped: string[];
+  /** Plaintext bytes of file content read through old chunks. */
+  bytesRead: number;
+  /** Bytes this run added to the store (new chunks and trees). */
+  storedBytes: number;
+}
+
+/** The old master keys from the version 2 key slots: whichever slot the passphrase opens. */
+export async function unlockOldKeys(store: ObjectStore, passphrase: Uint8Array, opts?: StoreOptions): Promise<{ keys: MasterKeys; keyId: string } | undefined> {
+  for await (const id of store.list('key', opts)) {
+    const bytes = await store.get('key', id, opts);
+    if (bytes.length > MAX_PLAINTEXT.key) continue;
+    let keys: MasterKeys | undefined;
+    try {
+      keys = await tryOpenKeySlot(parseKeySlot(id, bytes), passphrase);
+    } catch (e) {
+      if (e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'UNSUPPORTED_VERSION' || e.code === 'KDF_LIMIT')) continue;
+      throw e;
+    }
+    if (keys) return { keys, keyId: id };
+  }
+  return undefined;
+}
+
+/** The state of the config objects: which step of 12.2 a repository is in. */
+export type ConfigState =
+  | { step: 'v2'; config: Uint8Array; staged?: Uint8Array }
+  | { step: 'staged-only'; staged: Uint8Array }
+  | { step: 'v3'; config: Uint8Array; staged?: Uint8Array }
+  | { step: 'none' };
+
+async function getOrUndefined(store: ObjectStore, id: string, opts?: StoreOptions): Promise<Uint8Array | undefined> {
+  try {
+    return await store.get('config', id, opts);
+  } catch (e) {
+    if (e instanceof ObnamError && e.code === 'NOT_FOUND') return undefined;
+    throw e;
+  }
+}
+
+export async function configState(store: ObjectStore, opts?: StoreOptions): Promise<ConfigState> {
+  const config = await getOrUndefined(store, CONFIG_ID, opts);
+  const staged = await getOrUndefined(store, STAGED_CONFIG_ID, opts);
+  if (config) {
+    const v = envelopeVersion(config);
+    if (v === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
+    if (v >= 3) return { step: 'v3', config, staged };
+    return { step: 'v2', config, staged };
+  }
+  if (staged) return { step: 'staged-only', staged };
+  return { step: 'none' };
+}
+
+/** Deletes a config object if it is there. */
+export async function deleteConfigIfPresent(store: ObjectStore, id: string, opts?: StoreOptions): Promise<void> {
+  try {
+    await store.delete('config', id, opts);
+  } catch (e) {
+    if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+  }
+}
+
+/** Opens the version 2 config with the old keys. */
+export function openOldConfig(keys: MasterKeys, stored: Uint8Array): RepoConfig {
+  return decodeConfig(decodeCbor(openObject(keys.encryption, 'config', CONFIG_ID, stored, MAX_PLAINTEXT.config), 'repository config'));
+}
+
+/** The version 2 snapshot ids in the store: snapshot objects whose envelope is older than version 3. */
+export async function oldSnapshotIds(store: ObjectStore, opts?: StoreOptions): Promise<string[]> {
+  const out: string[] = [];
+  for await (const id of store.list('snapshot', opts)) {
+    const v = envelopeVersion(await store.get('snapshot', id, opts));
+    if (v !== undefined && v < 3) out.push(id);
+  }
+  return out.sort();
+}
+
+/** What a dry run reports: the version 2 snapshots and the bytes a rewrite reads (file content). */
+export async function planRewrite(old: Repository, ids: readonly string[], opts?: StoreOptions): Promise<{ snapshots: number; bytes: number; storedBytes: number }> {
+  let bytes = 0;
+  let storedBytes = 0;
+  for (const id of ids) bytes += (await old.getSnapshot(id, opts)).summary.bytes;
+  for await (const kind of ['chunk', 'tree', 'snapshot'] as const) {
+    for await (const id of old.listIds(kind, opts)) storedBytes += await old.storedSize(kind, id, opts);
+  }
+  return { snapshots: ids.length, bytes, storedBytes };
+}
+
+/**
+ * Step 3 (and the snapshot deletions of step 4): rewrites each old snapshot
+ * of `old` into `target`, oldest first, deleting each old one once its
+ * rewrite is flushed. Subtrees and files met before are not read again.
+ */
+export async function rewriteSnapshots(
+  old: Repository,
+  target: SharedTarget,
+  ids: readonly string[],
+  opts: StoreOptions & { onProgress?: (p: UpgradeV3Progress) => void } = {},
+): Promise<RewriteReport> {
+  const report: RewriteReport = { rewritten: [], skipped: [], bytesRead: 0, storedBytes: 0 };
+  const done = await target.upgradedFrom(opts);
+  const trees = new Map<string, TreeAddress>(); // old tree id -> new address
+  const files = new Map<string, ChunkRef[]>(); // old chunk list -> new chunk list
+  const chunker = target.chunker();
+  const snapshots = [];
+  for (const id of ids) snapshots.push(await old.getSnapshot(id, opts));
+  snapshots.sort((a, b) => a.time.sec - b.time.sec || a.time.nsec - b.time.nsec || (a.id < b.id ? -1 : 1));
+  const newIds = new Map<string, string>();
+
+  const rewriteFile = async (chunks: ChunkRef[]): Promise<ChunkRef[]> => {
+    const key = chunks.map((c) => c.id).join(',');
+    const known = files.get(key);
+    if (known) return known;
+    let i = 0;
+    let current: Uint8Array = new Uint8Array(0);
+    let at = 0;
+    const read = async (buf: Uint8Array, offset: number, length: number): Promise<number> => {
+      while (at === current.length) {
+        if (i === chunks.length) return 0;
+        current = await old.getObject('chunk', chunks[i++]!.id, opts);
+        at = 0;
+        report.bytesRead += current.length;
+      }
+      const n = Math.min(length, current.length - at);
+      buf.set(current.subarray(at, at + n), offset);
+      at += n;
+      return n;
+    };
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    const out: ChunkRef[] = [];
+    for await (const view of chunkViews(chunker, read, (n) => new Uint8Array(n), size)) {
+      const put = await target.putChunk(view, opts);
+      report.storedBytes += put.storedBytes;
+      out.push(put.ref);
+    }
+    files.set(key, out);
+    return out;
+  };
+
+  const rewriteTree = async (oldId: string, depth: number): Promise<TreeAddress> => {
+    const known = trees.get(oldId);
+    if (known) return known;
+    if (depth > 4096) throw new ObnamError('CORRUPT', `tree ${oldId}: directories nested too deep`);
+    const entries: TreeEntry[] = [];
+    for await (const e of directoryEntries((id) => old.getTree(id, opts), oldId)) {
+      opts.signal?.throwIfAborted();
+      const n: TreeEntry = { ...(e as TreeEntry) };
+      delete n.subtree;
+      delete n.subtreeKey;
+      delete n.chunks;
+      if (e.type === 'dir' && e.subtree !== undefined) {
+        const sub = await rewriteTree(e.subtree, depth + 1);
+        n.subtree = sub.id;
+        if (sub.key) n.subtreeKey = sub.key;
+      } else if (e.chunks) {
+        n.chunks = await rewriteFile(e.chunks);
+      }
+      entries.push(n);
+    }
+    const addr = await target.writeDirectory(entries, opts);
+    trees.set(oldId, addr);
+    return addr;
+  };
+
+  let count = 0;
+  for (const s of snapshots) {
+    count++;
+    opts.onProgress?.({ snapshot: s.id, done: count - 1, total: snapshots.length });
+    if (done.has(s.id)) {
+      report.skipped.push(s.id);
+    } else {
+      const root = await rewriteTree(s.tree, 0);
+      if (!root.key) throw new ObnamError('INTERNAL', 'the shared repository gave a tree without its content key');
+      const { id: _id, ...fields } = s;
+      const next: Snapshot & { treeKey: Uint8Array; upgradedFrom: string } = { ...fields, tree: root.id, treeKey: root.key, upgradedFrom: s.id };
+      const parent = s.parent !== undefined ? newIds.get(s.parent) : undefined;
+      if (parent !== undefined) next.parent = parent;
+      else delete next.parent;
+      const to = await target.putSnapshot(next, opts);
+      await target.flush();
+      newIds.set(s.id, to);
+      report.rewritten.push({ from: s.id, to });
+    }
+    // The rewrite is durable (flushed now or by an earlier run): the old snapshot goes.
+    try {
+      await old.deleteSnapshot(s.id, opts);
+    } catch (e) {
+      if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+    }
+  }
+  opts.onProgress?.({ snapshot: '', done: snapshots.length, total: snapshots.length });
+  return report;
+}
