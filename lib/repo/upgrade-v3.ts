@@ -24,14 +24,18 @@
  * got. This module knows the version 2 side (key slots, the old keys); the
  * version 3 side is the shared Repository behind `SharedTarget`.
  */
+import { randomBytes } from 'node:crypto';
 import { ObnamError } from '../errors.js';
+import type { Identity } from '../crypto/identity.js';
+import { MemberKeySet, newMemberKeySet, SHARED_FORMAT_VERSION } from '../crypto/memberkeys.js';
+import { checkMemberName, decodeMemberObject, encodeMemberObject, MemberInfo, MemberObject, newMemberId, unlockMemberKeys } from '../format/member.js';
 import type { Chunker } from '../chunking/fastcdc.js';
 import { chunkViews } from '../chunking/fastcdc.js';
 import type { MasterKeys } from '../crypto/keys.js';
 import { parseKeySlot, tryOpenKeySlot } from '../crypto/keyslot.js';
 import { decodeCbor } from '../format/cbor.js';
-import { decodeConfig, RepoConfig } from '../format/config.js';
-import { envelopeVersion, openObject } from '../format/envelope.js';
+import { decodeConfig, encodeConfig, RepoConfig } from '../format/config.js';
+import { envelopeVersion, openObject, sealObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
 import type { Snapshot } from '../format/snapshot.js';
 import type { ChunkRef, TreeEntry as V2Entry } from '../format/tree.js';
@@ -268,4 +272,120 @@ export async function rewriteSnapshots(
   }
   opts.onProgress?.({ snapshot: '', done: snapshots.length, total: snapshots.length });
   return report;
+}
+
+// ---- steps 1 and 2: the member and the config ----
+
+/** The member objects in the store, decoded (damaged ones are left out: they are nobody's). */
+async function memberObjects(store: ObjectStore, opts?: StoreOptions): Promise<MemberObject[]> {
+  const out: MemberObject[] = [];
+  for await (const id of store.list('member', opts)) {
+    try {
+      out.push(decodeMemberObject(id, await store.get('member', id, opts)));
+    } catch (e) {
+      if (!(e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'UNSUPPORTED_VERSION'))) throw e;
+    }
+  }
+  return out;
+}
+
+const samePublic = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+/** Seals a version 3 config under the members' key, as the object `id` (00…00 or the staging id 00…01). */
+export function sealSharedConfigAs(keys: MemberKeySet, config: RepoConfig, id: string): Uint8Array {
+  return sealObject(keys.members, 'config', id, encodeConfig({ ...config, version: SHARED_FORMAT_VERSION }), config.compressionLevel, undefined, SHARED_FORMAT_VERSION);
+}
+
+function openSharedConfigAs(keys: MemberKeySet, stored: Uint8Array, id: string): RepoConfig {
+  const c = decodeConfig(decodeCbor(openObject(keys.members, 'config', id, stored, MAX_PLAINTEXT.config), 'repository config'));
+  if (c.version !== SHARED_FORMAT_VERSION) throw new ObnamError('CORRUPT', `config ${id.slice(0, 8)}: not a version 3 config`);
+  return c;
+}
+
+/**
+ * Steps 1 and 2: the identity's member object (made, or found from an
+ * interrupted run) and the version 3 config in place of the version 2 one.
+ * `oldConfig` is the version 2 config (undefined once it is gone). Returns
+ * the version 3 config.
+ */
+export async function replaceConfig(
+  store: ObjectStore,
+  identity: Identity,
+  name: string,
+  oldConfig: RepoConfig | undefined,
+  opts: StoreOptions & { now?: () => number } = {},
+): Promise<RepoConfig> {
+  const state = await configState(store, opts);
+  const members = await memberObjects(store, opts);
+  const mine = members.find((m) => samePublic(m.publicKey, identity.public));
+  let keys: MemberKeySet;
+  if (mine) {
+    keys = unlockMemberKeys(mine, identity);
+  } else {
+    if (state.step !== 'v2' || members.length > 0) {
+      throw new ObnamError(
+        'REFUSED',
+        `an upgrade of ${store.location} to a shared repository was started with another identity; finish it with that identity (obnam upgrade --shared)`,
+      );
+    }
+    keys = newMemberKeySet();
+    const info: MemberInfo = {
+      id: newMemberId(),
+      name: checkMemberName(name),
+      publicKey: identity.public,
+      canDelete: true,
+      created: Math.floor((opts.now?.() ?? Date.now()) / 1000),
+      addedBy: '',
+    };
+    await store.put('member', info.id, encodeMemberObject(keys, info), opts); // step 1
+    await store.flush?.();
+  }
+  if (state.step === 'none') throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
+  if (state.step === 'v3') {
+    const config = openSharedConfigAs(keys, state.config, CONFIG_ID);
+    if (state.staged) await deleteConfigIfPresent(store, STAGED_CONFIG_ID, opts);
+    return config;
+  }
+  let config: RepoConfig;
+  if (state.step === 'staged-only' || state.staged) {
+    config = openSharedConfigAs(keys, state.staged!, STAGED_CONFIG_ID);
+  } else {
+    if (!oldConfig) throw new ObnamError('INTERNAL', 'upgrade: the version 2 config is needed to stage the version 3 one');
+    // A new repository id: the snapshots all get new ids, and caches keyed by the old id would call the old ones vanished.
+    config = { ...oldConfig, version: SHARED_FORMAT_VERSION, repositoryId: randomBytes(32).toString('hex') };
+    await store.put('config', STAGED_CONFIG_ID, sealSharedConfigAs(keys, config, STAGED_CONFIG_ID), opts); // 2: stage
+    await store.flush?.();
+  }
+  if (state.step === 'v2') await deleteConfigIfPresent(store, CONFIG_ID, opts); // 2: from here on, version 2 clients refuse it
+  await store.put('config', CONFIG_ID, sealSharedConfigAs(keys, config, CONFIG_ID), opts);
+  await store.flush?.();
+  await deleteConfigIfPresent(store, STAGED_CONFIG_ID, opts);
+  return config;
+}
+
+// ---- step 4: what is left of version 2 ----
+
+/** Deletes the key slots and the version 2 collection plans (after every old snapshot is gone). */
+export async function removeOldKeysAndPlans(store: ObjectStore, opts?: StoreOptions): Promise<{ keySlots: number; plans: number }> {
+  let keySlots = 0;
+  let plans = 0;
+  for (const id of await collect(store.list('key', opts))) {
+    await store.delete('key', id, opts);
+    keySlots++;
+  }
+  for (const id of await collect(store.list('gcplan', opts))) {
+    const v = envelopeVersion(await store.get('gcplan', id, opts));
+    if (v !== undefined && v < SHARED_FORMAT_VERSION) {
+      await store.delete('gcplan', id, opts);
+      plans++;
+    }
+  }
+  await store.flush?.();
+  return { keySlots, plans };
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
 }
