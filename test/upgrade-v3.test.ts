@@ -58,6 +58,7 @@ async function makeV2Repo(root: string): Promise<V2Repo> {
   const snapshots = [];
   for (const s of listed) {
     const restored = path.join(root, 'before', s.id);
+    fs.mkdirSync(path.dirname(restored), { recursive: true });
     await obnamOk(['restore', s.id, restored], { env });
     snapshots.push({ id: s.id, time: s.time, hostname: s.hostname, paths: s.paths, restored });
   }

@@ -43,6 +43,8 @@ import type { ObjectStore, StoreOptions } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import { Repository } from './repository.js';
 import { directoryEntries } from './treewalk.js';
+import { upgradeRepository } from './upgrade.js';
+import { GC_VERSION } from '../format/version.js';
 
 /** A stored tree node: its id and (version 3) content key. */
 export interface TreeAddress {
@@ -388,4 +390,129 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);
   return out;
+}
+
+// ---- the whole upgrade ----
+
+/** The shared repository as the upgrade uses it: where it writes, and its collector. */
+export interface SharedSession extends SharedTarget {
+  /** An exclusive collection (README 14): what no version 3 snapshot reaches goes. */
+  collect(opts?: StoreOptions): Promise<{ trees: number; chunks: number; bytes: number }>;
+}
+
+export interface UpgradeV3Options {
+  /** The repository's passphrase (it opens the version 2 key slots). */
+  passphrase: Uint8Array;
+  /** The upgrading member's identity. */
+  identity: Identity;
+  /** The member's name (sharing.md 5.1). */
+  name: string;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  /** Opens the store as a shared repository with the identity (the version 3 data path). */
+  openShared: (store: ObjectStore, identity: Identity) => Promise<SharedSession>;
+  onPhase?: (message: string) => void;
+  onProgress?: (p: UpgradeV3Progress) => void;
+}
+
+export interface UpgradeV3Result {
+  dryRun: boolean;
+  /** Nothing was left to do. */
+  already: boolean;
+  /** Version 2 snapshots found, and their file bytes (what a rewrite reads). */
+  snapshots: number;
+  bytes: number;
+  /** Bytes the version 2 objects take in the store (dry run). */
+  storedBytes?: number;
+  rewritten: { from: string; to: string }[];
+  skipped: string[];
+  keySlotsRemoved: number;
+  collected: { trees: number; chunks: number; bytes: number };
+}
+
+/** obnam upgrade --shared: the whole of sharing.md 12, resumable. */
+export async function upgradeToShared(store: ObjectStore, opts: UpgradeV3Options): Promise<UpgradeV3Result> {
+  const so = { signal: opts.signal };
+  let state = await configState(store, so);
+  if (state.step === 'none') throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
+  let old: Repository | undefined;
+  if (state.step === 'v2') {
+    old = await Repository.openConfig(store, opts.passphrase, 'config', state.config);
+    if (old.config.version < GC_VERSION) {
+      if (opts.dryRun) throw new ObnamError('REFUSED', `${store.location} has format version 1: run obnam upgrade (to version 2) first`);
+      await upgradeRepository(store, opts.passphrase);
+      state = await configState(store, so);
+      if (state.step !== 'v2') throw new ObnamError('INTERNAL', 'upgrade to version 2 left no version 2 config');
+      old = await Repository.openConfig(store, opts.passphrase, 'config', state.config);
+    }
+  }
+  const oldIds = await oldSnapshotIds(store, so);
+  const keySlots = (await collect(store.list('key', so))).length;
+  const result: UpgradeV3Result = {
+    dryRun: !!opts.dryRun,
+    already: false,
+    snapshots: oldIds.length,
+    bytes: 0,
+    rewritten: [],
+    skipped: [],
+    keySlotsRemoved: 0,
+    collected: { trees: 0, chunks: 0, bytes: 0 },
+  };
+  const oldView = async (config: RepoConfig): Promise<Repository> => {
+    if (old) return old;
+    const unlocked = await unlockOldKeys(store, opts.passphrase, so);
+    if (!unlocked) throw new ObnamError('BAD_PASSPHRASE', 'wrong passphrase: no key slot of the version 2 repository opens with it');
+    old = Repository.withKeys(store, unlocked.keys, { ...config, version: GC_VERSION }, unlocked.keyId);
+    return old;
+  };
+
+  if (opts.dryRun) {
+    const config = state.step === 'v2' ? old!.config : await replaceConfigDryRun(store, opts.identity, so);
+    if (oldIds.length) {
+      const plan = await planRewrite(await oldView(config), oldIds, so);
+      result.bytes = plan.bytes;
+      result.storedBytes = plan.storedBytes;
+    }
+    result.already = state.step === 'v3' && oldIds.length === 0 && keySlots === 0;
+    return result;
+  }
+  if (state.step === 'v3' && oldIds.length === 0 && keySlots === 0) result.already = true;
+
+  opts.onPhase?.(`upgrading ${store.location} to a shared repository (format version 3): ${oldIds.length} snapshots to rewrite`);
+  const config = await replaceConfig(store, opts.identity, opts.name, old?.config, so);
+  const shared = await opts.openShared(store, opts.identity);
+  if (oldIds.length) {
+    const view = await oldView(config);
+    for (const id of oldIds) result.bytes += (await view.getSnapshot(id, so)).summary.bytes;
+    opts.onPhase?.(`upgrading: rewriting ${oldIds.length} snapshots`);
+    const r = await rewriteSnapshots(view, shared, oldIds, { ...so, onProgress: opts.onProgress });
+    result.rewritten = r.rewritten;
+    result.skipped = r.skipped;
+  }
+  opts.onPhase?.('upgrading: removing the old key slots');
+  result.keySlotsRemoved = (await removeOldKeysAndPlans(store, so)).keySlots;
+  opts.onPhase?.('upgrading: collecting the old trees and chunks');
+  result.collected = await shared.collect(so);
+  if (result.collected.trees + result.collected.chunks > 0) result.already = false;
+  return result;
+}
+
+/** The version 3 config for a dry run on a repository whose config was already replaced. */
+async function replaceConfigDryRun(store: ObjectStore, identity: Identity, opts?: StoreOptions): Promise<RepoConfig> {
+  const state = await configState(store, opts);
+  const mine = (await memberObjects(store, opts)).find((m) => samePublic(m.publicKey, identity.public));
+  if (!mine) throw new ObnamError('REFUSED', `the upgrade of ${store.location} was started with another identity`);
+  const keys = unlockMemberKeys(mine, identity);
+  if (state.step === 'v3') return openSharedConfigAs(keys, state.config, CONFIG_ID);
+  if (state.step === 'staged-only') return openSharedConfigAs(keys, state.staged, STAGED_CONFIG_ID);
+  throw new ObnamError('INTERNAL', 'upgrade dry run: unexpected config state');
+}
+
+/**
+ * Opens `store` as a shared repository for the upgrade (the version 3 data
+ * path of lib/repo/repository.ts).
+ */
+export async function openSharedSession(_store: ObjectStore, _identity: Identity): Promise<SharedSession> {
+  // Replaced by the adapter over Repository.openShared once the version 3 data path exists.
+  throw new ObnamError('NOT_IMPLEMENTED', 'the version 3 data path is not built yet');
 }
