@@ -35,24 +35,18 @@ import type { MasterKeys } from '../crypto/keys.js';
 import { parseKeySlot, tryOpenKeySlot } from '../crypto/keyslot.js';
 import { decodeCbor } from '../format/cbor.js';
 import { decodeConfig, encodeConfig, RepoConfig } from '../format/config.js';
-import { envelopeVersion, openObject, sealObject } from '../format/envelope.js';
+import { envelopeVersion, openObject } from '../format/envelope.js';
+import { MemberKeySealing } from './sealing-v3.js';
 import { CONFIG_ID } from '../format/ids.js';
 import type { Snapshot } from '../format/snapshot.js';
-import type { ChunkRef, TreeEntry as V2Entry } from '../format/tree.js';
+import type { ChunkRef, ObjectAddress, TreeEntry } from '../format/tree.js';
+import { prune } from '../gc/prune.js';
 import type { ObjectStore, StoreOptions } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import { Repository } from './repository.js';
 import { directoryEntries } from './treewalk.js';
 import { upgradeRepository } from './upgrade.js';
 import { GC_VERSION } from '../format/version.js';
-
-/** A stored tree node: its id and (version 3) content key. */
-export interface TreeAddress {
-  id: string;
-  key?: Uint8Array;
-}
-/** A tree entry with the version 3 key of its subtree (format-spec/sharing.md 7.1). */
-export type TreeEntry = V2Entry & { subtreeKey?: Uint8Array };
 
 /** The staging id of the version 3 config while it replaces the version 2 one (12.2). */
 export const STAGED_CONFIG_ID = '0'.repeat(63) + '1';
@@ -64,7 +58,7 @@ export interface SharedTarget {
   /** Stores one chunk (deduplicated); its id and content key. */
   putChunk(bytes: Uint8Array, opts?: StoreOptions): Promise<{ ref: ChunkRef; storedBytes: number }>;
   /** Stores one directory's entries (sorted by name) as tree nodes; the root node's address. */
-  writeDirectory(entries: TreeEntry[], opts?: StoreOptions): Promise<TreeAddress>;
+  writeDirectory(entries: TreeEntry[], opts?: StoreOptions): Promise<ObjectAddress>;
   /** Writes a snapshot of the member (readable by them alone) and returns its id. */
   putSnapshot(s: Snapshot & { treeKey: Uint8Array; upgradedFrom: string }, opts?: StoreOptions): Promise<string>;
   /** The version 2 snapshot ids that readable version 3 snapshots name as upgraded_from. */
@@ -183,7 +177,7 @@ export async function rewriteSnapshots(
 ): Promise<RewriteReport> {
   const report: RewriteReport = { rewritten: [], skipped: [], bytesRead: 0, storedBytes: 0 };
   const done = await target.upgradedFrom(opts);
-  const trees = new Map<string, TreeAddress>(); // old tree id -> new address
+  const trees = new Map<string, ObjectAddress>(); // old tree id -> new address
   const files = new Map<string, ChunkRef[]>(); // old chunk list -> new chunk list
   const chunker = target.chunker();
   const snapshots = [];
@@ -221,14 +215,14 @@ export async function rewriteSnapshots(
     return out;
   };
 
-  const rewriteTree = async (oldId: string, depth: number): Promise<TreeAddress> => {
+  const rewriteTree = async (oldId: string, depth: number): Promise<ObjectAddress> => {
     const known = trees.get(oldId);
     if (known) return known;
     if (depth > 4096) throw new ObnamError('CORRUPT', `tree ${oldId}: directories nested too deep`);
     const entries: TreeEntry[] = [];
     for await (const e of directoryEntries((id) => old.getTree(id, opts), oldId)) {
       opts.signal?.throwIfAborted();
-      const n: TreeEntry = { ...(e as TreeEntry) };
+      const n: TreeEntry = { ...e };
       delete n.subtree;
       delete n.subtreeKey;
       delete n.chunks;
@@ -295,11 +289,11 @@ const samePublic = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffe
 
 /** Seals a version 3 config under the members' key, as the object `id` (00…00 or the staging id 00…01). */
 export function sealSharedConfigAs(keys: MemberKeySet, config: RepoConfig, id: string): Uint8Array {
-  return sealObject(keys.members, 'config', id, encodeConfig({ ...config, version: SHARED_FORMAT_VERSION }), config.compressionLevel, undefined, SHARED_FORMAT_VERSION);
+  return new MemberKeySealing(keys, config.compressionLevel).sealRecord('config', id, encodeConfig({ ...config, version: SHARED_FORMAT_VERSION }));
 }
 
 function openSharedConfigAs(keys: MemberKeySet, stored: Uint8Array, id: string): RepoConfig {
-  const c = decodeConfig(decodeCbor(openObject(keys.members, 'config', id, stored, MAX_PLAINTEXT.config), 'repository config'));
+  const c = decodeConfig(decodeCbor(new MemberKeySealing(keys, 0).openRecord('config', id, stored, MAX_PLAINTEXT.config), 'repository config'));
   if (c.version !== SHARED_FORMAT_VERSION) throw new ObnamError('CORRUPT', `config ${id.slice(0, 8)}: not a version 3 config`);
   return c;
 }
@@ -509,10 +503,35 @@ async function replaceConfigDryRun(store: ObjectStore, identity: Identity, opts?
 }
 
 /**
- * Opens `store` as a shared repository for the upgrade (the version 3 data
- * path of lib/repo/repository.ts).
+ * Opens `store` as a shared repository for the upgrade: the version 3 data
+ * path of lib/repo/repository.ts behind the narrow SharedSession. The store
+ * stays the caller's to close.
  */
-export async function openSharedSession(_store: ObjectStore, _identity: Identity): Promise<SharedSession> {
-  // Replaced by the adapter over Repository.openShared once the version 3 data path exists.
-  throw new ObnamError('NOT_IMPLEMENTED', 'the version 3 data path is not built yet');
+export async function openSharedSession(store: ObjectStore, identity: Identity): Promise<SharedSession> {
+  const repo = await Repository.openShared(store, identity);
+  return {
+    chunker: () => repo.chunker(),
+    putChunk: async (bytes, opts) => {
+      const r = await repo.putObject('chunk', bytes, opts);
+      const ref: ChunkRef = { id: r.id, length: bytes.length };
+      if (r.key) ref.key = r.key;
+      return { ref, storedBytes: r.storedBytes };
+    },
+    writeDirectory: (entries, opts) =>
+      repo.writeDirectory(entries, async (node) => {
+        const r = await repo.putTree(node, opts);
+        return r.key ? { id: r.id, key: r.key } : { id: r.id };
+      }),
+    putSnapshot: async (s, opts) => (await repo.putSnapshot(s, opts)).id,
+    upgradedFrom: async (opts) => {
+      const out = new Set<string>();
+      for (const s of (await repo.scanSnapshots(opts)).snapshots) if (s.upgradedFrom) out.add(s.upgradedFrom);
+      return out;
+    },
+    flush: () => repo.flush(),
+    collect: async (opts) => {
+      const r = await prune(repo, { exclusive: true, signal: opts?.signal });
+      return r.deleted;
+    },
+  };
 }
