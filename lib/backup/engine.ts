@@ -23,9 +23,9 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import { Snapshot, SnapshotSummary } from '../format/snapshot.js';
-import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
+import { compareNames, ObjectAddress, subtreeOf, TreeEntry, TreeNode, withSubtree } from '../format/tree.js';
 import { hostInfo } from '../repo/repository.js';
-import type { ConfigView, ObjectReader, ObjectWriter, PutResult, SnapshotCatalog, SnapshotInfo } from '../repo/views.js';
+import { ConfigView, ObjectReader, ObjectWriter, PutResult, SnapshotCatalog, SnapshotInfo, snapshotRoot } from '../repo/views.js';
 import { directoryEntries } from '../repo/treewalk.js';
 import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
@@ -220,12 +220,12 @@ class BackupRun {
 
     const rootStat = statFields(await fs.lstat('/', { bigint: true }));
     const select = root.whole ? undefined : root;
-    let rootTree = await this.walkFiles(rootStat, parent?.tree, select);
+    let rootTree = await this.walkFiles(rootStat, parent ? snapshotRoot(parent) : undefined, select);
     // The snapshot is written last, once every object it references is durable.
     await this.repo.flush();
     // B2–B4: no collection may have deleted, or be about to delete, what the snapshot names.
     for (;;) {
-      const verdict = await this.guard.beforeSnapshot(rootTree);
+      const verdict = await this.guard.beforeSnapshot(rootTree.id);
       if (verdict.kind === 'put') break;
       if (verdict.kind === 'wait') {
         // B3: wait for the sweep, then B2 again (which checks that everything named is still there).
@@ -242,7 +242,8 @@ class BackupRun {
       await this.repo.flush();
     }
     const snapshot: Snapshot = {
-      tree: rootTree,
+      tree: rootTree.id,
+      ...(rootTree.key ? { treeKey: rootTree.key } : {}),
       time,
       end: toTimestamp(this.clock.now()),
       hostname,
@@ -268,7 +269,7 @@ class BackupRun {
    * A walk after the first starts from fresh counts (the snapshot's summary
    * describes the files of the last walk; what was stored adds up).
    */
-  private async walkFiles(rootStat: StatFields, parentTree: string | undefined, select: PathNode | undefined): Promise<string> {
+  private async walkFiles(rootStat: StatFields, parentTree: ObjectAddress | undefined, select: PathNode | undefined): Promise<ObjectAddress> {
     if (this.walk++ > 0) {
       const s = this.summary;
       this.summary = { ...s, files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, filesRead: 0, errors: 0 };
@@ -286,8 +287,8 @@ class BackupRun {
   }
 
   /** A parent tree to take entries from: none if a sweep deleted it. */
-  private usableParent(tree: string | undefined): string | undefined {
-    return tree && this.missing?.trees.has(tree) ? undefined : tree;
+  private usableParent(tree: ObjectAddress | undefined): ObjectAddress | undefined {
+    return tree && this.missing?.trees.has(tree.id) ? undefined : tree;
   }
 
   /**
@@ -343,9 +344,9 @@ class BackupRun {
     absPath: Buffer,
     relPath: Buffer,
     dirStat: StatFields,
-    parentTree: string | undefined,
+    parentTree: ObjectAddress | undefined,
     select: PathNode | undefined,
-  ): Promise<Pending<string>> {
+  ): Promise<Pending<ObjectAddress>> {
     throwIfAborted(this.signal);
     this.progress.dirs++;
     const key = absPath.toString('latin1');
@@ -383,7 +384,7 @@ class BackupRun {
   }
 
   /** A directory's sorted names, their inspection, and its entries in the parent snapshot. */
-  private async list(absPath: Buffer, parentTree: string | undefined, select: PathNode | undefined): Promise<Listing> {
+  private async list(absPath: Buffer, parentTree: ObjectAddress | undefined, select: PathNode | undefined): Promise<Listing> {
     parentTree = this.usableParent(parentTree);
     let names: Buffer[];
     let tags: Buffer[] | undefined;
@@ -420,7 +421,7 @@ class BackupRun {
       if (c.entry.type !== 'dir') continue;
       if (this.opts.oneFileSystem && !c.select) continue; // may be a mount point: decided when reached
       const old = parentEntries?.get(c.entry.name.toString('latin1'));
-      const p = this.list(c.abs, old?.type === 'dir' ? old.subtree : undefined, c.select);
+      const p = this.list(c.abs, old?.type === 'dir' ? subtreeOf(old) : undefined, c.select);
       p.catch(() => undefined);
       this.prefetched.set(c.abs.toString('latin1'), p);
     }
@@ -482,7 +483,7 @@ class BackupRun {
    * and a round trip through a worker (task, has, put, answers) cost more in
    * messages than the sealing itself.
    */
-  private async putTree(node: TreeNode): Promise<string> {
+  private async putTree(node: TreeNode): Promise<ObjectAddress> {
     this.guard.noteNode(node);
     let r: PutResult;
     try {
@@ -494,13 +495,13 @@ class BackupRun {
       this.summary.newTrees++;
       this.summary.storedBytes += r.storedBytes;
     }
-    return r.id;
+    return r.key ? { id: r.id, key: r.key } : { id: r.id };
   }
 
-  private async loadParentEntries(treeId: string): Promise<Map<string, TreeEntry> | undefined> {
+  private async loadParentEntries(tree: ObjectAddress): Promise<Map<string, TreeEntry> | undefined> {
     const m = new Map<string, TreeEntry>();
     try {
-      for await (const e of directoryEntries((id) => this.repo.getTree(id, { signal: this.signal }), treeId)) {
+      for await (const e of directoryEntries((id, key) => this.repo.getTree(id, { signal: this.signal, key }), tree.id, tree.key)) {
         m.set(e.name.toString('latin1'), e);
       }
     } catch (e) {
@@ -528,11 +529,11 @@ class BackupRun {
         this.summary.dirs++;
         if (this.opts.oneFileSystem && !select && st.dev !== dirStat.dev) {
           // A mount point under --one-file-system: recorded, empty, as restic does.
-          return pending(this.putTree({ kind: 'leaf', entries: [] }).then((subtree) => ({ ...entry, subtree })));
+          return pending(this.putTree({ kind: 'leaf', entries: [] }).then((subtree) => withSubtree(entry, subtree)));
         }
-        const oldTree = old?.type === 'dir' ? old.subtree : undefined;
+        const oldTree = old?.type === 'dir' ? subtreeOf(old) : undefined;
         const scan = await this.scanDir(abs, rel, st, oldTree, select);
-        return pending(scan.result.then((subtree) => ({ ...entry, subtree })));
+        return pending(scan.result.then((subtree) => withSubtree(entry, subtree)));
       }
       case 'symlink':
         this.summary.symlinks++;
@@ -619,7 +620,7 @@ class BackupRun {
             return null;
           }
           const c = r.content;
-          entry.chunks = c.chunks.map(([id, length]) => ({ id, length }));
+          entry.chunks = c.chunks.map(([id, length, key]) => (key ? { id, length, key } : { id, length }));
           entry.size = c.size;
           this.countFile(c.size, true);
           this.summary.newChunks += c.newChunks;
