@@ -158,7 +158,18 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
           .option('max-unused', { type: 'string', describe: 'repack when more than PERCENT of stored bytes is unused (default 10)' }),
       run(pruneCommand),
     )
-    .command('upgrade', 'convert a format version 1 repository to version 2 in place (no version 1 client may write to it meanwhile)', {}, run(upgradeCommand))
+    .command(
+      'upgrade',
+      'convert a format version 1 repository to version 2 in place (no version 1 client may write to it meanwhile); --shared: to a shared repository (version 3)',
+      (y) =>
+        y
+          .option('shared', { type: 'boolean', describe: 'make it a shared repository (format version 3) owned by your identity; the passphrase then opens nothing' })
+          .option('name', { type: 'string', describe: 'with --shared: your member name (default: your user name)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'with --shared: print the snapshots and bytes to rewrite; change nothing' })
+          .option('identity-file', { type: 'string', describe: 'with --shared: the identity file (default ~/.config/obnam/identity)' })
+          .option('identity-passphrase-file', { type: 'string', describe: "with --shared: read the identity's passphrase from this file (default: the repository's)" }),
+      run(upgradeCommand),
+    )
     .command('config', 'print the effective configuration (options, environment, config file, defaults), secrets masked', {}, run(configCommand))
     .command(
       'diff <snapshot1> <snapshot2> [path]',
