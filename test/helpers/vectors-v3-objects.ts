@@ -1,10 +1,10 @@
 /**
  * Test vectors of the objects of a shared repository that v3objects owns
  * (format-spec/sharing.md sections 4, 5 and 9): the member key set, a member
- * object, and the outer plaintexts of a share and a grant object, computed by
+ * object, and the outer plaintexts of a share and a grant object (9.1, 9.2), computed by
  * the library from fixed inputs (the prng of README 17.1). Run this module to
  * write fixtures/vectors-v3-objects.json (only when the format changes: the
- * file is the contract); member-objects.test.ts recomputes it.
+ * file is the contract); member-objects.test.ts and share-objects.test.ts recompute it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +13,7 @@ import { identityFromSecret, publicKeyText } from '../../lib/crypto/identity.js'
 import { encodeMemberKeySet, MemberKeySet } from '../../lib/crypto/memberkeys.js';
 import { encodeCbor } from '../../lib/format/cbor.js';
 import { encodeMemberObject, MemberInfo, memberMac } from '../../lib/format/member.js';
+import { makeGrantObject, makeShareObject } from '../../lib/format/share.js';
 import { ROOT } from './cli.js';
 import { prngBytes } from './prng.js';
 
@@ -48,6 +49,33 @@ export function computeV3ObjectVectors(): Record<string, unknown> {
   const ephemeral = prngBytes('vector member ephemeral', 32);
   const nonce = prngBytes('vector member nonce', 12);
   const bytes = encodeMemberObject(keys, info, { fileKey, ephemeralSecret: ephemeral, nonce });
+  const grantee = identityFromSecret(prngBytes('vector sender secret', 32));
+  const snapshot = { id: hex(prngBytes('vector shared snapshot id', 32)), key: prngBytes('vector shared snapshot key', 32) };
+  const share = {
+    id: hex(prngBytes('vector share id', 32)),
+    file_key: prngBytes('vector share file key', 32),
+    ephemeral: [prngBytes('vector share ephemeral 0', 32), prngBytes('vector share ephemeral 1', 32)],
+    nonce: prngBytes('vector share nonce', 12),
+    created: { sec: 1700000100, nsec: 5 },
+  };
+  const sharePlain = makeShareObject(share.id, identity, { publicKey: grantee.public, name: 'bob' }, [snapshot], share.created, {
+    fileKey: share.file_key,
+    ephemeralSecrets: share.ephemeral,
+    nonce: share.nonce,
+  });
+  const grant = {
+    id: hex(prngBytes('vector grant id', 32)),
+    file_key: prngBytes('vector grant file key', 32),
+    ephemeral: prngBytes('vector grant ephemeral', 32),
+    nonce: prngBytes('vector grant nonce', 12),
+    created: { sec: 1700000200, nsec: 0 },
+  };
+  const grantPlain = makeGrantObject(
+    grant.id,
+    identity,
+    { host: 'laptop', grantee: { publicKey: grantee.public, name: 'bob' }, state: 'granted', created: grant.created },
+    { fileKey: grant.file_key, ephemeralSecrets: [grant.ephemeral], nonce: grant.nonce },
+  );
   return {
     member_key_set: {
       content: hex(keys.content),
@@ -70,6 +98,32 @@ export function computeV3ObjectVectors(): Record<string, unknown> {
       nonce: hex(nonce),
       mac: hex(memberMac(keys.auth, info)),
       bytes: hex(bytes),
+    },
+    share_object: {
+      id: share.id,
+      owner_secret: hex(identity.secret),
+      grantee_secret: hex(grantee.secret),
+      grantee_name: 'bob',
+      snapshot_id: snapshot.id,
+      snapshot_key: hex(snapshot.key),
+      created: [share.created.sec, share.created.nsec],
+      file_key: hex(share.file_key),
+      ephemeral_secrets: share.ephemeral.map(hex),
+      nonce: hex(share.nonce),
+      outer_plaintext: hex(sharePlain),
+    },
+    grant_object: {
+      id: grant.id,
+      owner_secret: hex(identity.secret),
+      host: 'laptop',
+      grantee_public: hex(grantee.public),
+      grantee_name: 'bob',
+      state: 'granted',
+      created: [grant.created.sec, grant.created.nsec],
+      file_key: hex(grant.file_key),
+      ephemeral_secret: hex(grant.ephemeral),
+      nonce: hex(grant.nonce),
+      outer_plaintext: hex(grantPlain),
     },
   };
 }

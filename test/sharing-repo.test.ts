@@ -1,0 +1,325 @@
+/**
+ * Format version 3 at library level (format-spec/sharing.md 6-10): a shared
+ * repository's backup restores byte-identical with metadata; two members
+ * backing up the same data store it once; a member without a stanza gets
+ * NOT_SHARED and, holding every stored object and the member key set,
+ * cannot open another member's trees or chunks; garbage collection keeps
+ * every member's snapshots; a lying reference list is CORRUPT to readers.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { backup } from '../lib/backup/engine.js';
+import { generateIdentity, Identity } from '../lib/crypto/identity.js';
+import { ObnamError } from '../lib/errors.js';
+import { startRepoPool } from '../lib/engine-workers/start.js';
+import { encodeCbor } from '../lib/format/cbor.js';
+import { sealObject } from '../lib/format/envelope.js';
+import { encodeMemberObject, newMemberId } from '../lib/format/member.js';
+import { innerAad, sealInner } from '../lib/format/inner-envelope.js';
+import { encodeTreeNode, encodeTreeRefs, TreeNode, treeRefs } from '../lib/format/tree.js';
+import { prune } from '../lib/gc/prune.js';
+import { Repository } from '../lib/repo/repository.js';
+import { addReachable, walkTree } from '../lib/repo/treewalk.js';
+import { IdSet } from '../lib/util/id-map.js';
+import { snapshotRoot } from '../lib/repo/views.js';
+import { restore } from '../lib/restore/engine.js';
+import { LocalStore } from '../lib/store/local.js';
+import { tempDir } from './helpers/tmp.js';
+
+async function addMember(repo: Repository, identity: Identity, name: string): Promise<void> {
+  const info = { id: newMemberId(), name, publicKey: identity.public, canDelete: false, created: 1_700_000_000, addedBy: repo.self.name };
+  assert.ok(await repo.putMemberObject(info.id, encodeMemberObject(repo.memberKeys, info)));
+}
+
+/** A shared repository in `dir` with alice (its creator), bob and carol. */
+async function family(dir: string): Promise<{ ids: Record<string, Identity>; open: (who: string) => Promise<Repository> }> {
+  const ids = { alice: generateIdentity(), bob: generateIdentity(), carol: generateIdentity() };
+  const repo = await Repository.initShared(await LocalStore.create(dir), ids.alice, { name: 'alice' });
+  await addMember(repo, ids.bob, 'bob');
+  await addMember(repo, ids.carol, 'carol');
+  await repo.close();
+  return { ids, open: async (who) => Repository.openShared(await LocalStore.open(dir), ids[who as keyof typeof ids]) };
+}
+
+async function backupAs(repo: Repository, paths: string[], hostname = 'host') {
+  const pool = startRepoPool(repo, { size: 1 });
+  try {
+    return await backup(repo, { paths, pool, hostname, parent: null });
+  } finally {
+    await pool.close();
+  }
+}
+
+async function restoreAs(repo: Repository, id: string, target: string): Promise<void> {
+  const pool = startRepoPool(repo, { size: 1 });
+  try {
+    await restore(repo, await repo.getSnapshot(id), { target, pool });
+  } finally {
+    await pool.close();
+  }
+}
+
+function writeTree(src: string, seed: string): void {
+  fs.mkdirSync(path.join(src, 'sub', 'deeper'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'small.txt'), `small ${seed}\n`);
+  fs.writeFileSync(path.join(src, 'sub', 'big.bin'), Buffer.concat([Buffer.from(seed), randomBytes(700_000)]));
+  fs.writeFileSync(path.join(src, 'sub', 'deeper', 'text'), `${seed} `.repeat(50_000));
+  fs.symlinkSync('small.txt', path.join(src, 'link'));
+  fs.chmodSync(path.join(src, 'small.txt'), 0o640);
+  fs.utimesSync(path.join(src, 'sub', 'big.bin'), 1_600_000_000.123, 1_600_000_000.123);
+}
+
+/** Every file, directory and symlink below `a`, compared with `b`: type, content, mode, mtime. */
+function assertSameTree(a: string, b: string): void {
+  const sa = fs.lstatSync(a, { bigint: true });
+  const sb = fs.lstatSync(b, { bigint: true });
+  assert.equal(sb.mode, sa.mode, `${b}: mode`);
+  if (!sa.isSymbolicLink()) assert.equal(sb.mtimeNs, sa.mtimeNs, `${b}: mtime`);
+  if (sa.isDirectory()) {
+    assert.deepEqual(fs.readdirSync(b).sort(), fs.readdirSync(a).sort(), `${b}: names`);
+    for (const n of fs.readdirSync(a)) assertSameTree(path.join(a, n), path.join(b, n));
+  } else if (sa.isSymbolicLink()) {
+    assert.equal(fs.readlinkSync(b), fs.readlinkSync(a));
+  } else {
+    assert.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), `${b}: content`);
+  }
+}
+
+async function count(it: AsyncIterable<string>): Promise<number> {
+  let n = 0;
+  for await (const _ of it) n++;
+  return n;
+}
+
+const rejectsCode = (p: Promise<unknown>, code: string) => assert.rejects(p, (e: unknown) => e instanceof ObnamError && e.code === code);
+
+describe('shared repository (format version 3)', () => {
+  it('a backup restores byte-identical with metadata; stored objects carry version 3', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'alice');
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      try {
+        assert.equal(alice.formatVersion, 3);
+        const r = await backupAs(alice, [src]);
+        assert.ok(r.snapshot.treeKey, 'the snapshot carries its root key');
+        const [snap] = await alice.listSnapshots();
+        assert.equal(snap!.id, r.id);
+        assert.equal(snap!.ownerName, 'alice');
+        assert.deepEqual(snap!.sharedWith, []);
+        const out = path.join(tmp.path, 'out');
+        await restoreAs(alice, r.id, out);
+        assertSameTree(src, path.join(out, src));
+        const store = Repository.storeForTests(alice);
+        for (const kind of ['snapshot', 'tree', 'chunk', 'config'] as const) {
+          for await (const id of store.list(kind)) assert.equal((await store.get(kind, id))[4], 3, `${kind} ${id}: envelope version`);
+        }
+      } finally {
+        await alice.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('two members backing up the same data store it once', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'same');
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      const first = await backupAs(alice, [src]);
+      await alice.close();
+      const bob = await open('bob');
+      try {
+        const store = Repository.storeForTests(bob);
+        const chunks = await count(store.list('chunk'));
+        const trees = await count(store.list('tree'));
+        const second = await backupAs(bob, [src], 'bobs-host');
+        assert.ok(first.snapshot.summary.newChunks > 0);
+        assert.equal(second.snapshot.summary.newChunks, 0, 'bob stored no chunk');
+        assert.equal(second.snapshot.summary.newTrees, 0, 'bob stored no tree: identical directories give identical nodes');
+        assert.equal(second.snapshot.tree, first.snapshot.tree);
+        assert.equal(await count(store.list('chunk')), chunks);
+        assert.equal(await count(store.list('tree')), trees);
+        const out = path.join(tmp.path, 'out');
+        await restoreAs(bob, second.id, out);
+        assertSameTree(src, path.join(out, src));
+      } finally {
+        await bob.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('a member without a stanza gets NOT_SHARED and cannot open the trees or chunks with everything they hold; a recipient can', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'private');
+      const mine = path.join(tmp.path, 'carols');
+      writeTree(mine, 'carol');
+      const dir = path.join(tmp.path, 'repo');
+      const { ids, open } = await family(dir);
+      const alice = await open('alice');
+      alice.snapshotRecipients = async () => [{ name: 'bob', publicKey: ids.bob.public }];
+      const r = await backupAs(alice, [src]);
+      await alice.close();
+
+      const bob = await open('bob');
+      try {
+        const s = await bob.getSnapshot(r.id);
+        assert.equal(s.ownerName, 'alice');
+        assert.deepEqual(s.sharedWith, ['bob']);
+        const out = path.join(tmp.path, 'bob-out');
+        await restoreAs(bob, r.id, out);
+        assertSameTree(src, path.join(out, src));
+      } finally {
+        await bob.close();
+      }
+
+      const carol = await open('carol');
+      try {
+        await rejectsCode(carol.getSnapshot(r.id), 'NOT_SHARED');
+        await assert.rejects(carol.getSnapshot(r.id), /snapshot [0-9a-f]{8} is not shared with you/);
+        await rejectsCode(carol.snapshotKey(r.id), 'NOT_SHARED');
+        const scan = await carol.scanSnapshots();
+        assert.deepEqual(scan.snapshots, []);
+        assert.deepEqual(scan.unreadable.map((u) => [u.id, u.ownerName, u.hostname, u.tree]), [[r.id, 'alice', 'host', r.snapshot.tree]]);
+        // What carol holds: every stored object, the member key set, her identity, and the keys of her own snapshot's trees and chunks.
+        const own = await backupAs(carol, [mine]);
+        const keys: Uint8Array[] = [...Object.values(carol.memberKeys), own.snapshot.treeKey!, randomBytes(32)];
+        for await (const w of walkTree((id, key) => carol.getTree(id, { key }), snapshotRoot(own.snapshot), Buffer.alloc(0))) {
+          if (w.entry.subtreeKey) keys.push(w.entry.subtreeKey);
+          for (const c of w.entry.chunks ?? []) keys.push(c.key!);
+        }
+        const store = Repository.storeForTests(carol);
+        const carolsTrees = new Set<string>([own.snapshot.tree]);
+        for await (const w of walkTree((id, key) => carol.getTree(id, { key }), snapshotRoot(own.snapshot), Buffer.alloc(0))) {
+          if (w.entry.subtree) carolsTrees.add(w.entry.subtree);
+        }
+        let tried = 0;
+        for await (const id of store.list('tree')) {
+          if (carolsTrees.has(id)) continue;
+          // The reference list is there for every member (garbage collection) ...
+          assert.ok((await carol.getTreeRefs(id)).trees.length + (await carol.getTreeRefs(id)).chunks.length >= 0);
+          // ... the node is not: every key fails its authentication.
+          for (const key of keys) await assert.rejects(carol.getTree(id, { key }), /authentication failed/, `tree ${id}`);
+          tried++;
+        }
+        assert.ok(tried >= 3, 'alice\'s trees were tried');
+        const reach = { trees: new IdSet(), chunks: new IdSet() };
+        await addReachable((id) => carol.getTreeRefs(id), r.snapshot.tree, reach);
+        const aliceChunks = [...reach.chunks];
+        assert.ok(aliceChunks.length >= 2, 'alice\'s chunks are named in the reference lists');
+        for (const id of aliceChunks) {
+          for (const key of keys) await assert.rejects(carol.getObject('chunk', id, { key }), /authentication failed/, `chunk ${id}`);
+        }
+      } finally {
+        await carol.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('garbage collection by any member keeps every member\'s snapshots and deletes only what none reaches', async () => {
+    const tmp = await tempDir();
+    try {
+      const a = path.join(tmp.path, 'a');
+      const b = path.join(tmp.path, 'b');
+      const gone = path.join(tmp.path, 'gone');
+      writeTree(a, 'alice');
+      writeTree(b, 'bob');
+      writeTree(gone, 'forgotten');
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      const keep = await backupAs(alice, [a]);
+      const forget = await backupAs(alice, [gone]);
+      await alice.close();
+      const bob = await open('bob');
+      const bobs = await backupAs(bob, [b]);
+      await bob.close();
+
+      const carol = await open('carol');
+      try {
+        const store = Repository.storeForTests(carol);
+        const before = await count(store.list('chunk'));
+        await carol.deleteSnapshot(forget.id);
+        const report = await prune(carol, { exclusive: true });
+        assert.ok(report.deleted.chunks > 0 && report.deleted.trees > 0, 'the forgotten snapshot\'s own objects are deleted');
+        assert.equal(await count(store.list('chunk')), before - report.deleted.chunks);
+      } finally {
+        await carol.close();
+      }
+      for (const [who, snap, src] of [['alice', keep, a], ['bob', bobs, b]] as const) {
+        const repo = await open(who);
+        try {
+          const out = path.join(tmp.path, `${who}-out`);
+          await restoreAs(repo, snap.id, out);
+          assertSameTree(src, path.join(out, src));
+        } finally {
+          await repo.close();
+        }
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('a tree whose reference list does not match its node is CORRUPT to every reader of the node', async () => {
+    const tmp = await tempDir();
+    try {
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      try {
+        const chunk = await alice.putObject('chunk', Buffer.from('some content that a directory names'));
+        const node: TreeNode = {
+          kind: 'leaf',
+          entries: [
+            {
+              name: Buffer.from('f'), type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: { sec: 1, nsec: 0 }, ctime: { sec: 1, nsec: 0 },
+              size: 35, chunks: [{ id: chunk.id, length: 35, key: chunk.key }],
+            },
+          ],
+        };
+        const plaintext = encodeTreeNode(node);
+        const at = alice.address('tree', plaintext);
+        // The lying writer: the same node, under its true id, with a reference list that omits the chunk.
+        const content = sealInner(at.key!, innerAad('tree', at.id), plaintext, 1);
+        const outer = encodeCbor({ refs: encodeTreeRefs({ trees: [], chunks: [] }), content });
+        await Repository.storeForTests(alice).put('tree', at.id, sealObject(alice.memberKeys.members, 'tree', at.id, outer, 0, undefined, 3));
+        assert.deepEqual((await alice.getTreeRefs(at.id)).chunks, [], 'the collector sees the lie');
+        await assert.rejects(alice.getTree(at.id, { key: at.key }), /reference list does not match/);
+        assert.deepEqual(treeRefs(node).chunks, [chunk.id]);
+      } finally {
+        await alice.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('an identity that is not a member gets NOT_A_MEMBER; a passphrase open is refused with advice', async () => {
+    const tmp = await tempDir();
+    try {
+      const dir = path.join(tmp.path, 'repo');
+      await family(dir);
+      await rejectsCode(Repository.openShared(await LocalStore.open(dir), generateIdentity()), 'NOT_A_MEMBER');
+      await assert.rejects(Repository.open(await LocalStore.open(dir), 'x'), /shared.*identity/);
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
