@@ -417,6 +417,8 @@ export class Repository<S extends ObjectAccess = ObjectStore>
         return this.sealing.openChunk(id, opts?.key, stored, this.config.chunker.max);
       case 'tree':
         return this.sealing.openTree(id, opts?.key, stored).plaintext;
+      case 'snapshot':
+        return this.sealing.openSnapshotPlaintext(id, stored);
       case 'config':
       case 'gcplan':
       case 'share':

@@ -176,6 +176,10 @@ export class MemberKeySealing implements Sealing {
     };
   }
 
+  openSnapshotPlaintext(id: string): Uint8Array {
+    throw new ObnamError('INTERNAL', `snapshot ${id}: a shared repository's snapshots are read whole (getSnapshot), with the identity of the main thread`);
+  }
+
   openSnapshot(id: string, stored: Uint8Array): SnapshotInfo {
     return this.open(id, stored).info;
   }
