@@ -482,13 +482,14 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   }
 
   /**
-   * Format version 3: snapshot keys a share gives this identity (its reader
-   * checked that the share is from each snapshot's owner). A wrong key opens
-   * nothing: the body is authenticated under the right one.
+   * Format version 3: snapshot keys shares give this identity, as
+   * [snapshot id, K_s, public key of the share's sender]: a key is used only
+   * for a snapshot whose header names that sender as owner (sharing.md 9.1).
+   * A wrong key opens nothing: the body is authenticated under the right one.
    */
-  acceptSnapshotKeys(keys: Iterable<readonly [string, Uint8Array]>): void {
+  acceptSnapshotKeys(keys: Iterable<readonly [string, Uint8Array, Uint8Array?]>): void {
     const v3 = this.v3();
-    for (const [id, key] of keys) v3.acceptSnapshotKey(id, key);
+    for (const [id, key, owner] of keys) v3.acceptSnapshotKey(id, key, owner);
   }
 
   /** Format version 3: the members whose member objects verify, oldest first. */
