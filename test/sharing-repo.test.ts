@@ -49,10 +49,10 @@ async function family(dir: string): Promise<{ ids: Record<string, Identity>; ope
   return { ids, open: async (who) => Repository.openShared(await LocalStore.open(dir), ids[who as keyof typeof ids]) };
 }
 
-async function backupAs(repo: Repository, paths: string[], hostname = 'host') {
+async function backupAs(repo: Repository, paths: string[], hostname = 'host', parent: string | null | 'default' = null) {
   const pool = startRepoPool(repo, { size: 1 });
   try {
-    return await backup(repo, { paths, pool, hostname, parent: null });
+    return await backup(repo, { paths, pool, hostname, parent: parent === 'default' ? undefined : parent });
   } finally {
     await pool.close();
   }
@@ -194,6 +194,13 @@ describe('shared repository (format version 3)', () => {
         const out = path.join(tmp.path, 'bob-out');
         await restoreAs(bob, r.id, out);
         assertSameTree(src, path.join(out, src));
+        // bob's own backup of the same host and paths takes its parent among his own snapshots, never alice's.
+        const first = await backupAs(bob, [src], 'host', 'default');
+        assert.equal(first.snapshot.parent, undefined);
+        assert.equal((await bob.getSnapshot(first.id)).own, true);
+        assert.equal(s.own, false);
+        const next = await backupAs(bob, [src], 'host', 'default');
+        assert.equal(next.snapshot.parent, first.id);
       } finally {
         await bob.close();
       }
@@ -205,7 +212,8 @@ describe('shared repository (format version 3)', () => {
         await rejectsCode(carol.snapshotKey(r.id), 'NOT_SHARED');
         const scan = await carol.scanSnapshots();
         assert.deepEqual(scan.snapshots, []);
-        assert.deepEqual(scan.unreadable.map((u) => [u.id, u.ownerName, u.hostname, u.tree]), [[r.id, 'alice', 'host', r.snapshot.tree]]);
+        assert.deepEqual(scan.unreadable.filter((u) => u.ownerName === 'alice').map((u) => [u.id, u.hostname, u.tree]), [[r.id, 'host', r.snapshot.tree]]);
+        assert.equal(scan.unreadable.length, 3, 'alice\'s and bob\'s two: headers only');
         // What carol holds: every stored object, the member key set, her identity, and the keys of her own snapshot's trees and chunks.
         const own = await backupAs(carol, [mine]);
         const keys: Uint8Array[] = [...Object.values(carol.memberKeys), own.snapshot.treeKey!, randomBytes(32)];

@@ -184,7 +184,14 @@ export class MemberKeySealing implements Sealing {
     if (!known) this.snapshotKeys.set(id, key);
     const { ownerName, sharedWith, ...snapshot } = body;
     return {
-      info: { id, ...snapshot, owner: outer.header.owner, ownerName: this.memberName(hex(outer.header.owner)) ?? ownerName, sharedWith },
+      info: {
+        id,
+        ...snapshot,
+        owner: outer.header.owner,
+        ownerName: this.memberName(hex(outer.header.owner)) ?? ownerName,
+        sharedWith,
+        own: Buffer.compare(outer.header.owner, this.self().identity.public) === 0,
+      },
       key,
     };
   }
