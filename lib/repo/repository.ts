@@ -792,7 +792,7 @@ async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec | undefined
   const present: string[] = keys ? [`${keys} key slot${keys === 1 ? '' : 's'}`] : [];
   for (const kind of ['config', 'snapshot', 'tree', 'chunk', 'gcplan', 'member', 'share', 'grant'] as const) {
     for await (const _ of store.list(kind)) {
-      present.push(kind === 'config' ? 'a stray config object' : kind === 'gcplan' ? 'garbage-collection plans' : `${kind} objects`);
+      present.push(kind === 'config' ? 'a stray config object' : kind === 'gcplan' ? 'garbage-collection plans' : `${kind}s`);
       break;
     }
   }
