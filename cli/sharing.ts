@@ -1,0 +1,133 @@
+/**
+ * What the commands of a shared (version 3) repository look up about its
+ * members, shares and grants (format-spec/sharing.md 5, 9): the member
+ * directory (authentic members by name and by public key), the share and
+ * grant objects the acting member owns, and the recipients standing grants
+ * add to a new snapshot (9.3).
+ */
+import { encodePublicKey } from '../lib/crypto/pubkey.js';
+import { ObnamError } from '../lib/errors.js';
+import type { MemberInfo } from '../lib/format/member.js';
+import { currentGrantees, Grant, Grantee, openGrantObject, openShareObject, OpenedShare } from '../lib/format/share.js';
+import type { Repository } from '../lib/repo/repository.js';
+
+const keyHex = (k: Uint8Array) => Buffer.from(k).toString('hex');
+
+/** The authentic members of a repository, by name and by public key. */
+export class MemberDirectory {
+  readonly byName = new Map<string, MemberInfo>();
+  private readonly byKey = new Map<string, MemberInfo>();
+  constructor(
+    readonly members: readonly MemberInfo[],
+    /** Member objects that are damaged or whose mac fails: not members (shown by member list). */
+    readonly invalid: readonly { id: string; reason: string }[] = [],
+  ) {
+    for (const m of members) {
+      this.byName.set(m.name, m);
+      this.byKey.set(keyHex(m.publicKey), m);
+    }
+  }
+  ofKey(key: Uint8Array): MemberInfo | undefined {
+    return this.byKey.get(keyHex(key));
+  }
+  /** The member's name, or a short form of the key of someone who is no longer a member. */
+  nameOf(key: Uint8Array): string {
+    return this.ofKey(key)?.name ?? `(former member ${encodePublicKey(key).slice(0, 16)}…)`;
+  }
+  /** The member named `name`; NOT_FOUND naming the members if there is none. */
+  named(name: string): MemberInfo {
+    const m = this.byName.get(name);
+    if (!m) {
+      const names = [...this.byName.keys()].sort().join(', ');
+      throw new ObnamError('NOT_FOUND', `no member named ${JSON.stringify(name)} (members: ${names})`);
+    }
+    return m;
+  }
+}
+
+/** USAGE unless the repository is a shared one. */
+export function requireShared(repo: Repository, command: string): void {
+  if (repo.formatVersion !== 3) {
+    throw new ObnamError(
+      'USAGE',
+      `${command} needs a shared repository (format version 3, made by obnam init --shared or obnam upgrade); this one has version ${repo.formatVersion}`,
+    );
+  }
+}
+
+/** PERMISSION unless the acting member may delete (add and remove members, forget others' snapshots). */
+export function requireCanDelete(repo: Repository, what: string): void {
+  if (!repo.self.canDelete) {
+    throw new ObnamError('PERMISSION', `${what} needs a member with --can-delete; ${repo.self.name} is not one`);
+  }
+}
+
+export async function memberDirectory(repo: Repository): Promise<MemberDirectory> {
+  const { members, invalid } = await repo.scanMembers();
+  return new MemberDirectory(members, invalid);
+}
+
+/** The share objects the acting member made (it holds a stanza in each), with their ids. */
+export async function ownShares(repo: Repository): Promise<OpenedShare[]> {
+  const out: OpenedShare[] = [];
+  const me = keyHex(repo.identity.public);
+  for await (const id of repo.listRecordIds('share')) {
+    const s = openShareObject(id, await repo.getRecord('share', id), repo.identity);
+    if (s && keyHex(s.owner) === me) out.push(s);
+  }
+  return out;
+}
+
+/** The share objects that give the acting member snapshots of others. */
+export async function sharesWithMe(repo: Repository): Promise<OpenedShare[]> {
+  const out: OpenedShare[] = [];
+  const me = keyHex(repo.identity.public);
+  for await (const id of repo.listRecordIds('share')) {
+    const s = openShareObject(id, await repo.getRecord('share', id), repo.identity);
+    if (s && keyHex(s.grantee) === me) out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Makes the snapshots that shares give the acting member readable
+ * (format-spec/sharing.md 9.1, 8.3): a snapshot key from a share is taken
+ * only if the share's owner (authenticated by its x25519-auth stanza) is the
+ * snapshot's owner, so that no member can pass a snapshot of their own making
+ * off as another's.
+ */
+export async function acceptShares(repo: Repository): Promise<void> {
+  const shares = await sharesWithMe(repo);
+  if (!shares.length) return;
+  const owners = new Map<string, string>();
+  for (const u of (await repo.scanSnapshots()).unreadable) owners.set(u.id, keyHex(u.owner));
+  const keys: [string, Uint8Array][] = [];
+  for (const share of shares) {
+    for (const s of share.snapshots) if (owners.get(s.id) === keyHex(share.owner)) keys.push([s.id, s.key]);
+  }
+  repo.acceptSnapshotKeys(keys);
+}
+
+/** The grant objects of the acting member (only the owner opens them). */
+export async function ownGrants(repo: Repository): Promise<Grant[]> {
+  const out: Grant[] = [];
+  for await (const id of repo.listRecordIds('grant')) {
+    const g = openGrantObject(id, await repo.getRecord('grant', id), repo.identity);
+    if (g) out.push(g);
+  }
+  return out;
+}
+
+/**
+ * The members a new snapshot of `host` is wrapped for besides its owner
+ * (9.3): grantees whose latest grant for the host is `granted` and who are
+ * still members, under their current names.
+ */
+export function grantRecipients(grants: readonly Grant[], host: string, members: MemberDirectory, self: MemberInfo): Grantee[] {
+  const out: Grantee[] = [];
+  for (const g of currentGrantees(grants, host)) {
+    const m = members.ofKey(g.publicKey);
+    if (m && keyHex(m.publicKey) !== keyHex(self.publicKey)) out.push({ publicKey: m.publicKey, name: m.name });
+  }
+  return out;
+}
