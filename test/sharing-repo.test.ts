@@ -466,6 +466,34 @@ describe('shared repository (format version 3)', () => {
     }
   });
 
+  it('a version 2 snapshot object left by an upgrade in progress is passed over by listings, not reported as damage', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'upgrading');
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      try {
+        const r = await backupAs(alice, [src]);
+        const store = Repository.storeForTests(alice);
+        const old = Buffer.from(await store.get('snapshot', r.id));
+        old[4] = 2;
+        await store.put('snapshot', randomBytes(32).toString('hex'), old);
+        const damaged: string[] = [];
+        alice.onDamagedSnapshot = (d) => damaged.push(d.id);
+        const scan = await alice.scanSnapshots();
+        assert.deepEqual(scan.snapshots.map((x) => x.id), [r.id]);
+        assert.deepEqual(scan.damaged, []);
+        assert.deepEqual(damaged, []);
+      } finally {
+        await alice.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   it('an identity that is not a member gets NOT_A_MEMBER; a passphrase open is refused with advice', async () => {
     const tmp = await tempDir();
     try {

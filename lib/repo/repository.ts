@@ -641,6 +641,8 @@ export class Repository<S extends ObjectAccess = ObjectStore>
             damaged.push({ id, error: e });
             return;
           }
+          // A version 2 snapshot in a shared repository is one an upgrade is rewriting (sharing.md 12): not this repository's yet, not damage.
+          if (this.config.version >= SHARED_VERSION && (envelopeVersion(stored) ?? SHARED_VERSION) < SHARED_VERSION) return;
           try {
             snapshots.push(this.sealing.openSnapshot(id, stored));
           } catch (e) {
