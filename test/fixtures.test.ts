@@ -18,6 +18,10 @@ import { ROOT, obnamOk } from './helpers/cli.js';
 import { openTestRepo } from './helpers/repo.js';
 import { tempDir } from './helpers/tmp.js';
 import { computeVectors, computeVectorsV2 } from './helpers/vectors.js';
+import { computeVectorsV3, vectorMemberKeys } from './helpers/vectors-v3.js';
+import { MemberKeySealing } from '../lib/repo/sealing-v3.js';
+import { identityFromSecret } from '../lib/crypto/identity.js';
+import { prngBytes } from './helpers/prng.js';
 import { decodeGcPlan } from '../lib/format/gcplan.js';
 import { prune } from '../lib/gc/prune.js';
 
@@ -51,6 +55,30 @@ describe('format version 2 test vectors', () => {
     assert.deepEqual(plan.created, { sec: 1700003600, nsec: 250000000 });
     assert.equal(plan.trees.length, 2);
     assert.equal(plan.chunks.length, 3);
+  });
+});
+
+describe('format version 3 test vectors (sharing.md 14)', () => {
+  const stored = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v3.json'), 'utf8'));
+  const computed = computeVectorsV3();
+  for (const key of Object.keys(stored)) {
+    it(`${key} is what the code computes`, () => {
+      assert.deepEqual(computed[key], stored[key]);
+    });
+  }
+  it('covers every vector the code computes', () => {
+    assert.deepEqual(Object.keys(computed).sort(), Object.keys(stored).sort());
+  });
+  it('the stored envelopes open with the keys their references carry, and the snapshot with its owner\'s identity', () => {
+    const owner = identityFromSecret(prngBytes('vector v3 owner secret', 32));
+    const sealing = new MemberKeySealing(vectorMemberKeys(), 3, { identity: owner, name: 'alice' });
+    const h = (k: string) => Buffer.from(stored[k], 'hex');
+    assert.deepEqual(Buffer.from(sealing.openChunk(stored.chunk_id, h('chunk_key'), h('chunk_envelope'), 1 << 20)), h('chunk_plaintext'));
+    assert.deepEqual(Buffer.from(sealing.openTree(stored.tree_id, h('tree_key'), h('tree_envelope')).plaintext), h('tree_plaintext'));
+    const snap = sealing.openSnapshot(stored.snapshot_id, h('snapshot_envelope'));
+    assert.equal(snap.tree, stored.tree_id);
+    assert.deepEqual(Buffer.from(snap.treeKey!), h('tree_key'));
+    assert.equal(snap.hostname, 'vector-host');
   });
 });
 
