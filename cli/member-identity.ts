@@ -9,7 +9,6 @@
 import * as path from 'node:path';
 import { Identity, loadIdentity, readIdentityFile } from '../lib/crypto/identity.js';
 import { defaultIdentityPath } from './config.js';
-import type { Context } from './context.js';
 import { getPassphrase } from './passphrase.js';
 
 /** The path of the identity file these arguments name. */
@@ -22,7 +21,10 @@ export function identityFilePath(args: { 'identity-file'?: string }): string {
  * the passphrase does not open it). `pass` is a passphrase already read
  * (mount's daemon gets it from its parent).
  */
-export async function unlockMemberIdentity(ctx: Context, pass?: string): Promise<Identity> {
+export async function unlockMemberIdentity(
+  ctx: { args: { 'identity-file'?: string; 'passphrase-file'?: string }; config: { passphrase_file?: string } },
+  pass?: string,
+): Promise<Identity> {
   const file = identityFilePath(ctx.args);
   await readIdentityFile(file); // NO_IDENTITY before asking for a passphrase
   const passphrase =

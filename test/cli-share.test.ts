@@ -14,6 +14,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadIdentity } from '../lib/crypto/identity.js';
+import { makeShareObject, newShareId } from '../lib/format/share.js';
+import { Repository } from '../lib/repo/repository.js';
+import { openStore } from '../lib/store/open.js';
+import type { StoreSpec } from '../lib/store/store.js';
 import { backupAs, ListedSnapshot, Member, makeMember, readableIds } from './helpers/family.js';
 import { obnamServerOk, startTestServer, TestServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
@@ -34,7 +39,16 @@ async function fails(m: Member, args: string[], message: RegExp): Promise<void> 
   assert.doesNotMatch(r.stderr, /internal error/);
 }
 
-function sharingRules(setup: () => Promise<{ root: string; repo: string; env: (name: string) => Record<string, string> | undefined }>) {
+interface Setup {
+  root: string;
+  repo: string;
+  env: (name: string) => Record<string, string> | undefined;
+  /** How a member reaches the store through the library. */
+  spec: (name: string) => StoreSpec;
+}
+
+function sharingRules(setup: () => Promise<Setup>) {
+  let spec: Setup['spec'];
   let root: string;
   let alice: Member;
   let bob: Member;
@@ -52,6 +66,7 @@ function sharingRules(setup: () => Promise<{ root: string; repo: string; env: (n
   before(async () => {
     const s = await setup();
     root = s.root;
+    spec = s.spec;
     [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((n) => makeMember(root, n, { repo: s.repo, env: s.env(n) })));
     docs = path.join(alice.home, 'docs');
     fs.mkdirSync(docs, { recursive: true });
@@ -125,6 +140,23 @@ function sharingRules(setup: () => Promise<{ root: string; repo: string; env: (n
     await alice.ok(['unshare', '--host', HOST, '--with', 'carol']);
   });
 
+  it('a share of alice’s snapshot made by another member (carol, a recipient) is not accepted', async () => {
+    // carol can read a3 (the standing grant) and writes, with the library, a share giving it to bob as hers.
+    const identity = await loadIdentity(path.join(carol.env.XDG_CONFIG_HOME!, 'obnam', 'identity'), carol.env.OBNAM_PASSPHRASE!);
+    const repo = await Repository.openShared(await openStore(spec('carol')), identity);
+    try {
+      const bobInfo = (await repo.listMembers()).find((m) => m.name === 'bob')!;
+      const id = newShareId();
+      const key = await repo.snapshotKey(snap.a3!);
+      await repo.putRecord('share', id, makeShareObject(id, identity, { publicKey: bobInfo.publicKey, name: 'bob' }, [{ id: snap.a3!, key }]));
+      await fails(bob, ['restore', snap.a3!, path.join(root, 'nope')], NOT_SHARED);
+      assert.equal((await readableIds(bob)).includes(snap.a3!), false);
+      await repo.deleteRecord('share', id);
+    } finally {
+      await repo.close();
+    }
+  });
+
   it('unshare SNAPSHOT --with deletes the share: the snapshot is no longer readable to the grantee', async () => {
     await alice.ok(['share', snap.a2!, snap.a4!, '--with', 'bob']);
     assert.deepEqual(await readableIds(bob), [snap.a1!, snap.a2!, snap.a4!, snap.b1!].sort());
@@ -137,9 +169,14 @@ function sharingRules(setup: () => Promise<{ root: string; repo: string; env: (n
   it('forget: others’ snapshots need --can-delete; policies of other members touch only their own', async () => {
     await fails(bob, ['forget', snap.a1!], /needs a member with --can-delete, and bob is not one/);
     assert.ok(await row(alice, snap.a1!), 'still there');
-    const policy = JSON.parse((await bob.ok(['--json', 'forget', '--keep-last', '0', '--dry-run'])).stdout);
+    const b2 = await backupAs(bob, [path.join(bob.home, 'notes')], ['--force']);
+    // a1 and a4, alice's and readable to bob, are one group (host, paths): without the rule keep-last 1 would remove a1.
+    const policy = JSON.parse((await bob.ok(['--json', 'forget', '--keep-last', '1', '--dry-run'])).stdout);
     const removable = policy.groups.flatMap((g: { remove: { id: string }[] }) => g.remove.map((r) => r.id));
-    assert.deepEqual(removable, [snap.b1!], "bob's policy considers only his own snapshot");
+    const considered = policy.groups.flatMap((g: { keep: { id: string }[]; remove: { id: string }[] }) => [...g.keep, ...g.remove].map((r) => r.id));
+    assert.deepEqual(removable, [snap.b1!], "bob's policy considers only his own snapshots");
+    assert.deepEqual(considered.sort(), [snap.b1!, b2].sort());
+    await bob.ok(['forget', b2]);
     await bob.ok(['forget', snap.b1!]);
     assert.equal(await row(alice, snap.b1!), undefined);
     await alice.ok(['share', snap.a6!, '--with', 'bob']);
@@ -154,7 +191,8 @@ describe('sharing through the CLI on a local repository', () => {
   after(async () => tmp?.remove());
   sharingRules(async () => {
     tmp = await tempDir('obnam-share-');
-    return { root: tmp.path, repo: path.join(tmp.path, 'repo'), env: () => undefined };
+    const dir = path.join(tmp.path, 'repo');
+    return { root: tmp.path, repo: dir, env: () => undefined, spec: () => ({ type: 'local', dir }) };
   });
 });
 
@@ -175,6 +213,12 @@ describe('sharing through the CLI on obnam-server over HTTPS (a namespace)', () 
       await obnamServerOk(['grant', name, 'family', '--access', 'full', '--dir', srv.dir]);
       env[name] = { OBNAM_TOKEN: token, OBNAM_SERVER_FINGERPRINT: srv.fingerprint };
     }
-    return { root: tmp.path, repo: `${srv.url}/family`, env: (n) => env[n] };
+    const url = `${srv.url}/family`;
+    return {
+      root: tmp.path,
+      repo: url,
+      env: (n) => env[n],
+      spec: (n) => ({ type: 'http', url, token: env[n]!.OBNAM_TOKEN!, fingerprint: srv.fingerprint }),
+    };
   });
 });
