@@ -177,8 +177,13 @@ function sharingRules(setup: () => Promise<Setup>) {
     assert.deepEqual(removable, [snap.b1!], "bob's policy considers only his own snapshots");
     assert.deepEqual(considered.sort(), [snap.b1!, b2].sort());
     await bob.ok(['forget', b2]);
-    await bob.ok(['forget', snap.b1!]);
+    await fails(bob, ['forget', snap.a2!], /a2|another member's: forgetting other members' snapshots needs a member with --can-delete/);
+    // alice (--can-delete) forgets bob's snapshot, which she cannot read, by its id.
+    assert.equal((await row(alice, snap.b1!))?.readable, false);
+    const gone = JSON.parse((await alice.ok(['--json', 'forget', snap.b1!.slice(0, 10)])).stdout);
+    assert.deepEqual(gone.removed, [snap.b1!]);
     assert.equal(await row(alice, snap.b1!), undefined);
+    assert.equal((await readableIds(bob)).includes(snap.b1!), false);
     await alice.ok(['share', snap.a6!, '--with', 'bob']);
     // alice (--can-delete) forgets a snapshot of hers shared with bob; bob's list loses it.
     await alice.ok(['forget', snap.a6!]);
