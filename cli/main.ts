@@ -176,7 +176,6 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
           .option('shared', { type: 'boolean', describe: 'make it a shared repository (format version 3) owned by your identity; the passphrase then opens nothing' })
           .option('name', { type: 'string', describe: 'with --shared: your member name (default: your user name)' })
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'with --shared: print the snapshots and bytes to rewrite; change nothing' })
-          .option('identity-file', { type: 'string', describe: 'with --shared: the identity file (default ~/.config/obnam/identity)' })
           .option('identity-passphrase-file', { type: 'string', describe: "with --shared: read the identity's passphrase from this file (default: the repository's)" }),
       run(upgradeCommand),
     )

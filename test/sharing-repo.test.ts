@@ -21,8 +21,13 @@ import { encodeMemberObject, newMemberId } from '../lib/format/member.js';
 import { innerAad, sealInner } from '../lib/format/inner-envelope.js';
 import { encodeTreeNode, encodeTreeRefs, TreeNode, treeRefs } from '../lib/format/tree.js';
 import { prune } from '../lib/gc/prune.js';
+import { diffSnapshots } from '../lib/diff/engine.js';
+import { dump } from '../lib/dump/engine.js';
+import { fsck } from '../lib/fsck/engine.js';
+import { poolReader } from '../lib/fsview/objects.js';
+import { FsView } from '../lib/fsview/view.js';
 import { Repository } from '../lib/repo/repository.js';
-import { addReachable, walkTree } from '../lib/repo/treewalk.js';
+import { addReachable, snapshotPathComponents, walkTree } from '../lib/repo/treewalk.js';
 import { IdSet } from '../lib/util/id-map.js';
 import { snapshotRoot } from '../lib/repo/views.js';
 import { restore } from '../lib/restore/engine.js';
@@ -44,10 +49,10 @@ async function family(dir: string): Promise<{ ids: Record<string, Identity>; ope
   return { ids, open: async (who) => Repository.openShared(await LocalStore.open(dir), ids[who as keyof typeof ids]) };
 }
 
-async function backupAs(repo: Repository, paths: string[], hostname = 'host') {
+async function backupAs(repo: Repository, paths: string[], hostname = 'host', parent: string | null | 'default' = null) {
   const pool = startRepoPool(repo, { size: 1 });
   try {
-    return await backup(repo, { paths, pool, hostname, parent: null });
+    return await backup(repo, { paths, pool, hostname, parent: parent === 'default' ? undefined : parent });
   } finally {
     await pool.close();
   }
@@ -92,6 +97,12 @@ async function count(it: AsyncIterable<string>): Promise<number> {
   let n = 0;
   for await (const _ of it) n++;
   return n;
+}
+
+async function walkAll(repo: Repository, r: { snapshot: { tree: string; treeKey?: Uint8Array } }) {
+  const out = [];
+  for await (const w of walkTree((id, key) => repo.getTree(id, { key }), snapshotRoot(r.snapshot), Buffer.alloc(0))) out.push(w);
+  return out;
 }
 
 const rejectsCode = (p: Promise<unknown>, code: string) => assert.rejects(p, (e: unknown) => e instanceof ObnamError && e.code === code);
@@ -183,6 +194,13 @@ describe('shared repository (format version 3)', () => {
         const out = path.join(tmp.path, 'bob-out');
         await restoreAs(bob, r.id, out);
         assertSameTree(src, path.join(out, src));
+        // bob's own backup of the same host and paths takes its parent among his own snapshots, never alice's.
+        const first = await backupAs(bob, [src], 'host', 'default');
+        assert.equal(first.snapshot.parent, undefined);
+        assert.equal((await bob.getSnapshot(first.id)).own, true);
+        assert.equal(s.own, false);
+        const next = await backupAs(bob, [src], 'host', 'default');
+        assert.equal(next.snapshot.parent, first.id);
       } finally {
         await bob.close();
       }
@@ -194,7 +212,8 @@ describe('shared repository (format version 3)', () => {
         await rejectsCode(carol.snapshotKey(r.id), 'NOT_SHARED');
         const scan = await carol.scanSnapshots();
         assert.deepEqual(scan.snapshots, []);
-        assert.deepEqual(scan.unreadable.map((u) => [u.id, u.ownerName, u.hostname, u.tree]), [[r.id, 'alice', 'host', r.snapshot.tree]]);
+        assert.deepEqual(scan.unreadable.filter((u) => u.ownerName === 'alice').map((u) => [u.id, u.hostname, u.tree]), [[r.id, 'host', r.snapshot.tree]]);
+        assert.equal(scan.unreadable.length, 3, 'alice\'s and bob\'s two: headers only');
         // What carol holds: every stored object, the member key set, her identity, and the keys of her own snapshot's trees and chunks.
         const own = await backupAs(carol, [mine]);
         const keys: Uint8Array[] = [...Object.values(carol.memberKeys), own.snapshot.treeKey!, randomBytes(32)];
@@ -303,6 +322,170 @@ describe('shared repository (format version 3)', () => {
         assert.deepEqual((await alice.getTreeRefs(at.id)).chunks, [], 'the collector sees the lie');
         await assert.rejects(alice.getTree(at.id, { key: at.key }), /reference list does not match/);
         assert.deepEqual(treeRefs(node).chunks, [chunk.id]);
+      } finally {
+        await alice.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('a snapshot key from a share opens the snapshot only if the share\'s sender is its owner', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'shared later');
+      const dir = path.join(tmp.path, 'repo');
+      const { ids, open } = await family(dir);
+      const alice = await open('alice');
+      const r = await backupAs(alice, [src]);
+      const key = await alice.snapshotKey(r.id);
+      await alice.close();
+      const carol = await open('carol');
+      try {
+        carol.acceptSnapshotKeys([[r.id, key, ids.bob.public]]);
+        await rejectsCode(carol.getSnapshot(r.id), 'NOT_SHARED');
+      } finally {
+        await carol.close();
+      }
+      const bob = await open('bob');
+      try {
+        bob.acceptSnapshotKeys([[r.id, randomBytes(32), ids.alice.public]]);
+        await assert.rejects(bob.getSnapshot(r.id), /authentication failed/, 'a wrong key opens nothing');
+      } finally {
+        await bob.close();
+      }
+      const carol2 = await open('carol');
+      try {
+        carol2.acceptSnapshotKeys([[r.id, key, ids.alice.public]]);
+        assert.equal((await carol2.getSnapshot(r.id)).ownerName, 'alice');
+        const out = path.join(tmp.path, 'out');
+        await restoreAs(carol2, r.id, out);
+        assertSameTree(src, path.join(out, src));
+      } finally {
+        await carol2.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('fsck: clean for the owner and for a member who cannot read the snapshot; a stored tree with a lying reference list is CORRUPT', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'checked');
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      try {
+        const r = await backupAs(alice, [src]);
+        const check = async (repo: Repository) => {
+          const pool = startRepoPool(repo, { size: 1 });
+          try {
+            return await fsck(repo, { pool });
+          } finally {
+            await pool.close();
+          }
+        };
+        const clean = await check(alice);
+        assert.deepEqual(clean.problems, []);
+        assert.ok(clean.chunks >= 2 && clean.trees >= 3);
+        const bob = await open('bob');
+        try {
+          const asBob = await check(bob);
+          assert.deepEqual(asBob.problems, [], 'another member\'s snapshot is not damage');
+          assert.ok(asBob.unreferenced > 0, 'its objects are checked as far as bob can');
+        } finally {
+          await bob.close();
+        }
+        // Replace the tree of src/sub with the same node under the same id, but a reference list that names nothing.
+        const sub = (await walkAll(alice, r)).find((w) => w.path.toString() === path.join(src, 'sub'))!.entry;
+        const plaintext = await alice.getObject('tree', sub.subtree!, { key: sub.subtreeKey });
+        const content = sealInner(sub.subtreeKey!, innerAad('tree', sub.subtree!), plaintext, 1);
+        const outer = encodeCbor({ refs: encodeTreeRefs({ trees: [], chunks: [] }), content });
+        const store = Repository.storeForTests(alice);
+        await store.delete('tree', sub.subtree!);
+        await store.put('tree', sub.subtree!, sealObject(alice.memberKeys.members, 'tree', sub.subtree!, outer, 0, undefined, 3));
+        await store.flush?.();
+        const lying = await check(alice);
+        assert.equal(lying.problems.length, 1);
+        assert.equal(lying.problems[0]!.kind, 'tree');
+        assert.equal(lying.problems[0]!.id, sub.subtree);
+        assert.equal(lying.problems[0]!.status, 'corrupt');
+        assert.match(lying.problems[0]!.message, /reference list does not match/);
+        assert.deepEqual(lying.problems[0]!.snapshots, [r.id]);
+      } finally {
+        await alice.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('diff, dump and the file-system view read a shared repository\'s snapshots with their keys', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'v1');
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      try {
+        const first = await backupAs(alice, [src]);
+        fs.writeFileSync(path.join(src, 'sub', 'deeper', 'text'), 'changed\n');
+        const second = await backupAs(alice, [src]);
+        const load = (id: string, key?: Uint8Array) => alice.getTree(id, { key });
+        const changes: string[] = [];
+        for await (const c of diffSnapshots({ load, rootBefore: snapshotRoot(first.snapshot), rootAfter: snapshotRoot(second.snapshot) })) {
+          changes.push(`${c.marker} ${c.path.toString()}`);
+        }
+        assert.ok(changes.includes(`M ${path.join(src, 'sub', 'deeper', 'text')}`), changes.join('\n'));
+        const parts: Buffer[] = [];
+        await dump(
+          { load, getChunk: (id, key) => alice.getObject('chunk', id, { key }), root: snapshotRoot(first.snapshot), path: snapshotPathComponents(path.join(src, 'sub', 'big.bin')) },
+          async (d) => void parts.push(Buffer.from(d)),
+        );
+        assert.ok(Buffer.concat(parts).equals(fs.readFileSync(path.join(src, 'sub', 'big.bin'))));
+        const pool = startRepoPool(alice, { size: 1 });
+        try {
+          const view = await FsView.open({ ...poolReader(pool, alice), listSnapshotIds: () => alice.listSnapshotIds() }, { refreshMs: Infinity });
+          const file = Buffer.from(`/ids/${second.id}${path.join(src, 'sub', 'deeper', 'text')}`);
+          const h = await view.open(file);
+          assert.equal((await view.read(h, 0, 100)).toString(), 'changed\n');
+          const big = await view.open(Buffer.from(`/ids/${first.id}${path.join(src, 'sub', 'big.bin')}`));
+          assert.ok((await view.read(big, 0, 700_010)).equals(fs.readFileSync(path.join(src, 'sub', 'big.bin'))));
+        } finally {
+          await pool.close();
+        }
+      } finally {
+        await alice.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('a version 2 snapshot object left by an upgrade in progress is passed over by listings, not reported as damage', async () => {
+    const tmp = await tempDir();
+    try {
+      const src = path.join(tmp.path, 'src');
+      writeTree(src, 'upgrading');
+      const dir = path.join(tmp.path, 'repo');
+      const { open } = await family(dir);
+      const alice = await open('alice');
+      try {
+        const r = await backupAs(alice, [src]);
+        const store = Repository.storeForTests(alice);
+        const old = Buffer.from(await store.get('snapshot', r.id));
+        old[4] = 2;
+        await store.put('snapshot', randomBytes(32).toString('hex'), old);
+        const damaged: string[] = [];
+        alice.onDamagedSnapshot = (d) => damaged.push(d.id);
+        const scan = await alice.scanSnapshots();
+        assert.deepEqual(scan.snapshots.map((x) => x.id), [r.id]);
+        assert.deepEqual(scan.damaged, []);
+        assert.deepEqual(damaged, []);
       } finally {
         await alice.close();
       }

@@ -13,14 +13,23 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
-import { obnamOk } from './helpers/cli.js';
+import { after, before, describe, it } from 'node:test';
+import { startRepoPool } from '../lib/engine-workers/start.js';
+import { loadIdentity } from '../lib/crypto/identity.js';
+import { envelopeVersion } from '../lib/format/envelope.js';
+import { KINDS } from '../lib/format/version.js';
+import { fsck } from '../lib/fsck/engine.js';
+import { Repository } from '../lib/repo/repository.js';
+import { restore } from '../lib/restore/engine.js';
+import { LocalStore } from '../lib/store/local.js';
+import { isoTime } from '../cli/format.js';
+import { obnam, obnamOk } from './helpers/cli.js';
 import { diskBytes } from './helpers/disk.js';
 import { makeMember, Member, readableIds } from './helpers/family.js';
 import { killDuring } from './helpers/kill.js';
 import { prngBytes } from './helpers/prng.js';
 import { treeDigest } from './helpers/server.js';
-import { tempDir } from './helpers/tmp.js';
+import { tempDir, TempDir } from './helpers/tmp.js';
 import { assertSameTree, makeRichTree } from './helpers/tree.js';
 
 const REPO_PASS = 'the old shared passphrase of the family';
@@ -56,66 +65,102 @@ async function makeV2Repo(root: string): Promise<V2Repo> {
   const listed = JSON.parse((await obnamOk(['list', '--json'], { env })).stdout) as { id: string; time: string; hostname: string; paths: string[] }[];
   assert.equal(listed.length, 4);
   const snapshots = [];
-  for (const s of listed) {
-    const restored = path.join(root, 'before', s.id);
-    fs.mkdirSync(path.dirname(restored), { recursive: true });
-    await obnamOk(['restore', s.id, restored], { env });
-    snapshots.push({ id: s.id, time: s.time, hostname: s.hostname, paths: s.paths, restored });
+  const r = await Repository.open(await LocalStore.open(repo), REPO_PASS);
+  const pool = startRepoPool(r, { size: 1 });
+  try {
+    for (const s of listed) {
+      const restored = path.join(root, 'before', s.id);
+      fs.mkdirSync(restored, { recursive: true });
+      await restore(r, await r.getSnapshot(s.id), { target: restored, pool });
+      snapshots.push({ id: s.id, time: s.time, hostname: s.hostname, paths: s.paths, restored });
+    }
+  } finally {
+    await pool.close();
+    await r.close();
   }
   return { repo, snapshots };
 }
 
-/** Every stored object's format version byte, by directory (the local store's frame is 40 bytes). */
-function versionsOnDisk(repo: string): Map<string, Set<number>> {
+/** The format version byte of every stored object, by kind (key slots: -1; none once removed). */
+async function versionsStored(repo: string): Promise<Map<string, Set<number>>> {
+  const store = await LocalStore.open(repo);
   const out = new Map<string, Set<number>>();
-  for (const dir of ['config', 'keys', 'snapshots']) {
-    const d = path.join(repo, dir);
-    if (!fs.existsSync(d)) continue;
-    for (const f of fs.readdirSync(d)) {
-      const b = fs.readFileSync(path.join(d, f));
-      const set = out.get(dir) ?? new Set<number>();
-      set.add(dir === 'keys' ? -1 : b[40 + 4]!);
-      out.set(dir, set);
+  try {
+    for (const kind of KINDS) {
+      for await (const id of store.list(kind)) {
+        const b = await store.get(kind, id);
+        const set = out.get(kind) ?? new Set<number>();
+        set.add(kind === 'key' || kind === 'member' ? -1 : envelopeVersion(b)!);
+        out.set(kind, set);
+      }
     }
+  } finally {
+    await store.close();
   }
   return out;
 }
 
-/** Checks the upgraded repository: every old snapshot exactly once, restoring as before; nothing of version 2 left. */
+/**
+ * Checks the upgraded repository with the library: every old snapshot
+ * exactly once, as the member's, upgraded_from naming it, restoring as
+ * before; fsck clean; nothing of version 2 left (no key slot, every
+ * object's envelope version 3).
+ */
 async function checkUpgraded(alice: Member, v2: V2Repo, label: string): Promise<void> {
-  const listed = await alice.json<{ id: string; time: string; hostname: string; paths: string[]; owner: string; upgraded_from?: string }[]>(['list']);
-  assert.equal(listed.length, v2.snapshots.length, `${label}: every snapshot once`);
-  for (const old of v2.snapshots) {
-    const now = listed.filter((s) => s.time === old.time);
-    assert.equal(now.length, 1, `${label}: the snapshot of ${old.time}`);
-    const s = now[0]!;
-    assert.equal(s.hostname, old.hostname);
-    assert.deepEqual(s.paths, old.paths);
-    assert.equal(s.owner, 'alice');
-    assert.notEqual(s.id, old.id, 'a new id');
-    const out = fs.mkdtempSync(path.join(alice.home, 'after-'));
-    await alice.ok(['restore', s.id, out]);
-    for (const p of old.paths) assertSameTree(path.join(old.restored, p), path.join(out, p), { owners: true });
-    fs.rmSync(out, { recursive: true });
+  const identity = await loadIdentity(path.join(alice.env.XDG_CONFIG_HOME!, 'obnam', 'identity'), alice.env.OBNAM_PASSPHRASE!);
+  const repo = await Repository.openShared(await LocalStore.open(v2.repo), identity);
+  const pool = startRepoPool(repo, { size: 1 });
+  try {
+    const scan = await repo.scanSnapshots();
+    assert.deepEqual([scan.damaged.length, scan.unreadable.length], [0, 0], label);
+    assert.equal(scan.snapshots.length, v2.snapshots.length, `${label}: every snapshot once`);
+    for (const old of v2.snapshots) {
+      const now = scan.snapshots.filter((s) => s.upgradedFrom === old.id);
+      assert.equal(now.length, 1, `${label}: the rewrite of ${old.id.slice(0, 8)}`);
+      const s = now[0]!;
+      assert.equal(isoTime(s.time), old.time);
+      assert.equal(s.hostname, old.hostname);
+      assert.deepEqual(s.paths, old.paths);
+      assert.equal(s.ownerName, 'alice');
+      const out = fs.mkdtempSync(path.join(alice.home, 'after-'));
+      await restore(repo, s, { target: out, pool });
+      for (const p of old.paths) assertSameTree(path.join(old.restored, p), path.join(out, p), { owners: true });
+      fs.rmSync(out, { recursive: true });
+    }
+    assert.deepEqual((await fsck(repo, { pool })).problems, [], `${label}: fsck`);
+  } finally {
+    await pool.close();
+    await repo.close();
   }
-  const versions = versionsOnDisk(v2.repo);
-  assert.deepEqual([...(versions.get('config') ?? [])], [3], `${label}: the config is version 3`);
-  assert.equal(versions.get('keys')?.size ?? 0, 0, `${label}: the old key slots are gone`);
-  await alice.ok(['fsck']);
-  const old = await alice.run(['list'], { env: { OBNAM_PASSPHRASE: REPO_PASS } });
-  assert.equal(old.code, 1, `${label}: the old passphrase opens nothing`);
+  const versions = await versionsStored(v2.repo);
+  assert.equal(versions.has('key'), false, `${label}: the old key slots are gone`);
+  for (const [kind, set] of versions) if (kind !== 'member') assert.deepEqual([...set], [3], `${label}: every ${kind} is version 3`);
 }
 
 describe('obnam upgrade --shared (version 2 to 3)', () => {
+  let tmp: TempDir;
+  /** The version 2 repository both tests copy (v2.repo is where each test's copy goes). */
+  let template: string;
+  let v2: V2Repo;
+  let alice: Member;
+  let upgrade: string[];
+  const withRepoPass = { env: { OBNAM_PASSPHRASE: REPO_PASS } };
+
+  before(async () => {
+    tmp = await tempDir('obnam-upgrade-v3-');
+    v2 = await makeV2Repo(tmp.path);
+    template = path.join(tmp.path, 'template');
+    fs.renameSync(v2.repo, template);
+    alice = await makeMember(tmp.path, 'alice', { repo: v2.repo });
+    const idPass = path.join(tmp.path, 'alice-identity-pass');
+    fs.writeFileSync(idPass, alice.env.OBNAM_PASSPHRASE!, { mode: 0o600 });
+    upgrade = ['upgrade', '--shared', '--name', 'alice', '--identity-passphrase-file', idPass];
+  });
+  after(async () => tmp?.remove());
+
   it('--dry-run changes nothing; the upgrade keeps every snapshot, restorable byte for byte, and leaves nothing of version 2', async () => {
-    const tmp = await tempDir('obnam-upgrade-v3-');
+    fs.cpSync(template, v2.repo, { recursive: true });
     try {
-      const v2 = await makeV2Repo(tmp.path);
-      const alice = await makeMember(tmp.path, 'alice', { repo: v2.repo });
-      const idPass = path.join(tmp.path, 'alice-identity-pass');
-      fs.writeFileSync(idPass, alice.env.OBNAM_PASSPHRASE!, { mode: 0o600 });
-      const upgrade = ['upgrade', '--shared', '--name', 'alice', '--identity-passphrase-file', idPass];
-      const withRepoPass = { env: { OBNAM_PASSPHRASE: REPO_PASS } };
 
       const before = await treeDigest(v2.repo);
       const dry = await alice.ok([...upgrade, '--dry-run'], withRepoPass);
@@ -130,26 +175,30 @@ describe('obnam upgrade --shared (version 2 to 3)', () => {
       const up = await alice.ok(upgrade, withRepoPass);
       assert.match(up.stdout, /format version 3/);
       await checkUpgraded(alice, v2, 'after the upgrade');
+      // and through the CLI, as alice: list, restore, fsck; the old passphrase opens nothing
+      const listed = await alice.json<{ id: string; time: string; owner: string }[]>(['list']);
+      assert.deepEqual(listed.map((l) => l.time).sort(), v2.snapshots.map((o) => o.time).sort());
+      assert.ok(listed.every((l) => l.owner === 'alice'));
+      const last = v2.snapshots.find((o) => o.time === listed[listed.length - 1]!.time)!;
+      const out = fs.mkdtempSync(path.join(tmp.path, 'cli-restore-'));
+      await alice.ok(['restore', 'latest', out]);
+      for (const p of last.paths) assertSameTree(path.join(last.restored, p), path.join(out, p), { owners: true });
+      await alice.ok(['fsck']);
+      const old = await obnam(['list'], { env: { OBNAM_REPO: v2.repo, OBNAM_PASSPHRASE: REPO_PASS, HOME: tmp.path } });
+      assert.equal(old.code, 1, 'the old passphrase opens nothing');
       const bytesAfter = diskBytes(v2.repo);
       assert.ok(bytesAfter < bytesBefore * 1.3, `old objects collected: ${bytesAfter} bytes now, ${bytesBefore} before`);
       const again = await alice.ok(upgrade, withRepoPass);
       assert.match(again.stdout, /already/);
       assert.equal((await readableIds(alice)).length, 4, 'a second run rewrites nothing');
     } finally {
-      await tmp.remove();
+      fs.rmSync(v2.repo, { recursive: true, force: true });
     }
   });
 
   it('killed with SIGKILL at random points, it is finished by running it again (fresh copies, bounded retries)', async (t) => {
-    const tmp = await tempDir('obnam-upgrade-v3-kill-');
     try {
-      const v2 = await makeV2Repo(tmp.path);
-      const template = path.join(tmp.path, 'template');
-      fs.renameSync(v2.repo, template);
-      const alice = await makeMember(tmp.path, 'alice', { repo: v2.repo });
-      const idPass = path.join(tmp.path, 'alice-identity-pass');
-      fs.writeFileSync(idPass, alice.env.OBNAM_PASSPHRASE!, { mode: 0o600 });
-      const args = ['upgrade', '--shared', '--name', 'alice', '--identity-passphrase-file', idPass];
+      const args = upgrade;
       const env = { ...alice.env, OBNAM_PASSPHRASE: REPO_PASS };
 
       // How long an uninterrupted upgrade takes, to spread the kills over it.
@@ -181,7 +230,7 @@ describe('obnam upgrade --shared (version 2 to 3)', () => {
       }
       assert.ok(killed >= 2, `${killed} of 3 upgrades were killed before they ended`);
     } finally {
-      await tmp.remove();
+      fs.rmSync(v2.repo, { recursive: true, force: true });
     }
   });
 });

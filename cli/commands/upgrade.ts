@@ -8,7 +8,6 @@
  * --shared needs the repository's passphrase (the usual sources) and the
  * identity's: --identity-passphrase-file, or else the same passphrase.
  */
-import * as path from 'node:path';
 import * as os from 'node:os';
 import { loadIdentity } from '../../lib/crypto/identity.js';
 import { ObnamError } from '../../lib/errors.js';
@@ -16,16 +15,15 @@ import { isMemberName } from '../../lib/format/member.js';
 import { upgradeRepository } from '../../lib/repo/upgrade.js';
 import { openSharedSession, upgradeToShared, UpgradeV3Result } from '../../lib/repo/upgrade-v3.js';
 import { openStore } from '../../lib/store/open.js';
-import { defaultIdentityPath } from '../config.js';
 import { Context, describeLocation, GlobalArgs, makeContext, readPassphrase } from '../context.js';
 import { EXIT_OK } from '../exit.js';
+import { identityFilePath } from '../member-identity.js';
 import { getPassphrase } from '../passphrase.js';
 
 export interface UpgradeArgs extends GlobalArgs {
   shared?: boolean;
   name?: string;
   'dry-run'?: boolean;
-  'identity-file'?: string;
   'identity-passphrase-file'?: string;
 }
 
@@ -70,7 +68,7 @@ async function upgradeShared(ctx: Context, args: UpgradeArgs): Promise<number> {
   const name = args.name ?? defaultMemberName();
   if (!name) throw new ObnamError('USAGE', 'your user name is not a valid member name: give one with --name NAME');
   const pass = await readPassphrase(ctx);
-  const identityFile = path.resolve(args['identity-file'] ?? defaultIdentityPath());
+  const identityFile = identityFilePath(args);
   const identityPass = args['identity-passphrase-file'] ? await getPassphrase({ passphraseFile: args['identity-passphrase-file'] }) : pass;
   let identity;
   try {

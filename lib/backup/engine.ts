@@ -216,7 +216,8 @@ class BackupRun {
 
     let parent: SnapshotInfo | undefined;
     if (this.opts.parent) parent = await this.repo.resolveSnapshot(this.opts.parent);
-    else if (this.opts.parent === undefined) parent = pickParent(await this.repo.listSnapshots(), hostname, paths);
+    // A shared repository's parent is one of this member's own snapshots (format-spec/sharing.md 10.2).
+    else if (this.opts.parent === undefined) parent = pickParent((await this.repo.listSnapshots()).filter((s) => s.own !== false), hostname, paths);
 
     const rootStat = statFields(await fs.lstat('/', { bigint: true }));
     const select = root.whole ? undefined : root;

@@ -417,6 +417,8 @@ export class Repository<S extends ObjectAccess = ObjectStore>
         return this.sealing.openChunk(id, opts?.key, stored, this.config.chunker.max);
       case 'tree':
         return this.sealing.openTree(id, opts?.key, stored).plaintext;
+      case 'snapshot':
+        return this.sealing.openSnapshotPlaintext(id, stored);
       case 'config':
       case 'gcplan':
       case 'share':
@@ -480,13 +482,14 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   }
 
   /**
-   * Format version 3: snapshot keys a share gives this identity (its reader
-   * checked that the share is from each snapshot's owner). A wrong key opens
-   * nothing: the body is authenticated under the right one.
+   * Format version 3: snapshot keys shares give this identity, as
+   * [snapshot id, K_s, public key of the share's sender]: a key is used only
+   * for a snapshot whose header names that sender as owner (sharing.md 9.1).
+   * A wrong key opens nothing: the body is authenticated under the right one.
    */
-  acceptSnapshotKeys(keys: Iterable<readonly [string, Uint8Array]>): void {
+  acceptSnapshotKeys(keys: Iterable<readonly [string, Uint8Array, Uint8Array?]>): void {
     const v3 = this.v3();
-    for (const [id, key] of keys) v3.acceptSnapshotKey(id, key);
+    for (const [id, key, owner] of keys) v3.acceptSnapshotKey(id, key, owner);
   }
 
   /** Format version 3: the members whose member objects verify, oldest first. */
@@ -638,6 +641,8 @@ export class Repository<S extends ObjectAccess = ObjectStore>
             damaged.push({ id, error: e });
             return;
           }
+          // A version 2 snapshot in a shared repository is one an upgrade is rewriting (sharing.md 12): not this repository's yet, not damage.
+          if (this.config.version >= SHARED_VERSION && (envelopeVersion(stored) ?? SHARED_VERSION) < SHARED_VERSION) return;
           try {
             snapshots.push(this.sealing.openSnapshot(id, stored));
           } catch (e) {
@@ -789,7 +794,7 @@ async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec | undefined
   const present: string[] = keys ? [`${keys} key slot${keys === 1 ? '' : 's'}`] : [];
   for (const kind of ['config', 'snapshot', 'tree', 'chunk', 'gcplan', 'member', 'share', 'grant'] as const) {
     for await (const _ of store.list(kind)) {
-      present.push(kind === 'config' ? 'a stray config object' : kind === 'gcplan' ? 'garbage-collection plans' : `${kind} objects`);
+      present.push(kind === 'config' ? 'a stray config object' : kind === 'gcplan' ? 'garbage-collection plans' : `${kind}s`);
       break;
     }
   }

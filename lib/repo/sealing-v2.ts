@@ -79,8 +79,12 @@ export class MasterKeySealing implements Sealing {
     return { id, bytes: this.seal('snapshot', id, plaintext) };
   }
 
+  openSnapshotPlaintext(id: string, stored: Uint8Array): Uint8Array {
+    return this.openContent('snapshot', id, stored, MAX_PLAINTEXT.snapshot);
+  }
+
   openSnapshot(id: string, stored: Uint8Array): SnapshotInfo {
-    return decodeSnapshotObject(id, this.openContent('snapshot', id, stored, MAX_PLAINTEXT.snapshot));
+    return decodeSnapshotObject(id, this.openSnapshotPlaintext(id, stored));
   }
 
   openSnapshotHeader(id: string, stored: Uint8Array): SnapshotHeader | SnapshotInfo {

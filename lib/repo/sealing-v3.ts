@@ -49,8 +49,10 @@ export interface SealingMember {
 
 export class MemberKeySealing implements Sealing {
   readonly version = SHARED_VERSION;
-  /** Snapshot keys opened from stanzas, written here, or given by shares: one 32-byte key per snapshot. */
+  /** Snapshot keys opened from stanzas or written here: one 32-byte key per snapshot. */
   private readonly snapshotKeys = new Map<string, Uint8Array>();
+  /** Snapshot keys given by shares, each with the public key of the owner who shared it (the header must name them). */
+  private readonly sharedKeys = new Map<string, { key: Uint8Array; owner?: Uint8Array }>();
 
   constructor(
     readonly keys: MemberKeySet,
@@ -156,24 +158,46 @@ export class MemberKeySealing implements Sealing {
     return this.open(id, stored).key;
   }
 
-  /** Accepts a snapshot key from a share (the share's sender was checked against the snapshot's owner by its reader). */
-  acceptSnapshotKey(id: string, key: Uint8Array): void {
-    if (!this.snapshotKeys.has(id)) this.snapshotKeys.set(id, new Uint8Array(key));
+  /**
+   * Accepts a snapshot key from a share made by `owner`: it is used only if
+   * the snapshot's header names that owner (sharing.md 9.1: readers accept a
+   * share only from a snapshot's owner). Without `owner` the caller checked.
+   */
+  acceptSnapshotKey(id: string, key: Uint8Array, owner?: Uint8Array): void {
+    if (!this.sharedKeys.has(id)) this.sharedKeys.set(id, { key: new Uint8Array(key), owner: owner && new Uint8Array(owner) });
+  }
+
+  /** A key a share gave for this snapshot, if its owner is the header's. */
+  private sharedKey(id: string, outer: SnapshotOuter): Uint8Array | undefined {
+    const s = this.sharedKeys.get(id);
+    if (!s || (s.owner && Buffer.compare(s.owner, outer.header.owner) !== 0)) return undefined;
+    return s.key;
   }
 
   private open(id: string, stored: Uint8Array): { info: SnapshotInfo; key: Uint8Array } {
     const what = `snapshot ${id}`;
     const outer = this.openSnapshotOuter(id, stored);
-    const known = this.snapshotKeys.get(id);
+    const known = this.snapshotKeys.get(id) ?? this.sharedKey(id, outer);
     const key = known ?? unwrapSnapshotKey(outer, this.self().identity);
     if (!key) throw new ObnamError('NOT_SHARED', `snapshot ${id.slice(0, 8)} is not shared with you`);
     const body = openSnapshotBody(outer, key, MAX_PLAINTEXT.snapshot, what);
     if (!known) this.snapshotKeys.set(id, key);
     const { ownerName, sharedWith, ...snapshot } = body;
     return {
-      info: { id, ...snapshot, owner: outer.header.owner, ownerName: this.memberName(hex(outer.header.owner)) ?? ownerName, sharedWith },
+      info: {
+        id,
+        ...snapshot,
+        owner: outer.header.owner,
+        ownerName: this.memberName(hex(outer.header.owner)) ?? ownerName,
+        sharedWith,
+        own: Buffer.compare(outer.header.owner, this.self().identity.public) === 0,
+      },
       key,
     };
+  }
+
+  openSnapshotPlaintext(id: string): Uint8Array {
+    throw new ObnamError('INTERNAL', `snapshot ${id}: a shared repository's snapshots are read whole (getSnapshot), with the identity of the main thread`);
   }
 
   openSnapshot(id: string, stored: Uint8Array): SnapshotInfo {

@@ -40,6 +40,8 @@ export interface Sealing {
   openRecord(kind: RecordKind, id: string, stored: Uint8Array, max: number): Uint8Array;
   /** A new snapshot's id and stored bytes, readable by its owner and `readers` (version 3; ignored before). */
   sealSnapshot(s: Snapshot, readers: readonly SnapshotReader[]): { id: string; bytes: Uint8Array; key?: Uint8Array };
+  /** A snapshot's verified plaintext (versions 1 and 2; a version 3 snapshot is read whole, with openSnapshot). */
+  openSnapshotPlaintext(id: string, stored: Uint8Array): Uint8Array;
   /** A snapshot, opened and checked; NOT_SHARED (version 3) if this identity cannot read it. */
   openSnapshot(id: string, stored: Uint8Array): SnapshotInfo;
   /** What every member sees of a snapshot without reading it: its header (version 3) or the whole snapshot's (before). */

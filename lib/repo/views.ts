@@ -56,6 +56,8 @@ export interface SnapshotInfo extends Snapshot {
   ownerName?: string;
   /** Format version 3: the names the owner wrapped the snapshot key for, besides themselves. */
   sharedWith?: string[];
+  /** Format version 3: whether it was made by the member the repository is open as (false: shared with them). */
+  own?: boolean;
 }
 
 /** What every member of a shared repository sees of a snapshot it cannot read (format-spec/sharing.md 8.1). */
