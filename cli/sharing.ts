@@ -97,15 +97,12 @@ export async function sharesWithMe(repo: Repository): Promise<OpenedShare[]> {
  * off as another's.
  */
 export async function acceptShares(repo: Repository): Promise<void> {
-  const shares = await sharesWithMe(repo);
-  if (!shares.length) return;
-  const owners = new Map<string, string>();
-  for (const u of (await repo.scanSnapshots()).unreadable) owners.set(u.id, keyHex(u.owner));
-  const keys: [string, Uint8Array][] = [];
-  for (const share of shares) {
-    for (const s of share.snapshots) if (owners.get(s.id) === keyHex(share.owner)) keys.push([s.id, s.key]);
+  const keys: [string, Uint8Array, Uint8Array][] = [];
+  for (const share of await sharesWithMe(repo)) {
+    for (const s of share.snapshots) keys.push([s.id, s.key, share.owner]);
   }
-  repo.acceptSnapshotKeys(keys);
+  // The repository uses each key only for a snapshot whose header names the share's owner.
+  if (keys.length) repo.acceptSnapshotKeys(keys);
 }
 
 /** The grant objects of the acting member (only the owner opens them). */
