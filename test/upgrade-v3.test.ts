@@ -163,6 +163,14 @@ describe('obnam upgrade --shared (version 2 to 3)', () => {
     try {
 
       const before = await treeDigest(v2.repo);
+      // Refused before anything changes: a wrong repository passphrase, no identity.
+      const wrong = await alice.run(upgrade, { env: { OBNAM_PASSPHRASE: 'not the passphrase' } });
+      assert.equal(wrong.code, 1, wrong.stderr);
+      assert.match(wrong.stderr, /passphrase/);
+      const noIdentity = await alice.run(['upgrade', '--shared', '--name', 'alice'], { env: { ...withRepoPass.env, XDG_CONFIG_HOME: path.join(tmp.path, 'nobody') } });
+      assert.equal(noIdentity.code, 1, noIdentity.stderr);
+      assert.match(noIdentity.stderr, /identity/);
+      assert.deepEqual(await treeDigest(v2.repo), before, 'refused upgrades change nothing');
       const dry = await alice.ok([...upgrade, '--dry-run'], withRepoPass);
       assert.match(dry.stdout, /4 snapshots/);
       assert.match(dry.stdout, /\d+ bytes/);
