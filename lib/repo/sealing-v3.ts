@@ -25,6 +25,7 @@ import {
   decodeSnapshotOuter,
   makeSnapshotOuter,
   openSnapshotBody,
+  SnapshotBody,
   SnapshotHeader,
   SnapshotOuter,
   unwrapSnapshotKey,
@@ -177,11 +178,17 @@ export class MemberKeySealing implements Sealing {
   private open(id: string, stored: Uint8Array): { info: SnapshotInfo; key: Uint8Array } {
     const what = `snapshot ${id}`;
     const outer = this.openSnapshotOuter(id, stored);
-    const known = this.snapshotKeys.get(id) ?? this.sharedKey(id, outer);
-    const key = known ?? unwrapSnapshotKey(outer, this.self().identity);
-    if (!key) throw new ObnamError('NOT_SHARED', `snapshot ${id.slice(0, 8)} is not shared with you`);
-    const body = openSnapshotBody(outer, key, MAX_PLAINTEXT.snapshot, what);
-    if (!known) this.snapshotKeys.set(id, key);
+    let key = this.snapshotKeys.get(id);
+    let body: SnapshotBody | undefined;
+    if (!key) {
+      // A key from a share that does not open the body (a hostile or stale share) is passed over, not damage.
+      const shared = this.sharedKey(id, outer);
+      if (shared) body = openedOrUndefined(() => openSnapshotBody(outer, shared, MAX_PLAINTEXT.snapshot, what));
+      key = body ? shared : unwrapSnapshotKey(outer, this.self().identity);
+      if (!key) throw new ObnamError('NOT_SHARED', `snapshot ${id.slice(0, 8)} is not shared with you`);
+      this.snapshotKeys.set(id, key);
+    }
+    body ??= openSnapshotBody(outer, key, MAX_PLAINTEXT.snapshot, what);
     const { ownerName, sharedWith, ...snapshot } = body;
     return {
       info: {
@@ -202,5 +209,15 @@ export class MemberKeySealing implements Sealing {
 
   openSnapshot(id: string, stored: Uint8Array): SnapshotInfo {
     return this.open(id, stored).info;
+  }
+}
+
+/** What `open` returns, or undefined if it fails authentication or decoding (CORRUPT). */
+function openedOrUndefined<T>(open: () => T): T | undefined {
+  try {
+    return open();
+  } catch (e) {
+    if (e instanceof ObnamError && e.code === 'CORRUPT') return undefined;
+    throw e;
   }
 }
