@@ -16,6 +16,7 @@ import { describe, it } from 'node:test';
 import { LocalBlobBackend } from '../lib/blob/local.js';
 import { LocalStore } from '../lib/store/local.js';
 import { PackedStore } from '../lib/store/packed.js';
+import { packRecords } from '../lib/store/pack-format.js';
 import type { ObjectStore, RepackResult } from '../lib/store/store.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -329,26 +330,78 @@ describe('CompactPackIndex after repacking', () => {
 });
 
 describe('repack: a delete by a handle that has not seen the repack', () => {
-  it('LocalStore: the delete finds its pack gone, refreshes and hides the new copy too', async () => {
-    const tmp = await tempDir();
-    try {
-      const s = await LocalStore.create(tmp.path, { packSize: PACK });
-      const all = await fill(s, 40, 5000);
-      const ids = [...all.keys()];
-      const stale = await LocalStore.open(tmp.path, { packSize: PACK });
-      for (const id of ids.filter((_, i) => i % 2 === 0)) await s.delete('chunk', id);
-      assert.ok((await s.repack({ maxUnusedPercent: 0 })).packsRemoved > 0);
-      // The stale handle still places the objects in the removed packs.
-      const victims = ids.filter((_, i) => i % 2 === 1).slice(0, 5);
-      for (const id of victims) await stale.delete('chunk', id);
-      await stale.close();
-      await s.close();
-      const fresh = await LocalStore.open(tmp.path);
-      for (const id of victims) assert.equal(await fresh.has('chunk', id), false, `${id} stays deleted`);
-      for (const id of ids.filter((_, i) => i % 2 === 1).slice(5)) assert.equal(sha(await fresh.get('chunk', id)), all.get(id));
-      await fresh.close();
-    } finally {
-      await tmp.remove();
-    }
-  });
+  for (const f of flavours) {
+    it(`${f.name}: the delete finds its pack gone, refreshes and hides the new copy too`, async () => {
+      const tmp = await tempDir();
+      try {
+        const s = await f.create(tmp.path);
+        const all = await fill(s, 40, 5000);
+        const ids = [...all.keys()];
+        const stale = await f.open(tmp.path);
+        for (const id of ids.filter((_, i) => i % 2 === 0)) await s.delete('chunk', id);
+        assert.ok((await s.repack({ maxUnusedPercent: 0 })).packsRemoved > 0);
+        // The stale handle still places the objects in the removed packs.
+        const victims = ids.filter((_, i) => i % 2 === 1).slice(0, 5);
+        for (const id of victims) await stale.delete('chunk', id);
+        for (const id of victims) assert.equal(await stale.has('chunk', id), false, `${id}: deleted in the deleting handle's view`);
+        await stale.close();
+        await s.close();
+        const fresh = await f.open(tmp.path);
+        for (const id of victims) assert.equal(await fresh.has('chunk', id), false, `${id} stays deleted`);
+        for (const id of ids.filter((_, i) => i % 2 === 1).slice(5)) assert.equal(sha(await fresh.get('chunk', id)), all.get(id));
+        await fresh.close();
+      } finally {
+        await tmp.remove();
+      }
+    });
+  }
+});
+
+describe('repack: an object stored twice (as a killed repack leaves it) is counted once and copied once', () => {
+  for (const f of flavours) {
+    it(`${f.name}: the dry run announces what the real run then does, and the object has one copy after`, async () => {
+      const tmp = await tempDir();
+      try {
+        const s = await f.create(tmp.path);
+        // Opened before X exists, so it stores a copy of its own.
+        const other = await f.open(tmp.path);
+        const x = newId();
+        const xData = randomBytes(100);
+        // Pack A: X and eight chunks, seven of them deleted below: the most unused space, rewritten first.
+        await s.put('chunk', x, xData);
+        const a = await fill(s, 8, 5000);
+        // 24 packs with one deleted chunk each: more than one batch of copying (16 target-size packs) after A.
+        const middle: Map<string, string>[] = [];
+        for (let i = 0; i < 24; i++) middle.push(await fill(s, 12, 5000));
+        // Pack B (the other handle): X again, a small chunk deleted below and nine more: the least unused, rewritten last.
+        await other.put('chunk', x, xData);
+        const small = newId();
+        await other.put('chunk', small, randomBytes(100));
+        const b = await fill(other, 9, 5000);
+        await other.close();
+        // Learns B: reads use X's copy in A, the one in B is unused space (until A is removed).
+        await s.refresh?.();
+        const gone = [...[...a.keys()].slice(0, 7), ...middle.map((m) => [...m.keys()][0]!), small];
+        for (const id of gone) await s.delete('chunk', id);
+        const dry = await s.repack({ maxUnusedPercent: 0, dryRun: true });
+        const real = await s.repack({ maxUnusedPercent: 0 });
+        assert.deepEqual(
+          { packsRemoved: real.packsRemoved, packsRewritten: real.packsRewritten, objectsCopied: real.objectsCopied },
+          { packsRemoved: dry.packsRemoved, packsRewritten: dry.packsRewritten, objectsCopied: dry.objectsCopied },
+          `dry ${JSON.stringify(dry)} real ${JSON.stringify(real)}`,
+        );
+        assert.equal(real.packsRemoved, 26, JSON.stringify(real));
+        const copies = f.packFiles(tmp.path).flatMap((file) => [...packRecords(fs.readFileSync(file), file)].filter((r) => r.id === x));
+        assert.equal(copies.length, 1, 'X is stored once after the repack');
+        const live = new Map([...a, ...middle.flatMap((m) => [...m]), ...b].filter(([id]) => !gone.includes(id)));
+        live.set(x, sha(xData));
+        await s.close();
+        const fresh = await f.open(tmp.path);
+        await expectAll(fresh, live, gone, 'after');
+        await fresh.close();
+      } finally {
+        await tmp.remove();
+      }
+    });
+  }
 });

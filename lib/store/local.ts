@@ -38,6 +38,7 @@ import { PackWriter } from './pack-writer.js';
 import { FOOTER_BYTES, INDEX_ENTRY_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
 import { KIND_CODE } from '../format/version.js';
 import { CompactPackIndex } from './compact-index.js';
+import { DeletedDuringRepack } from './moved-copies.js';
 import { Location, PackIndex, parseTombstoneKey, tombstoneKey } from './pack-index.js';
 import { pageOfListing } from './list-page.js';
 import { RepackHost, repackStore, RepackWriter, tombstonesNaming } from './repack.js';
@@ -105,6 +106,8 @@ export class LocalStore implements ObjectStore {
   private readonly uncovered = new Set<string>();
   /** Packs being written by a repack of this process (their journals are not another writer's). */
   private readonly repackWriters = new Set<PackWriter>();
+  /** Copies deleted while a repack ran: a repacker's copy of one is hidden too (moved-copies.ts). */
+  private readonly moved = new DeletedDuringRepack();
 
   private constructor(
     readonly dir: string,
@@ -609,25 +612,74 @@ export class LocalStore implements ObjectStore {
     if (!this.hasPacked(kind, id)) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
     const key = `${kind}/${id}`;
     for (let round = 0; round < 2; round++) {
-      const finished = this.index.remove(kind, id).map((l) => l.pack);
-      const packs = [...finished, ...this.journalIndex.remove(kind, id).map((l) => l.pack)];
+      const finished = this.index.remove(kind, id);
+      const packs = [...finished.map((l) => l.pack), ...this.journalIndex.remove(kind, id).map((l) => l.pack)];
       const builder = this.unsealed.get(key);
       if (builder) packs.push(builder.id);
       this.unsealed.delete(key);
       try {
         for (const pack of packs) await this.writeTombstone(tombstoneKey(kind, id, pack));
         await io.fsyncDir(path.join(this.dir, 'deleted'));
-        // A pack removed meanwhile by a repack in another process: the object may have a new copy that our
-        // tombstone does not hide; learn it and hide it too (local-store.md 5.1).
-        let vanished = false;
-        for (const pack of finished) if (!(await io.exists(this.packPath(pack)))) vanished = true;
-        if (!vanished) return;
+        if (!(await this.needsRefreshAfterDelete(kind, id, finished))) return;
       } catch (e) {
         throw io.ioError(e, `cannot delete ${kind} ${id}`);
       }
       await this.refresh();
       if (!this.hasPacked(kind, id)) return;
     }
+  }
+
+  /**
+   * After a delete's tombstones are durable (local-store.md 5.1, "Deletes
+   * during a repack"): if a repack holds the lock, it may be copying these
+   * records into a pack this process has not seen yet, so their digests are
+   * watched (copies with them are hidden when learnt); and if one of their
+   * packs is gone (repacked meanwhile), returns true: the caller refreshes
+   * and deletes the new copies too. The lock is looked at first: a repack
+   * that copied a record before its tombstone holds the lock from before
+   * the tombstone until after it removed the record's pack.
+   */
+  private async needsRefreshAfterDelete(kind: Kind, id: string, copies: readonly { pack: string; offset: number; length: number }[]): Promise<boolean> {
+    if (!copies.length) return false;
+    const repacking = await io.exists(path.join(this.dir, REPACK_LOCK));
+    let vanished = false;
+    for (const loc of copies) {
+      if (!(await io.exists(this.packPath(loc.pack)))) {
+        vanished = true;
+        continue;
+      }
+      if (!repacking) continue;
+      try {
+        this.moved.add(kind, id, loc.pack, (await this.readRecord(kind, id, loc, false)).digest);
+      } catch (e) {
+        if (e instanceof ObnamError && e.code === 'NOT_FOUND') vanished = true;
+        else if (!(e instanceof ObnamError && e.code === 'CORRUPT')) throw e;
+      }
+    }
+    return vanished;
+  }
+
+  /**
+   * Before a pack or journal of another writer (or of this process's repack)
+   * is indexed: tombstones its copies of objects deleted while a repack ran
+   * (moved-copies.ts), so that they stay hidden. Best effort on disk (the
+   * repacker carries the tombstone over too); hidden in memory regardless.
+   */
+  private async hideMovedCopies(pack: string, entries: Iterable<{ kind: Kind; id: string; offset: number; length: number; digest?: Buffer }>): Promise<void> {
+    const copies = await this.moved.copiesIn(entries, (e) =>
+      this.readRecord(e.kind, e.id, { pack, offset: e.offset, length: e.length }, false).then(
+        (r) => r.digest,
+        () => undefined,
+      ),
+    );
+    let wrote = false;
+    for (const e of copies) {
+      const key = tombstoneKey(e.kind, e.id, pack);
+      if (this.tombstones.has(key)) continue;
+      wrote = true;
+      await this.writeTombstone(key).catch(() => this.tombstones.add(key));
+    }
+    if (wrote) await io.fsyncDir(path.join(this.dir, 'deleted')).catch(() => undefined);
   }
 
   /** Writes one tombstone (D1-D2; the caller fsyncs deleted/). */
@@ -761,6 +813,7 @@ export class LocalStore implements ObjectStore {
           // A pack whose size differs from the segment's is not the pack described (truncated): its footer decides.
           if (sizes.get(pack) === undefined) sizes.set(pack, (await fs.stat(this.packPath(pack)).catch(() => undefined))?.size ?? -1);
           if (sizes.get(pack) !== size) continue;
+          await this.hideMovedCopies(pack, entries);
           this.index.addPack(pack, entries, this.tombstones, size);
         }
       }
@@ -772,6 +825,7 @@ export class LocalStore implements ObjectStore {
         const pack = footers[next++]!;
         try {
           const { entries, size } = await this.readPackIndex(pack);
+          await this.hideMovedCopies(pack, entries);
           this.index.addPack(pack, entries, this.tombstones, size);
           this.uncovered.add(pack);
         } catch {
@@ -826,6 +880,7 @@ export class LocalStore implements ObjectStore {
     }
     const base = seen.parsed === PACK_HEADER_BYTES ? 0 : seen.parsed;
     const entries = intactRecords(bytes, seen.parsed, base);
+    await this.hideMovedCopies(pack, entries);
     for (const e of entries) {
       if (this.tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
       this.journalIndex.add({ ...e, pack, journal: file });
@@ -856,6 +911,8 @@ export class LocalStore implements ObjectStore {
   /** Forgets packs that are no longer on disk (removed by repacking), closing their handles. */
   private forgetPacks(packs: ReadonlySet<string>): void {
     this.index.forgetPacks(packs);
+    // Their replacements were written before they were removed, so they are loaded by now.
+    this.moved.forgetPacks(packs);
     for (const p of packs) {
       this.uncovered.delete(p);
       const h = this.openPacks.get(p);
@@ -934,6 +991,7 @@ export class LocalStore implements ObjectStore {
         }
         await io.unlink(w.tmpPath, true).catch(() => undefined);
         const size = w.size + w.entries.length * INDEX_ENTRY_BYTES + FOOTER_BYTES;
+        await this.hideMovedCopies(w.id, w.entries);
         this.index.addPack(w.id, w.entries, this.tombstones, size);
         this.uncovered.add(w.id);
         this.repackWriters.delete(w);

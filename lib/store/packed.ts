@@ -30,6 +30,7 @@ import { isId } from '../format/ids.js';
 import { isKind, Kind, KINDS } from '../format/version.js';
 import { CompactPackIndex, PackedEntry, PackedLocation } from './compact-index.js';
 import { frameHeader, unframe } from './framing.js';
+import { DeletedDuringRepack } from './moved-copies.js';
 import { DecodedSegmentPack, decodeSegment, encodeSegment } from './index-segment.js';
 import { FILE_DIRS, PACKED } from './local-layout.js';
 import {
@@ -113,6 +114,8 @@ export class PackedStore implements ObjectStore {
   /** Builders whose pack is being written. */
   private readonly sealing = new Set<PackBuilder>();
   private readonly tombstones = new Set<string>();
+  /** Copies deleted while a repack ran: a repacker's copy of one is hidden too (moved-copies.ts). */
+  private readonly moved = new DeletedDuringRepack();
   /** Segments read (name -> the packs it covers). */
   private readonly segments = new Map<string, Set<string>>();
   /** Packs no segment covers (read by their footer, or written by this process). */
@@ -439,17 +442,74 @@ export class PackedStore implements ObjectStore {
       return;
     }
     if (!this.index.has(kind, id)) await this.refresh();
-    const pendingIn = [this.current, ...this.sealing].filter((b) => b?.byKey.has(`${kind}/${id}`)) as PackBuilder[];
-    const packs = this.index.remove(kind, id).map((l) => l.pack);
-    if (!packs.length && !pendingIn.length) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
-    for (const b of pendingIn) {
-      packs.push(b.id);
-      b.byKey.delete(`${kind}/${id}`);
+    for (let round = 0; round < 2; round++) {
+      const pendingIn = [this.current, ...this.sealing].filter((b) => b?.byKey.has(`${kind}/${id}`)) as PackBuilder[];
+      const finished = this.index.remove(kind, id);
+      const packs = finished.map((l) => l.pack);
+      if (round === 0 && !packs.length && !pendingIn.length) throw new ObnamError('NOT_FOUND', `${kind} ${id} not found`);
+      for (const b of pendingIn) {
+        packs.push(b.id);
+        b.byKey.delete(`${kind}/${id}`);
+      }
+      for (const pack of packs) {
+        const t = tombstoneKey(kind, id, pack);
+        this.tombstones.add(t);
+        await this.backend.put(`deleted/${t}`, new Uint8Array(0), opts);
+      }
+      // A pack removed meanwhile by a repack elsewhere: the object may have a new copy that our tombstone
+      // does not hide; learn it and hide it too (local-store.md 5.1).
+      if (!(await this.needsRefreshAfterDelete(kind, id, finished, opts))) return;
+      await this.refresh();
+      if (!this.index.has(kind, id)) return;
     }
-    for (const pack of packs) {
-      const t = tombstoneKey(kind, id, pack);
-      this.tombstones.add(t);
-      await this.backend.put(`deleted/${t}`, new Uint8Array(0), opts);
+  }
+
+  /**
+   * After a delete's tombstones are durable (local-store.md 5.1 and 11.5):
+   * if a repack holds the lock, the digests of the deleted copies are watched
+   * (a repacker may be copying them into a pack this process has not seen);
+   * returns true if one of their packs is gone (repacked meanwhile). The lock
+   * first: a repack that copied a record before its tombstone holds the lock
+   * from before the tombstone until after it removed the record's pack.
+   */
+  private async needsRefreshAfterDelete(kind: Kind, id: string, copies: readonly PackedLocation[], opts: StoreOptions): Promise<boolean> {
+    if (!copies.length) return false;
+    const repacking = (await this.backend.stat(REPACK_LOCK, opts)) !== undefined;
+    let vanished = false;
+    for (const loc of copies) {
+      if (!repacking) {
+        if ((await this.backend.stat(packName(loc.pack), opts)) === undefined) vanished = true;
+        continue;
+      }
+      try {
+        // The record header gives the digest and proves the pack is still there, in one request.
+        this.moved.add(kind, id, loc.pack, (await this.readRecord(kind, id, loc, false, opts)).digest);
+      } catch (e) {
+        if (isMissing(e)) vanished = true;
+        else if (!(e instanceof ObnamError && e.code === 'CORRUPT')) throw e;
+      }
+    }
+    return vanished;
+  }
+
+  /**
+   * Before a pack of another process (or of this process's repack) is
+   * indexed: tombstones its copies of objects deleted while a repack ran
+   * (moved-copies.ts), so that they stay hidden. Best effort in the backend
+   * (the repacker carries the tombstone over too); hidden in memory regardless.
+   */
+  private async hideMovedCopies(pack: string, entries: Iterable<PackedEntry & { digest?: Buffer }>): Promise<void> {
+    const copies = await this.moved.copiesIn(entries, (e) =>
+      this.readRecord(e.kind, e.id, { pack, offset: e.offset, length: e.length }, false).then(
+        (r) => r.digest,
+        () => undefined,
+      ),
+    );
+    for (const e of copies) {
+      const key = tombstoneKey(e.kind, e.id, pack);
+      if (this.tombstones.has(key)) continue;
+      this.tombstones.add(key);
+      await this.backend.put(`deleted/${key}`, new Uint8Array(0)).catch(() => undefined);
     }
   }
 
@@ -508,6 +568,8 @@ export class PackedStore implements ObjectStore {
         if (listed.get(pack) !== size) continue;
         covered.add(pack);
         this.uncovered.delete(pack);
+        if (this.index.hasPack(pack)) continue;
+        await this.hideMovedCopies(pack, entries);
         if (!this.index.hasPack(pack)) this.index.addPack(pack, entries, this.tombstones, size);
       }
     });
@@ -520,6 +582,7 @@ export class PackedStore implements ObjectStore {
         // A damaged pack index hides that pack's objects; fsck reports them missing, scrub names the pack.
         if (!(e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'NOT_FOUND'))) throw e;
       }
+      await this.hideMovedCopies(pack, entries);
       if (this.index.hasPack(pack)) return;
       this.index.addPack(pack, entries, this.tombstones, entries.length ? listed.get(pack) : undefined);
       if (entries.length) this.uncovered.add(pack);
@@ -527,6 +590,8 @@ export class PackedStore implements ObjectStore {
     // Packs removed by repacking elsewhere.
     const removed = gone();
     this.index.forgetPacks(new Set(removed));
+    // Their replacements were written before they were removed, so they are loaded by now.
+    this.moved.forgetPacks(removed);
     for (const pack of removed) this.uncovered.delete(pack);
     this.lastRefresh = started;
   }
@@ -675,6 +740,7 @@ export class PackedStore implements ObjectStore {
             const trailer = packTrailer(b.entries);
             const size = b.size + trailer.length;
             await this.backend.put(packName(b.id), [...b.parts, trailer], { unique: true });
+            await this.hideMovedCopies(b.id, b.entries);
             this.index.addPack(b.id, b.entries, this.tombstones, size);
             this.uncovered.add(b.id);
             return { pack: b.id, size };
@@ -700,6 +766,7 @@ export class PackedStore implements ObjectStore {
       removePacks: async (packs) => {
         for (const p of packs) await this.backend.delete(packName(p));
         this.index.forgetPacks(packs);
+        this.moved.forgetPacks(packs);
         for (const p of packs) this.uncovered.delete(p);
       },
       done: () => this.index.compact(),

@@ -208,6 +208,8 @@ async function rewrite(host: RepackHost, chosen: PackUsage[], result: RepackResu
   const retireEvery = Math.min(256 << 20, 16 * host.packSize);
   /** New packs of this run. */
   const made = new Set<string>();
+  /** New packs whose old packs are not being removed yet: removed again if the run fails (see below). */
+  let uncommitted = new Set<string>();
   /** Old packs copied and waiting for their new packs to be durable, with their sizes. */
   let pending = new Map<string, { size: number; copied: boolean }>();
   let copiedSinceRetire = 0;
@@ -221,6 +223,7 @@ async function rewrite(host: RepackHost, chosen: PackUsage[], result: RepackResu
     if (!w.count) return w.abandon();
     const { pack, size } = await w.finish();
     made.add(pack);
+    uncommitted.add(pack);
     result.bytesAfter += size;
   };
   const carryOver = async (ts: Tombstone[]) => {
@@ -232,8 +235,12 @@ async function rewrite(host: RepackHost, chosen: PackUsage[], result: RepackResu
     if (!pending.size) return;
     const old = new Set(pending.keys());
     await host.writeSegment(made);
+    await opts.onStep?.('published', old);
     await carryOver(await host.tombstonesNaming(old));
+    await opts.onStep?.('carried', old);
+    uncommitted = new Set();
     await host.removePacks(old);
+    await opts.onStep?.('removed', old);
     // Tombstones written while the old packs were being removed.
     const named = await host.tombstonesNaming(old);
     await carryOver(named);
@@ -253,8 +260,11 @@ async function rewrite(host: RepackHost, chosen: PackUsage[], result: RepackResu
     opts.onProgress?.(0, chosen.length);
     for (const u of chosen) {
       throwIfAborted(opts.signal);
-      const records = await host.liveRecords(u.pack);
-      if (!records) continue; // its index cannot be read: left alone (scrub reports it)
+      const listed = await host.liveRecords(u.pack);
+      if (!listed) continue; // its index cannot be read: left alone (scrub reports it)
+      // An object stored twice (a killed repack's duplicate) is live in one pack only, but once that pack
+      // is removed its other copy takes its place: one already copied by this run is not copied again.
+      const records = listed.filter((e) => !host.locations(e.kind, e.id).some((l) => made.has(l.pack)));
       const live = await readLive(host, u.pack, records, opts.signal);
       if (!live) continue; // a damaged record: left alone, scrub reports it
       for (const { e, data } of live) {
@@ -268,6 +278,12 @@ async function rewrite(host: RepackHost, chosen: PackUsage[], result: RepackResu
       if (copiedSinceRetire >= retireEvery || pending.size >= 256) await retire();
     }
     await retire();
+  } catch (e) {
+    // Failed or stopped (aborted) before the old packs of this batch were removed: its new packs are
+    // mere duplicates, removed while the lock is still held. A deleter that sees no lock relies on the
+    // copies a repack made having no other home than packs it still knows (local-store.md 5.1).
+    if (uncommitted.size) await host.removePacks(uncommitted).catch(() => undefined);
+    throw e;
   } finally {
     if (writer) await writer.abandon().catch(() => undefined);
   }

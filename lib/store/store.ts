@@ -10,8 +10,23 @@ export interface StoreOptions {
   signal?: AbortSignal;
 }
 
+/** The steps of retiring a batch of repacked packs (format-spec 14.8), in order. */
+export type RepackStep = 'published' | 'carried' | 'removed';
 /** What repack() does (format-spec 14.8). */
-export interface RepackOptions extends StoreOptions { /** Rewrite when more than this % of pack bytes is unused (0–100). */ maxUnusedPercent: number; dryRun?: boolean; onProgress?: (done: number, total: number) => void }
+export interface RepackOptions extends StoreOptions {
+  /** Rewrite when more than this % of pack bytes is unused (0–100). */
+  maxUnusedPercent: number;
+  dryRun?: boolean;
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * Called (and awaited) between the steps of retiring a batch, with the old
+   * packs of the batch: 'published' once the new packs are durable and indexed,
+   * 'carried' once tombstones are carried over (the old packs still there),
+   * 'removed' once the old packs are removed (before the last carry-over).
+   * For tests that place another process's work exactly there.
+   */
+  onStep?: (step: RepackStep, oldPacks: ReadonlySet<string>) => void | Promise<void>;
+}
 /** What repack() did (or, in a dry run, would do). */
 export interface RepackResult { packsBefore: number; packsRewritten: number; packsRemoved: number; objectsCopied: number; bytesBefore: number; bytesAfter: number; bytesFreed: number; unusedBytesBefore: number }
 
