@@ -9,7 +9,7 @@ import { encodePublicKey } from '../lib/crypto/pubkey.js';
 import { ObnamError } from '../lib/errors.js';
 import type { MemberInfo } from '../lib/format/member.js';
 import { currentGrantees, Grant, Grantee, openGrantObject, openShareObject, OpenedShare } from '../lib/format/share.js';
-import type { Repository } from '../lib/repo/repository.js';
+import { isDamage, Repository } from '../lib/repo/repository.js';
 
 const keyHex = (k: Uint8Array) => Buffer.from(k).toString('hex');
 
@@ -67,26 +67,38 @@ export async function memberDirectory(repo: Repository): Promise<MemberDirectory
   return new MemberDirectory(members, invalid);
 }
 
-/** The share objects the acting member made (it holds a stanza in each), with their ids. */
-export async function ownShares(repo: Repository): Promise<OpenedShare[]> {
-  const out: OpenedShare[] = [];
-  const me = keyHex(repo.identity.public);
-  for await (const id of repo.listRecordIds('share')) {
-    const s = openShareObject(id, await repo.getRecord('share', id), repo.identity);
-    if (s && keyHex(s.owner) === me) out.push(s);
+/**
+ * Opens every share or grant object with `open`. One that is damaged or
+ * malformed (any member can write such objects) is named on stderr and
+ * passed over: it must not stop another member's commands.
+ */
+async function openRecords<T>(repo: Repository, kind: 'share' | 'grant', open: (id: string, plain: Uint8Array) => T | undefined): Promise<T[]> {
+  const out: T[] = [];
+  for await (const id of repo.listRecordIds(kind)) {
+    try {
+      const v = open(id, await repo.getRecord(kind, id));
+      if (v) out.push(v);
+    } catch (e) {
+      if (e instanceof ObnamError && e.code === 'NOT_FOUND') continue; // deleted since the listing
+      if (!isDamage(e)) throw e;
+      process.stderr.write(`obnam: warning: passing over damaged ${kind} object ${id}: ${e.message}\n`);
+    }
   }
   return out;
 }
 
+/** The share objects the acting member made (it holds a stanza in each), with their ids. */
+export async function ownShares(repo: Repository): Promise<OpenedShare[]> {
+  const me = keyHex(repo.identity.public);
+  const all = await openRecords(repo, 'share', (id, plain) => openShareObject(id, plain, repo.identity));
+  return all.filter((s) => keyHex(s.owner) === me);
+}
+
 /** The share objects that give the acting member snapshots of others. */
 export async function sharesWithMe(repo: Repository): Promise<OpenedShare[]> {
-  const out: OpenedShare[] = [];
   const me = keyHex(repo.identity.public);
-  for await (const id of repo.listRecordIds('share')) {
-    const s = openShareObject(id, await repo.getRecord('share', id), repo.identity);
-    if (s && keyHex(s.grantee) === me) out.push(s);
-  }
-  return out;
+  const all = await openRecords(repo, 'share', (id, plain) => openShareObject(id, plain, repo.identity));
+  return all.filter((s) => keyHex(s.grantee) === me);
 }
 
 /**
@@ -97,25 +109,17 @@ export async function sharesWithMe(repo: Repository): Promise<OpenedShare[]> {
  * off as another's.
  */
 export async function acceptShares(repo: Repository): Promise<void> {
-  const shares = await sharesWithMe(repo);
-  if (!shares.length) return;
-  const owners = new Map<string, string>();
-  for (const u of (await repo.scanSnapshots()).unreadable) owners.set(u.id, keyHex(u.owner));
-  const keys: [string, Uint8Array][] = [];
-  for (const share of shares) {
-    for (const s of share.snapshots) if (owners.get(s.id) === keyHex(share.owner)) keys.push([s.id, s.key]);
+  const keys: [string, Uint8Array, Uint8Array][] = [];
+  for (const share of await sharesWithMe(repo)) {
+    for (const s of share.snapshots) keys.push([s.id, s.key, share.owner]);
   }
-  repo.acceptSnapshotKeys(keys);
+  // The repository uses each key only for a snapshot whose header names the share's owner.
+  if (keys.length) repo.acceptSnapshotKeys(keys);
 }
 
 /** The grant objects of the acting member (only the owner opens them). */
 export async function ownGrants(repo: Repository): Promise<Grant[]> {
-  const out: Grant[] = [];
-  for await (const id of repo.listRecordIds('grant')) {
-    const g = openGrantObject(id, await repo.getRecord('grant', id), repo.identity);
-    if (g) out.push(g);
-  }
-  return out;
+  return openRecords(repo, 'grant', (id, plain) => openGrantObject(id, plain, repo.identity));
 }
 
 /**

@@ -169,6 +169,21 @@ describe('init --shared details and forged member objects', () => {
     await fails(other, ['init', '--shared', '--name', 'other', '--identity-file', path.join(tmp.path, 'missing')], /no identity at/);
   });
 
+  it('a wrong identity passphrase is BAD_PASSPHRASE; member commands on a version 2 repository are refused', async () => {
+    const shared = path.join(tmp.path, 'repo-pass');
+    const m = await makeMember(tmp.path, 'pass', { repo: shared });
+    await m.ok(['init', '--shared', '--name', 'pass']);
+    const wrong = await m.run(['list'], { env: { OBNAM_PASSPHRASE: 'not the identity passphrase' } });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /wrong passphrase for identity file/);
+    const v2 = path.join(tmp.path, 'repo-v2');
+    await m.ok(['--repo', v2, 'init']);
+    for (const args of [['member', 'list'], ['member', 'add', m.publicKey, '--name', 'x'], ['share', 'latest', '--with', 'x']]) {
+      await fails(m, ['--repo', v2, ...args], /needs a shared repository \(format version 3/);
+    }
+    await m.ok(['--repo', v2, 'list']);
+  });
+
   it('a member object whose can_delete was changed in the store is not authentic and gives no access', async () => {
     const repo = path.join(tmp.path, 'repo-forged');
     const [alice, bob] = await Promise.all(['alice', 'bob'].map((n) => makeMember(tmp.path, `f-${n}`, { repo })));

@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadIdentity } from '../lib/crypto/identity.js';
+import { encodeCbor } from '../lib/format/cbor.js';
 import { makeShareObject, newShareId } from '../lib/format/share.js';
 import { Repository } from '../lib/repo/repository.js';
 import { openStore } from '../lib/store/open.js';
@@ -138,6 +139,7 @@ function sharingRules(setup: () => Promise<Setup>) {
     await alice.ok(['member', 'add', carol.publicKey, '--name', 'carol']);
     assert.deepEqual(await readableIds(carol), [snap.a3!, snap.a5!].sort());
     await alice.ok(['unshare', '--host', HOST, '--with', 'carol']);
+    await fails(alice, ['unshare', snap.a3!, '--with', 'carol'], /made readable to carol when made \(a standing grant\), which cannot be undone/);
   });
 
   it('a share of alice’s snapshot made by another member (carol, a recipient) is not accepted', async () => {
@@ -153,6 +155,28 @@ function sharingRules(setup: () => Promise<Setup>) {
       assert.equal((await readableIds(bob)).includes(snap.a3!), false);
       await repo.deleteRecord('share', id);
     } finally {
+      await repo.close();
+    }
+  });
+
+  it('malformed share and grant objects written by a member are passed over with a warning', async () => {
+    const identity = await loadIdentity(path.join(carol.env.XDG_CONFIG_HOME!, 'obnam', 'identity'), carol.env.OBNAM_PASSPHRASE!);
+    const repo = await Repository.openShared(await openStore(spec('carol')), identity);
+    const shareId = newShareId();
+    const grantId = newShareId();
+    try {
+      await repo.putRecord('share', shareId, encodeCbor({ owner: alice.publicKey, recipients: 'none', body: new Uint8Array(3) }));
+      await repo.putRecord('grant', grantId, new Uint8Array([0xff, 0x00, 0x13]));
+      for (const m of [alice, bob]) {
+        const r = await m.ok(['list']);
+        assert.match(r.stderr, new RegExp(`passing over damaged share object ${shareId}`), m.name);
+      }
+      const b = await alice.ok(['backup', '--json', docs]);
+      assert.match(b.stderr, new RegExp(`passing over damaged grant object ${grantId}`));
+      await alice.ok(['forget', JSON.parse(b.stdout).snapshot]);
+    } finally {
+      await repo.deleteRecord('share', shareId);
+      await repo.deleteRecord('grant', grantId);
       await repo.close();
     }
   });
@@ -177,8 +201,13 @@ function sharingRules(setup: () => Promise<Setup>) {
     assert.deepEqual(removable, [snap.b1!], "bob's policy considers only his own snapshots");
     assert.deepEqual(considered.sort(), [snap.b1!, b2].sort());
     await bob.ok(['forget', b2]);
-    await bob.ok(['forget', snap.b1!]);
+    await fails(bob, ['forget', snap.a2!], /a2|another member's: forgetting other members' snapshots needs a member with --can-delete/);
+    // alice (--can-delete) forgets bob's snapshot, which she cannot read, by its id.
+    assert.equal((await row(alice, snap.b1!))?.readable, false);
+    const gone = JSON.parse((await alice.ok(['--json', 'forget', snap.b1!.slice(0, 10)])).stdout);
+    assert.deepEqual(gone.removed, [snap.b1!]);
     assert.equal(await row(alice, snap.b1!), undefined);
+    assert.equal((await readableIds(bob)).includes(snap.b1!), false);
     await alice.ok(['share', snap.a6!, '--with', 'bob']);
     // alice (--can-delete) forgets a snapshot of hers shared with bob; bob's list loses it.
     await alice.ok(['forget', snap.a6!]);

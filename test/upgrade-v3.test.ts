@@ -163,6 +163,14 @@ describe('obnam upgrade --shared (version 2 to 3)', () => {
     try {
 
       const before = await treeDigest(v2.repo);
+      // Refused before anything changes: a wrong repository passphrase, no identity.
+      const wrong = await alice.run(upgrade, { env: { OBNAM_PASSPHRASE: 'not the passphrase' } });
+      assert.equal(wrong.code, 1, wrong.stderr);
+      assert.match(wrong.stderr, /passphrase/);
+      const noIdentity = await alice.run(['upgrade', '--shared', '--name', 'alice'], { env: { ...withRepoPass.env, XDG_CONFIG_HOME: path.join(tmp.path, 'nobody') } });
+      assert.equal(noIdentity.code, 1, noIdentity.stderr);
+      assert.match(noIdentity.stderr, /identity/);
+      assert.deepEqual(await treeDigest(v2.repo), before, 'refused upgrades change nothing');
       const dry = await alice.ok([...upgrade, '--dry-run'], withRepoPass);
       assert.match(dry.stdout, /4 snapshots/);
       assert.match(dry.stdout, /\d+ bytes/);
@@ -196,7 +204,7 @@ describe('obnam upgrade --shared (version 2 to 3)', () => {
     }
   });
 
-  it('killed with SIGKILL at random points, it is finished by running it again (fresh copies, bounded retries)', async (t) => {
+  it('killed with SIGKILL at random points and as each step begins, it is finished by running it again (fresh copies, bounded retries)', async (t) => {
     try {
       const args = upgrade;
       const env = { ...alice.env, OBNAM_PASSPHRASE: REPO_PASS };
@@ -208,27 +216,35 @@ describe('obnam upgrade --shared (version 2 to 3)', () => {
       const span = Math.max(50, full.afterPhaseMs!);
       fs.rmSync(v2.repo, { recursive: true });
 
+      // Kills at random points, and as each step begins (config replacement, key slot removal, collection).
+      const random = (seed: string) => Math.floor((prngBytes(`upgrade kill ${seed}`, 2).readUInt16BE(0) / 65536) * span);
+      const plan: [string, RegExp, number][] = [
+        ['random a', /upgrading/, random('a')],
+        ['config', /upgrading \S+ to a shared repository/, 0],
+        ['key slots', /removing the old key slots/, 0],
+        ['collection', /collecting the old trees/, 0],
+      ];
       let killed = 0;
-      for (const seed of ['a', 'b', 'c']) {
-        let delay = Math.floor((prngBytes(`upgrade kill ${seed}`, 2).readUInt16BE(0) / 65536) * span);
+      for (const [seed, phase, first] of plan) {
+        let delay = first;
         for (let attempt = 0; ; attempt++) {
           fs.cpSync(template, v2.repo, { recursive: true });
-          const k = await killDuring(args, env, /upgrading/, delay);
-          t.diagnostic(`seed ${seed}: kill at ${delay} of ${span} ms: ${k.killed ? 'killed' : `exited ${k.code}`}`);
+          const k = await killDuring(args, env, phase, delay);
+          t.diagnostic(`${seed}: kill ${delay} ms after ${phase.source} (${span} ms in all): ${k.killed ? 'killed' : `exited ${k.code}`}`);
           if (k.killed) break;
           assert.equal(k.code, 0, k.stderr);
           fs.rmSync(v2.repo, { recursive: true });
-          if (attempt >= 3) break;
+          if (attempt >= 2 || delay === 0) break;
           delay = Math.floor(delay / 3);
         }
         if (!fs.existsSync(v2.repo)) continue;
         killed++;
         const again = await alice.ok(args, { env: { OBNAM_PASSPHRASE: REPO_PASS } });
         assert.match(again.stdout, /format version 3|already/);
-        await checkUpgraded(alice, v2, `seed ${seed}`);
+        await checkUpgraded(alice, v2, `killed: ${seed}`);
         fs.rmSync(v2.repo, { recursive: true });
       }
-      assert.ok(killed >= 2, `${killed} of 3 upgrades were killed before they ended`);
+      assert.ok(killed >= 3, `${killed} of ${plan.length} upgrades were killed before they ended`);
     } finally {
       fs.rmSync(v2.repo, { recursive: true, force: true });
     }

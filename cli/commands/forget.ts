@@ -22,11 +22,11 @@ import { parseDuration } from '../../lib/forget/duration.js';
 import { checkForgetRequest, decideForget, deleteSnapshots, ForgetDecision, NamedSnapshot } from '../../lib/forget/engine.js';
 import { describeGroup, describePolicy, GroupBy, parseTagList, Policy } from '../../lib/forget/policy.js';
 import { systemTimeZone } from '../../lib/forget/timezone.js';
-import type { Repository, SnapshotInfo } from '../../lib/repo/repository.js';
-import type { SnapshotCatalog } from '../../lib/repo/views.js';
+import type { SnapshotInfo } from '../../lib/repo/repository.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { localTime, snapshotJson } from '../format.js';
+import { checkMayForget, forgettable, printUnreadable, splitUnreadable, unreadableJson } from '../forget-shared.js';
 import { recordForgotten } from '../seen-snapshots.js';
 import { printPruneReport, runPrune } from './prune.js';
 import { cancelSignal } from '../signals.js';
@@ -103,73 +103,47 @@ export async function forgetCommand(args: ForgetArgs): Promise<number> {
     // A repository prune must refuse (format version 1, a client that may not delete) is refused before anything is removed.
     if (args.prune) await checkCanPrune(repo);
     const signal = cancelSignal();
-    const decision = await decideForget(repo.formatVersion === 3 ? forgettable(repo) : repo, {
-      named: args.snapshots ?? [],
-      policy,
-      filter,
-      groupBy,
-      clock: { now: Date.now() / 1000, zone: systemTimeZone() },
-      signal,
-    });
-    if (repo.formatVersion === 3) checkMayForget(repo, decision);
+    const shared = repo.formatVersion === 3;
+    // Shared repositories: named snapshots this member cannot read are forgotten by id alone (--can-delete only).
+    const { readable: named, unreadable } = shared ? await splitUnreadable(repo, args.snapshots ?? []) : { readable: args.snapshots ?? [], unreadable: [] };
+    const decision =
+      unreadable.length && !named.length
+        ? { groups: [], named: [], damaged: [], remove: [] }
+        : await decideForget(shared ? forgettable(repo) : repo, {
+            named,
+            policy,
+            filter,
+            groupBy,
+            clock: { now: Date.now() / 1000, zone: systemTimeZone() },
+            signal,
+          });
+    if (shared) checkMayForget(repo, decision);
     if (!ctx.json) printDecision(decision, policy);
+    if (!ctx.json && unreadable.length) printUnreadable(unreadable);
+    const remove = [...decision.remove, ...unreadable.map((u) => u.id)];
     const removed: string[] = [];
     if (!dryRun) {
       try {
-        await deleteSnapshots(repo, decision.remove, { signal, onDeleted: (id) => removed.push(id) });
+        await deleteSnapshots(repo, remove, { signal, onDeleted: (id) => removed.push(id) });
       } finally {
         // These vanished by our own hand: the rollback warning must not name them (also when a later delete failed).
         if (removed.length) await recordForgotten(repo.config.repositoryId, removed);
       }
     }
     if (!ctx.json) {
-      if (dryRun) process.stdout.write(`would remove ${plural(decision.remove.length, 'snapshot')} (dry run: nothing changed)\n`);
+      if (dryRun) process.stdout.write(`would remove ${plural(remove.length, 'snapshot')} (dry run: nothing changed)\n`);
       else process.stdout.write(`removed ${plural(removed.length, 'snapshot')}` + (removed.length && !args.prune ? ' (obnam prune gives their space back)\n' : '\n'));
     }
     const pruned = args.prune ? await runPrune(repo, { dryRun, json: ctx.json }) : undefined;
     if (pruned && !ctx.json) printPruneReport(pruned);
-    if (ctx.json) process.stdout.write(JSON.stringify({ ...decisionJson(decision, dryRun, removed), ...(pruned ? { prune: pruned } : {}) }) + '\n');
+    if (ctx.json) {
+      const doc = decisionJson(decision, dryRun, removed);
+      if (unreadable.length) doc.named = [...(doc.named as unknown[]), ...unreadable.map(unreadableJson)];
+      process.stdout.write(JSON.stringify({ ...doc, ...(pruned ? { prune: pruned } : {}) }) + '\n');
+    }
     return EXIT_OK;
   } finally {
     await repo.close();
-  }
-}
-
-const keyHex = (k: Uint8Array) => Buffer.from(k).toString('hex');
-const ownedBy = (s: SnapshotInfo, repo: Repository) => !!s.owner && keyHex(s.owner) === keyHex(repo.self.publicKey);
-
-/**
- * In a shared repository, what a policy may remove: every readable snapshot
- * for a member with --can-delete, only one's own for the others
- * (format-spec/sharing.md 10.4).
- */
-function forgettable(repo: Repository): SnapshotCatalog {
-  if (repo.self.canDelete) return repo;
-  const own = (list: SnapshotInfo[]) => list.filter((s) => ownedBy(s, repo));
-  return {
-    listSnapshotIds: (opts) => repo.listSnapshotIds(opts),
-    getSnapshot: (id, opts) => repo.getSnapshot(id, opts),
-    scanSnapshots: async (opts) => {
-      const scan = await repo.scanSnapshots(opts);
-      return { ...scan, snapshots: own(scan.snapshots) };
-    },
-    listSnapshots: async (opts) => own(await repo.listSnapshots(opts)),
-    resolveSnapshot: (ref, opts) => repo.resolveSnapshot(ref, opts),
-    resolveSnapshotId: (ref, opts) => repo.resolveSnapshotId(ref, opts),
-    deleteSnapshot: (id, opts) => repo.deleteSnapshot(id, opts),
-  };
-}
-
-/** PERMISSION unless every snapshot to remove is the member's own, or the member has --can-delete (10.4). */
-function checkMayForget(repo: Repository, d: ForgetDecision): void {
-  if (repo.self.canDelete) return;
-  for (const n of d.named) {
-    if ('snapshot' in n && ownedBy(n.snapshot, repo)) continue;
-    const whose = 'snapshot' in n ? " is another member's" : ' cannot be read (damaged), so it is not known to be yours';
-    throw new ObnamError(
-      'PERMISSION',
-      `snapshot ${n.id.slice(0, 8)}${whose}: forgetting other members' snapshots needs a member with --can-delete, and ${repo.self.name} is not one`,
-    );
   }
 }
 

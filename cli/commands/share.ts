@@ -146,7 +146,14 @@ export async function unshareCommand(args: ShareArgs): Promise<number> {
       await repo.deleteRecord('share', s.id);
       deleted++;
     }
-    if (!deleted) throw new ObnamError('NOT_FOUND', `none of these snapshots is shared with ${req.withName} by a share object`);
+    if (!deleted) {
+      const wrapped = [];
+      for (const id of ids) if ((await repo.getSnapshot(id)).sharedWith?.includes(req.withName)) wrapped.push(id.slice(0, 8));
+      const why = wrapped.length
+        ? `; ${wrapped.join(' ')} ${wrapped.length === 1 ? 'was' : 'were'} made readable to ${req.withName} when made (a standing grant), which cannot be undone but by forgetting the snapshot`
+        : '';
+      throw new ObnamError('NOT_FOUND', `none of these snapshots is shared with ${req.withName} by a share object${why}`);
+    }
     say(
       ctx.json,
       { with: req.withName, snapshots: ids, deleted_shares: deleted },

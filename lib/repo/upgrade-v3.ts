@@ -530,7 +530,8 @@ export async function openSharedSession(store: ObjectStore, identity: Identity):
     },
     flush: () => repo.flush(),
     collect: async (opts) => {
-      const r = await prune(repo, { exclusive: true, signal: opts?.signal });
+      // Every old object goes: repack whatever holds any of them (a server repacks on request, or later by itself).
+      const r = await prune(repo, { exclusive: true, signal: opts?.signal, repack: repo.repacker(), maxUnusedPercent: 0 });
       return r.deleted;
     },
   };
