@@ -120,6 +120,8 @@ describe('shared repository (format version 3)', () => {
         assert.equal(alice.formatVersion, 3);
         const r = await backupAs(alice, [src]);
         assert.ok(r.snapshot.treeKey, 'the snapshot carries its root key');
+        const again = await alice.putSnapshot(r.snapshot);
+        assert.deepEqual([again.id, again.isNew], [r.id, false], 'the same snapshot put again (a late put, README 14.6 B5) is the same object');
         const [snap] = await alice.listSnapshots();
         assert.equal(snap!.id, r.id);
         assert.equal(snap!.ownerName, 'alice');

@@ -61,7 +61,8 @@ export async function mark(repo: MarkRepository, opts: MarkOptions): Promise<Mar
       if (opts.clock.now() > createdMs + graceMs / 8) late = true;
     };
     for (const [list, set, kind] of [[trees, reach.trees, 'tree'], [chunks, reach.chunks, 'chunk']] as const) {
-      for (const b of list.bytes()) {
+      // Read once: each block of L is given back as it is passed.
+      for (const b of list.drain()) {
         if (set.has(b)) continue;
         const hex = Buffer.from(b.buffer, b.byteOffset, 32).toString('hex');
         if (kind === 'tree') {
