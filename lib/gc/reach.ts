@@ -4,6 +4,7 @@
  * snapshot or reachable tree that is missing or fails to open stops the
  * collection (GC_DAMAGED): with damage it cannot know what is reachable.
  */
+import { IdSpool } from '../util/id-spool.js';
 import { describeError, ObnamError } from '../errors.js';
 import type { ObjectInventory, ReferenceReader, SnapshotCatalog } from '../repo/views.js';
 import { addReachable, Reachable } from '../repo/treewalk.js';
@@ -55,6 +56,21 @@ export async function addSnapshotReachable(repo: Pick<SnapshotCatalog, 'listSnap
     }
   }
   return ids.length;
+}
+
+/** Every id of a kind the store lists now, spooled to an unlinked temporary file (the mark's L: no memory per id). */
+export async function spoolAll(repo: Pick<ObjectInventory, 'listIds'>, kind: 'tree' | 'chunk', signal?: AbortSignal): Promise<IdSpool> {
+  const out = await IdSpool.create();
+  try {
+    for await (const id of repo.listIds(kind, { signal })) {
+      const writing = out.push(id);
+      if (writing) await writing;
+    }
+    return out;
+  } catch (e) {
+    await out.close();
+    throw e;
+  }
 }
 
 /** Every id of a kind the store lists now. */
