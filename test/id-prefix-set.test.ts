@@ -1,8 +1,9 @@
 /**
  * IdPrefixSet and IdList, garbage collection's compact id collections: the
  * set agrees with a JS Set of hex strings on random ids (the all-zero id
- * included) across growth, exact at width 32 and by 16-byte prefixes by
- * default; the list keeps every id in order.
+ * included) across growth, exact at width 32, by 16-byte prefixes by
+ * default and by 8-byte ones at width 8; the list keeps every id in order,
+ * and drain() reads it once, emptying it.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +45,32 @@ describe('IdPrefixSet and IdList', () => {
     for (let i = 0; i < 2000; i++) assert.equal(set.has(randomBytes(32)), false);
     assert.equal(set.size, 3000);
     assert.throws(() => [...set]);
+  });
+
+  it('keeps 8-byte prefixes: finds every id added, and ids differing only after byte 8 count as present', () => {
+    const set = new IdPrefixSet(10, { width: 8 });
+    const ids = Array.from({ length: 3000 }, () => randomBytes(32));
+    for (const id of ids) set.add(id);
+    for (const id of ids) assert.ok(set.has(id) && set.has(id.toString('hex')));
+    for (let i = 0; i < 2000; i++) assert.equal(set.has(randomBytes(32)), false);
+    assert.ok(set.has(Buffer.concat([ids[0]!.subarray(0, 8), randomBytes(24)])), 'membership is by the first 8 bytes');
+    assert.equal(set.add(Buffer.concat([ids[1]!.subarray(0, 8), randomBytes(24)])), false);
+    assert.equal(set.size, 3000);
+  });
+
+  it('IdList.drain yields every id once, in order, and leaves the list empty (also when stopped early)', () => {
+    const ids = Array.from({ length: 140_000 }, () => randomBytes(32).toString('hex'));
+    const list = new IdList();
+    for (const id of ids) list.push(id);
+    const out: string[] = [];
+    for (const b of list.drain()) out.push(Buffer.from(b).toString('hex'));
+    assert.deepEqual(out, ids);
+    assert.equal(list.size, 0);
+    assert.throws(() => list.push(ids[0]!), /drained/);
+    const early = new IdList();
+    for (const id of ids) early.push(id);
+    for (const b of early.drain()) if (b[0]! > 0) break;
+    assert.equal(early.size, 0);
   });
 
   it('IdList keeps every id in order across blocks', () => {

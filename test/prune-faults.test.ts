@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { obnamOk } from './helpers/cli.js';
-import { killDuring } from './helpers/kill.js';
+import { killDelays, killDuring } from './helpers/kill.js';
 import { prngBytes } from './helpers/prng.js';
 import { openTestRepo } from './helpers/repo.js';
 import { tempDir } from './helpers/tmp.js';
@@ -71,7 +71,7 @@ describe('obnam prune killed with SIGKILL', () => {
 
       // During the mark (prune without --exclusive only marks here: no plan is due).
       let killedInMark = 0;
-      for (const delay of [0, 40, 120]) {
+      for (const delay of killDelays([0, 40, 120], () => killedInMark)) {
         const k = await killDuring(['prune'], env, /marking/, delay);
         if (k.killed) killedInMark++;
         await check(`mark-${delay}`);
@@ -83,7 +83,7 @@ describe('obnam prune killed with SIGKILL', () => {
 
       // During the sweep: --exclusive marks and sweeps at once; kill it after it starts sweeping.
       let killedInSweep = 0;
-      for (const delay of [0, 60, 200]) {
+      for (const delay of killDelays([0, 60, 200], () => killedInSweep)) {
         const k = await killDuring(['prune', '--exclusive'], env, /sweeping/, delay);
         if (k.killed) killedInSweep++;
         await check(`sweep-${delay}`);

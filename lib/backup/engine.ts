@@ -96,6 +96,8 @@ export interface BackupResult {
 
 /** Walks of the files at most: the first, and new walks storing again what sweeps deleted (14.6 B3/B4). */
 const MAX_WALKS = 4;
+/** Snapshot puts at most, when each completes later than G/4 after B2 (14.6 B5). */
+const MAX_LATE_PUTS = 3;
 /** Backup runs in this process: with the walk number, tells workers when a new walk begins. */
 let runs = 0;
 /** Names per inspect task, and small files per read task. */
@@ -224,10 +226,48 @@ class BackupRun {
     let rootTree = await this.walkFiles(rootStat, parent ? snapshotRoot(parent) : undefined, select);
     // The snapshot is written last, once every object it references is durable.
     await this.repo.flush();
-    // B2–B4: no collection may have deleted, or be about to delete, what the snapshot names.
+    // B2–B5: check, put the snapshot, and start again at B2 if the put was late.
+    // A snapshot put again after a late put is the same object unless a new walk changed its trees
+    // (so one a store refused to withdraw, append-only, is not doubled).
+    let end: { tree: string; at: Snapshot['end'] } | undefined;
+    for (let put = 1; ; put++) {
+      rootTree = await this.checkBeforeSnapshot(rootTree, rootStat, select);
+      if (end?.tree !== rootTree.id) end = { tree: rootTree.id, at: toTimestamp(this.clock.now()) };
+      const snapshot: Snapshot = {
+        tree: rootTree.id,
+        ...(rootTree.key ? { treeKey: rootTree.key } : {}),
+        time,
+        end: end.at,
+        hostname,
+        username,
+        paths,
+        tags: [...new Set(this.opts.tags ?? [])].sort(),
+        parent: parent?.id,
+        program: PROGRAM,
+        summary: this.summary,
+      };
+      const { id, isNew } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
+      await this.repo.flush();
+      if (!this.guard.putTooLate()) return { id, snapshot, warnings: this.summary.errors };
+      // B5: a put that took longer than G/4 may have landed after a sweep listed the snapshots (and
+      // deleted what it names): withdraw it and start again at B2, which checks everything named.
+      if (isNew) await this.repo.deleteSnapshot(id).catch(() => undefined);
+      const why = "writing the snapshot took longer than a quarter of the repository's gc grace period, so it was withdrawn";
+      if (put >= MAX_LATE_PUTS) throw new ObnamError('GC_CONFLICT', `${why} ${put} times: run the backup again`);
+      this.opts.onGcWait?.(`${why}: checking again what it names and putting it again`);
+      this.guard.latePut();
+    }
+  }
+
+  /**
+   * B2–B4 (format-spec 14.6): no collection may have deleted, or be about to
+   * delete, what the snapshot names; waits for sweeps and walks the files
+   * again as needed. The root tree the snapshot may name.
+   */
+  private async checkBeforeSnapshot(rootTree: ObjectAddress, rootStat: StatFields, select: PathNode | undefined): Promise<ObjectAddress> {
     for (;;) {
       const verdict = await this.guard.beforeSnapshot(rootTree.id);
-      if (verdict.kind === 'put') break;
+      if (verdict.kind === 'put') return rootTree;
       if (verdict.kind === 'wait') {
         // B3: wait for the sweep, then B2 again (which checks that everything named is still there).
         await this.guard.waitForSweep(verdict, this.signal, this.opts.onGcWait);
@@ -242,27 +282,6 @@ class BackupRun {
       rootTree = await this.walkFiles(rootStat, rootTree, select);
       await this.repo.flush();
     }
-    const snapshot: Snapshot = {
-      tree: rootTree.id,
-      ...(rootTree.key ? { treeKey: rootTree.key } : {}),
-      time,
-      end: toTimestamp(this.clock.now()),
-      hostname,
-      username,
-      paths,
-      tags: [...new Set(this.opts.tags ?? [])].sort(),
-      parent: parent?.id,
-      program: PROGRAM,
-      summary: this.summary,
-    };
-    const { id, isNew } = await this.repo.putSnapshot(snapshot, { signal: this.signal });
-    await this.repo.flush();
-    if (this.guard.putTooLate()) {
-      // B5: a put that took longer than G/4 may land after a sweep listed the snapshots.
-      if (isNew) await this.repo.deleteSnapshot(id).catch(() => undefined);
-      throw new ObnamError('GC_CONFLICT', 'writing the snapshot took longer than a quarter of the repository\'s gc grace period, so it was withdrawn: run the backup again');
-    }
-    return { id, snapshot, warnings: this.summary.errors };
   }
 
   /**

@@ -4,7 +4,7 @@
  * start() before it reads or checks anything (B1), records every id it names
  * in the tree nodes it encodes (N(B)), and calls beforeSnapshot() right
  * before putting the snapshot (B2–B4) and putTooLate() once the put returned
- * (B5). beforeSnapshot() answers what the backup must do: put its snapshot,
+ * (B5: a late snapshot is withdrawn, latePut(), and B2 runs again). beforeSnapshot() answers what the backup must do: put its snapshot,
  * wait for a sweep that may delete something it names (B3: waitForSweep(),
  * then B2 again), or store again what a sweep deleted (B3/B4: the engine walks
  * again, reading those files again, then B2 again).
@@ -172,9 +172,14 @@ export class GcGuard {
     this.checkAll = true;
   }
 
-  /** B5: the snapshot put must complete within G/4 of tc; otherwise the caller removes it and fails. */
+  /** B5: the snapshot put must complete within G/4 of tc; otherwise the caller withdraws it and starts again at B2. */
   putTooLate(): boolean {
     return this.enabled && this.clock.now() > this.tc + this.graceMs / 4;
+  }
+
+  /** B5: the late snapshot was withdrawn; the next B2 checks every id of N(B), since a sweep may have run meanwhile. */
+  latePut(): void {
+    this.checkAll = true;
   }
 
   /** The ids of N(B) that are not stored, on a store view refreshed now. */

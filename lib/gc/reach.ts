@@ -4,18 +4,23 @@
  * snapshot or reachable tree that is missing or fails to open stops the
  * collection (GC_DAMAGED): with damage it cannot know what is reachable.
  */
+import { IdSpool } from '../util/id-spool.js';
 import { describeError, ObnamError } from '../errors.js';
 import type { ObjectInventory, ReferenceReader, SnapshotCatalog } from '../repo/views.js';
 import { addReachable, Reachable } from '../repo/treewalk.js';
 import { IdList, IdPrefixSet } from '../util/id-prefix-set.js';
 
 /**
- * Sets of what is reachable: 16-byte id prefixes (membership only, half the
- * memory). A false "present" would need two ids sharing 128 bits of a keyed
- * hash, as unlikely as an id collision.
+ * Sets of what is reachable, by id prefix (membership only). Trees by 16
+ * bytes: a false "present" would skip a directory's walk (leaving what only
+ * it names unprotected), and needs two ids sharing 128 bits of a keyed hash,
+ * as unlikely as an id collision. Chunks by 8 bytes (a quarter of the
+ * memory of full ids): a false "present" only keeps a garbage chunk (not a
+ * candidate in the mark, kept by the sweep), about once in 10^12 chunks at
+ * 10 million reachable ones.
  */
 export function emptyReachable(expectedTrees = 1024, expectedChunks = 1024): Reachable {
-  return { trees: new IdPrefixSet(expectedTrees), chunks: new IdPrefixSet(expectedChunks) };
+  return { trees: new IdPrefixSet(expectedTrees), chunks: new IdPrefixSet(expectedChunks, { width: 8 }) };
 }
 
 export function damaged(what: string, e: unknown): ObnamError {
@@ -51,6 +56,21 @@ export async function addSnapshotReachable(repo: Pick<SnapshotCatalog, 'listSnap
     }
   }
   return ids.length;
+}
+
+/** Every id of a kind the store lists now, spooled to an unlinked temporary file (the mark's L: no memory per id). */
+export async function spoolAll(repo: Pick<ObjectInventory, 'listIds'>, kind: 'tree' | 'chunk', signal?: AbortSignal): Promise<IdSpool> {
+  const out = await IdSpool.create();
+  try {
+    for await (const id of repo.listIds(kind, { signal })) {
+      const writing = out.push(id);
+      if (writing) await writing;
+    }
+    return out;
+  } catch (e) {
+    await out.close();
+    throw e;
+  }
 }
 
 /** Every id of a kind the store lists now. */

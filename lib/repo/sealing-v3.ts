@@ -23,8 +23,10 @@ import { innerAad, openInner, sealInner } from '../format/inner-envelope.js';
 import { asBytes, asMap } from '../format/schema.js';
 import {
   decodeSnapshotOuter,
+  encodeSnapshotBody,
   makeSnapshotOuter,
   openSnapshotBody,
+  SnapshotBody,
   SnapshotHeader,
   SnapshotOuter,
   unwrapSnapshotKey,
@@ -53,6 +55,8 @@ export class MemberKeySealing implements Sealing {
   private readonly snapshotKeys = new Map<string, Uint8Array>();
   /** Snapshot keys given by shares, each with the public key of the owner who shared it (the header must name them). */
   private readonly sharedKeys = new Map<string, { key: Uint8Array; owner?: Uint8Array }>();
+  /** The last snapshot sealed, to seal the same snapshot to the same bytes. */
+  private lastSealed?: { same: string; sealed: { id: string; bytes: Uint8Array; key: Uint8Array } };
 
   constructor(
     readonly keys: MemberKeySet,
@@ -137,10 +141,16 @@ export class MemberKeySealing implements Sealing {
     const others = readers.filter((r) => hex(r.publicKey) !== hex(me.identity.public));
     const sharedWith = [...new Set(others.map((r) => r.name))].sort();
     const body = { ...s, treeKey: s.treeKey, ownerName: me.name, sharedWith };
+    // The same snapshot sealed again (a backup putting it again after a late put, README 14.6 B5)
+    // is the same object: its key, stanzas and nonces are random, so the last one is kept.
+    const same = hex(encodeSnapshotBody(body)) + others.map((r) => hex(r.publicKey)).join('');
+    if (this.lastSealed?.same === same) return { ...this.lastSealed.sealed, bytes: new Uint8Array(this.lastSealed.sealed.bytes) };
     const { plaintext, snapshotKey } = makeSnapshotOuter(body, me.identity, others.map((r) => r.publicKey), this.compressionLevel);
     const id = this.address('snapshot', plaintext).id;
     this.snapshotKeys.set(id, snapshotKey);
-    return { id, bytes: sealObject(this.keys.members, 'snapshot', id, plaintext, 0, undefined, SHARED_VERSION), key: snapshotKey };
+    const sealed = { id, bytes: sealObject(this.keys.members, 'snapshot', id, plaintext, 0, undefined, SHARED_VERSION), key: snapshotKey };
+    this.lastSealed = { same, sealed };
+    return sealed;
   }
 
   private openSnapshotOuter(id: string, stored: Uint8Array): SnapshotOuter {
@@ -177,11 +187,17 @@ export class MemberKeySealing implements Sealing {
   private open(id: string, stored: Uint8Array): { info: SnapshotInfo; key: Uint8Array } {
     const what = `snapshot ${id}`;
     const outer = this.openSnapshotOuter(id, stored);
-    const known = this.snapshotKeys.get(id) ?? this.sharedKey(id, outer);
-    const key = known ?? unwrapSnapshotKey(outer, this.self().identity);
-    if (!key) throw new ObnamError('NOT_SHARED', `snapshot ${id.slice(0, 8)} is not shared with you`);
-    const body = openSnapshotBody(outer, key, MAX_PLAINTEXT.snapshot, what);
-    if (!known) this.snapshotKeys.set(id, key);
+    let key = this.snapshotKeys.get(id);
+    let body: SnapshotBody | undefined;
+    if (!key) {
+      // A key from a share that does not open the body (a hostile or stale share) is passed over, not damage.
+      const shared = this.sharedKey(id, outer);
+      if (shared) body = openedOrUndefined(() => openSnapshotBody(outer, shared, MAX_PLAINTEXT.snapshot, what));
+      key = body ? shared : unwrapSnapshotKey(outer, this.self().identity);
+      if (!key) throw new ObnamError('NOT_SHARED', `snapshot ${id.slice(0, 8)} is not shared with you`);
+      this.snapshotKeys.set(id, key);
+    }
+    body ??= openSnapshotBody(outer, key, MAX_PLAINTEXT.snapshot, what);
     const { ownerName, sharedWith, ...snapshot } = body;
     return {
       info: {
@@ -202,5 +218,15 @@ export class MemberKeySealing implements Sealing {
 
   openSnapshot(id: string, stored: Uint8Array): SnapshotInfo {
     return this.open(id, stored).info;
+  }
+}
+
+/** What `open` returns, or undefined if it fails authentication or decoding (CORRUPT). */
+function openedOrUndefined<T>(open: () => T): T | undefined {
+  try {
+    return open();
+  } catch (e) {
+    if (e instanceof ObnamError && e.code === 'CORRUPT') return undefined;
+    throw e;
   }
 }

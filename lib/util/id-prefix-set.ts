@@ -5,13 +5,17 @@
  * IdPrefixSet: membership of 32-byte object ids by their first `width`
  * bytes (default 16: 128 bits of a keyed hash, so a false "present" is as
  * likely as an id collision), for the reachable sets of mark and sweep.
+ * Width 8 (64 bits: a false "present" among 10 million ids about once in
+ * 10^12 lookups) is for sets where a false "present" is harmless (the
+ * collector's reachable chunks: it only keeps a garbage chunk).
  * Open addressing in one Uint8Array of fixed-width slots (ids are keyed
- * hashes, so their first bytes are a good hash). 10 million ids take 256 MiB,
- * against several GiB for hex strings in a JS Set. At width 32 it is exact
- * and iterable.
+ * hashes, so their first bytes are a good hash). 10 million ids take 256 MiB
+ * at width 16, 128 MiB at width 8, against several GiB for hex strings in a
+ * JS Set. At width 32 it is exact and iterable.
  *
  * IdList: an append-only list of full ids in fixed blocks (no copy when it
- * grows): what a store listing returns, 32 bytes per id.
+ * grows): what a store listing returns, 32 bytes per id; drain() reads it
+ * once, giving each block back as it goes.
  */
 import { idToBytes } from '../format/ids.js';
 
@@ -19,8 +23,8 @@ const ID = 32;
 const MAX_LOAD = 0.7;
 
 export interface IdPrefixSetOptions {
-  /** Bytes of each id kept: 16 (default; membership only) or 32 (exact, iterable). */
-  width?: 16 | 32;
+  /** Bytes of each id kept: 16 (default; membership only), 8 (where a false "present" is harmless) or 32 (exact, iterable). */
+  width?: 8 | 16 | 32;
 }
 
 export class IdPrefixSet {
@@ -124,14 +128,17 @@ function equalAt(s: Uint8Array, o: number, b: Uint8Array, w: number): boolean {
 const BLOCK_IDS = 1 << 16;
 
 export class IdList {
-  private readonly blocks: Uint8Array[] = [];
+  private readonly blocks: (Uint8Array | undefined)[] = [];
   private count = 0;
+
+  private drained = false;
 
   get size(): number {
     return this.count;
   }
 
   push(id: string | Uint8Array): void {
+    if (this.drained) throw new Error('IdList: drained');
     const b = typeof id === 'string' ? idToBytes(id) : id;
     const at = this.count % BLOCK_IDS;
     if (at === 0) this.blocks.push(new Uint8Array(BLOCK_IDS * ID));
@@ -142,9 +149,30 @@ export class IdList {
   /** Every id as a 32-byte view (valid until the next push), in insertion order. */
   *bytes(): IterableIterator<Uint8Array> {
     for (let i = 0; i < this.count; i++) {
-      const blk = this.blocks[Math.floor(i / BLOCK_IDS)]!;
+      const blk = this.blocks[Math.floor(i / BLOCK_IDS)];
+      if (!blk) throw new Error('IdList: drained');
       const o = (i % BLOCK_IDS) * ID;
       yield blk.subarray(o, o + ID);
+    }
+  }
+
+  /**
+   * Every id once, as bytes() does, dropping each block once it is passed
+   * (its memory can be given back): the list is empty afterwards, even if
+   * the caller stops early.
+   */
+  *drain(): IterableIterator<Uint8Array> {
+    this.drained = true;
+    try {
+      for (let b = 0; b < this.blocks.length; b++) {
+        const blk = this.blocks[b]!;
+        const n = Math.min(BLOCK_IDS, this.count - b * BLOCK_IDS);
+        for (let j = 0; j < n; j++) yield blk.subarray(j * ID, j * ID + ID);
+        this.blocks[b] = undefined;
+      }
+    } finally {
+      this.blocks.length = 0;
+      this.count = 0;
     }
   }
 

@@ -29,3 +29,13 @@ export function killDuring(
     });
   });
 }
+
+/**
+ * The delays to kill at: each of `spread`, then (a loaded machine can finish
+ * a run before its kill lands) up to `extra` more at once while fewer than
+ * `want` kills have landed.
+ */
+export function* killDelays(spread: number[], landed: () => number, want = 2, extra = 6): Generator<number> {
+  yield* spread;
+  for (let i = 0; i < extra && landed() < want; i++) yield 0;
+}

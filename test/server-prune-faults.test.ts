@@ -1,0 +1,118 @@
+/**
+ * kill -9 of obnam prune (a child process) against obnam-server, on local
+ * and on S3 storage (s3rver on 127.0.0.1), at random points of its mark and
+ * of its sweep: fsck passes, the kept snapshot restores byte for byte, and
+ * the next prune completes and collects what it should (the local-store
+ * version is test/prune-faults.test.ts).
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { Repository } from '../lib/repo/repository.js';
+import { HttpStore } from '../lib/store/http.js';
+import { obnamOk } from './helpers/cli.js';
+import { killDelays, killDuring } from './helpers/kill.js';
+import { prngBytes } from './helpers/prng.js';
+import { startS3, S3_KEY, TestS3 } from './helpers/s3.js';
+import { obnamServerOk, spawnServer } from './helpers/server.js';
+import { tempDir } from './helpers/tmp.js';
+import { assertSameTree } from './helpers/trees.js';
+
+const PASS = 'server prune faults';
+const AWS = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_KEY };
+
+for (const kind of ['local', 'S3'] as const) {
+  describe(`obnam prune against obnam-server on ${kind} storage, killed with SIGKILL`, () => {
+    it('during the mark and during the sweep, at random points: fsck passes, the kept snapshot restores, the next prune completes', async () => {
+      const tmp = await tempDir();
+      let s3: TestS3 | undefined;
+      try {
+        const dir = path.join(tmp.path, 'server');
+        let aws: Record<string, string> = {};
+        let init;
+        if (kind === 'S3') {
+          s3 = await startS3();
+          aws = AWS;
+          init = await obnamServerOk(['init', dir, '--storage', `s3://${s3.bucket}/obnam`, '--s3-endpoint', s3.endpoint], { env: aws });
+        } else {
+          init = await obnamServerOk(['init', dir]);
+        }
+        const fingerprint = /fingerprint: ([0-9A-F:]{95})/.exec(init.stdout)![1]!;
+        const token = (await obnamServerOk(['client', 'add', 'alice', '--dir', dir], { env: aws })).stdout.trim();
+        const srv = await spawnServer(dir, '127.0.0.1:0', [], aws);
+        try {
+          const env = { OBNAM_REPO: srv.url, OBNAM_TOKEN: token, OBNAM_SERVER_FINGERPRINT: fingerprint, OBNAM_PASSPHRASE: PASS, HOME: tmp.path };
+          const open = async () => Repository.open(await HttpStore.open({ url: srv.url, token, fingerprint }), PASS);
+          const src = path.join(tmp.path, 'src');
+          await obnamOk(['init'], { env });
+          // Snapshot A (kept): shared files. Snapshot B (forgotten): many files of its own.
+          fs.mkdirSync(path.join(src, 'keep'), { recursive: true });
+          for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(src, 'keep', `k${i}`), prngBytes(`keep ${i}`, 20_000));
+          await obnamOk(['backup', src], { env });
+          const want = path.join(tmp.path, 'want');
+          fs.cpSync(src, want, { recursive: true });
+          for (let d = 0; d < 10; d++) {
+            fs.mkdirSync(path.join(src, 'gone', `d${d}`), { recursive: true });
+            for (let i = 0; i < 25; i++) fs.writeFileSync(path.join(src, 'gone', `d${d}`, `g${i}`), prngBytes(`gone ${d} ${i}`, 18_000));
+          }
+          await obnamOk(['backup', src], { env });
+          const list = JSON.parse((await obnamOk(['list', '--json'], { env })).stdout);
+          const [a, b] = [list[0].id, list[1].id];
+          await obnamOk(['forget', b], { env });
+
+          const check = async (label: string) => {
+            await obnamOk(['fsck'], { env });
+            const out = path.join(tmp.path, `restore-${label}`);
+            await obnamOk(['restore', a, out], { env });
+            await assertSameTree(want, path.join(out, src));
+            fs.rmSync(out, { recursive: true });
+          };
+
+          // During the mark (prune without --exclusive only marks here: no plan is due).
+          let killedInMark = 0;
+          for (const delay of killDelays([0, 40, 120], () => killedInMark)) {
+            const k = await killDuring(['prune'], env, /marking/, delay);
+            if (k.killed) killedInMark++;
+            await check(`mark-${delay}`);
+          }
+          // Every interrupted mark left at most complete plans; delete them so the sweep below has one known plan.
+          const r = await open();
+          for (const id of await r.listPlanIds()) await r.deletePlan(id);
+          await r.close();
+
+          // During the sweep: --exclusive marks and sweeps at once; kill it after it starts sweeping.
+          let killedInSweep = 0;
+          for (const delay of killDelays([0, 60, 200], () => killedInSweep)) {
+            const k = await killDuring(['prune', '--exclusive'], env, /sweeping/, delay);
+            if (k.killed) killedInSweep++;
+            await check(`sweep-${delay}`);
+          }
+          assert.ok(killedInMark >= 2, `${killedInMark} runs killed during the mark`);
+          assert.ok(killedInSweep >= 2, `${killedInSweep} runs killed during the sweep`);
+
+          // The next prune completes: every object only B reached is gone, no plan is left.
+          await obnamOk(['prune', '--exclusive', '--json'], { env });
+          const after = await open();
+          try {
+            assert.deepEqual(await after.listPlanIds(), []);
+            let chunks = 0;
+            for await (const _ of after.listIds('chunk')) chunks++;
+            assert.ok(chunks <= 20 && chunks >= 20 - 1, `${chunks} chunks left: only the kept snapshot's`);
+          } finally {
+            await after.close();
+          }
+          await check('final');
+          const again = JSON.parse((await obnamOk(['prune', '--exclusive', '--json'], { env })).stdout);
+          assert.equal(again.marked.trees + again.marked.chunks, 0);
+        } finally {
+          srv.child.kill('SIGTERM');
+          await srv.exited;
+        }
+      } finally {
+        await tmp.remove();
+        await s3?.stop();
+      }
+    });
+  });
+}
