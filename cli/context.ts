@@ -10,10 +10,13 @@ import * as path from 'node:path';
 import type { KdfCost } from '../lib/crypto/kdf.js';
 import { ObnamError } from '../lib/errors.js';
 import { newConfig } from '../lib/format/config.js';
+import { SHARED_VERSION } from '../lib/format/version.js';
 import { DamagedSnapshot, Repository } from '../lib/repo/repository.js';
 import { createStore, openStore } from '../lib/store/open.js';
 import type { StoreSpec } from '../lib/store/store.js';
 import { Effective, effectiveSettings, FileConfig, loadConfig } from './config.js';
+import { unlockMemberIdentity } from './member-identity.js';
+import { acceptShares } from './sharing.js';
 import { getPassphrase } from './passphrase.js';
 import { getToken } from './token.js';
 import { checkSeenSnapshots } from './seen-snapshots.js';
@@ -22,6 +25,8 @@ export interface GlobalArgs {
   repo?: string;
   config?: string;
   'passphrase-file'?: string;
+  /** The identity file a member opens a shared repository with (default ~/.config/obnam/identity). */
+  'identity-file'?: string;
   token?: string;
   'token-file'?: string;
   'request-timeout'?: number;
@@ -123,7 +128,13 @@ export async function openRepository(ctx: Context, pass?: string): Promise<Repos
   try {
     const store = await openStore(ctx.spec);
     try {
-      repo = await Repository.open(store, pass ?? (await readPassphrase(ctx)));
+      // A shared repository (version 3) opens with the member's identity, any other with the repository passphrase.
+      if ((await Repository.formatVersionOf(store)) === SHARED_VERSION) {
+        repo = await Repository.openShared(store, await unlockMemberIdentity(ctx, pass));
+        await acceptShares(repo);
+      } else {
+        repo = await Repository.open(store, pass ?? (await readPassphrase(ctx)));
+      }
       repo.onDamagedSnapshot = warnDamagedSnapshot;
     } catch (e) {
       await store.close();
@@ -155,6 +166,18 @@ function withInitHint(e: unknown, spec: StoreSpec): unknown {
   const location = describeLocation(spec);
   const quoted = /^[\w@%+=:,./-]+$/.test(location) ? location : `'${location.replaceAll("'", "'\\''")}'`;
   return new ObnamError('NO_REPOSITORY', `${e.message}; create one with: obnam --repo ${quoted} init`, { cause: e });
+}
+
+/** Creates a shared repository (version 3) whose first member, with --can-delete, is the identity of `ctx` named `name`. */
+export async function initSharedRepository(ctx: Context, name: string, compressionLevel: number | undefined): Promise<Repository> {
+  const identity = await unlockMemberIdentity(ctx);
+  const store = await createStore(ctx.spec);
+  try {
+    return await Repository.initShared(store, identity, { name, config: newConfig(undefined, compressionLevel) });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
 }
 
 export async function initRepository(ctx: Context, compressionLevel: number | undefined, hooks: CliHooks): Promise<Repository> {

@@ -35,6 +35,11 @@ const keyListCommand: Loader = async () => (await import('./commands/key.js')).k
 const keyRemoveCommand: Loader = async () => (await import('./commands/key.js')).keyRemoveCommand;
 const identityNewCommand: Loader = async () => (await import('./commands/identity.js')).identityNewCommand;
 const identityShowCommand: Loader = async () => (await import('./commands/identity.js')).identityShowCommand;
+const memberAddCommand: Loader = async () => (await import('./commands/member.js')).memberAddCommand;
+const memberListCommand: Loader = async () => (await import('./commands/member.js')).memberListCommand;
+const memberRemoveCommand: Loader = async () => (await import('./commands/member.js')).memberRemoveCommand;
+const shareCommand: Loader = async () => (await import('./commands/share.js')).shareCommand;
+const unshareCommand: Loader = async () => (await import('./commands/share.js')).unshareCommand;
 
 export async function main(argv: string[], hooks: CliHooks = {}): Promise<number> {
   let exitCode = 0;
@@ -47,6 +52,7 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
     .option('repo', { alias: 'r', type: 'string', describe: 'repository: a directory or https://HOST:PORT (env OBNAM_REPO)' })
     .option('config', { type: 'string', describe: 'config file (env OBNAM_CONFIG; default ~/.config/obnam/config.yaml)' })
     .option('passphrase-file', { type: 'string', describe: 'read the passphrase from this file (env OBNAM_PASSPHRASE, OBNAM_PASSPHRASE_FILE)' })
+    .option('identity-file', { type: 'string', describe: 'your identity, for shared repositories (default ~/.config/obnam/identity)' })
     .option('token', { type: 'string', describe: 'access token for a remote repository (env OBNAM_TOKEN)' })
     .option('token-file', { type: 'string', describe: 'read the access token from this file (env OBNAM_TOKEN_FILE)' })
     .option('request-timeout', {
@@ -60,7 +66,11 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
     .command(
       'init',
       'create a repository',
-      (y) => y.option('compression-level', { type: 'number', describe: 'zstd level for this repository: 0 (off) to 19 (default 1)' }),
+      (y) =>
+        y
+          .option('compression-level', { type: 'number', describe: 'zstd level for this repository: 0 (off) to 19 (default 1)' })
+          .option('shared', { type: 'boolean', describe: 'a repository shared by members, each with their own identity (format version 3); you become its first member' })
+          .option('name', { type: 'string', describe: 'with --shared: your member name (default: your user name)' }),
       run(initCommand),
     )
     .command(
@@ -158,7 +168,17 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
           .option('max-unused', { type: 'string', describe: 'repack when more than PERCENT of stored bytes is unused (default 10)' }),
       run(pruneCommand),
     )
-    .command('upgrade', 'convert a format version 1 repository to version 2 in place (no version 1 client may write to it meanwhile)', {}, run(upgradeCommand))
+    .command(
+      'upgrade',
+      'convert a format version 1 repository to version 2 in place (no version 1 client may write to it meanwhile); --shared: to a shared repository (version 3)',
+      (y) =>
+        y
+          .option('shared', { type: 'boolean', describe: 'make it a shared repository (format version 3) owned by your identity; the passphrase then opens nothing' })
+          .option('name', { type: 'string', describe: 'with --shared: your member name (default: your user name)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'with --shared: print the snapshots and bytes to rewrite; change nothing' })
+          .option('identity-passphrase-file', { type: 'string', describe: "with --shared: read the identity's passphrase from this file (default: the repository's)" }),
+      run(upgradeCommand),
+    )
     .command('config', 'print the effective configuration (options, environment, config file, defaults), secrets masked', {}, run(configCommand))
     .command(
       'diff <snapshot1> <snapshot2> [path]',
@@ -196,7 +216,6 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
     )
     .command('identity', 'manage your identity (the key pair of a member of shared repositories)', (y) =>
       y
-        .option('identity-file', { type: 'string', describe: 'the identity file (default ~/.config/obnam/identity)' })
         .command(
           'new',
           'create an identity and print its public key',
@@ -205,6 +224,42 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
         )
         .command('show', 'print the public key of your identity', {}, run(identityShowCommand))
         .demandCommand(1, 'identity needs a subcommand: new or show'),
+    )
+    .command('member', 'manage the members of a shared repository', (y) =>
+      y
+        .command(
+          'add <pubkey>',
+          'add a member: their public key (obnam identity show prints it), a name',
+          (yy) =>
+            yy
+              .positional('pubkey', { type: 'string', demandOption: true })
+              .option('name', { type: 'string', demandOption: true, describe: 'the member name: 1-64 of a-z 0-9 . _ -' })
+              .option('can-delete', { type: 'boolean', describe: "may forget other members' snapshots, collect garbage, add and remove members" }),
+          run(memberAddCommand),
+        )
+        .command('list', 'list the members', {}, run(memberListCommand))
+        .command('remove <name>', 'remove a member (keys are not rotated: revoke their server grant too)', (yy) => yy.positional('name', { type: 'string', demandOption: true }), run(memberRemoveCommand))
+        .demandCommand(1, 'member needs a subcommand: add, list or remove'),
+    )
+    .command(
+      'share [snapshots..]',
+      'let a member read snapshots of yours (SNAPSHOT: id, id prefix or latest), or with --host every snapshot of a host, future ones included',
+      (y) =>
+        y
+          .positional('snapshots', { type: 'string', array: true, describe: 'snapshots to share' })
+          .option('with', { type: 'string', demandOption: true, describe: 'the member to share with' })
+          .option('host', { type: 'string', describe: 'a standing grant: every snapshot of this host, now and later' }),
+      run(shareCommand),
+    )
+    .command(
+      'unshare [snapshots..]',
+      'withdraw a standing grant (--host) or delete shares of snapshots; what the member already read stays theirs',
+      (y) =>
+        y
+          .positional('snapshots', { type: 'string', array: true, describe: 'snapshots whose shares to delete' })
+          .option('with', { type: 'string', demandOption: true, describe: 'the member' })
+          .option('host', { type: 'string', describe: 'withdraw the standing grant for this host' }),
+      run(unshareCommand),
     )
     .demandCommand(1, 'give a command; see obnam --help')
     .completion('completion', false)

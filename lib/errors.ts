@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'BAD_PASSPHRASE' // no key slot (or identity file) opens with this passphrase
   | 'NO_IDENTITY' // no identity file where one is looked for
   | 'IDENTITY_EXISTS' // identity new where an identity already exists
+  | 'NOT_A_MEMBER' // the identity has no member object in this shared repository
+  | 'NOT_SHARED' // a snapshot of a shared repository that no stanza or share opens for this identity
   | 'UNSUPPORTED_VERSION' // format version this code does not read
   | 'NOT_FOUND' // an object or snapshot that is not there
   | 'AMBIGUOUS' // a snapshot id prefix that matches several snapshots

@@ -18,6 +18,14 @@ import { ROOT, obnamOk } from './helpers/cli.js';
 import { openTestRepo } from './helpers/repo.js';
 import { tempDir } from './helpers/tmp.js';
 import { computeVectors, computeVectorsV2 } from './helpers/vectors.js';
+import { computeVectorsV3, vectorMemberKeys } from './helpers/vectors-v3.js';
+import { MemberKeySealing } from '../lib/repo/sealing-v3.js';
+import { identityFromSecret } from '../lib/crypto/identity.js';
+import { prngBytes } from './helpers/prng.js';
+import { encodeCbor } from '../lib/format/cbor.js';
+import { gcm as nobleGcm } from '@noble/ciphers/aes.js';
+import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { decodeGcPlan } from '../lib/format/gcplan.js';
 import { prune } from '../lib/gc/prune.js';
 
@@ -51,6 +59,65 @@ describe('format version 2 test vectors', () => {
     assert.deepEqual(plan.created, { sec: 1700003600, nsec: 250000000 });
     assert.equal(plan.trees.length, 2);
     assert.equal(plan.chunks.length, 3);
+  });
+});
+
+describe('format version 3 test vectors (sharing.md 14)', () => {
+  const stored = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v3.json'), 'utf8'));
+  const computed = computeVectorsV3();
+  for (const key of Object.keys(stored)) {
+    it(`${key} is what the code computes`, () => {
+      assert.deepEqual(computed[key], stored[key]);
+    });
+  }
+  it('covers every vector the code computes', () => {
+    assert.deepEqual(Object.keys(computed).sort(), Object.keys(stored).sort());
+  });
+  it('d, id, ck, AAD_inner and the envelopes agree with an independent computation from sharing.md 6 (@noble primitives)', () => {
+    const h = (k: string) => Buffer.from(stored[k], 'hex');
+    const keys = vectorMemberKeys();
+    const enc = (s: string) => new TextEncoder().encode(s);
+    const address = (code: number, p: Uint8Array) => {
+      const d = nobleHmac(nobleSha256, keys.content, Buffer.concat([Buffer.from([code]), p]));
+      return { d: Buffer.from(d), id: Buffer.from(nobleHmac(nobleSha256, d, enc('obnam-id'))).toString('hex'), ck: Buffer.from(nobleHmac(nobleSha256, d, enc('obnam-content-key'))) };
+    };
+    const chunk = address(5, h('chunk_plaintext'));
+    assert.equal(chunk.d.toString('hex'), stored.chunk_digest);
+    assert.equal(chunk.id, stored.chunk_id);
+    assert.equal(chunk.ck.toString('hex'), stored.chunk_key);
+    const tree = address(4, h('tree_plaintext'));
+    assert.equal(tree.id, stored.tree_id);
+    assert.equal(tree.ck.toString('hex'), stored.tree_key);
+    assert.deepEqual(h('tree_inner_aad'), Buffer.concat([Buffer.from('obnam-inner'), Buffer.from([3, 4]), Buffer.from(tree.id, 'hex')]));
+    // The chunk envelope: OBNM 03 05 nonce AES-GCM(ck, flag||payload, header||id).
+    const env = h('chunk_envelope');
+    assert.deepEqual(env.subarray(0, 6), Buffer.from([0x4f, 0x42, 0x4e, 0x4d, 3, 5]));
+    const payload = nobleGcm(chunk.ck, env.subarray(6, 18), Buffer.concat([env.subarray(0, 6), Buffer.from(chunk.id, 'hex')])).decrypt(env.subarray(18));
+    assert.ok(payload[0] === 0 || payload[0] === 1);
+    // The tree's outer envelope opens under `members` (flag 00) to { refs, content }; content opens under ck with AAD_inner.
+    const tenv = h('tree_envelope');
+    const outer = nobleGcm(keys.members, tenv.subarray(6, 18), Buffer.concat([tenv.subarray(0, 6), Buffer.from(tree.id, 'hex')])).decrypt(tenv.subarray(18));
+    assert.equal(outer[0], 0);
+    const m = decodeCbor(outer.subarray(1), 'outer') as { refs: unknown; content: Uint8Array };
+    assert.deepEqual(Buffer.from(encodeCbor(m.refs as never)), h('tree_refs'));
+    const inner = nobleGcm(tree.ck, m.content.subarray(0, 12), h('tree_inner_aad')).decrypt(m.content.subarray(12));
+    assert.ok(inner[0] === 0 || inner[0] === 1);
+    // The snapshot: id over the outer plaintext; body AAD binds SHA-256 of the header's CBOR.
+    assert.equal(address(3, h('snapshot_outer_plaintext')).id, stored.snapshot_id);
+    assert.equal(Buffer.from(nobleSha256(h('snapshot_header'))).toString('hex'), stored.snapshot_header_hash);
+    assert.deepEqual(h('snapshot_body_aad'), Buffer.concat([Buffer.from('obnam-snapshot-body'), Buffer.from([3]), h('snapshot_header_hash')]));
+  });
+
+  it('the stored envelopes open with the keys their references carry, and the snapshot with its owner\'s identity', () => {
+    const owner = identityFromSecret(prngBytes('vector v3 owner secret', 32));
+    const sealing = new MemberKeySealing(vectorMemberKeys(), 3, { identity: owner, name: 'alice' });
+    const h = (k: string) => Buffer.from(stored[k], 'hex');
+    assert.deepEqual(Buffer.from(sealing.openChunk(stored.chunk_id, h('chunk_key'), h('chunk_envelope'), 1 << 20)), h('chunk_plaintext'));
+    assert.deepEqual(Buffer.from(sealing.openTree(stored.tree_id, h('tree_key'), h('tree_envelope')).plaintext), h('tree_plaintext'));
+    const snap = sealing.openSnapshot(stored.snapshot_id, h('snapshot_envelope'));
+    assert.equal(snap.tree, stored.tree_id);
+    assert.deepEqual(Buffer.from(snap.treeKey!), h('tree_key'));
+    assert.equal(snap.hostname, 'vector-host');
   });
 });
 

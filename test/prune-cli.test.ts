@@ -65,7 +65,7 @@ describe('obnam prune', () => {
       const r = await openTestRepo(repo, PASS);
       const reach = async (id: string) => {
         const set = { trees: new IdSet(), chunks: new IdSet() };
-        await addReachable((t) => r.getTree(t), (await r.getSnapshot(id)).tree, set);
+        await addReachable((t) => r.getTreeRefs(t), (await r.getSnapshot(id)).tree, set);
         return set;
       };
       const [a, b, c] = [await reach(snaps[0]!), await reach(snaps[1]!), await reach(snaps[2]!)];

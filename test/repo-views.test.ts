@@ -54,11 +54,11 @@ describe('repository views and the tree walker', () => {
         const load = (t: string) => repo.getTree(t);
         const at = (p: string) => lookupPath(load, snapshot.tree, snapshotPathComponents(p));
         const root = await at('/');
-        assert.ok(root.found && root.entry === undefined && root.tree === snapshot.tree, 'the root is found without an entry');
+        assert.ok(root.found && root.entry === undefined && root.tree?.id === snapshot.tree, 'the root is found without an entry');
         const big = await at(path.join(src, 'dir', 'sub', 'big'));
         assert.ok(big.found && big.entry?.type === 'file' && big.entry.size === 300_000 && big.tree === undefined);
         const sub = await at(path.join(src, 'dir', 'sub'));
-        assert.ok(sub.found && sub.entry?.type === 'dir' && sub.tree === sub.entry.subtree);
+        assert.ok(sub.found && sub.entry?.type === 'dir' && sub.tree?.id === sub.entry.subtree);
         const parts = snapshotPathComponents(path.join(src, 'dir', 'nothing', 'x'));
         assert.deepEqual(await at(path.join(src, 'dir', 'nothing', 'x')), { found: false, depth: parts.length - 2, notDir: false });
         assert.deepEqual(await at(path.join(src, 'dir', 'small', 'x')), { found: false, depth: parts.length - 2, notDir: true });

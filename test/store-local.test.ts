@@ -241,6 +241,31 @@ describe('LocalStore layout 2: index segments', () => {
     }
   });
 
+  it('a store made before format version 3 (no members/, shares/, grants/ directories) lists none of them and takes the first put', async () => {
+    const tmp = await tempDir();
+    try {
+      const { cpSync, existsSync } = await import('node:fs');
+      const { ROOT } = await import('./helpers/cli.js');
+      const dir = `${tmp.path}/repo`;
+      cpSync(`${ROOT}/fixtures/repo-v1`, dir, { recursive: true });
+      const s = await LocalStore.open(dir);
+      try {
+        for (const kind of ['member', 'share', 'grant'] as const) {
+          assert.ok(!existsSync(`${dir}/${kind}s`));
+          for await (const id of s.list(kind)) assert.fail(`listed ${kind} ${id}`);
+          assert.equal(await s.has(kind, '1'.repeat(64)), false);
+          assert.equal(await s.put(kind, '1'.repeat(64), Buffer.from(kind)), true);
+          assert.deepEqual(Buffer.from(await s.get(kind, '1'.repeat(64))).toString(), kind);
+          assert.ok(existsSync(`${dir}/${kind}s/${'1'.repeat(64)}`));
+        }
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   it('a marker of another layout is refused', () =>
     withStore(async (dir, s) => {
       await s.close();

@@ -6,6 +6,7 @@
  * added to its config file equivalent.
  */
 import { backup, newProgress } from '../../lib/backup/engine.js';
+import type { Repository } from '../../lib/repo/repository.js';
 import { CACHEDIR_TAG, cacheDirRule, parseTagRule, TagRule } from '../../lib/backup/tags.js';
 import { ObnamError } from '../../lib/errors.js';
 import { startRepoPool } from '../../lib/engine-workers/start.js';
@@ -15,6 +16,7 @@ import { readExcludeFile, readFilesFrom } from '../line-files.js';
 import { formatBytes, ProgressLine, rate } from '../progress.js';
 import { recordSeen } from '../seen-snapshots.js';
 import { cancelSignal } from '../signals.js';
+import { grantRecipients, memberDirectory, ownGrants } from '../sharing.js';
 
 export interface BackupArgs extends GlobalArgs {
   paths?: string[];
@@ -38,6 +40,7 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
   const tagRules: TagRule[] = [...(ctx.config.exclude_if_present ?? []), ...(args['exclude-if-present'] ?? [])].map(parseTagRule);
   if (args['exclude-caches'] ?? ctx.config.exclude_caches ?? true) tagRules.push(cacheDirRule());
   const repo = await openRepository(ctx);
+  if (repo.formatVersion === 3) applyStandingGrants(repo);
   const pool = startRepoPool(repo);
   const progress = newProgress();
   const warnings: { path: string; message: string }[] = [];
@@ -123,4 +126,13 @@ async function pathsToBackUp(args: BackupArgs, configured: string[] | undefined)
   if (args['files-from']?.length) throw new ObnamError('USAGE', `nothing to back up: ${args['files-from'].join(', ')} lists no paths`);
   if (configured?.length) return configured;
   throw new ObnamError('USAGE', 'nothing to back up: give paths, or set paths in the config file');
+}
+
+/**
+ * Standing grants (format-spec/sharing.md 9.3): when the snapshot is about
+ * to be written, its key is wrapped also for every member whose latest grant
+ * from this member for the snapshot's host is "granted".
+ */
+function applyStandingGrants(repo: Repository): void {
+  repo.snapshotRecipients = async (s) => grantRecipients(await ownGrants(repo), s.hostname, await memberDirectory(repo), repo.self);
 }

@@ -12,6 +12,7 @@ import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { quietOnClosedStdout, stdoutOutput } from '../output.js';
 import { cancelSignal } from '../signals.js';
+import { snapshotRoot } from '../../lib/repo/views.js';
 
 export interface DiffArgs extends GlobalArgs {
   snapshot1: string;
@@ -76,9 +77,9 @@ export async function diffCommand(args: DiffArgs): Promise<number> {
     const components = snapshotPathComponents(args.path ?? '/');
     const base = components.length ? '/' + components.map(String).join('/') : '/';
     const changes = diffSnapshots({
-      load: (id) => repo.getTree(id),
-      rootBefore: s1.tree,
-      rootAfter: s2.tree,
+      load: (id, key) => repo.getTree(id, { key }),
+      rootBefore: snapshotRoot(s1),
+      rootAfter: snapshotRoot(s2),
       path: components,
       signal: cancelSignal(),
     });

@@ -10,6 +10,7 @@ import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { quietOnClosedStdout, stdoutOutput } from '../output.js';
 import { cancelSignal } from '../signals.js';
+import { snapshotRoot } from '../../lib/repo/views.js';
 
 export interface DumpArgs extends GlobalArgs {
   snapshot: string;
@@ -22,9 +23,9 @@ export async function dumpCommand(args: DumpArgs): Promise<number> {
   try {
     const snap = await repo.resolveSnapshot(args.snapshot);
     const input: DumpInput = {
-      load: (id) => repo.getTree(id),
-      getChunk: (id) => repo.getObject('chunk', id),
-      root: snap.tree,
+      load: (id, key) => repo.getTree(id, { key }),
+      getChunk: (id, key) => repo.getObject('chunk', id, { key }),
+      root: snapshotRoot(snap),
       path: snapshotPathComponents(args.path),
       signal: cancelSignal(),
       onWarning: (path, message) => process.stderr.write(`obnam: warning: ${path}: ${message}\n`),

@@ -26,6 +26,7 @@ import type { SnapshotInfo } from '../../lib/repo/repository.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { localTime, snapshotJson } from '../format.js';
+import { checkMayForget, forgettable, printUnreadable, splitUnreadable, unreadableJson } from '../forget-shared.js';
 import { recordForgotten } from '../seen-snapshots.js';
 import { printPruneReport, runPrune } from './prune.js';
 import { cancelSignal } from '../signals.js';
@@ -102,31 +103,44 @@ export async function forgetCommand(args: ForgetArgs): Promise<number> {
     // A repository prune must refuse (format version 1, a client that may not delete) is refused before anything is removed.
     if (args.prune) await checkCanPrune(repo);
     const signal = cancelSignal();
-    const decision = await decideForget(repo, {
-      named: args.snapshots ?? [],
-      policy,
-      filter,
-      groupBy,
-      clock: { now: Date.now() / 1000, zone: systemTimeZone() },
-      signal,
-    });
+    const shared = repo.formatVersion === 3;
+    // Shared repositories: named snapshots this member cannot read are forgotten by id alone (--can-delete only).
+    const { readable: named, unreadable } = shared ? await splitUnreadable(repo, args.snapshots ?? []) : { readable: args.snapshots ?? [], unreadable: [] };
+    const decision =
+      unreadable.length && !named.length
+        ? { groups: [], named: [], damaged: [], remove: [] }
+        : await decideForget(shared ? forgettable(repo) : repo, {
+            named,
+            policy,
+            filter,
+            groupBy,
+            clock: { now: Date.now() / 1000, zone: systemTimeZone() },
+            signal,
+          });
+    if (shared) checkMayForget(repo, decision);
     if (!ctx.json) printDecision(decision, policy);
+    if (!ctx.json && unreadable.length) printUnreadable(unreadable);
+    const remove = [...decision.remove, ...unreadable.map((u) => u.id)];
     const removed: string[] = [];
     if (!dryRun) {
       try {
-        await deleteSnapshots(repo, decision.remove, { signal, onDeleted: (id) => removed.push(id) });
+        await deleteSnapshots(repo, remove, { signal, onDeleted: (id) => removed.push(id) });
       } finally {
         // These vanished by our own hand: the rollback warning must not name them (also when a later delete failed).
         if (removed.length) await recordForgotten(repo.config.repositoryId, removed);
       }
     }
     if (!ctx.json) {
-      if (dryRun) process.stdout.write(`would remove ${plural(decision.remove.length, 'snapshot')} (dry run: nothing changed)\n`);
+      if (dryRun) process.stdout.write(`would remove ${plural(remove.length, 'snapshot')} (dry run: nothing changed)\n`);
       else process.stdout.write(`removed ${plural(removed.length, 'snapshot')}` + (removed.length && !args.prune ? ' (obnam prune gives their space back)\n' : '\n'));
     }
     const pruned = args.prune ? await runPrune(repo, { dryRun, json: ctx.json }) : undefined;
     if (pruned && !ctx.json) printPruneReport(pruned);
-    if (ctx.json) process.stdout.write(JSON.stringify({ ...decisionJson(decision, dryRun, removed), ...(pruned ? { prune: pruned } : {}) }) + '\n');
+    if (ctx.json) {
+      const doc = decisionJson(decision, dryRun, removed);
+      if (unreadable.length) doc.named = [...(doc.named as unknown[]), ...unreadable.map(unreadableJson)];
+      process.stdout.write(JSON.stringify({ ...doc, ...(pruned ? { prune: pruned } : {}) }) + '\n');
+    }
     return EXIT_OK;
   } finally {
     await repo.close();

@@ -3,6 +3,7 @@ import { resolvePath, snapshotPathComponents, walkTree, WalkedEntry } from '../.
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 import { entryJson, localTime, modeString } from '../format.js';
+import { snapshotRoot } from '../../lib/repo/views.js';
 
 export interface LsArgs extends GlobalArgs {
   snapshot: string;
@@ -15,9 +16,9 @@ export async function lsCommand(args: LsArgs): Promise<number> {
   const repo = await openRepository(ctx);
   try {
     const snap = await repo.resolveSnapshot(args.snapshot);
-    const load = (id: string) => repo.getTree(id);
+    const load = (id: string, key?: Uint8Array) => repo.getTree(id, { key });
     const components = snapshotPathComponents(args.path ?? '/');
-    const { tree, entry } = await resolvePath(load, snap.tree, components);
+    const { tree, entry } = await resolvePath(load, snapshotRoot(snap), components);
     const base = Buffer.from(components.length ? '/' + components.map(String).join('/') : '');
     const out: WalkedEntry[] = [];
     const emit = (w: WalkedEntry) => {

@@ -64,7 +64,7 @@ async function serve(ctx: Context, repo: Repository, args: MountArgs, onMounted:
   const pool = startRepoPool(repo);
   let mounted: Mounted | undefined;
   try {
-    const view = await FsView.open({ ...poolReader(pool), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() }, { cacheBytes, onWarning: log });
+    const view = await FsView.open({ ...poolReader(pool, repo.formatVersion >= 3 ? repo : undefined), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() }, { cacheBytes, onWarning: log });
     if (signal.aborted) return EXIT_OK;
     // Loaded here, not at startup: the other commands must work where libfuse is missing.
     const { mountView } = await import('../../mount/mount.js');

@@ -23,9 +23,9 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import { Snapshot, SnapshotSummary } from '../format/snapshot.js';
-import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
+import { compareNames, ObjectAddress, subtreeOf, TreeEntry, TreeNode, withSubtree } from '../format/tree.js';
 import { hostInfo } from '../repo/repository.js';
-import type { ConfigView, ObjectReader, ObjectWriter, PutResult, SnapshotCatalog, SnapshotInfo } from '../repo/views.js';
+import { ConfigView, ObjectReader, ObjectWriter, PutResult, SnapshotCatalog, SnapshotInfo, snapshotRoot } from '../repo/views.js';
 import { directoryEntries } from '../repo/treewalk.js';
 import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
@@ -218,11 +218,12 @@ class BackupRun {
 
     let parent: SnapshotInfo | undefined;
     if (this.opts.parent) parent = await this.repo.resolveSnapshot(this.opts.parent);
-    else if (this.opts.parent === undefined) parent = pickParent(await this.repo.listSnapshots(), hostname, paths);
+    // A shared repository's parent is one of this member's own snapshots (format-spec/sharing.md 10.2).
+    else if (this.opts.parent === undefined) parent = pickParent((await this.repo.listSnapshots()).filter((s) => s.own !== false), hostname, paths);
 
     const rootStat = statFields(await fs.lstat('/', { bigint: true }));
     const select = root.whole ? undefined : root;
-    let rootTree = await this.walkFiles(rootStat, parent?.tree, select);
+    let rootTree = await this.walkFiles(rootStat, parent ? snapshotRoot(parent) : undefined, select);
     // The snapshot is written last, once every object it references is durable.
     await this.repo.flush();
     // B2–B5: check, put the snapshot, and start again at B2 if the put was late.
@@ -231,9 +232,10 @@ class BackupRun {
     let end: { tree: string; at: Snapshot['end'] } | undefined;
     for (let put = 1; ; put++) {
       rootTree = await this.checkBeforeSnapshot(rootTree, rootStat, select);
-      if (end?.tree !== rootTree) end = { tree: rootTree, at: toTimestamp(this.clock.now()) };
+      if (end?.tree !== rootTree.id) end = { tree: rootTree.id, at: toTimestamp(this.clock.now()) };
       const snapshot: Snapshot = {
-        tree: rootTree,
+        tree: rootTree.id,
+        ...(rootTree.key ? { treeKey: rootTree.key } : {}),
         time,
         end: end.at,
         hostname,
@@ -262,9 +264,9 @@ class BackupRun {
    * delete, what the snapshot names; waits for sweeps and walks the files
    * again as needed. The root tree the snapshot may name.
    */
-  private async checkBeforeSnapshot(rootTree: string, rootStat: StatFields, select: PathNode | undefined): Promise<string> {
+  private async checkBeforeSnapshot(rootTree: ObjectAddress, rootStat: StatFields, select: PathNode | undefined): Promise<ObjectAddress> {
     for (;;) {
-      const verdict = await this.guard.beforeSnapshot(rootTree);
+      const verdict = await this.guard.beforeSnapshot(rootTree.id);
       if (verdict.kind === 'put') return rootTree;
       if (verdict.kind === 'wait') {
         // B3: wait for the sweep, then B2 again (which checks that everything named is still there).
@@ -287,7 +289,7 @@ class BackupRun {
    * A walk after the first starts from fresh counts (the snapshot's summary
    * describes the files of the last walk; what was stored adds up).
    */
-  private async walkFiles(rootStat: StatFields, parentTree: string | undefined, select: PathNode | undefined): Promise<string> {
+  private async walkFiles(rootStat: StatFields, parentTree: ObjectAddress | undefined, select: PathNode | undefined): Promise<ObjectAddress> {
     if (this.walk++ > 0) {
       const s = this.summary;
       this.summary = { ...s, files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, filesRead: 0, errors: 0 };
@@ -305,8 +307,8 @@ class BackupRun {
   }
 
   /** A parent tree to take entries from: none if a sweep deleted it. */
-  private usableParent(tree: string | undefined): string | undefined {
-    return tree && this.missing?.trees.has(tree) ? undefined : tree;
+  private usableParent(tree: ObjectAddress | undefined): ObjectAddress | undefined {
+    return tree && this.missing?.trees.has(tree.id) ? undefined : tree;
   }
 
   /**
@@ -362,9 +364,9 @@ class BackupRun {
     absPath: Buffer,
     relPath: Buffer,
     dirStat: StatFields,
-    parentTree: string | undefined,
+    parentTree: ObjectAddress | undefined,
     select: PathNode | undefined,
-  ): Promise<Pending<string>> {
+  ): Promise<Pending<ObjectAddress>> {
     throwIfAborted(this.signal);
     this.progress.dirs++;
     const key = absPath.toString('latin1');
@@ -402,7 +404,7 @@ class BackupRun {
   }
 
   /** A directory's sorted names, their inspection, and its entries in the parent snapshot. */
-  private async list(absPath: Buffer, parentTree: string | undefined, select: PathNode | undefined): Promise<Listing> {
+  private async list(absPath: Buffer, parentTree: ObjectAddress | undefined, select: PathNode | undefined): Promise<Listing> {
     parentTree = this.usableParent(parentTree);
     let names: Buffer[];
     let tags: Buffer[] | undefined;
@@ -439,7 +441,7 @@ class BackupRun {
       if (c.entry.type !== 'dir') continue;
       if (this.opts.oneFileSystem && !c.select) continue; // may be a mount point: decided when reached
       const old = parentEntries?.get(c.entry.name.toString('latin1'));
-      const p = this.list(c.abs, old?.type === 'dir' ? old.subtree : undefined, c.select);
+      const p = this.list(c.abs, old?.type === 'dir' ? subtreeOf(old) : undefined, c.select);
       p.catch(() => undefined);
       this.prefetched.set(c.abs.toString('latin1'), p);
     }
@@ -501,7 +503,7 @@ class BackupRun {
    * and a round trip through a worker (task, has, put, answers) cost more in
    * messages than the sealing itself.
    */
-  private async putTree(node: TreeNode): Promise<string> {
+  private async putTree(node: TreeNode): Promise<ObjectAddress> {
     this.guard.noteNode(node);
     let r: PutResult;
     try {
@@ -513,13 +515,13 @@ class BackupRun {
       this.summary.newTrees++;
       this.summary.storedBytes += r.storedBytes;
     }
-    return r.id;
+    return r.key ? { id: r.id, key: r.key } : { id: r.id };
   }
 
-  private async loadParentEntries(treeId: string): Promise<Map<string, TreeEntry> | undefined> {
+  private async loadParentEntries(tree: ObjectAddress): Promise<Map<string, TreeEntry> | undefined> {
     const m = new Map<string, TreeEntry>();
     try {
-      for await (const e of directoryEntries((id) => this.repo.getTree(id, { signal: this.signal }), treeId)) {
+      for await (const e of directoryEntries((id, key) => this.repo.getTree(id, { signal: this.signal, key }), tree.id, tree.key)) {
         m.set(e.name.toString('latin1'), e);
       }
     } catch (e) {
@@ -547,11 +549,11 @@ class BackupRun {
         this.summary.dirs++;
         if (this.opts.oneFileSystem && !select && st.dev !== dirStat.dev) {
           // A mount point under --one-file-system: recorded, empty, as restic does.
-          return pending(this.putTree({ kind: 'leaf', entries: [] }).then((subtree) => ({ ...entry, subtree })));
+          return pending(this.putTree({ kind: 'leaf', entries: [] }).then((subtree) => withSubtree(entry, subtree)));
         }
-        const oldTree = old?.type === 'dir' ? old.subtree : undefined;
+        const oldTree = old?.type === 'dir' ? subtreeOf(old) : undefined;
         const scan = await this.scanDir(abs, rel, st, oldTree, select);
-        return pending(scan.result.then((subtree) => ({ ...entry, subtree })));
+        return pending(scan.result.then((subtree) => withSubtree(entry, subtree)));
       }
       case 'symlink':
         this.summary.symlinks++;
@@ -638,7 +640,7 @@ class BackupRun {
             return null;
           }
           const c = r.content;
-          entry.chunks = c.chunks.map(([id, length]) => ({ id, length }));
+          entry.chunks = c.chunks.map(([id, length, key]) => (key ? { id, length, key } : { id, length }));
           entry.size = c.size;
           this.countFile(c.size, true);
           this.summary.newChunks += c.newChunks;

@@ -15,7 +15,8 @@ import { chunkViews } from '../chunking/fastcdc.js';
 import type { ChunkWriter } from '../repo/views.js';
 
 export interface FileContentResult {
-  chunks: [string, number][];
+  /** [id, length] per chunk, and its content key in format version 3. */
+  chunks: [string, number, Uint8Array?][];
   size: number;
   newChunks: number;
   newBytes: number;
@@ -88,11 +89,12 @@ export async function backupFileContent(
    * the sealed bytes, which are transferred away at once, may still run.
    */
   const store = async (chunk: Uint8Array): Promise<void> => {
-    const id = repo.contentId(chunk);
-    result.chunks.push([id, chunk.length]);
+    const at = repo.address('chunk', chunk);
+    const id = at.id;
+    result.chunks.push(at.key ? [id, chunk.length, at.key] : [id, chunk.length]);
     if (recent.has(id)) return;
     recent.add(id);
-    const started = await repo.startPut('chunk', id, chunk, { signal });
+    const started = await repo.startPut('chunk', at, chunk, { signal });
     if (!started) return;
     const length = chunk.length;
     const put = started.stored.then((r) => {

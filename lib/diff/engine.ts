@@ -16,7 +16,7 @@
  * reads only the tree nodes on the paths to those files.
  */
 import { ObnamError, throwIfAborted } from '../errors.js';
-import { compareNames, TreeEntry, TreeNode } from '../format/tree.js';
+import { addressOf, compareNames, ObjectAddress, subtreeOf, TreeEntry, TreeNode, TreeRef } from '../format/tree.js';
 import { MAX_DEPTH, NodeLoader, resolvePath, walkTree } from '../repo/treewalk.js';
 
 export type DiffMarker = '+' | '-' | 'M' | 'U' | 'T';
@@ -53,8 +53,9 @@ export interface DiffInput {
   /** Reads one tree node of the repository (both snapshots are in the same repository). */
   load: NodeLoader;
   /** Root trees of the first and the second snapshot. */
-  rootBefore: string;
-  rootAfter: string;
+  /** The two snapshots' root trees (with their content keys in format version 3). */
+  rootBefore: TreeRef;
+  rootAfter: TreeRef;
   /** Only this path (components below the root); the whole snapshot if empty. */
   path?: Buffer[];
   signal?: AbortSignal;
@@ -73,7 +74,7 @@ export async function* diffSnapshots(input: DiffInput): AsyncGenerator<DiffChang
   const components = input.path ?? [];
   const differ = new Differ(input);
   if (components.length === 0) {
-    yield* differ.directories(input.rootBefore, input.rootAfter, Buffer.alloc(0));
+    yield* differ.directories(addressOf(input.rootBefore), addressOf(input.rootAfter), Buffer.alloc(0));
     return;
   }
   const before = await lookup(input.load, input.rootBefore, components);
@@ -84,7 +85,7 @@ export async function* diffSnapshots(input: DiffInput): AsyncGenerator<DiffChang
 }
 
 /** The entry at a path, or undefined if the path is not in the snapshot. */
-async function lookup(load: NodeLoader, root: string, components: Buffer[]): Promise<TreeEntry | undefined> {
+async function lookup(load: NodeLoader, root: TreeRef, components: Buffer[]): Promise<TreeEntry | undefined> {
   try {
     return (await resolvePath(load, root, components)).entry;
   } catch (e) {
@@ -107,14 +108,14 @@ class Differ {
     const typeAfter = visibleType(after);
     if (typeBefore !== typeAfter) {
       yield { marker: 'T', path, before, after, fields: ['type'] };
-      if (before.type === 'dir') yield* this.below('-', path, before.subtree!);
-      if (after.type === 'dir') yield* this.below('+', path, after.subtree!);
+      if (before.type === 'dir') yield* this.below('-', path, subtreeOf(before)!);
+      if (after.type === 'dir') yield* this.below('+', path, subtreeOf(after)!);
       return;
     }
     const fields = metadataChanges(before, after);
     if (typeBefore === 'dir') {
       if (fields.length) yield { marker: 'U', path, before, after, fields };
-      if (before.subtree !== after.subtree) yield* this.directories(before.subtree!, after.subtree!, path);
+      if (before.subtree !== after.subtree) yield* this.directories(subtreeOf(before)!, subtreeOf(after)!, path);
       return;
     }
     if (!(await this.sameContent(before, after))) yield { marker: 'M', path, before, after, fields: ['content', ...fields] };
@@ -124,10 +125,10 @@ class Differ {
   /** An entry that is on one side only, and for a directory everything below it. */
   private async *all(marker: '+' | '-', path: Buffer, e: TreeEntry): AsyncGenerator<DiffChange> {
     yield marker === '+' ? { marker, path, after: e } : { marker, path, before: e };
-    if (e.type === 'dir') yield* this.below(marker, path, e.subtree!);
+    if (e.type === 'dir') yield* this.below(marker, path, subtreeOf(e)!);
   }
 
-  private async *below(marker: '+' | '-', path: Buffer, tree: string): AsyncGenerator<DiffChange> {
+  private async *below(marker: '+' | '-', path: Buffer, tree: ObjectAddress): AsyncGenerator<DiffChange> {
     for await (const w of walkTree(this.input.load, tree, path)) {
       throwIfAborted(this.input.signal);
       yield marker === '+' ? { marker, path: w.path, after: w.entry } : { marker, path: w.path, before: w.entry };
@@ -135,7 +136,7 @@ class Differ {
   }
 
   /** The changes between two directory trees (different ids), merging their entries by name. */
-  async *directories(treeBefore: string, treeAfter: string, prefix: Buffer): AsyncGenerator<DiffChange> {
+  async *directories(treeBefore: ObjectAddress, treeAfter: ObjectAddress, prefix: Buffer): AsyncGenerator<DiffChange> {
     const a = new DirCursor(this.input.load, treeBefore);
     const b = new DirCursor(this.input.load, treeAfter);
     for (;;) {
@@ -252,6 +253,8 @@ export function metadataChanges(a: TreeEntry, b: TreeEntry): DiffField[] {
 interface NodeSeg {
   kind: 'node';
   id: string;
+  /** Its content key (format version 3). */
+  key?: Uint8Array;
   /** The first name below this node; null for a directory's root node (before every name). */
   first: Buffer | null;
   depth: number;
@@ -284,9 +287,9 @@ class DirCursor {
 
   constructor(
     private readonly load: NodeLoader,
-    root: string,
+    root: ObjectAddress,
   ) {
-    this.segs = [{ kind: 'node', id: root, first: null, depth: 0 }];
+    this.segs = [{ kind: 'node', id: root.id, key: root.key, first: null, depth: 0 }];
   }
 
   head(): Seg | undefined {
@@ -296,7 +299,7 @@ class DirCursor {
   /** Loads the head node (without expanding it). */
   async read(): Promise<TreeNode> {
     const seg = this.head() as NodeSeg;
-    seg.node ??= await this.load(seg.id);
+    seg.node ??= await this.load(seg.id, seg.key);
     return seg.node;
   }
 
@@ -316,7 +319,7 @@ class DirCursor {
       if (seg.first && compareNames(node.pages[0]!.first, seg.first) !== 0) throw bad('index does not start with its name');
       for (let i = node.pages.length - 1; i >= 0; i--) {
         const p = node.pages[i]!;
-        this.segs.push({ kind: 'node', id: p.tree, first: p.first, depth: seg.depth + 1 });
+        this.segs.push({ kind: 'node', id: p.tree, key: p.key, first: p.first, depth: seg.depth + 1 });
       }
     }
   }

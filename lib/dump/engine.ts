@@ -8,7 +8,7 @@
  * whatever the size; the sink's promise is the backpressure.
  */
 import { ObnamError, throwIfAborted } from '../errors.js';
-import type { TreeEntry } from '../format/tree.js';
+import type { ObjectAddress, TreeEntry, TreeRef } from '../format/tree.js';
 import { NodeLoader, resolvePath, walkTree } from '../repo/treewalk.js';
 import { padding, TAR_END, tarHeader, TarMember, TarType } from './tar.js';
 
@@ -17,10 +17,10 @@ const FETCH_AHEAD = 4;
 
 export interface DumpInput {
   load: NodeLoader;
-  /** A chunk's plaintext, authenticated. */
-  getChunk: (id: string) => Promise<Uint8Array>;
-  /** The snapshot's root tree. */
-  root: string;
+  /** A chunk's plaintext, authenticated; `key` is its content key (format version 3). */
+  getChunk: (id: string, key?: Uint8Array) => Promise<Uint8Array>;
+  /** The snapshot's root tree (with its content key in format version 3). */
+  root: TreeRef;
   /** The path to dump, as components below the root (empty: the root directory). */
   path: Buffer[];
   signal?: AbortSignal;
@@ -34,7 +34,7 @@ const SLASH = Buffer.from('/');
 const show = (p: Buffer) => p.toString('utf8');
 
 /** What dumping `path` writes: 'file' content or a 'tar' archive. */
-export async function dumpKind(input: DumpInput): Promise<{ kind: 'file' | 'tar'; entry?: TreeEntry; tree?: string }> {
+export async function dumpKind(input: DumpInput): Promise<{ kind: 'file' | 'tar'; entry?: TreeEntry; tree?: ObjectAddress }> {
   const { tree, entry } = await resolvePath(input.load, input.root, input.path);
   const where = '/' + input.path.map(show).join('/');
   if (tree !== undefined) return { kind: 'tar', entry, tree };
@@ -71,8 +71,8 @@ async function writeContent(input: DumpInput, e: TreeEntry, sink: Sink): Promise
   }
   const chunks = e.chunks ?? [];
   const fetch = async (i: number) => {
-    const { id, length } = chunks[i]!;
-    const data = await input.getChunk(id);
+    const { id, length, key } = chunks[i]!;
+    const data = await input.getChunk(id, key);
     if (data.length !== length) throw new ObnamError('CORRUPT', `chunk ${id}: ${data.length} bytes, the tree says ${length}`);
     return data;
   };
@@ -120,7 +120,7 @@ function member(name: Buffer, e: TreeEntry, type: TarType, size: number): TarMem
   return m;
 }
 
-async function writeTar(input: DumpInput, tree: string, dirEntry: TreeEntry | undefined, sink: Sink): Promise<void> {
+async function writeTar(input: DumpInput, tree: ObjectAddress, dirEntry: TreeEntry | undefined, sink: Sink): Promise<void> {
   // Snapshot paths (without the leading "/") below `base` become archive names below `top`.
   const base = Buffer.concat(input.path.flatMap((c, i) => (i ? [SLASH, c] : [c])));
   const top = input.path.length ? input.path[input.path.length - 1]! : Buffer.alloc(0);

@@ -6,6 +6,7 @@
 import * as os from 'node:os';
 import type { BackupTasks } from '../backup/worker-tasks.js';
 import { masterKeysToTransfer } from '../crypto/keys.js';
+import { memberKeySetToTransfer } from '../crypto/memberkeys.js';
 import type { FsckTasks } from '../fsck/worker-tasks.js';
 import type { FsviewTasks } from '../fsview/worker-tasks.js';
 import type { Repository } from '../repo/repository.js';
@@ -35,8 +36,10 @@ export function defaultWorkerCount(): number {
 }
 
 export function startRepoPool(repo: Repository, opts: RepoPoolOptions = {}): EnginePool {
+  const { keys, memberKeys } = repo.workerKeys();
   const setup: WorkerSetup = {
-    keys: masterKeysToTransfer(repo.keys),
+    ...(keys ? { keys: masterKeysToTransfer(keys) } : {}),
+    ...(memberKeys ? { memberKeys: memberKeySetToTransfer(memberKeys) } : {}),
     config: repo.config,
     keyId: repo.keyId,
   };

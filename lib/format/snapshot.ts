@@ -4,9 +4,9 @@
  * snapshot (the parent field is informational), so removing one never
  * affects another.
  */
-import { encodeCbor } from './cbor.js';
+import { CborValue, encodeCbor } from './cbor.js';
 import { idFromBytes, idToBytes } from './ids.js';
-import { asArray, asBytes, asMap, asText, asTimestamp, asUint, optional } from './schema.js';
+import { asArray, asBytes, asMap, asText, asTimestamp, asUint, Obj, optional } from './schema.js';
 import type { Timestamp } from './tree.js';
 
 export interface SnapshotSummary {
@@ -40,6 +40,10 @@ export interface Snapshot {
   parent?: string;
   program: string;
   summary: SnapshotSummary;
+  /** The root node's content key (format version 3: kept in the sealed body, format-spec/sharing.md 8.1). */
+  treeKey?: Uint8Array;
+  /** The version 2 snapshot this one was rewritten from by obnam upgrade (format version 3, sharing.md 12). */
+  upgradedFrom?: string;
 }
 
 export const SUMMARY_FIELDS: (keyof SnapshotSummary)[] = [
@@ -58,10 +62,11 @@ export const SUMMARY_FIELDS: (keyof SnapshotSummary)[] = [
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
 
-export function encodeSnapshot(s: Snapshot): Uint8Array {
+/** The version 1 snapshot map (README section 9), ready for CBOR. */
+export function snapshotMap(s: Snapshot): { [key: string]: CborValue | undefined } {
   const summary: Record<string, number> = {};
   for (const k of SUMMARY_FIELDS) summary[snake(k)] = s.summary[k];
-  return encodeCbor({
+  return {
     tree: idToBytes(s.tree),
     time: [s.time.sec, s.time.nsec],
     end: [s.end.sec, s.end.nsec],
@@ -72,11 +77,19 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
     parent: s.parent === undefined ? undefined : idToBytes(s.parent),
     program: s.program,
     summary,
-  });
+  };
+}
+
+export function encodeSnapshot(s: Snapshot): Uint8Array {
+  return encodeCbor(snapshotMap(s));
 }
 
 export function decodeSnapshot(v: unknown, what: string): Snapshot {
-  const m = asMap(v, what);
+  return decodeSnapshotMap(asMap(v, what), what);
+}
+
+/** The fields of the version 1 snapshot map from a decoded map. */
+export function decodeSnapshotMap(m: Obj, what: string): Snapshot {
   const sm = asMap(m.summary, `${what} summary`);
   const summary = {} as SnapshotSummary;
   for (const k of SUMMARY_FIELDS) summary[k] = optional(sm[snake(k)], asUint, `${what} summary ${k}`) ?? 0;

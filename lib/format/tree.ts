@@ -7,6 +7,12 @@
  * referenced from index nodes { pages: [{ first, tree, count }...] } (see
  * lib/format/treesplit.ts), so no directory needs one giant object and a change
  * to one name rewrites only its page. Names are raw bytes.
+ *
+ * In format version 3 (format-spec/sharing.md section 7) every reference also
+ * carries the content key of what it names: a chunk reference is
+ * [id, length, key], a directory has `subtree_key`, a page reference `key`.
+ * The node is then the inner plaintext of its object; treeRefs gives the
+ * reference list of its outer envelope.
  */
 import { encodeCbor, CborValue } from './cbor.js';
 import { idFromBytes, idToBytes } from './ids.js';
@@ -24,6 +30,8 @@ export interface Timestamp {
 export interface ChunkRef {
   id: string;
   length: number;
+  /** The chunk's content key (format version 3 only). */
+  key?: Uint8Array;
 }
 
 export interface TreeEntry {
@@ -47,6 +55,8 @@ export interface TreeEntry {
   data?: Buffer;
   /** dir: the directory's tree node. */
   subtree?: string;
+  /** dir: the content key of `subtree` (format version 3 only). */
+  subtreeKey?: Uint8Array;
   /** symlink: the target, raw bytes. */
   target?: Buffer;
   /** hardlink: snapshot-relative path (components joined by "/") of the entry holding the content. */
@@ -63,7 +73,18 @@ export interface PageRef {
   tree: string;
   /** Entries in the page, all levels below included. */
   count: number;
+  /** The page's content key (format version 3 only). */
+  key?: Uint8Array;
 }
+
+/** Where a stored chunk or tree node is (its id) and, in format version 3, what opens it (its content key). */
+export interface ObjectAddress {
+  id: string;
+  key?: Uint8Array;
+}
+
+/** The bytes of a content key. */
+export const KEY_BYTES = 32;
 
 export type TreeNode = { kind: 'leaf'; entries: TreeEntry[] } | { kind: 'index'; pages: PageRef[] };
 
@@ -108,9 +129,10 @@ function encodeEntry(e: TreeEntry): CborValue {
     size: e.size,
     inode: e.inode,
     nlink: e.nlink,
-    chunks: e.chunks?.map((c) => [idToBytes(c.id), c.length]),
+    chunks: e.chunks?.map((c) => (c.key ? [idToBytes(c.id), c.length, c.key] : [idToBytes(c.id), c.length])),
     data: e.data,
     subtree: e.subtree === undefined ? undefined : idToBytes(e.subtree),
+    subtree_key: e.subtreeKey,
     target: e.target,
     link: e.link,
     rdev: e.rdev,
@@ -121,7 +143,7 @@ function encodeEntry(e: TreeEntry): CborValue {
 export function encodeTreeNode(node: TreeNode): Uint8Array {
   if (node.kind === 'leaf') return encodeCbor({ entries: node.entries.map(encodeEntry) });
   return encodeCbor({
-    pages: node.pages.map((p) => ({ first: p.first, tree: idToBytes(p.tree), count: p.count })),
+    pages: node.pages.map((p) => ({ first: p.first, tree: idToBytes(p.tree), count: p.count, key: p.key })),
   });
 }
 
@@ -130,7 +152,13 @@ const asBuffer = (v: unknown, what: string): Buffer => {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 };
 
-function decodeEntry(v: unknown, what: string): TreeEntry {
+const asKey = (v: unknown, what: string): Uint8Array => {
+  const b = asBytes(v, what);
+  if (b.length !== KEY_BYTES) fail(what, `a content key must be ${KEY_BYTES} bytes`);
+  return new Uint8Array(b);
+};
+
+function decodeEntry(v: unknown, what: string, keyed: boolean): TreeEntry {
   const m = asMap(v, what);
   const name = asBuffer(m.name, `${what} name`);
   if (!isSafeName(name)) fail(what, `unsafe file name ${JSON.stringify(name.toString('latin1').slice(0, 80))}`);
@@ -160,14 +188,17 @@ function decodeEntry(v: unknown, what: string): TreeEntry {
     let total = 0;
     e.chunks = asArray(m.chunks, `${where} chunks`).map((c) => {
       const pair = asArray(c, `${where} chunk`);
-      if (pair.length !== 2) fail(where, 'chunk reference must be [id, length]');
+      if (pair.length !== (keyed ? 3 : 2)) fail(where, keyed ? 'chunk reference must be [id, length, key]' : 'chunk reference must be [id, length]');
       const length = asUint(pair[1], `${where} chunk length`);
       total += length;
-      return { id: idFromBytes(asBytes(pair[0], `${where} chunk id`)), length };
+      const ref: ChunkRef = { id: idFromBytes(asBytes(pair[0], `${where} chunk id`)), length };
+      if (keyed) ref.key = asKey(pair[2], `${where} chunk key`);
+      return ref;
     });
     if (total !== e.size) fail(where, `chunk lengths add up to ${total}, not the file size ${e.size}`);
   } else if (type === 'dir') {
     e.subtree = idFromBytes(asBytes(m.subtree, `${where} subtree`));
+    if (keyed) e.subtreeKey = asKey(m.subtree_key, `${where} subtree_key`);
   } else if (type === 'symlink') {
     e.target = asBuffer(m.target, `${where} target`);
     if (e.target.length === 0 || e.target.includes(0)) fail(where, 'bad symlink target');
@@ -185,11 +216,14 @@ function decodeEntry(v: unknown, what: string): TreeEntry {
   return e;
 }
 
-/** Validates a decoded tree node; hostile or damaged structure becomes CORRUPT. */
-export function decodeTreeNode(v: unknown, what: string): TreeNode {
+/**
+ * Validates a decoded tree node; hostile or damaged structure becomes CORRUPT.
+ * `keyed` (format version 3): every reference must carry its content key.
+ */
+export function decodeTreeNode(v: unknown, what: string, keyed = false): TreeNode {
   const m: Obj = asMap(v, what);
   if (m.entries !== undefined) {
-    const entries = asArray(m.entries, `${what} entries`).map((e) => decodeEntry(e, what));
+    const entries = asArray(m.entries, `${what} entries`).map((e) => decodeEntry(e, what, keyed));
     for (let i = 1; i < entries.length; i++) {
       if (compareNames(entries[i - 1]!.name, entries[i]!.name) >= 0) fail(what, 'entries not sorted or not unique');
     }
@@ -198,11 +232,13 @@ export function decodeTreeNode(v: unknown, what: string): TreeNode {
   if (m.pages !== undefined) {
     const pages = asArray(m.pages, `${what} pages`).map((p) => {
       const pm = asMap(p, `${what} page`);
-      return {
+      const page: PageRef = {
         first: asBuffer(pm.first, `${what} page first`),
         tree: idFromBytes(asBytes(pm.tree, `${what} page tree`)),
         count: asUint(pm.count, `${what} page count`),
       };
+      if (keyed) page.key = asKey(pm.key, `${what} page key`);
+      return page;
     });
     if (pages.length === 0) fail(what, 'index node without pages');
     for (let i = 1; i < pages.length; i++) {
@@ -211,4 +247,66 @@ export function decodeTreeNode(v: unknown, what: string): TreeNode {
     return { kind: 'index', pages };
   }
   return fail(what, 'neither entries nor pages');
+}
+
+/** A version 3 tree's reference list (format-spec/sharing.md 7.2): the ids its node names, sorted, unique. */
+export interface TreeRefs {
+  trees: string[];
+  chunks: string[];
+}
+
+const sortedUnique = (ids: Iterable<string>): string[] => [...new Set(ids)].sort();
+
+/** The reference list of a node, derived from the node and nothing else. */
+export function treeRefs(node: TreeNode): TreeRefs {
+  if (node.kind === 'index') return { trees: sortedUnique(node.pages.map((p) => p.tree)), chunks: [] };
+  const trees: string[] = [];
+  const chunks: string[] = [];
+  for (const e of node.entries) {
+    if (e.subtree !== undefined) trees.push(e.subtree);
+    for (const c of e.chunks ?? []) chunks.push(c.id);
+  }
+  return { trees: sortedUnique(trees), chunks: sortedUnique(chunks) };
+}
+
+export function encodeTreeRefs(r: TreeRefs): CborValue {
+  return { trees: r.trees.map(idToBytes), chunks: r.chunks.map(idToBytes) };
+}
+
+/** A reference list from decoded CBOR; CORRUPT unless each list is sorted, unique ids. */
+export function decodeTreeRefs(v: unknown, what: string): TreeRefs {
+  const m = asMap(v, what);
+  const list = (x: unknown, name: string): string[] => {
+    const ids = asArray(x, `${what} ${name}`).map((b) => idFromBytes(asBytes(b, `${what} ${name} id`)));
+    for (let i = 1; i < ids.length; i++) if (ids[i - 1]! >= ids[i]!) fail(what, `${name} not sorted or not unique`);
+    return ids;
+  };
+  return { trees: list(m.trees, 'trees'), chunks: list(m.chunks, 'chunks') };
+}
+
+/** Whether two reference lists are the same. */
+export function sameTreeRefs(a: TreeRefs, b: TreeRefs): boolean {
+  const eq = (x: string[], y: string[]) => x.length === y.length && x.every((id, i) => id === y[i]);
+  return eq(a.trees, b.trees) && eq(a.chunks, b.chunks);
+}
+
+/** The address of a directory entry's subtree (its id and, in version 3, its key); undefined for other entries. */
+export function subtreeOf(e: TreeEntry): ObjectAddress | undefined {
+  if (e.subtree === undefined) return undefined;
+  return e.subtreeKey ? { id: e.subtree, key: e.subtreeKey } : { id: e.subtree };
+}
+
+/** A directory entry naming the tree node at `at`. */
+export function withSubtree(e: TreeEntry, at: ObjectAddress): TreeEntry {
+  const out: TreeEntry = { ...e, subtree: at.id };
+  if (at.key) out.subtreeKey = at.key;
+  else delete out.subtreeKey;
+  return out;
+}
+
+/** A tree node named by id alone (format versions 1 and 2) or by its address (version 3: with its content key). */
+export type TreeRef = string | ObjectAddress;
+
+export function addressOf(r: TreeRef): ObjectAddress {
+  return typeof r === 'string' ? { id: r } : r;
 }

@@ -17,7 +17,7 @@
  */
 import { hmacSha256 } from '../crypto/hash.js';
 import { ObnamError } from '../errors.js';
-import { compareNames, PageRef, TreeEntry, TreeNode } from './tree.js';
+import { compareNames, PageRef, ObjectAddress, TreeEntry, TreeNode } from './tree.js';
 
 export const LEAF_MAX = 4096;
 export const SPLIT_BITS = 10;
@@ -34,9 +34,10 @@ export function isSplitPoint(splitKey: Uint8Array, level: number, name: Uint8Arr
   return (h.readUInt16BE(0) & SPLIT_MASK) === 0;
 }
 
-/** An entry's share of a page's size: its inline data and 40 bytes per chunk reference. */
+/** An entry's share of a page's size: its inline data and 40 bytes per chunk reference (72 with its content key, version 3). */
 export function entryWeight(e: TreeEntry): number {
-  return (e.data?.length ?? 0) + 40 * (e.chunks?.length ?? 0);
+  const chunks = e.chunks?.length ?? 0;
+  return (e.data?.length ?? 0) + (chunks && e.chunks![0]!.key ? 72 : 40) * chunks;
 }
 
 function cutPages<T>(
@@ -62,53 +63,68 @@ function cutPages<T>(
   return pages;
 }
 
+/** A page reference to a stored node (with its content key in version 3). */
+function pageRef(first: Buffer, at: string | ObjectAddress, count: number): PageRef {
+  if (typeof at === 'string') return { first, tree: at, count };
+  const ref: PageRef = { first, tree: at.id, count };
+  if (at.key) ref.key = at.key;
+  return ref;
+}
+
 /**
  * Writes one directory's entries (sorted by name, unique) as tree nodes and
- * returns the id of its root node. `putNode` stores one node and returns its id.
+ * returns what `putNode` returned for the root node. `putNode` stores one
+ * node and returns its id, or its address (id and, in format version 3,
+ * content key, which page references then carry).
  */
-export async function writeDirectory(
+export async function writeDirectory<A extends string | ObjectAddress>(
   entries: TreeEntry[],
   splitKey: Uint8Array,
-  putNode: (node: TreeNode) => Promise<string>,
-): Promise<string> {
+  putNode: (node: TreeNode) => Promise<A>,
+): Promise<A> {
   if (entries.length <= LEAF_MAX && entries.reduce((n, e) => n + entryWeight(e), 0) <= PAGE_BYTES) {
     return putNode({ kind: 'leaf', entries });
   }
   let refs: PageRef[] = [];
   for (const page of cutPages(entries, (e) => e.name, entryWeight, splitKey, 0)) {
-    refs.push({ first: page[0]!.name, tree: await putNode({ kind: 'leaf', entries: page }), count: page.length });
+    refs.push(pageRef(page[0]!.name, await putNode({ kind: 'leaf', entries: page }), page.length));
   }
   for (let level = 1; refs.length > LEAF_MAX; level++) {
     const next: PageRef[] = [];
     for (const group of cutPages(refs, (r) => r.first, () => 0, splitKey, level)) {
       const count = group.reduce((n, r) => n + r.count, 0);
-      next.push({ first: group[0]!.first, tree: await putNode({ kind: 'index', pages: group }), count });
+      next.push(pageRef(group[0]!.first, await putNode({ kind: 'index', pages: group }), count));
     }
     refs = next;
   }
   return putNode({ kind: 'index', pages: refs });
 }
 
-export type NodeLoader = (id: string) => Promise<TreeNode>;
+/**
+ * Loads one tree node by id; `key` is its content key (format version 3,
+ * taken from the reference that named it; undefined in versions 1 and 2).
+ */
+export type NodeLoader = (id: string, key?: Uint8Array) => Promise<TreeNode>;
 
 /**
  * Every entry of a directory, in name order, loading pages as it goes. Pages
  * are checked against their index entries (first name, order, count), so a
  * damaged or hostile index cannot duplicate or reorder entries.
  */
-export async function* directoryEntries(load: NodeLoader, id: string): AsyncGenerator<TreeEntry> {
-  yield* pageEntries(load, id, 0, undefined, undefined);
+export async function* directoryEntries(load: NodeLoader, id: string, key?: Uint8Array): AsyncGenerator<TreeEntry> {
+  yield* pageEntries(load, id, key, 0, undefined, undefined);
 }
 
 async function* pageEntries(
   load: NodeLoader,
   id: string,
+  key: Uint8Array | undefined,
   depth: number,
   first: Uint8Array | undefined,
   next: Uint8Array | undefined,
 ): AsyncGenerator<TreeEntry> {
   if (depth > MAX_DEPTH) throw new ObnamError('CORRUPT', `tree ${id}: index nodes nested too deep`);
-  const node = await load(id);
+  const node = await load(id, key);
   const bad = (why: string) => new ObnamError('CORRUPT', `tree ${id}: ${why}`);
   if (node.kind === 'leaf') {
     if (first && (node.entries.length === 0 || compareNames(node.entries[0]!.name, first) !== 0)) throw bad('page does not start with its index name');
@@ -121,7 +137,7 @@ async function* pageEntries(
     const page = node.pages[i]!;
     const limit = node.pages[i + 1]?.first ?? next;
     let count = 0;
-    for await (const e of pageEntries(load, page.tree, depth + 1, page.first, limit)) {
+    for await (const e of pageEntries(load, page.tree, page.key, depth + 1, page.first, limit)) {
       count++;
       yield e;
     }
@@ -130,9 +146,9 @@ async function* pageEntries(
 }
 
 /** The entry named `name` in a directory, loading only the pages on its path. */
-export async function findEntry(load: NodeLoader, id: string, name: Uint8Array): Promise<TreeEntry | undefined> {
+export async function findEntry(load: NodeLoader, id: string, name: Uint8Array, key?: Uint8Array): Promise<TreeEntry | undefined> {
   for (let depth = 0; depth <= MAX_DEPTH; depth++) {
-    const node = await load(id);
+    const node = await load(id, key);
     if (node.kind === 'leaf') {
       let lo = 0;
       let hi = node.entries.length - 1;
@@ -158,6 +174,7 @@ export async function findEntry(load: NodeLoader, id: string, name: Uint8Array):
     }
     if (found < 0) return undefined;
     id = node.pages[found]!.tree;
+    key = node.pages[found]!.key;
   }
   throw new ObnamError('CORRUPT', `tree ${id}: index nodes nested too deep`);
 }

@@ -4,10 +4,12 @@
  */
 import { ObnamError } from '../errors.js';
 
-/** The repository format version this code writes. */
+/** The repository format version `obnam init` writes (a shared repository is SHARED_VERSION). */
 export const FORMAT_VERSION = 2;
+/** The format version of shared repositories: members, content keys, sealed snapshots (format-spec/sharing.md). */
+export const SHARED_VERSION = 3;
 /** Format versions this code can read. */
-export const READABLE_VERSIONS: readonly number[] = [1, 2];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 /**
  * The version key objects and the master key set carry: their layout did not
  * change in version 2, and a key slot added to a version 1 repository must
@@ -17,7 +19,7 @@ export const KEY_FORMAT_VERSION = 1;
 /** The first format version with garbage collection (gcplan objects, config gc_grace; format-spec section 14). */
 export const GC_VERSION = 2;
 
-export const KINDS = ['config', 'key', 'snapshot', 'tree', 'chunk', 'gcplan'] as const;
+export const KINDS = ['config', 'key', 'snapshot', 'tree', 'chunk', 'gcplan', 'member', 'share', 'grant'] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Kind codes used inside the AEAD associated data (never change an existing one). */
@@ -28,7 +30,14 @@ export const KIND_CODE: Record<Kind, number> = {
   tree: 4,
   chunk: 5,
   gcplan: 6,
+  /** Format version 3 (format-spec/sharing.md sections 5 and 9). */
+  member: 7,
+  share: 8,
+  grant: 9,
 };
+
+/** The kinds only a version 3 (shared) repository holds. */
+export const SHARED_KINDS: ReadonlySet<Kind> = new Set<Kind>(['member', 'share', 'grant']);
 
 export function isKind(s: string): s is Kind {
   return (KINDS as readonly string[]).includes(s);
@@ -38,7 +47,7 @@ export function checkReadableVersion(version: unknown, what: string): void {
   if (typeof version !== 'number' || !READABLE_VERSIONS.includes(version)) {
     throw new ObnamError(
       'UNSUPPORTED_VERSION',
-      `${what} has format version ${String(version)}, but this obnam reads only version ${READABLE_VERSIONS.join(' and ')}; ` +
+      `${what} has format version ${String(version)}, but this obnam reads only versions ${READABLE_VERSIONS.join(', ')}; ` +
         'upgrade obnam to read this repository',
     );
   }

@@ -19,16 +19,20 @@
 import { IdMap, IdSet } from '../util/id-map.js';
 import { InFlight } from '../util/in-flight.js';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
-import type { TreeEntry, TreeNode } from '../format/tree.js';
-import type { Kind } from '../format/version.js';
+import { ObjectAddress, subtreeOf, TreeEntry, TreeNode } from '../format/tree.js';
+import { Kind, SHARED_VERSION } from '../format/version.js';
 import { directoryEntries } from '../repo/treewalk.js';
-import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
+import { ConfigView, ObjectInventory, ObjectReader, ReferenceReader, SnapshotCatalog, snapshotRoot } from '../repo/views.js';
 import type { TaskRunner } from '../workers/protocol.js';
 import type { VerifyResult } from './verify.js';
 import type { FsckTasks } from './worker-tasks.js';
 
 /** What fsck reads: the snapshot listing, the objects, and (quick mode, unreferenced objects) the store's inventory. */
-export type FsckRepository = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader & Pick<ObjectInventory, 'hasObject' | 'listIds'>;
+export type FsckRepository = Pick<SnapshotCatalog, 'listSnapshotIds'> &
+  ObjectReader &
+  Pick<ReferenceReader, 'getSnapshotRoot'> &
+  ConfigView &
+  Pick<ObjectInventory, 'hasObject' | 'listIds'>;
 
 export interface FsckOptions {
   quick?: boolean;
@@ -125,19 +129,26 @@ class FsckRun {
   async run(): Promise<FsckReport> {
     const snapshotIds: string[] = [];
     for await (const id of this.repo.listSnapshotIds({ signal: this.opts.signal })) snapshotIds.push(id);
-    const roots = new Map<string, string>();
+    const roots = new Map<string, ObjectAddress>();
     for (const id of snapshotIds) {
       throwIfAborted(this.opts.signal);
       try {
         const s = await this.repo.getSnapshot(id, { signal: this.opts.signal });
-        roots.set(id, s.tree);
+        roots.set(id, snapshotRoot(s));
       } catch (e) {
-        this.problem('snapshot', id, e);
+        // A shared repository's snapshot of another member: its header is checked, its objects as unreferenced ones.
+        if (e instanceof ObnamError && e.code === 'NOT_SHARED') {
+          try {
+            await this.repo.getSnapshotRoot(id, { signal: this.opts.signal });
+          } catch (e2) {
+            this.problem('snapshot', id, e2);
+          }
+        } else this.problem('snapshot', id, e);
       }
       this.progress.snapshots++;
     }
     // Pass 1: reachability and verification.
-    await this.walk([...new Set(roots.values())]);
+    await this.walk([...roots.values()]);
     await this.settled();
 
     let unreferenced = 0;
@@ -176,9 +187,9 @@ class FsckRun {
   }
 
   /** Pass 1: reads every directory reachable from `roots` once, WALKERS at a time, depth first. */
-  private async walk(roots: string[]): Promise<void> {
-    const queue: string[] = [];
-    for (const r of roots) if (this.trees.add(r)) queue.push(r);
+  private async walk(roots: ObjectAddress[]): Promise<void> {
+    const queue: ObjectAddress[] = [];
+    for (const r of roots) if (this.trees.add(r.id)) queue.push(r);
     let reading = 0;
     let waiting: (() => void)[] = [];
     const wake = () => {
@@ -186,9 +197,9 @@ class FsckRun {
       waiting = [];
       for (const f of w) f();
     };
-    const queueDirectory = (id: string) => {
-      if (!this.trees.add(id)) return;
-      queue.push(id);
+    const queueDirectory = (at: ObjectAddress) => {
+      if (!this.trees.add(at.id)) return;
+      queue.push(at);
       if (waiting.length) wake();
     };
     const walker = async () => {
@@ -216,21 +227,22 @@ class FsckRun {
   }
 
   /** Reads one directory (all its pages): queues its subdirectories and starts checking its chunks. */
-  private async readDirectory(id: string, queueDirectory: (id: string) => void): Promise<void> {
+  private async readDirectory(dir: ObjectAddress, queueDirectory: (at: ObjectAddress) => void): Promise<void> {
+    const id = dir.id;
     throwIfAborted(this.opts.signal);
     this.directories++;
     this.directoriesHeld++;
     if (this.directoriesHeld > this.trace.peakDirectoriesHeld) this.trace.peakDirectoriesHeld = this.directoriesHeld;
-    const load = async (t: string): Promise<TreeNode> => {
+    const load = async (t: string, key?: Uint8Array): Promise<TreeNode> => {
       this.progress.trees++;
       this.trees.add(t);
       try {
-        return await this.repo.getTree(t, { signal: this.opts.signal });
+        return await this.repo.getTree(t, { signal: this.opts.signal, key });
       } catch (e) {
         throw new BadTreeError(t, e);
       }
     };
-    const entries = directoryEntries(load, id);
+    const entries = directoryEntries(load, id, dir.key);
     try {
       for (;;) {
         let next: IteratorResult<TreeEntry>;
@@ -245,8 +257,8 @@ class FsckRun {
         }
         if (next.done) return;
         const e = next.value;
-        if (e.type === 'dir') queueDirectory(e.subtree!);
-        else if (e.chunks) for (const c of e.chunks) await this.checkChunk(c.id, c.length);
+        if (e.type === 'dir') queueDirectory(subtreeOf(e)!);
+        else if (e.chunks) for (const c of e.chunks) await this.checkChunk(c.id, c.length, c.key);
       }
     } finally {
       this.directoriesHeld--;
@@ -255,12 +267,12 @@ class FsckRun {
   }
 
   /** Starts checking a chunk, once; resolves when the check has started (not when it ends). */
-  private async checkChunk(id: string, length: number): Promise<void> {
+  private async checkChunk(id: string, length: number, key: Uint8Array | undefined): Promise<void> {
     if (this.chunks.has(id)) return;
     await this.slot();
     if (this.chunks.has(id)) return this.checks.done(); // another walker started it meanwhile
     const at = this.chunks.add(id, CHECKING);
-    this.settle(this.verify('chunk', id, length), (r) => {
+    this.settle(this.verify('chunk', id, length, key), (r) => {
       this.progress.chunks++;
       this.chunks.setField(at, 0, r.ok ? OK : DAMAGED);
       if (r.ok) return;
@@ -298,13 +310,13 @@ class FsckRun {
     if (this.failure) throw this.failure.error;
   }
 
-  private async verify(kind: Kind, id: string, length?: number): Promise<VerifyResult> {
+  private async verify(kind: Kind, id: string, length?: number, key?: Uint8Array): Promise<VerifyResult> {
     if (this.opts.quick) {
       return (await this.repo.hasObject(kind, id, { signal: this.opts.signal }))
         ? { ok: true }
         : { ok: false, code: 'NOT_FOUND', message: `${kind} ${id} not found` };
     }
-    return this.opts.pool.run({ op: 'verify', kind, id, length });
+    return this.opts.pool.run({ op: 'verify', kind, id, length, key });
   }
 
   /** Verifies stored trees and chunks that no snapshot references; returns how many there are. */
@@ -315,7 +327,8 @@ class FsckRun {
         if (kind === 'tree' ? this.trees.has(id) : this.chunks.has(id)) continue;
         count++;
         await this.slot();
-        this.settle(this.opts.pool.run({ op: 'verify', kind, id }), (r) => {
+        // Format version 3: no reference gives this object's content key, so only what every member reads is checked.
+        this.settle(this.opts.pool.run({ op: 'verify', kind, id, outerOnly: this.repo.config.version >= SHARED_VERSION }), (r) => {
           if (!r.ok) this.problem(kind, id, new ObnamError(r.code as never, r.message));
         });
       }
@@ -331,23 +344,23 @@ class FsckRun {
    * not read again, in this snapshot or another) or DIRTY (read again for
    * each snapshot, whose paths may differ).
    */
-  private async attribute(attributed: IdMap, snapshot: string, tree: string, dirPath: string): Promise<boolean> {
+  private async attribute(attributed: IdMap, snapshot: string, tree: ObjectAddress, dirPath: string): Promise<boolean> {
     throwIfAborted(this.opts.signal);
-    const at = attributed.find(tree);
+    const at = attributed.find(tree.id);
     if (at >= 0 && attributed.field(at, 0) === CLEAN) return false;
     let dirty = false;
-    const load = async (t: string) => {
+    const load = async (t: string, key?: Uint8Array) => {
       try {
-        return await this.repo.getTree(t, { signal: this.opts.signal });
+        return await this.repo.getTree(t, { signal: this.opts.signal, key });
       } catch (e) {
         throw new BadTreeError(t, e);
       }
     };
     try {
-      for await (const e of directoryEntries(load, tree)) {
+      for await (const e of directoryEntries(load, tree.id, tree.key)) {
         const p = `${dirPath}/${e.name.toString()}`;
         if (e.type === 'dir') {
-          if (await this.attribute(attributed, snapshot, e.subtree!, p)) dirty = true;
+          if (await this.attribute(attributed, snapshot, subtreeOf(e)!, p)) dirty = true;
         } else if (e.chunks) {
           for (const c of e.chunks) {
             const ci = this.chunks.find(c.id);
@@ -363,7 +376,7 @@ class FsckRun {
       dirty = true;
       this.affects(this.problems.get(`tree/${e.treeId}`), snapshot, dirPath || '/');
     }
-    if (at < 0) attributed.add(tree, dirty ? DIRTY : CLEAN);
+    if (at < 0) attributed.add(tree.id, dirty ? DIRTY : CLEAN);
     return dirty;
   }
 

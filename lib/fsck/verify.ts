@@ -5,17 +5,31 @@
  */
 import { ObnamError, describeError } from '../errors.js';
 import type { Kind } from '../format/version.js';
-import type { ObjectReader } from '../repo/views.js';
+import type { ObjectInventory, ObjectReader, ReferenceReader } from '../repo/views.js';
 
 export type VerifyResult = { ok: true } | { ok: false; code: string; message: string };
 
-/** `length`: for chunks, the length the referring tree records. */
-export async function verifyObject(repo: ObjectReader, kind: Kind, id: string, length?: number): Promise<VerifyResult> {
+/**
+ * `length`: for chunks, the length the referring tree records; `key`: its
+ * content key (format version 3). `outerOnly` (version 3, no reference gave
+ * a key): a tree's outer envelope and reference list are checked, a chunk's
+ * storage digest.
+ */
+export async function verifyObject(
+  repo: ObjectReader & Pick<ReferenceReader, 'getTreeRefs'> & Pick<ObjectInventory, 'storedSize'>,
+  kind: Kind,
+  id: string,
+  length?: number,
+  key?: Uint8Array,
+  outerOnly = false,
+): Promise<VerifyResult> {
   try {
-    if (kind === 'tree') await repo.getTree(id);
+    if (outerOnly && kind === 'tree') await repo.getTreeRefs(id);
+    else if (outerOnly && kind === 'chunk') await repo.storedSize(kind, id);
+    else if (kind === 'tree') await repo.getTree(id, { key });
     else if (kind === 'snapshot') await repo.getSnapshot(id);
     else {
-      const data = await repo.getObject(kind, id);
+      const data = await repo.getObject(kind, id, { key });
       if (length !== undefined && data.length !== length) {
         throw new ObnamError('CORRUPT', `${kind} ${id}: ${data.length} bytes, but a tree records ${length}`);
       }

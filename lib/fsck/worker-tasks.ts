@@ -8,13 +8,14 @@ import { verifyObject, VerifyResult } from './verify.js';
 
 export type FsckTasks = {
   /** `length`: for chunks, the length the referring tree records. */
-  verify: TaskType<{ kind: Kind; id: string; length?: number }, VerifyResult>;
+  /** `key`: the content key its reference carries (format version 3); `outerOnly`: none did (see verifyObject). */
+  verify: TaskType<{ kind: Kind; id: string; length?: number; key?: Uint8Array; outerOnly?: boolean }, VerifyResult>;
 };
 
 export function fsckHandlers(): TaskHandlers<FsckTasks> {
   return {
     async verify(task, { repo }) {
-      return [await verifyObject(repo, task.kind, task.id, task.length), []];
+      return [await verifyObject(repo, task.kind, task.id, task.length, task.key, task.outerOnly), []];
     },
   };
 }

@@ -21,14 +21,17 @@ import { FsError } from './errors.js';
 
 /**
  * An ObjectReader that fetches, decrypts and verifies every object on the
- * repository's worker pool; trees and snapshots are decoded here.
+ * repository's worker pool; trees and snapshots are decoded here. In a
+ * shared repository (format version 3: `shared` given) trees are read with
+ * the content keys of their references, and snapshots through the main
+ * thread's repository, which holds the identity.
  */
-export function poolReader(pool: TaskRunner<FsviewTasks>): ObjectReader {
-  const load = (kind: Kind, id: string) => pool.run({ op: 'load', kind, id });
+export function poolReader(pool: TaskRunner<FsviewTasks>, shared?: Pick<ObjectReader, 'getSnapshot'>): ObjectReader {
+  const load = (kind: Kind, id: string, key?: Uint8Array) => pool.run({ op: 'load', kind, id, key });
   return {
-    getObject: load,
-    getTree: async (id) => decodeTreeObject(id, await load('tree', id)),
-    getSnapshot: async (id) => decodeSnapshotObject(id, await load('snapshot', id)),
+    getObject: (kind, id, opts) => load(kind, id, opts?.key),
+    getTree: async (id, opts) => decodeTreeObject(id, await load('tree', id, opts?.key), !!shared),
+    getSnapshot: shared ? (id, opts) => shared.getSnapshot(id, opts) : async (id) => decodeSnapshotObject(id, await load('snapshot', id)),
   };
 }
 
@@ -49,24 +52,24 @@ export class RepoObjects {
   ) {}
 
   /** A decoded tree node. */
-  tree(id: string): Promise<TreeNode> {
-    return this.cache.get(`tree:${id}`, () => this.read('tree', id, () => this.reader.getTree(id)), treeSize);
+  tree(id: string, key?: Uint8Array): Promise<TreeNode> {
+    return this.cache.get(`tree:${id}`, () => this.read('tree', id, () => this.reader.getTree(id, { key })), treeSize);
   }
 
   /** A chunk's plaintext. */
-  chunk(id: string): Promise<Buffer> {
-    return this.cache.get(`chunk:${id}`, () => this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id))), (b) => b.length);
+  chunk(id: string, key?: Uint8Array): Promise<Buffer> {
+    return this.cache.get(`chunk:${id}`, () => this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id, { key }))), (b) => b.length);
   }
 
   /** A chunk's plaintext fetched from the repository now, neither taken from the cache nor kept in it. */
-  chunkFromRepository(id: string): Promise<Buffer> {
-    return this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id)));
+  chunkFromRepository(id: string, key?: Uint8Array): Promise<Buffer> {
+    return this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id, { key })));
   }
 
   /** Starts loading a chunk into the cache; resolves (never rejects) when done. */
-  prefetchChunk(id: string): Promise<void> {
+  prefetchChunk(id: string, key?: Uint8Array): Promise<void> {
     if (this.cache.has(`chunk:${id}`)) return Promise.resolve();
-    return this.chunk(id).then(
+    return this.chunk(id, key).then(
       () => undefined,
       () => undefined, // a read that needs it will fetch it again and report the failure
     );

@@ -47,8 +47,8 @@ export class FileReader {
     this.lastChunk = last;
     const wanted: Promise<Buffer>[] = [];
     for (let i = first; i <= last; i++) {
-      const id = map.chunks[i]!.id;
-      wanted.push(fromRepository ? this.objects.chunkFromRepository(id) : this.objects.chunk(id));
+      const { id, key } = map.chunks[i]!;
+      wanted.push(fromRepository ? this.objects.chunkFromRepository(id, key) : this.objects.chunk(id, key));
     }
     // Look ahead each time a forward read reaches a new chunk.
     if (sequential && last > previous && !fromRepository) this.fetchAhead(last + 1);
@@ -71,7 +71,7 @@ export class FileReader {
   private fetchAhead(from: number): void {
     const map = this.map!;
     for (let i = from; i < Math.min(map.count, from + this.readAhead); i++) {
-      this.track(this.objects.prefetchChunk(map.chunks[i]!.id));
+      this.track(this.objects.prefetchChunk(map.chunks[i]!.id, map.chunks[i]!.key));
     }
   }
 }

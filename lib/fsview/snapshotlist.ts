@@ -62,6 +62,8 @@ export class SnapshotList {
   private nextSerial = 0;
   /** Unreadable snapshots already named, with the message they were named with. */
   private readonly warned = new Map<string, string>();
+  /** Other members' snapshots not shared with this identity (format version 3): not shown, not read again. */
+  private readonly notShared = new Set<string>();
   private readAt = -Infinity;
   private reading?: Promise<void>;
 
@@ -110,7 +112,7 @@ export class SnapshotList {
     for await (const id of this.opts.listIds()) ids.add(id);
     const failures: unknown[] = [];
     const added = await loadSnapshots(
-      [...ids].filter((id) => !this.known.has(id)),
+      [...ids].filter((id) => !this.known.has(id) && !this.notShared.has(id)),
       this.opts.objects,
       (id, e) => {
         failures.push(e);
@@ -118,12 +120,14 @@ export class SnapshotList {
         if (this.warned.get(id) !== message) this.opts.onWarning?.(message);
         this.warned.set(id, message);
       },
+      (id) => this.notShared.add(id),
     );
     for (const info of added) {
       this.known.set(info.id, info);
       this.warned.delete(info.id);
       if (!this.serials.has(info.id)) this.serials.set(info.id, this.nextSerial++);
     }
+    for (const id of [...this.notShared]) if (!ids.has(id)) this.notShared.delete(id);
     for (const id of [...this.known.keys()]) {
       if (ids.has(id)) continue;
       this.known.delete(id);

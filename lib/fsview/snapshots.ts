@@ -5,6 +5,7 @@
  * appended ("2026-11-29T10:14:32Z-1a2b3c4d"), so a name never depends on
  * which of them is listed first.
  */
+import { ObnamError } from '../errors.js';
 import { shortId } from '../format/ids.js';
 import type { SnapshotInfo } from '../repo/repository.js';
 import type { RepoObjects } from './objects.js';
@@ -46,14 +47,23 @@ export function nameSnapshots(infos: readonly SnapshotInfo[], serialOf?: (id: st
   });
 }
 
+/** Whether a read failed because the snapshot is another member's, not shared with this identity (format version 3). */
+export function isNotShared(e: unknown): boolean {
+  const cause = e instanceof Error && e.cause instanceof ObnamError ? e.cause : e;
+  return cause instanceof ObnamError && cause.code === 'NOT_SHARED';
+}
+
 /**
  * Loads these snapshot objects (eight at a time). One that cannot be read is
- * reported through `onError` and left out; the others are still shown.
+ * reported through `onError` and left out; the others are still shown. One
+ * not shared with this identity (a shared repository) is not this view's:
+ * it goes to `onNotShared`, not reported.
  */
 export async function loadSnapshots(
   all: readonly string[],
   objects: RepoObjects,
   onError: (id: string, error: unknown) => void,
+  onNotShared: (id: string) => void = () => undefined,
 ): Promise<SnapshotInfo[]> {
   const out: SnapshotInfo[] = [];
   const limit = 8;
@@ -61,7 +71,8 @@ export async function loadSnapshots(
     const batch = await Promise.all(
       all.slice(i, i + limit).map((id) =>
         objects.snapshot(id).catch((e: unknown) => {
-          onError(id, e);
+          if (isNotShared(e)) onNotShared(id);
+          else onError(id, e);
           return undefined;
         }),
       ),

@@ -26,9 +26,9 @@
  * never other bytes (the kernel may still answer ranges it has cached).
  */
 import { describeError } from '../errors.js';
-import type { Timestamp, TreeEntry } from '../format/tree.js';
+import { ObjectAddress, subtreeOf, Timestamp, TreeEntry } from '../format/tree.js';
 import { directoryEntries, lookupPath } from '../repo/treewalk.js';
-import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
+import { ObjectInventory, ObjectReader, SnapshotCatalog, snapshotRoot } from '../repo/views.js';
 import { ObjectCache, CacheStats } from './cache.js';
 import { FsError } from './errors.js';
 import { IDS_INO, InodeTable, InodeTableOptions, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
@@ -122,7 +122,7 @@ export class FsView {
   private readonly owner: { uid: number; gid: number };
   private readonly readAhead: number;
   private readonly refreshInterval: number;
-  private readonly loadTree = (id: string) => this.objects.tree(id);
+  private readonly loadTree = (id: string, key?: Uint8Array) => this.objects.tree(id, key);
 
   private constructor(
     private readonly objects: RepoObjects,
@@ -192,10 +192,10 @@ export class FsView {
       case 'ids':
         return node.shown.all.map((s) => dir(s, s.info.id));
       case 'snapshot':
-        return this.list(node.snap, node.snap.info.tree, Buffer.alloc(0));
+        return this.list(node.snap, snapshotRoot(node.snap.info), Buffer.alloc(0));
       case 'entry':
         if (node.entry.type !== 'dir') throw new FsError('NOT_DIR', `${show(path)} is not a directory`);
-        return this.list(node.snap, node.entry.subtree!, node.key);
+        return this.list(node.snap, subtreeOf(node.entry)!, node.key);
       case 'latest':
         throw new FsError('NOT_DIR', `${show(path)} is not a directory`);
     }
@@ -335,7 +335,7 @@ export class FsView {
   private async walk(snap: SnapshotDir, parts: Buffer[], path: Uint8Array): Promise<TreeEntry> {
     let r;
     try {
-      r = await lookupPath(this.loadTree, snap.info.tree, parts);
+      r = await lookupPath(this.loadTree, snapshotRoot(snap.info), parts);
     } catch (e) {
       throw asUnreadable(e, show(path));
     }
@@ -346,15 +346,15 @@ export class FsView {
     return r.entry!;
   }
 
-  private async list(snap: SnapshotDir, tree: string, prefix: Buffer): Promise<DirEntry[]> {
+  private async list(snap: SnapshotDir, tree: ObjectAddress, prefix: Buffer): Promise<DirEntry[]> {
     const out: DirEntry[] = [];
     try {
-      for await (const e of directoryEntries(this.loadTree, tree)) {
+      for await (const e of directoryEntries(this.loadTree, tree.id, tree.key)) {
         const key = e.type === 'hardlink' ? e.link! : join(prefix, e.name);
         out.push({ name: e.name, ino: this.inodes.of(snap.serial, key, e.type === 'hardlink' || isLinked(e)), mode: typeBits(e.type) });
       }
     } catch (e) {
-      throw asUnreadable(e, `tree ${tree}`);
+      throw asUnreadable(e, `tree ${tree.id}`);
     }
     return out;
   }

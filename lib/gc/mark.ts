@@ -7,12 +7,12 @@
 import * as os from 'node:os';
 import { ObnamError } from '../errors.js';
 import { MAX_PLAN_CANDIDATES } from '../format/gcplan.js';
-import type { ConfigView, ObjectInventory, ObjectReader, PlanCatalog, SnapshotCatalog } from '../repo/views.js';
+import type { ConfigView, ObjectInventory, PlanCatalog, ReferenceReader, SnapshotCatalog } from '../repo/views.js';
 
 /** What the mark reads and writes: listings, trees and snapshots, and plans. */
 export type MarkRepository = ConfigView &
   Pick<SnapshotCatalog, 'listSnapshotIds'> &
-  Pick<ObjectReader, 'getSnapshot' | 'getTree'> &
+  ReferenceReader &
   Pick<ObjectInventory, 'listIds' | 'refresh'> &
   Pick<PlanCatalog, 'putPlan' | 'deletePlan'>;
 import { Clock, toTimestamp } from '../util/clock.js';

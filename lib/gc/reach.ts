@@ -6,7 +6,7 @@
  */
 import { IdSpool } from '../util/id-spool.js';
 import { describeError, ObnamError } from '../errors.js';
-import type { ObjectInventory, ObjectReader, SnapshotCatalog } from '../repo/views.js';
+import type { ObjectInventory, ReferenceReader, SnapshotCatalog } from '../repo/views.js';
 import { addReachable, Reachable } from '../repo/treewalk.js';
 import { IdList, IdPrefixSet } from '../util/id-prefix-set.js';
 
@@ -31,15 +31,19 @@ export function damaged(what: string, e: unknown): ObnamError {
   );
 }
 
-/** Adds what every snapshot in the store reaches to `reach`; returns the number of snapshots. */
-export async function addSnapshotReachable(repo: Pick<SnapshotCatalog, 'listSnapshotIds'> & Pick<ObjectReader, 'getSnapshot' | 'getTree'>, reach: Reachable, signal?: AbortSignal): Promise<number> {
+/**
+ * Adds what every snapshot in the store reaches to `reach`; returns the
+ * number of snapshots. Reads only snapshot roots and tree reference lists,
+ * so in a shared repository it needs no identity or content key (sharing.md 10.5).
+ */
+export async function addSnapshotReachable(repo: Pick<SnapshotCatalog, 'listSnapshotIds'> & ReferenceReader, reach: Reachable, signal?: AbortSignal): Promise<number> {
   const ids: string[] = [];
   for await (const id of repo.listSnapshotIds({ signal })) ids.push(id);
-  const load = (id: string) => repo.getTree(id, { signal });
+  const load = (id: string) => repo.getTreeRefs(id, { signal });
   for (const id of ids) {
     let tree: string;
     try {
-      tree = (await repo.getSnapshot(id, { signal })).tree;
+      tree = await repo.getSnapshotRoot(id, { signal });
     } catch (e) {
       if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
       throw damaged(`snapshot ${id.slice(0, 8)} cannot be read`, e);

@@ -7,7 +7,7 @@
  */
 import { ObnamError } from '../errors.js';
 import { fromTimestamp } from '../util/clock.js';
-import type { ConfigView, GcPlanInfo, ObjectInventory, ObjectReader, ObjectRemover, PlanCatalog, SnapshotCatalog } from '../repo/views.js';
+import type { ConfigView, GcPlanInfo, ObjectInventory, ObjectRemover, PlanCatalog, ReferenceReader, SnapshotCatalog } from '../repo/views.js';
 import { addReachable } from '../repo/treewalk.js';
 import { IdSet } from '../util/id-map.js';
 import type { Clock } from '../util/clock.js';
@@ -35,7 +35,7 @@ export interface SweepResult {
 /** What the sweep reads and deletes. */
 export type SweepRepository = ConfigView &
   Pick<SnapshotCatalog, 'listSnapshotIds'> &
-  Pick<ObjectReader, 'getSnapshot' | 'getTree'> &
+  ReferenceReader &
   Pick<ObjectInventory, 'listIds' | 'refresh' | 'storedSize'> &
   ObjectRemover &
   Pick<PlanCatalog, 'deletePlan'>;
@@ -57,7 +57,7 @@ export async function sweep(repo: SweepRepository, plan: GcPlanInfo, opts: Sweep
   for (const id of plan.trees) candidateTrees.add(id);
   const keep = emptyReachable(lt.size, plan.chunks.length);
   await addSnapshotReachable(repo, keep, signal);
-  const load = (id: string) => repo.getTree(id, { signal });
+  const load = (id: string) => repo.getTreeRefs(id, { signal });
   for (const t of lt) {
     if (candidateTrees.has(t) || keep.trees.has(t)) continue;
     try {

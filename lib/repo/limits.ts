@@ -11,4 +11,8 @@ export const MAX_PLAINTEXT: Record<Exclude<Kind, 'chunk'>, number> = {
   snapshot: 16 << 20,
   tree: 256 << 20,
   gcplan: 16 << 20,
+  /** Member objects are plain CBOR of a few hundred bytes (format-spec/sharing.md 5.2: at most 64 KiB). */
+  member: 64 << 10,
+  share: 16 << 20,
+  grant: 64 << 10,
 };

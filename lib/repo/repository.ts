@@ -10,27 +10,41 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Chunker, deriveGearTable } from '../chunking/fastcdc.js';
-import { hmacSha256 } from '../crypto/hash.js';
+import type { Identity } from '../crypto/identity.js';
 import { MasterKeys, generateMasterKeys } from '../crypto/keys.js';
 import type { KdfCost } from '../crypto/kdf.js';
 import { createKeySlot, KeySlotInfo, newKeyId, parseKeySlot, tryOpenKeySlot } from '../crypto/keyslot.js';
+import { MemberKeySet, newMemberKeySet } from '../crypto/memberkeys.js';
 import { ObnamError } from '../errors.js';
 import { decodeCbor } from '../format/cbor.js';
-import { decodeConfig, encodeConfig, newConfig, RepoConfig } from '../format/config.js';
-import { envelopeVersion, openObject, sealObject } from '../format/envelope.js';
+import { decodeConfig, DEFAULT_GC_GRACE, encodeConfig, newConfig, RepoConfig } from '../format/config.js';
+import { envelopeVersion, openObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
 import { decodeGcPlan, encodeGcPlan, GcPlan, newPlanId } from '../format/gcplan.js';
-import { encodeSnapshot, Snapshot } from '../format/snapshot.js';
-import { encodeTreeNode, TreeEntry, TreeNode } from '../format/tree.js';
+import {
+  checkMemberName,
+  decodeMemberObject,
+  encodeMemberObject,
+  MemberInfo,
+  memberInfoOf,
+  memberMacValid,
+  MemberObject,
+  newMemberId,
+  unlockMemberKeys,
+} from '../format/member.js';
+import type { Snapshot } from '../format/snapshot.js';
+import { encodeTreeNode, ObjectAddress, TreeEntry, TreeNode, TreeRefs } from '../format/tree.js';
 import { writeDirectory } from '../format/treesplit.js';
-import { checkReadableVersion, GC_VERSION, Kind } from '../format/version.js';
+import { checkReadableVersion, GC_VERSION, Kind, SHARED_VERSION } from '../format/version.js';
 import type { ObjectAccess, ObjectStore, RepackOptions, RepackResult, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
+import type { Sealing, SnapshotReader } from './sealing.js';
+import { MasterKeySealing } from './sealing-v2.js';
+import { MemberKeySealing } from './sealing-v3.js';
 import {
   ChunkWriter,
   ConfigView,
   DamagedSnapshot,
-  decodeSnapshotObject,
   decodeTreeObject,
   GcPlanInfo,
   ObjectInventory,
@@ -39,13 +53,32 @@ import {
   ObjectWriter,
   PlanCatalog,
   PutResult,
+  ReadOptions,
+  ReferenceReader,
   SnapshotCatalog,
   SnapshotInfo,
   SnapshotScan,
   StartedPut,
+  UnreadableSnapshot,
 } from './views.js';
 
-export type { DamagedSnapshot, GcPlanInfo, PutResult, SnapshotInfo, SnapshotScan } from './views.js';
+export type { DamagedSnapshot, GcPlanInfo, PutResult, SnapshotInfo, SnapshotScan, UnreadableSnapshot } from './views.js';
+export type { SnapshotReader } from './sealing.js';
+
+/**
+ * Format version 3: who a new snapshot's key is wrapped for besides its
+ * owner, asked just before it is written (standing grants, sharing.md 9.3).
+ */
+export type SnapshotRecipients = (s: Snapshot) => Promise<SnapshotReader[]>;
+
+/** A shared repository's member side: who opened it, and the members (public key hex -> info) whose objects verify. */
+interface SharedState {
+  identity: Identity;
+  self: MemberInfo;
+  members: Map<string, MemberInfo>;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /** How new key slots are made: the scrypt cost (default DEFAULT_KDF_COST; test suites inject a cheap one). */
 export interface NewKeyOptions {
@@ -65,7 +98,7 @@ export function isDamage(e: unknown): e is ObnamError {
   return e instanceof ObnamError && (e.code === 'CORRUPT' || e.code === 'UNSUPPORTED_VERSION');
 }
 
-const byTime = (a: SnapshotInfo, b: SnapshotInfo) =>
+const byTime = (a: Pick<SnapshotInfo, 'time' | 'id'>, b: Pick<SnapshotInfo, 'time' | 'id'>) =>
   a.time.sec - b.time.sec || a.time.nsec - b.time.nsec || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 function passphraseBytes(p: string | Uint8Array): Uint8Array {
@@ -83,7 +116,7 @@ function passphraseBytes(p: string | Uint8Array): Uint8Array {
  * access through objectAccessForWorkers().
  */
 export class Repository<S extends ObjectAccess = ObjectStore>
-  implements ObjectReader, ObjectWriter, ChunkWriter, SnapshotCatalog, ObjectInventory, PlanCatalog, ObjectRemover, ConfigView
+  implements ObjectReader, ReferenceReader, ObjectWriter, ChunkWriter, SnapshotCatalog, ObjectInventory, PlanCatalog, ObjectRemover, ConfigView
 {
   private gear?: Uint32Array;
   private readonly reportedDamage = new Set<string>();
@@ -92,13 +125,57 @@ export class Repository<S extends ObjectAccess = ObjectStore>
    * because it cannot be read. The CLI names it on stderr.
    */
   onDamagedSnapshot?: (d: DamagedSnapshot) => void;
+  /**
+   * Format version 3: who else a new snapshot's key is wrapped for, asked
+   * by putSnapshot just before it writes (lib/format/share.ts's standing
+   * grants, format-spec/sharing.md 9.3). Unset: the owner only.
+   */
+  snapshotRecipients?: SnapshotRecipients;
 
   private constructor(
     private readonly store: S,
-    readonly keys: MasterKeys,
+    private readonly sealing: Sealing,
     readonly config: RepoConfig,
     readonly keyId: string,
+    private readonly shared?: SharedState,
   ) {}
+
+  /** The master keys of a version 1 or 2 repository (a shared one has member keys instead: memberKeys). */
+  get keys(): MasterKeys {
+    if (!(this.sealing instanceof MasterKeySealing)) throw new ObnamError('INTERNAL', 'a shared repository has no master keys');
+    return this.sealing.keys;
+  }
+
+  /** The repository's format version: 1, 2, or 3 (shared). */
+  get formatVersion(): number {
+    return this.config.version;
+  }
+
+  /** Format version 3: the member key set (what a member object hands to a new member). */
+  get memberKeys(): MemberKeySet {
+    if (!(this.sealing instanceof MemberKeySealing)) throw new ObnamError('INTERNAL', 'only a shared repository has member keys');
+    return this.sealing.keys;
+  }
+
+  /** Format version 3: the member this repository was opened as. */
+  get self(): MemberInfo {
+    return this.sharedState().self;
+  }
+
+  /** Format version 3: the identity this repository was opened with. */
+  get identity(): Identity {
+    return this.sharedState().identity;
+  }
+
+  private sharedState(): SharedState {
+    if (!this.shared) throw new ObnamError('INTERNAL', 'only a shared (format version 3) repository has members');
+    return this.shared;
+  }
+
+  private v3(): MemberKeySealing {
+    if (!(this.sealing instanceof MemberKeySealing)) throw new ObnamError('INTERNAL', 'only a shared (format version 3) repository has this');
+    return this.sealing;
+  }
 
   /**
    * Creates a new repository in an empty store. Refuses (REPOSITORY_EXISTS)
@@ -112,34 +189,113 @@ export class Repository<S extends ObjectAccess = ObjectStore>
     config: RepoConfig = newConfig(),
     opts: NewKeyOptions = {},
   ): Promise<Repository> {
+    if (config.version >= SHARED_VERSION) throw new ObnamError('INTERNAL', 'a shared repository is made with Repository.initShared');
     await refuseUnlessEmpty(store, spec);
     const keys = generateMasterKeys();
     const keyId = newKeyId();
     const slot = await createKeySlot(keyId, keys, passphraseBytes(passphrase), hostInfo(), opts.kdf);
     await store.put('key', keyId, slot);
-    const configBytes = sealObject(keys.encryption, 'config', CONFIG_ID, encodeConfig(config), config.compressionLevel, undefined, config.version);
+    const sealing = new MasterKeySealing(keys, config.version, config.compressionLevel);
+    const configBytes = sealing.sealRecord('config', CONFIG_ID, encodeConfig(config));
     // The config is written last: a store with a config is a complete repository.
     if (!(await store.put('config', CONFIG_ID, configBytes))) {
       throw new ObnamError('REPOSITORY_EXISTS', `another obnam init created a repository at ${store.location} at the same time; use that one`);
     }
-    return new Repository(store, keys, config, keyId);
+    return new Repository(store, sealing, config, keyId);
+  }
+
+  /**
+   * Creates a shared (format version 3) repository in an empty store
+   * (format-spec/sharing.md 4, 5): a fresh member key set, the first member
+   * object (for `identity`, can_delete), then the config under the members'
+   * key. `opts.config` (its version is made 3) sets chunker and compression.
+   */
+  static async initShared(
+    store: ObjectStore,
+    identity: Identity,
+    opts: { name: string; config?: RepoConfig; spec?: StoreSpec; created?: number; memberKeys?: MemberKeySet },
+  ): Promise<Repository> {
+    checkMemberName(opts.name);
+    await refuseUnlessEmpty(store, opts.spec);
+    const config: RepoConfig = { ...(opts.config ?? newConfig()), version: SHARED_VERSION };
+    config.gcGrace ??= DEFAULT_GC_GRACE;
+    return Repository.createShared(store, identity, { ...opts, config });
+  }
+
+  /**
+   * The version 3 objects of a new shared repository written into `store`
+   * without checking that it is empty: for obnam upgrade (lib/repo/upgrade-v3.ts),
+   * which stages them beside a version 2 repository. The config is written
+   * last, and only if `writeConfig` is not false (upgrade replaces it itself).
+   */
+  static async createShared(
+    store: ObjectStore,
+    identity: Identity,
+    opts: { name: string; config: RepoConfig; created?: number; memberKeys?: MemberKeySet; writeConfig?: boolean },
+  ): Promise<Repository> {
+    const config = opts.config;
+    if (config.version !== SHARED_VERSION) throw new ObnamError('INTERNAL', 'a shared repository has format version 3');
+    const keys = opts.memberKeys ?? newMemberKeySet();
+    const self: MemberInfo = {
+      id: newMemberId(),
+      name: opts.name,
+      publicKey: identity.public,
+      canDelete: true,
+      created: opts.created ?? Math.floor(Date.now() / 1000),
+      addedBy: '',
+    };
+    await store.put('member', self.id, encodeMemberObject(keys, self));
+    const members = new Map([[hex(self.publicKey), self]]);
+    const repo = Repository.sharedRepository(store, keys, config, { identity, self, members });
+    if (opts.writeConfig !== false) {
+      if (!(await store.put('config', CONFIG_ID, repo.sealing.sealRecord('config', CONFIG_ID, encodeConfig(config))))) {
+        throw new ObnamError('REPOSITORY_EXISTS', `another obnam init created a repository at ${store.location} at the same time; use that one`);
+      }
+    }
+    return repo;
+  }
+
+  private static sharedRepository<S extends ObjectAccess>(store: S, keys: MemberKeySet, config: RepoConfig, shared: SharedState): Repository<S> {
+    const sealing = new MemberKeySealing(keys, config.compressionLevel, { identity: shared.identity, name: shared.self.name }, (pk) => shared.members.get(pk)?.name);
+    return new Repository(store, sealing, config, '', shared);
+  }
+
+  /**
+   * Opens a shared (format version 3) repository as the member whose public
+   * key is `identity`'s (format-spec/sharing.md 5.2): NOT_A_MEMBER if there
+   * is none; members whose mac does not verify are not members.
+   */
+  static async openShared(store: ObjectStore, identity: Identity): Promise<Repository> {
+    const configBytes = await readConfigBytes(store);
+    const version = envelopeVersion(configBytes);
+    if (version === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
+    checkReadableVersion(version, 'this repository');
+    if (version !== SHARED_VERSION) {
+      throw new ObnamError('USAGE', `the repository at ${store.location} is not shared (format version ${version}): open it with its passphrase`);
+    }
+    const { objects } = await readMemberObjects(store);
+    const mine = objects.find((o) => Buffer.compare(o.publicKey, identity.public) === 0);
+    if (!mine) throw new ObnamError('NOT_A_MEMBER', 'this identity is not a member of the repository');
+    const keys = unlockMemberKeys(mine, identity);
+    if (!memberMacValid(mine, keys.auth)) throw new ObnamError('NOT_A_MEMBER', 'this identity is not a member of the repository (its member object does not verify)');
+    const members = new Map<string, MemberInfo>();
+    for (const o of objects) if (memberMacValid(o, keys.auth)) members.set(hex(o.publicKey), memberInfoOf(o));
+    const sealing = new MemberKeySealing(keys, 0);
+    const config = decodeConfig(decodeCbor(sealing.openRecord('config', CONFIG_ID, configBytes, MAX_PLAINTEXT.config), 'repository config'));
+    if (config.version !== SHARED_VERSION) throw new ObnamError('CORRUPT', "repository config: its version differs from its envelope's");
+    return Repository.sharedRepository(store, keys, config, { identity, self: memberInfoOf(mine), members });
+  }
+
+  /** The format version of the repository in `store`, from its config's envelope (nothing is decrypted). */
+  static async formatVersionOf(store: ObjectStore): Promise<number> {
+    const version = envelopeVersion(await readConfigBytes(store));
+    if (version === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
+    return version;
   }
 
   /** Opens a repository with a passphrase; BAD_PASSPHRASE if no key slot accepts it. */
   static async open(store: ObjectStore, passphrase: string | Uint8Array): Promise<Repository> {
-    let configBytes: Uint8Array;
-    try {
-      configBytes = await store.get('config', CONFIG_ID);
-    } catch (e) {
-      if (e instanceof ObnamError && e.code === 'NOT_FOUND') {
-        if (await store.has('gcplan', CONFIG_ID).catch(() => false)) {
-          throw new ObnamError('NO_REPOSITORY', `an obnam upgrade of the repository at ${store.location} was interrupted; run obnam upgrade to finish it`);
-        }
-        throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
-      }
-      throw e;
-    }
-    return Repository.openConfig(store, passphrase, 'config', configBytes);
+    return Repository.openConfig(store, passphrase, 'config', await readConfigBytes(store));
   }
 
   /**
@@ -155,6 +311,9 @@ export class Repository<S extends ObjectAccess = ObjectStore>
     const version = envelopeVersion(configBytes);
     if (version === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
     checkReadableVersion(version, 'this repository');
+    if (version >= SHARED_VERSION) {
+      throw new ObnamError('USAGE', `the repository at ${store.location} is shared (format version ${version}): members open it with their identity, not a passphrase`);
+    }
     const pass = passphraseBytes(passphrase);
     const unusable: string[] = [];
     for await (const id of store.list('key')) {
@@ -181,7 +340,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
       }
       const config = decodeConfig(decodeCbor(plain, 'repository config'));
       if (config.version !== version) throw new ObnamError('CORRUPT', 'repository config: its version differs from its envelope\'s');
-      return new Repository(store, keys, config, id);
+      return new Repository(store, new MasterKeySealing(keys, config.version, config.compressionLevel), config, id);
     }
     if (unusable.length) {
       throw new ObnamError('BAD_PASSPHRASE', `wrong passphrase, or its key slot is unusable: ${unusable.join('; ')}`);
@@ -200,77 +359,203 @@ export class Repository<S extends ObjectAccess = ObjectStore>
 
   /** Opens a repository with keys already unlocked (worker threads). */
   static withKeys<S extends ObjectAccess>(store: S, keys: MasterKeys, config: RepoConfig, keyId: string): Repository<S> {
-    return new Repository(store, keys, config, keyId);
+    return new Repository(store, new MasterKeySealing(keys, config.version, config.compressionLevel), config, keyId);
   }
 
-  /** The content id of plaintext: HMAC-SHA256(id key, plaintext), hex. */
+  /** A shared repository's chunk access with member keys already unlocked (worker threads: no identity, no snapshots). */
+  static withMemberKeys<S extends ObjectAccess>(store: S, keys: MemberKeySet, config: RepoConfig): Repository<S> {
+    return new Repository(store, new MemberKeySealing(keys, config.compressionLevel), config, '');
+  }
+
+  /** What a worker thread needs to open this repository's chunks and trees: its keys and config. */
+  workerKeys(): { keys?: MasterKeys; memberKeys?: MemberKeySet } {
+    return this.sealing instanceof MemberKeySealing ? { memberKeys: this.sealing.keys } : { keys: this.keys };
+  }
+
+  /** The content id of plaintext (format versions 1 and 2: HMAC-SHA256(id key, plaintext), hex). */
   contentId(plaintext: Uint8Array): string {
-    return hmacSha256(this.keys.id, plaintext).toString('hex');
+    if (!(this.sealing instanceof MasterKeySealing)) throw new ObnamError('INTERNAL', 'a shared repository addresses objects with address(kind, plaintext)');
+    return this.sealing.contentId(plaintext);
+  }
+
+  /** The id (and, in format version 3, content key) of a chunk's or tree node's plaintext. */
+  address(kind: 'chunk' | 'tree', plaintext: Uint8Array): ObjectAddress {
+    return this.sealing.address(kind, plaintext);
   }
 
   chunker(): Chunker {
-    this.gear ??= deriveGearTable(this.keys.chunker);
+    this.gear ??= deriveGearTable(this.sealing.chunkerKey);
     return new Chunker(this.gear, this.config.chunker);
   }
 
-  /** Seals plaintext at the repository's format version (a version 1 repository keeps getting version 1 objects). */
-  seal(kind: Kind, id: string, plaintext: Uint8Array): Uint8Array {
-    return sealObject(this.keys.encryption, kind, id, plaintext, this.config.compressionLevel, undefined, this.config.version);
-  }
-
-  /** Decrypts stored bytes and, for content-addressed kinds, checks the id. */
-  unseal(kind: Kind, id: string, stored: Uint8Array): Uint8Array {
-    const max = kind === 'chunk' ? this.config.chunker.max : MAX_PLAINTEXT[kind];
-    const plain = openObject(this.keys.encryption, kind, id, stored, max);
-    if ((kind === 'chunk' || kind === 'tree' || kind === 'snapshot') && this.contentId(plain) !== id) {
-      throw new ObnamError('CORRUPT', `${kind} ${id}: content does not match its id`);
-    }
-    return plain;
-  }
-
-  /** Stores plaintext as an object of `kind` unless an object with its id exists. */
-  async putObject(kind: 'chunk' | 'tree' | 'snapshot', plaintext: Uint8Array, opts?: StoreOptions): Promise<PutResult> {
-    const id = this.contentId(plaintext);
-    const started = await this.startPut(kind, id, plaintext, opts);
-    return started ? started.stored : { id, isNew: false, storedBytes: 0 };
+  /** Stores a chunk's or tree node's plaintext unless an object with its id exists. */
+  async putObject(kind: 'chunk' | 'tree', plaintext: Uint8Array, opts?: StoreOptions): Promise<PutResult> {
+    if (kind === 'tree') return this.putTree(decodeTreeObject('(new)', plaintext, this.config.version >= SHARED_VERSION), opts);
+    const at = this.address(kind, plaintext);
+    const started = await this.startPut(kind, at, plaintext, opts);
+    return started ? started.stored : { ...at, isNew: false, storedBytes: 0 };
   }
 
   /**
-   * The first half of a put, for callers that computed the id: undefined if
-   * the store has the object; otherwise the plaintext is sealed before this
-   * resolves and the store's put is left in flight.
+   * The first half of a put, for callers that computed the address: undefined
+   * if the store has the object; otherwise the plaintext is sealed before
+   * this resolves and the store's put is left in flight.
    */
-  async startPut(kind: 'chunk' | 'tree' | 'snapshot', id: string, plaintext: Uint8Array, opts?: StoreOptions): Promise<StartedPut | undefined> {
-    if (await this.store.has(kind, id, opts)) return undefined;
-    const sealed = this.seal(kind, id, plaintext);
+  async startPut(kind: 'chunk' | 'tree', at: ObjectAddress, plaintext: Uint8Array, opts?: StoreOptions, node?: TreeNode): Promise<StartedPut | undefined> {
+    if (await this.store.has(kind, at.id, opts)) return undefined;
+    const sealed = kind === 'chunk' ? this.sealing.sealChunk(at, plaintext) : this.sealing.sealTree(at, plaintext, node ?? decodeTreeObject(at.id, plaintext, !!at.key));
     const size = sealed.length; // read before put: the bytes may be transferred to another thread
-    const stored = this.store.put(kind, id, sealed, opts).then((isNew): PutResult => ({ id, isNew, storedBytes: isNew ? size : 0 }));
+    const stored = this.store.put(kind, at.id, sealed, opts).then((isNew): PutResult => ({ ...at, isNew, storedBytes: isNew ? size : 0 }));
     return { stored };
   }
 
-  async getObject(kind: Kind, id: string, opts?: StoreOptions): Promise<Uint8Array> {
-    return this.unseal(kind, id, await this.store.get(kind, id, opts));
+  /** An object's plaintext; `opts.key` is its content key (format version 3: chunks and trees). */
+  async getObject(kind: Kind, id: string, opts?: ReadOptions): Promise<Uint8Array> {
+    const stored = await this.store.get(kind, id, opts);
+    switch (kind) {
+      case 'chunk':
+        return this.sealing.openChunk(id, opts?.key, stored, this.config.chunker.max);
+      case 'tree':
+        return this.sealing.openTree(id, opts?.key, stored).plaintext;
+      case 'snapshot':
+        return this.sealing.openSnapshotPlaintext(id, stored);
+      case 'config':
+      case 'gcplan':
+      case 'share':
+      case 'grant':
+        return this.sealing.openRecord(kind, id, stored, MAX_PLAINTEXT[kind]);
+      default:
+        throw new ObnamError('INTERNAL', `${kind} objects are not read with getObject`);
+    }
   }
 
   async putTree(node: TreeNode, opts?: StoreOptions): Promise<PutResult> {
-    return this.putObject('tree', encodeTreeNode(node), opts);
+    const plaintext = encodeTreeNode(node);
+    const at = this.address('tree', plaintext);
+    const started = await this.startPut('tree', at, plaintext, opts, node);
+    return started ? started.stored : { ...at, isNew: false, storedBytes: 0 };
   }
 
-  async getTree(id: string, opts?: StoreOptions): Promise<TreeNode> {
-    return decodeTreeObject(id, await this.getObject('tree', id, opts));
+  async getTree(id: string, opts?: ReadOptions): Promise<TreeNode> {
+    return this.sealing.openTree(id, opts?.key, await this.store.get('tree', id, opts)).node;
   }
 
-  /** Writes one directory's sorted entries as tree nodes, split with this repository's key; the root node's id. */
-  writeDirectory(entries: TreeEntry[], putNode: (node: TreeNode) => Promise<string>): Promise<string> {
-    return writeDirectory(entries, this.keys.chunker, putNode);
+  /** The ids a tree node names (format version 3: from its outer reference list, with no content key). */
+  async getTreeRefs(id: string, opts?: StoreOptions): Promise<TreeRefs> {
+    return this.sealing.openTreeRefs(id, await this.store.get('tree', id, opts));
   }
 
+  /** Writes one directory's sorted entries as tree nodes, split with this repository's key; what putNode returned for the root. */
+  writeDirectory<A extends string | ObjectAddress>(entries: TreeEntry[], putNode: (node: TreeNode) => Promise<A>): Promise<A> {
+    return writeDirectory(entries, this.sealing.chunkerKey, putNode);
+  }
+
+  /**
+   * Stores a snapshot. Format version 3: `s.treeKey` is required; the key
+   * is wrapped for the owner and for whom snapshotRecipients names.
+   */
   async putSnapshot(s: Snapshot, opts?: StoreOptions): Promise<PutResult> {
-    return this.putObject('snapshot', encodeSnapshot(s), opts);
+    const readers = this.shared && this.snapshotRecipients ? await this.snapshotRecipients(s) : [];
+    const { id, bytes } = this.sealing.sealSnapshot(s, readers);
+    if (await this.store.has('snapshot', id, opts)) return { id, isNew: false, storedBytes: 0 };
+    const size = bytes.length;
+    const isNew = await this.store.put('snapshot', id, bytes, opts);
+    return { id, isNew, storedBytes: isNew ? size : 0 };
   }
 
+  /** A snapshot; NOT_SHARED (format version 3) if this identity cannot read it. */
   async getSnapshot(id: string, opts?: StoreOptions): Promise<SnapshotInfo> {
-    return decodeSnapshotObject(id, await this.getObject('snapshot', id, opts));
+    return this.sealing.openSnapshot(id, await this.store.get('snapshot', id, opts));
+  }
+
+  /** The root tree of a snapshot, as the collector reads it (format version 3: from the header, no identity involved). */
+  async getSnapshotRoot(id: string, opts?: StoreOptions): Promise<string> {
+    return this.sealing.openSnapshotHeader(id, await this.store.get('snapshot', id, opts)).tree;
+  }
+
+  /**
+   * Format version 3: the snapshot key of a snapshot this identity can read
+   * (to share it, format-spec/sharing.md 9.1); NOT_SHARED otherwise.
+   */
+  async snapshotKey(id: string, opts?: StoreOptions): Promise<Uint8Array> {
+    return this.v3().snapshotKeyOf(id, await this.store.get('snapshot', id, opts));
+  }
+
+  /**
+   * Format version 3: snapshot keys shares give this identity, as
+   * [snapshot id, K_s, public key of the share's sender]: a key is used only
+   * for a snapshot whose header names that sender as owner (sharing.md 9.1).
+   * A wrong key opens nothing: the body is authenticated under the right one.
+   */
+  acceptSnapshotKeys(keys: Iterable<readonly [string, Uint8Array, Uint8Array?]>): void {
+    const v3 = this.v3();
+    for (const [id, key, owner] of keys) v3.acceptSnapshotKey(id, key, owner);
+  }
+
+  /** Format version 3: the members whose member objects verify, oldest first. */
+  async listMembers(this: Repository): Promise<MemberInfo[]> {
+    return (await this.scanMembers()).members;
+  }
+
+  /**
+   * Format version 3: every member object: the members (objects that verify
+   * with the auth key), and apart the ids of those that are damaged or do
+   * not verify, with why (for member list and fsck). Refreshes who the
+   * repository names as owners.
+   */
+  async scanMembers(this: Repository): Promise<{ members: MemberInfo[]; invalid: { id: string; reason: string }[] }> {
+    const shared = this.sharedState();
+    const { objects, damaged } = await readMemberObjects(this.store);
+    const auth = this.memberKeys.auth;
+    const members: MemberInfo[] = [];
+    const invalid = [...damaged];
+    for (const o of objects) {
+      if (memberMacValid(o, auth)) members.push(memberInfoOf(o));
+      else invalid.push({ id: o.id, reason: 'its mac does not verify with the members\' auth key: not a member' });
+    }
+    members.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
+    shared.members.clear();
+    for (const m of members) shared.members.set(hex(m.publicKey), m);
+    return { members, invalid };
+  }
+
+  /** Format version 3: stores a member object's bytes (lib/format/member.ts encodes them); false if the id exists. */
+  async putMemberObject(this: Repository, id: string, bytes: Uint8Array): Promise<boolean> {
+    this.v3();
+    if (bytes.length > MAX_PLAINTEXT.member) throw new ObnamError('INTERNAL', 'a member object is at most 64 KiB');
+    return this.store.put('member', id, bytes);
+  }
+
+  /** Format version 3: deletes a member object; NOT_FOUND if absent, PERMISSION where the store forbids deletion. */
+  async deleteMemberObject(this: Repository, id: string): Promise<void> {
+    this.v3();
+    await this.store.delete('member', id);
+  }
+
+  /** Format version 3: stores a share or grant object's outer plaintext (lib/format/share.ts), sealed under the members' key. */
+  async putRecord(this: Repository, kind: 'share' | 'grant', id: string, plaintext: Uint8Array, opts?: StoreOptions): Promise<boolean> {
+    this.v3();
+    const ok = await this.store.put(kind, id, this.sealing.sealRecord(kind, id, plaintext), opts);
+    await this.store.flush?.();
+    return ok;
+  }
+
+  /** Format version 3: a share or grant object's outer plaintext. */
+  async getRecord(kind: 'share' | 'grant', id: string, opts?: StoreOptions): Promise<Uint8Array> {
+    this.v3();
+    return this.sealing.openRecord(kind, id, await this.store.get(kind, id, opts), MAX_PLAINTEXT[kind]);
+  }
+
+  /** Format version 3: the ids of the share or grant objects. */
+  listRecordIds(this: Repository, kind: 'share' | 'grant', opts?: StoreOptions): AsyncIterable<string> {
+    this.v3();
+    return this.store.list(kind, opts);
+  }
+
+  /** Format version 3: deletes a share or grant object; NOT_FOUND if absent. */
+  async deleteRecord(this: Repository, kind: 'share' | 'grant', id: string, opts?: StoreOptions): Promise<void> {
+    this.v3();
+    await this.store.delete(kind, id, opts);
   }
 
   /** Resolves once every object put before the call is durable. */
@@ -333,21 +618,40 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   /**
    * Reads every snapshot object (16 at a time). One that is damaged (see
    * isDamage) is returned apart instead of failing the scan; one that
-   * vanished since the listing (forgotten meanwhile) is left out.
+   * vanished since the listing (forgotten meanwhile) is left out. In a
+   * shared repository, one this identity cannot read (NOT_SHARED) is
+   * returned apart with its header.
    */
   async scanSnapshots(this: Repository, opts?: StoreOptions): Promise<SnapshotScan> {
     const ids: string[] = [];
     for await (const id of this.listSnapshotIds(opts)) ids.push(id);
     const snapshots: SnapshotInfo[] = [];
     const damaged: DamagedSnapshot[] = [];
+    const unreadable: UnreadableSnapshot[] = [];
     const limit = 16;
     for (let i = 0; i < ids.length; i += limit) {
       await Promise.all(
         ids.slice(i, i + limit).map(async (id) => {
+          let stored: Uint8Array;
           try {
-            snapshots.push(await this.getSnapshot(id, opts));
+            stored = await this.store.get('snapshot', id, opts);
           } catch (e) {
             if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
+            if (!isDamage(e)) throw e;
+            damaged.push({ id, error: e });
+            return;
+          }
+          // A version 2 snapshot in a shared repository is one an upgrade is rewriting (sharing.md 12): not this repository's yet, not damage.
+          if (this.config.version >= SHARED_VERSION && (envelopeVersion(stored) ?? SHARED_VERSION) < SHARED_VERSION) return;
+          try {
+            snapshots.push(this.sealing.openSnapshot(id, stored));
+          } catch (e) {
+            if (e instanceof ObnamError && e.code === 'NOT_SHARED') {
+              const h = this.sealing.openSnapshotHeader(id, stored);
+              const owner = 'owner' in h && h.owner ? h.owner : new Uint8Array(32);
+              unreadable.push({ id, owner, ownerName: this.shared?.members.get(hex(owner))?.name, hostname: h.hostname, time: h.time, tree: h.tree });
+              return;
+            }
             if (!isDamage(e)) throw e;
             damaged.push({ id, error: e });
           }
@@ -355,13 +659,14 @@ export class Repository<S extends ObjectAccess = ObjectStore>
       );
     }
     snapshots.sort(byTime);
+    unreadable.sort(byTime);
     damaged.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const d of damaged) {
       if (this.reportedDamage.has(d.id)) continue;
       this.reportedDamage.add(d.id);
       this.onDamagedSnapshot?.(d);
     }
-    return { snapshots, damaged };
+    return { snapshots, damaged, unreadable };
   }
 
   /** The readable snapshots, oldest first; damaged ones are reported through onDamagedSnapshot and passed over. */
@@ -435,7 +740,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   async putPlan(this: Repository, plan: GcPlan, opts?: StoreOptions): Promise<string> {
     if (this.config.version < GC_VERSION) throw new ObnamError('INTERNAL', 'plans exist only in format version 2 repositories');
     const id = newPlanId();
-    await this.store.put('gcplan', id, this.seal('gcplan', id, encodeGcPlan(plan)), opts);
+    await this.store.put('gcplan', id, this.sealing.sealRecord('gcplan', id, encodeGcPlan(plan)), opts);
     await this.store.flush?.();
     return id;
   }
@@ -480,14 +785,14 @@ export class Repository<S extends ObjectAccess = ObjectStore>
  * Throws REPOSITORY_EXISTS, naming what is there and what to do, unless the
  * store holds no object of any kind. Only a few ids are listed per kind.
  */
-async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec): Promise<void> {
+async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec | undefined): Promise<void> {
   if (await store.has('config', CONFIG_ID)) {
     throw new ObnamError('REPOSITORY_EXISTS', `a repository already exists at ${store.location}; obnam init never writes over one`);
   }
   let keys = 0;
   for await (const _ of store.list('key')) keys++;
   const present: string[] = keys ? [`${keys} key slot${keys === 1 ? '' : 's'}`] : [];
-  for (const kind of ['config', 'snapshot', 'tree', 'chunk', 'gcplan'] as const) {
+  for (const kind of ['config', 'snapshot', 'tree', 'chunk', 'gcplan', 'member', 'share', 'grant'] as const) {
     for await (const _ of store.list(kind)) {
       present.push(kind === 'config' ? 'a stray config object' : kind === 'gcplan' ? 'garbage-collection plans' : `${kind}s`);
       break;
@@ -498,7 +803,7 @@ async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec): Promise<v
   const where = store.location;
   const them = keys === 1 ? 'that key slot' : 'those key slots';
   const removeThem =
-    spec.type === 'local'
+    spec?.type === 'local'
       ? `remove ${them} (${path.join(spec.dir, 'keys')}) yourself, or initialise an empty directory`
       : `have the server's administrator remove ${them}, or use another client of the server`;
   const advice =
@@ -506,6 +811,37 @@ async function refuseUnlessEmpty(store: ObjectStore, spec: StoreSpec): Promise<v
       ? `left by an interrupted init? obnam init deletes nothing: if ${them === 'that key slot' ? 'it protects' : 'they protect'} nothing, ${removeThem}`
       : 'obnam init refuses to write there and deletes nothing: if its config was lost, put back a copy of it; otherwise initialise an empty location';
   throw new ObnamError('REPOSITORY_EXISTS', `${where} holds ${what} but no repository config (${advice})`);
+}
+
+/** The config object's bytes; NO_REPOSITORY (naming an interrupted upgrade) if there is none. */
+async function readConfigBytes(store: ObjectStore): Promise<Uint8Array> {
+  try {
+    return await store.get('config', CONFIG_ID);
+  } catch (e) {
+    if (e instanceof ObnamError && e.code === 'NOT_FOUND') {
+      if (await store.has('gcplan', CONFIG_ID).catch(() => false)) {
+        throw new ObnamError('NO_REPOSITORY', `an obnam upgrade of the repository at ${store.location} was interrupted; run obnam upgrade to finish it`);
+      }
+      throw new ObnamError('NO_REPOSITORY', `no obnam repository at ${store.location}`);
+    }
+    throw e;
+  }
+}
+
+/** Every member object in the store, decoded; damaged ones (too large, bad shape) apart, with why. */
+async function readMemberObjects(store: ObjectStore): Promise<{ objects: MemberObject[]; damaged: { id: string; reason: string }[] }> {
+  const objects: MemberObject[] = [];
+  const damaged: { id: string; reason: string }[] = [];
+  for await (const id of store.list('member')) {
+    try {
+      objects.push(decodeMemberObject(id, await store.get('member', id)));
+    } catch (e) {
+      if (e instanceof ObnamError && e.code === 'NOT_FOUND') continue;
+      if (!isDamage(e)) throw e;
+      damaged.push({ id, reason: e.message });
+    }
+  }
+  return { objects, damaged };
 }
 
 /** A key object's bytes, refused if larger than any real key slot. */

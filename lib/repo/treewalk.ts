@@ -9,8 +9,10 @@
  * trees reach (addReachable: garbage collection's mark and sweep).
  */
 import { ObnamError } from '../errors.js';
-import type { TreeEntry } from '../format/tree.js';
+import { addressOf, ObjectAddress, subtreeOf, TreeEntry, TreeRef, TreeRefs } from '../format/tree.js';
 import { directoryEntries, findEntry, NodeLoader } from '../format/treesplit.js';
+
+export type { ObjectAddress, TreeRef } from '../format/tree.js';
 
 export { directoryEntries, MAX_DEPTH } from '../format/treesplit.js';
 export type { NodeLoader } from '../format/treesplit.js';
@@ -40,17 +42,17 @@ export interface WalkedEntry {
  * below it. A hardlink is an entry like any other (not followed).
  */
 export type PathLookup =
-  | { found: true; tree?: string; entry?: TreeEntry }
+  | { found: true; tree?: ObjectAddress; entry?: TreeEntry }
   | { found: false; depth: number; notDir: boolean };
 
 /** Looks up `components` below the root tree, loading only the nodes on the path. */
-export async function lookupPath(load: NodeLoader, rootTree: string, components: readonly Uint8Array[]): Promise<PathLookup> {
-  let tree = rootTree;
+export async function lookupPath(load: NodeLoader, rootTree: TreeRef, components: readonly Uint8Array[]): Promise<PathLookup> {
+  let tree = addressOf(rootTree);
   let entry: TreeEntry | undefined;
   for (let i = 0; i < components.length; i++) {
-    entry = await findEntry(load, tree, components[i]!);
+    entry = await findEntry(load, tree.id, components[i]!, tree.key);
     if (!entry) return { found: false, depth: i, notDir: false };
-    if (entry.type === 'dir') tree = entry.subtree!;
+    if (entry.type === 'dir') tree = subtreeOf(entry)!;
     else if (i < components.length - 1) return { found: false, depth: i, notDir: true };
   }
   return { found: true, tree: entry === undefined || entry.type === 'dir' ? tree : undefined, entry };
@@ -59,9 +61,9 @@ export async function lookupPath(load: NodeLoader, rootTree: string, components:
 /** The entry at `components` below the root tree, or undefined for the root itself; NOT_FOUND naming the path otherwise. */
 export async function resolvePath(
   load: NodeLoader,
-  rootTree: string,
+  rootTree: TreeRef,
   components: Buffer[],
-): Promise<{ tree?: string; entry?: TreeEntry }> {
+): Promise<{ tree?: ObjectAddress; entry?: TreeEntry }> {
   const r = await lookupPath(load, rootTree, components);
   if (r.found) return { tree: r.tree, entry: r.entry };
   if (r.notDir) throw new ObnamError('NOT_FOUND', `/${components.slice(0, r.depth + 1).map(String).join('/')} is not a directory`);
@@ -69,11 +71,12 @@ export async function resolvePath(
 }
 
 /** Every entry below a directory tree, depth-first, each directory before its contents. */
-export async function* walkTree(load: NodeLoader, tree: string, prefix: Buffer): AsyncGenerator<WalkedEntry> {
-  for await (const entry of directoryEntries(load, tree)) {
+export async function* walkTree(load: NodeLoader, tree: TreeRef, prefix: Buffer): AsyncGenerator<WalkedEntry> {
+  const at = addressOf(tree);
+  for await (const entry of directoryEntries(load, at.id, at.key)) {
     const path = Buffer.concat([prefix, Buffer.from('/'), entry.name]);
     yield { path, entry };
-    if (entry.type === 'dir') yield* walkTree(load, entry.subtree!, path);
+    if (entry.type === 'dir') yield* walkTree(load, subtreeOf(entry)!, path);
   }
 }
 
@@ -83,28 +86,34 @@ export interface Reachable {
   chunks: IdMembership;
 }
 
+/** The ids one tree node names (garbage collection reads only these: format-spec/sharing.md 10.5). */
+export type RefsLoader = (id: string) => Promise<TreeRefs>;
+
 /**
  * Adds to `reach` every tree node and chunk reachable from the tree `root`,
- * each directory once: directories already in reach.trees are not walked
- * again (what they reach was added with them). A node that cannot be loaded
- * throws, unless `skipMissing` and it is NOT_FOUND (then it is left out).
+ * each node once: nodes already in reach.trees are not read again (what they
+ * reach was added with them). A node that cannot be loaded throws, unless
+ * `skipMissing` and it is NOT_FOUND (then it is left out, and the rest of
+ * what the nodes above it name is still added).
  */
-export async function addReachable(load: NodeLoader, root: string, reach: Reachable, skipMissing = false): Promise<void> {
+export async function addReachable(loadRefs: RefsLoader, root: string, reach: Reachable, skipMissing = false): Promise<void> {
   if (reach.trees.has(root)) return;
-  const recordingLoad: NodeLoader = (id) => {
-    reach.trees.add(id);
-    return load(id);
-  };
+  reach.trees.add(root);
   const stack = [root];
   while (stack.length) {
-    const dir = stack.pop()!;
+    const id = stack.pop()!;
+    let refs: TreeRefs;
     try {
-      for await (const e of directoryEntries(recordingLoad, dir)) {
-        for (const c of e.chunks ?? []) reach.chunks.add(c.id);
-        if (e.type === 'dir' && e.subtree && !reach.trees.has(e.subtree)) stack.push(e.subtree);
-      }
+      refs = await loadRefs(id);
     } catch (e) {
-      if (!(skipMissing && e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e;
+      if (skipMissing && e instanceof ObnamError && e.code === 'NOT_FOUND') continue;
+      throw e;
+    }
+    for (const c of refs.chunks) reach.chunks.add(c);
+    for (const t of refs.trees) {
+      if (reach.trees.has(t)) continue;
+      reach.trees.add(t);
+      stack.push(t);
     }
   }
 }

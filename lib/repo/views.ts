@@ -18,7 +18,7 @@ import { decodeCbor } from '../format/cbor.js';
 import type { RepoConfig } from '../format/config.js';
 import type { GcPlan } from '../format/gcplan.js';
 import { decodeSnapshot, Snapshot } from '../format/snapshot.js';
-import { decodeTreeNode, TreeEntry, TreeNode } from '../format/tree.js';
+import { decodeTreeNode, Timestamp, ObjectAddress, TreeEntry, TreeNode, TreeRefs } from '../format/tree.js';
 import type { Kind } from '../format/version.js';
 
 export type { RepackOptions, RepackResult } from '../store/store.js';
@@ -28,8 +28,15 @@ export interface ViewOptions {
   signal?: AbortSignal;
 }
 
+/** Options of reads by id: in format version 3 a chunk or tree is read with the content key its reference carries. */
+export interface ReadOptions extends ViewOptions {
+  key?: Uint8Array;
+}
+
 export interface PutResult {
   id: string;
+  /** Format version 3: the object's content key, for the reference that names it. */
+  key?: Uint8Array;
   /** False if the object was already in the store. */
   isNew: boolean;
   /** Bytes stored (0 if it already existed). */
@@ -43,6 +50,26 @@ export interface StartedPut {
 
 export interface SnapshotInfo extends Snapshot {
   id: string;
+  /** Format version 3: the public key of the member who made it (a stanza from them opened). */
+  owner?: Uint8Array;
+  /** Format version 3: the owner's member name (as the body recorded it if they are no longer a member). */
+  ownerName?: string;
+  /** Format version 3: the names the owner wrapped the snapshot key for, besides themselves. */
+  sharedWith?: string[];
+  /** Format version 3: whether it was made by the member the repository is open as (false: shared with them). */
+  own?: boolean;
+}
+
+/** What every member of a shared repository sees of a snapshot it cannot read (format-spec/sharing.md 8.1). */
+export interface UnreadableSnapshot {
+  id: string;
+  owner: Uint8Array;
+  /** The owner's current member name, if they are a member. */
+  ownerName?: string;
+  hostname: string;
+  time: Timestamp;
+  /** The root tree's id. */
+  tree: string;
 }
 
 export interface GcPlanInfo extends GcPlan {
@@ -59,43 +86,54 @@ export interface DamagedSnapshot {
 export interface SnapshotScan {
   snapshots: SnapshotInfo[];
   damaged: DamagedSnapshot[];
+  /** Format version 3: the headers of the snapshots not shared with this identity, oldest first (none before). */
+  unreadable: UnreadableSnapshot[];
 }
 
 /** Reading objects by id: decrypted, authenticated, checked against the id and (trees, snapshots) decoded. */
 export interface ObjectReader {
-  /** An object's plaintext (a chunk's content, or the encoded tree or snapshot). */
-  getObject(kind: Kind, id: string, opts?: ViewOptions): Promise<Uint8Array>;
-  getTree(id: string, opts?: ViewOptions): Promise<TreeNode>;
+  /** An object's plaintext (a chunk's content, or the encoded tree node or snapshot); `key`: its content key (version 3). */
+  getObject(kind: Kind, id: string, opts?: ReadOptions): Promise<Uint8Array>;
+  getTree(id: string, opts?: ReadOptions): Promise<TreeNode>;
+  /** NOT_SHARED (format version 3) for a snapshot this identity cannot read. */
   getSnapshot(id: string, opts?: ViewOptions): Promise<SnapshotInfo>;
+}
+
+/** What the collector reads: the ids trees and snapshots name, without any content key (format-spec/sharing.md 10.5). */
+export interface ReferenceReader {
+  /** The ids a tree node names (version 3: its outer reference list; before: from the node). */
+  getTreeRefs(id: string, opts?: ViewOptions): Promise<TreeRefs>;
+  /** The root tree of a snapshot (version 3: its header, readable by every member). */
+  getSnapshotRoot(id: string, opts?: ViewOptions): Promise<string>;
 }
 
 /** Writing content-addressed objects. Nothing written is visible through a snapshot until the snapshot is put. */
 export interface ObjectWriter {
-  /** The content id of plaintext. */
-  contentId(plaintext: Uint8Array): string;
+  /** The id (and, in format version 3, content key) of a chunk's or tree node's plaintext. */
+  address(kind: 'chunk' | 'tree', plaintext: Uint8Array): ObjectAddress;
   /** Stores plaintext as an object of `kind` unless an object with its id exists. */
-  putObject(kind: 'chunk' | 'tree' | 'snapshot', plaintext: Uint8Array, opts?: ViewOptions): Promise<PutResult>;
+  putObject(kind: 'chunk' | 'tree', plaintext: Uint8Array, opts?: ViewOptions): Promise<PutResult>;
   putTree(node: TreeNode, opts?: ViewOptions): Promise<PutResult>;
   putSnapshot(s: Snapshot, opts?: ViewOptions): Promise<PutResult>;
   /**
    * Writes one directory's sorted entries as tree nodes (large ones paged,
-   * format-spec "Large directories"), storing each through `putNode`; the root node's id.
+   * format-spec "Large directories"), storing each through `putNode`; what it returned for the root node.
    */
-  writeDirectory(entries: TreeEntry[], putNode: (node: TreeNode) => Promise<string>): Promise<string>;
+  writeDirectory<A extends string | ObjectAddress>(entries: TreeEntry[], putNode: (node: TreeNode) => Promise<A>): Promise<A>;
   /** Resolves once every object put before the call is durable. */
   flush(): Promise<void>;
 }
 
 /** What backing up one file's content needs (in a worker thread): the chunker and a two-step put. */
 export interface ChunkWriter {
-  contentId(plaintext: Uint8Array): string;
+  address(kind: 'chunk' | 'tree', plaintext: Uint8Array): ObjectAddress;
   chunker(): Chunker;
   /**
    * Stores plaintext whose id the caller has computed: resolves to undefined
    * if the store has the object, else once the plaintext is sealed (the
    * caller may reuse its buffer) with the store's put still in flight.
    */
-  startPut(kind: 'chunk' | 'tree' | 'snapshot', id: string, plaintext: Uint8Array, opts?: ViewOptions): Promise<StartedPut | undefined>;
+  startPut(kind: 'chunk' | 'tree', at: ObjectAddress, plaintext: Uint8Array, opts?: ViewOptions): Promise<StartedPut | undefined>;
 }
 
 /** The snapshots: listing, reading, resolving references, forgetting. */
@@ -148,12 +186,17 @@ export interface ConfigView {
   readonly config: RepoConfig;
 }
 
-/** A tree node from its verified plaintext. */
-export function decodeTreeObject(id: string, plaintext: Uint8Array): TreeNode {
-  return decodeTreeNode(decodeCbor(plaintext, `tree ${id}`), `tree ${id}`);
+/** A tree node from its verified plaintext; `keyed` in format version 3 (references carry content keys). */
+export function decodeTreeObject(id: string, plaintext: Uint8Array, keyed = false): TreeNode {
+  return decodeTreeNode(decodeCbor(plaintext, `tree ${id}`), `tree ${id}`, keyed);
 }
 
 /** A snapshot from its verified plaintext. */
 export function decodeSnapshotObject(id: string, plaintext: Uint8Array): SnapshotInfo {
   return { id, ...decodeSnapshot(decodeCbor(plaintext, `snapshot ${id}`), `snapshot ${id}`) };
+}
+
+/** The address of a snapshot's root tree: its id and, in format version 3, its content key. */
+export function snapshotRoot(s: Pick<SnapshotInfo, 'tree' | 'treeKey'>): ObjectAddress {
+  return s.treeKey ? { id: s.tree, key: s.treeKey } : { id: s.tree };
 }

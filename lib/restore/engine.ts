@@ -23,9 +23,9 @@ import { close as fsClose, constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
-import type { TreeEntry } from '../format/tree.js';
+import { ObjectAddress, subtreeOf, TreeEntry } from '../format/tree.js';
 import { directoryEntries, resolvePath, snapshotPathComponents } from '../repo/treewalk.js';
-import type { ObjectReader, SnapshotInfo } from '../repo/views.js';
+import { ObjectReader, SnapshotInfo, snapshotRoot } from '../repo/views.js';
 import { fsops } from '../util/fsops.js';
 import { own } from '../util/own.js';
 import { Pending, pending, ready } from '../util/pending.js';
@@ -93,7 +93,7 @@ class RestoreRun {
   private readonly linkTargets = new Map<string, Promise<Buffer | null>>();
   /** The target as workers check it when they open it again. */
   private root!: RestoreRoot;
-  private readonly loadTree = (id: string) => this.repo.getTree(id, { signal: this.opts.signal });
+  private readonly loadTree = (id: string, key?: Uint8Array) => this.repo.getTree(id, { signal: this.opts.signal, key });
   private batch = new Batch();
   private flushScheduled = false;
 
@@ -120,7 +120,7 @@ class RestoreRun {
     try {
       const st = await handle.stat({ bigint: true });
       this.root = { path: own(target), dev: st.dev, ino: st.ino };
-      const done = await this.restoreDir(snapshot.tree, handle.fd, target, Buffer.alloc(0), select);
+      const done = await this.restoreDir(snapshotRoot(snapshot), handle.fd, target, Buffer.alloc(0), select);
       this.sendBatch();
       await done.result;
     } finally {
@@ -132,7 +132,7 @@ class RestoreRun {
   /** Fails early, with a clear message, if the path is not in the snapshot. */
   private async checkSubPath(snapshot: SnapshotInfo, select: Buffer[]): Promise<void> {
     try {
-      await resolvePath(this.loadTree, snapshot.tree, select);
+      await resolvePath(this.loadTree, snapshotRoot(snapshot), select);
     } catch (e) {
       if (e instanceof ObnamError && e.code === 'NOT_FOUND') {
         throw new ObnamError('NOT_FOUND', `${this.opts.subPath} is not in snapshot ${snapshot.id.slice(0, 8)}`);
@@ -227,10 +227,10 @@ class RestoreRun {
    * once the walk below it is submitted, with nothing in flight that uses it.
    * (Workers open the directories they write to themselves: TargetDirs.)
    */
-  private async restoreDir(treeId: string, dirFd: number, dir: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
+  private async restoreDir(tree: ObjectAddress, dirFd: number, dir: Buffer, rel: Buffer, select: Buffer[]): Promise<Pending<void>> {
     const work: Promise<void>[] = [];
     const wanted = select[0];
-    for await (const entry of directoryEntries(this.loadTree, treeId)) {
+    for await (const entry of directoryEntries(this.loadTree, tree.id, tree.key)) {
       throwIfAborted(this.opts.signal);
       if (wanted && !entry.name.equals(wanted)) continue;
       const abs = Buffer.concat([dir, SLASH, entry.name]);
@@ -260,7 +260,7 @@ class RestoreRun {
         this.progress.dirs++;
         let below: Pending<void>;
         try {
-          below = await this.restoreDir(entry.subtree!, fd, abs, rel, select);
+          below = await this.restoreDir(subtreeOf(entry)!, fd, abs, rel, select);
         } finally {
           await closeFd(fd);
         }
@@ -316,7 +316,7 @@ class RestoreRun {
         op: 'restoreFile' as const,
         root: this.root,
         path: own(rel),
-        chunks: entry.chunks!.map((c): [string, number] => [c.id, c.length]),
+        chunks: entry.chunks!.map((c): [string, number, Uint8Array?] => (c.key ? [c.id, c.length, c.key] : [c.id, c.length])),
         meta,
         owners: this.owners,
       };

@@ -22,7 +22,8 @@ export async function restoreFileContent(
   repo: ObjectReader,
   root: RestoreRoot,
   path: Uint8Array,
-  chunks: [string, number][],
+  /** [id, length] per chunk, and its content key in format version 3. */
+  chunks: [string, number, Uint8Array?][],
   meta: RestoreMeta,
   owners: boolean,
   onProgress?: (bytes: number) => void,
@@ -38,8 +39,8 @@ export async function restoreFileContent(
       throw new ObnamError('IO', `cannot create: ${describeError(e)}`);
     }
     const fetch = async (i: number): Promise<Uint8Array> => {
-      const [id, length] = chunks[i]!;
-      const data = await repo.getObject('chunk', id);
+      const [id, length, key] = chunks[i]!;
+      const data = await repo.getObject('chunk', id, { key });
       if (data.length !== length) throw new ObnamError('CORRUPT', `chunk ${id}: ${data.length} bytes, the tree says ${length}`);
       return data;
     };

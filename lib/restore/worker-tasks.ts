@@ -10,7 +10,7 @@ import { restoreFileContent, RestoreFileResult } from './filecontent.js';
 export type RestoreTasks = {
   /** Writes one file from its chunks; progress: bytes written. */
   restoreFile: TaskType<
-    { root: RestoreRoot; path: Uint8Array; chunks: [string, number][]; meta: RestoreMeta; owners: boolean },
+    { root: RestoreRoot; path: Uint8Array; chunks: [string, number, Uint8Array?][]; meta: RestoreMeta; owners: boolean },
     RestoreFileResult,
     number
   >;

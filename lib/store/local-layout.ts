@@ -12,13 +12,22 @@ export const MARKER_TEXT_V1 = 'obnam local store 1\n';
 /** Index segments (section 4.8): DIR/index/SEG. */
 export const INDEX_DIR = 'index';
 /** Kinds kept as one framed file each, and their directories. */
-export const FILE_DIRS: Partial<Record<Kind, string>> = { config: 'config', key: 'keys', snapshot: 'snapshots', gcplan: 'gcplans' };
+export const FILE_DIRS: Partial<Record<Kind, string>> = {
+  config: 'config',
+  key: 'keys',
+  snapshot: 'snapshots',
+  gcplan: 'gcplans',
+  member: 'members',
+  share: 'shares',
+  grant: 'grants',
+};
 /**
  * Framed kinds added after layout 1 was first written (format version 2's
- * plans): a store made by an earlier obnam lacks their directory, which
- * means "none yet" and is made by the first put.
+ * plans, version 3's members, shares and grants): a store made by an earlier
+ * obnam lacks their directory, which means "none yet" and is made by the
+ * first put.
  */
-export const LATER_DIRS: ReadonlySet<Kind> = new Set<Kind>(['gcplan']);
+export const LATER_DIRS: ReadonlySet<Kind> = new Set<Kind>(['gcplan', 'member', 'share', 'grant']);
 /** Kinds kept in packs. */
 export const PACKED: ReadonlySet<Kind> = new Set<Kind>(['tree', 'chunk']);
 const HEX = '0123456789abcdef';

@@ -6,12 +6,18 @@
  * worker thread starts with.
  */
 import type { MasterKeys } from '../crypto/keys.js';
+import type { MemberKeySet } from '../crypto/memberkeys.js';
 import type { RepoConfig } from '../format/config.js';
-import type { ChunkWriter, ObjectReader } from '../repo/views.js';
+import type { ChunkWriter, ObjectInventory, ObjectReader, ReferenceReader } from '../repo/views.js';
 
-/** What a worker thread starts with: the unlocked keys and config of the repository the main thread opened. */
+/**
+ * What a worker thread starts with: the unlocked keys and config of the
+ * repository the main thread opened (master keys in format versions 1 and 2,
+ * the member key set in version 3; workers never hold an identity).
+ */
 export interface WorkerSetup {
-  keys: MasterKeys;
+  keys?: MasterKeys;
+  memberKeys?: MemberKeySet;
   config: RepoConfig;
   keyId: string;
 }
@@ -51,7 +57,7 @@ export interface TaskRunner<M extends TaskMap> {
 /** What a handler gets besides its arguments, in a worker thread. */
 export interface TaskContext<P> {
   /** The repository the main thread opened, reached through the worker's store proxy: reading, and writing chunks. */
-  repo: ObjectReader & ChunkWriter;
+  repo: ObjectReader & ChunkWriter & Pick<ReferenceReader, 'getTreeRefs'> & Pick<ObjectInventory, 'storedSize'>;
   progress(value: P): void;
 }
 

@@ -18,7 +18,9 @@ export function serveTasks<M extends TaskMap>(handlers: TaskHandlers<M>): void {
   const setup = workerData as WorkerSetup;
   const port = parentPort!;
   const store = new StoreProxy(port);
-  const repo = Repository.withKeys(store, setup.keys, setup.config, setup.keyId);
+  const repo = setup.memberKeys
+    ? Repository.withMemberKeys(store, setup.memberKeys, setup.config)
+    : Repository.withKeys(store, setup.keys!, setup.config, setup.keyId);
   const table = handlers as unknown as Record<string, AnyHandler | undefined>;
 
   const run = async (seq: number, task: { op: string }): Promise<Answer<unknown>> => {

@@ -13,16 +13,20 @@ export function killDuring(
     const child = spawn(process.execPath, [OBNAM_TEST_ENTRY, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let seen: number | undefined;
+    let timer: NodeJS.Timeout | undefined;
     child.stdout.on('data', () => undefined);
     child.stderr.on('data', (d) => {
       stderr += d;
       if (seen === undefined && phase.test(stderr)) {
         seen = Date.now();
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
+        timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
       }
     });
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ killed: signal === 'SIGKILL', code, stderr, afterPhaseMs: seen === undefined ? undefined : Date.now() - seen }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer); // a kill planned after the end would keep the test process alive until it fires
+      resolve({ killed: signal === 'SIGKILL', code, stderr, afterPhaseMs: seen === undefined ? undefined : Date.now() - seen });
+    });
   });
 }
 

@@ -20,6 +20,7 @@ import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { ROOT } from './cli.js';
 import { prngBytes } from './prng.js';
 import { computeVectorsV2 } from './vectors.js';
+import { computeVectorsV3 } from './vectors-v3.js';
 import { createHash } from 'node:crypto';
 
 export const FIXTURE_PASSPHRASE = 'obnam fixture passphrase';
@@ -47,6 +48,7 @@ export const FIXTURE_TIME_MS = 1_700_000_000_000;
 async function main(): Promise<void> {
   const fixtures = path.join(ROOT, 'fixtures');
   fs.writeFileSync(path.join(fixtures, 'vectors-v2.json'), JSON.stringify(computeVectorsV2(), null, 1) + '\n');
+  fs.writeFileSync(path.join(fixtures, 'vectors-v3.json'), JSON.stringify(computeVectorsV3(), null, 1) + '\n');
 
   fs.rmSync(FIXTURE_SOURCE, { recursive: true, force: true });
   const { files, symlinks, dirs } = fixtureFiles();

@@ -234,6 +234,8 @@ export async function mountedAt(mountpoint: string): Promise<{ device: string } 
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A deadline for a race: it does not keep the test process alive once what it races has ended. */
+const deadline = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
  * Starts `obnam mount` and resolves once the process says it is mounted: it then holds the FUSE fd,
@@ -314,7 +316,7 @@ const alive = (m: MountProcess) => m.child.exitCode === null && m.child.signalCo
 export async function cleanupMount(m: MountProcess | undefined, mountpoint: string): Promise<void> {
   if (m && alive(m)) {
     m.child.kill('SIGTERM');
-    await Promise.race([m.exited, pause(15_000)]);
+    await Promise.race([m.exited, deadline(15_000)]);
   }
   const mounted = await mountedAt(mountpoint);
   if (mounted) await exec('fusermount', ['-u', '-z', mountpoint]);
@@ -324,7 +326,7 @@ export async function cleanupMount(m: MountProcess | undefined, mountpoint: stri
   }
   if (m && alive(m)) {
     m.child.kill('SIGKILL');
-    const gone = await Promise.race([m.exited.then(() => true), pause(15_000).then(() => false)]);
+    const gone = await Promise.race([m.exited.then(() => true), deadline(15_000).then(() => false)]);
     if (!gone) throw new Error(`obnam mount (pid ${m.child.pid}) does not exit; its stderr: ${m.stderr()}`);
   }
 }

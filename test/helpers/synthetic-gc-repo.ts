@@ -25,7 +25,7 @@ import { ObnamError } from '../../lib/errors.js';
 import { decodeCbor } from '../../lib/format/cbor.js';
 import { newConfig, RepoConfig } from '../../lib/format/config.js';
 import { decodeGcPlan, encodeGcPlan, GcPlan } from '../../lib/format/gcplan.js';
-import type { TreeEntry, TreeNode } from '../../lib/format/tree.js';
+import { TreeEntry, TreeNode, TreeRefs, treeRefs } from '../../lib/format/tree.js';
 import type { PruneRepository } from '../../lib/gc/prune.js';
 import type { GcPlanInfo, SnapshotInfo } from '../../lib/repo/views.js';
 
@@ -211,6 +211,16 @@ export class SyntheticGcRepo implements PruneRepository {
       summary: { files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, filesRead: 0, newChunks: 0, newTrees: 0, newBytes: 0, storedBytes: 0, errors: 0 },
     };
     return { id, ...s };
+  }
+
+  // ReferenceReader (what the collector reads): derived from the same nodes, as a version 1 or 2 repository does.
+
+  async getSnapshotRoot(id: string): Promise<string> {
+    return (await this.getSnapshot(id)).tree;
+  }
+
+  async getTreeRefs(id: string): Promise<TreeRefs> {
+    return treeRefs(await this.getTree(id));
   }
 
   async getTree(id: string): Promise<TreeNode> {
