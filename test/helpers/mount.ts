@@ -44,6 +44,8 @@ export function touchNs(file: string, epochSeconds: string): Promise<void> {
 }
 
 export const BIG_SIZE = 12 * 1024 * 1024 + 12345;
+/** medium.bin: above DEFAULT_CHUNKER.max, so always two chunks or more. */
+export const MEDIUM_SIZE = 4 * 1024 * 1024 + 300 * 1024 + 7;
 /** A file name that is not valid UTF-8. */
 export const NOT_UTF8_NAME = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
 
@@ -56,7 +58,9 @@ export const NOT_UTF8_NAME = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
 export async function makeSourceTree(root: string, opts: { bigDir?: boolean } = {}): Promise<void> {
   await fs.mkdir(path.join(root, 'sub', 'deeper'), { recursive: true });
   await fs.writeFile(path.join(root, 'big.bin'), randomBytes(BIG_SIZE));
-  await fs.writeFile(path.join(root, 'medium.bin'), randomBytes(3 * 1024 * 1024 + 7));
+  // Longer than the chunker's largest chunk (4 MiB), so it has at least two chunks whatever the
+  // repository's random chunker key (at 3 MiB it sometimes got one chunk, failing the tests that damage its second).
+  await fs.writeFile(path.join(root, 'medium.bin'), randomBytes(MEDIUM_SIZE));
   await fs.writeFile(path.join(root, 'small.txt'), 'hello, snapshot\n');
   await fs.writeFile(path.join(root, 'empty'), '');
   await fs.writeFile(path.join(root, 'secret'), 'only for me\n', { mode: 0o600 });
