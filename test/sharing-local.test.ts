@@ -18,7 +18,7 @@ import { loadIdentity } from '../lib/crypto/identity.js';
 import { backupAs, Member, makeMember, readableIds } from './helpers/family.js';
 import { AliceData, makeAliceData, makeBobData } from './helpers/family-data.js';
 import { memberView, viewHolds } from './helpers/member-view.js';
-import { cleanupMount, describeTree, exec, fuseAvailable, inSnapshot, mountedAt, MountProcess, startMount } from './helpers/mount.js';
+import { assertCopiesExactly, cleanupMount, fuseAvailable, inSnapshot, mountedAt, MountProcess, startMount } from './helpers/mount.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 describe('sharing in a local repository', () => {
@@ -105,13 +105,7 @@ describe('sharing in a local repository', () => {
       m = await startMount(repo, mnt, [], bob.env);
       assert.deepEqual(fs.readdirSync(path.join(mnt, 'ids')).sort(), [snap.photos!, snap.bob!].sort());
       assert.equal(fs.existsSync(path.join(mnt, 'ids', snap.private!)), false);
-      const copy = path.join(tmp.path, 'copy');
-      const r = await exec('cp', ['-a', inSnapshot(path.join(mnt, 'ids', snap.photos!), data.photos), copy]);
-      assert.equal(r.code, 0, r.stderr);
-      const want = await describeTree(data.photos);
-      const got = await describeTree(copy);
-      assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
-      for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel || '(top)');
+      await assertCopiesExactly(inSnapshot(path.join(mnt, 'ids', snap.photos!), data.photos), path.join(tmp.path, 'copy'), data.photos);
       await cleanupMount(m, mnt);
       m = undefined;
     });

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backupAs, ListedSnapshot, Member, makeMember, readableIds } from './helpers/family.js';
 import { AliceData, COMMON_SIZE, makeAliceData, makeBobData, writeDiary } from './helpers/family-data.js';
-import { cleanupMount, describeTree, exec, fuseAvailable, inSnapshot, mountedAt, MountProcess, startMount } from './helpers/mount.js';
+import { assertCopiesExactly, cleanupMount, fuseAvailable, inSnapshot, mountedAt, MountProcess, startMount } from './helpers/mount.js';
 import { bytesUnder, obnamServerOk, startTestServer, TestServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 import { assertSameTree } from './helpers/tree.js';
@@ -142,13 +142,7 @@ describe('sharing on an obnam-server namespace (alice full, bob append, carol re
       m = await startMount(`${srv.url}/family`, mnt, [], bob.env);
       assert.deepEqual(fs.readdirSync(path.join(mnt, 'ids')).sort(), [snap.photos!, snap.bob!].sort());
       assert.equal(fs.existsSync(path.join(mnt, 'ids', snap.private1!)), false, 'alice’s unshared snapshot is not there');
-      const copy = path.join(tmp.path, 'mounted-copy');
-      const r = await exec('cp', ['-a', inSnapshot(path.join(mnt, 'ids', snap.photos!), data.photos), copy]);
-      assert.equal(r.code, 0, r.stderr);
-      const want = await describeTree(data.photos);
-      const got = await describeTree(copy);
-      assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
-      for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel || '(top)');
+      await assertCopiesExactly(inSnapshot(path.join(mnt, 'ids', snap.photos!), data.photos), path.join(tmp.path, 'mounted-copy'), data.photos);
     } finally {
       await cleanupMount(m, mnt);
     }

@@ -349,3 +349,13 @@ export async function assertErrno(p: Promise<unknown>, code: string, what: strin
     return true;
   });
 }
+
+/** `cp -a FROM COPY` (FROM inside a mount), then asserts COPY describes exactly as `source`: names, types, modes, times, content. */
+export async function assertCopiesExactly(from: string, copy: string, source: string): Promise<void> {
+  const r = await exec('cp', ['-a', from, copy]);
+  assert.equal(r.code, 0, r.stderr);
+  const want = await describeTree(source);
+  const got = await describeTree(copy);
+  assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
+  for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel || '(top)');
+}
