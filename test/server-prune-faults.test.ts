@@ -14,13 +14,12 @@ import { HttpStore } from '../lib/store/http.js';
 import { obnamOk } from './helpers/cli.js';
 import { killDelays, killDuring } from './helpers/kill.js';
 import { prngBytes } from './helpers/prng.js';
-import { startS3, S3_KEY, TestS3 } from './helpers/s3.js';
+import { initServerOn, TestS3 } from './helpers/s3.js';
 import { obnamServerOk, spawnServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
 import { assertSameTree } from './helpers/trees.js';
 
 const PASS = 'server prune faults';
-const AWS = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_KEY };
 
 for (const kind of ['local', 'S3'] as const) {
   describe(`obnam prune against obnam-server on ${kind} storage, killed with SIGKILL`, () => {
@@ -29,16 +28,9 @@ for (const kind of ['local', 'S3'] as const) {
       let s3: TestS3 | undefined;
       try {
         const dir = path.join(tmp.path, 'server');
-        let aws: Record<string, string> = {};
-        let init;
-        if (kind === 'S3') {
-          s3 = await startS3();
-          aws = AWS;
-          init = await obnamServerOk(['init', dir, '--storage', `s3://${s3.bucket}/obnam`, '--s3-endpoint', s3.endpoint], { env: aws });
-        } else {
-          init = await obnamServerOk(['init', dir]);
-        }
-        const fingerprint = /fingerprint: ([0-9A-F:]{95})/.exec(init.stdout)![1]!;
+        const made = await initServerOn(kind, dir);
+        s3 = made.s3;
+        const { fingerprint, aws } = made;
         const token = (await obnamServerOk(['client', 'add', 'alice', '--dir', dir], { env: aws })).stdout.trim();
         const srv = await spawnServer(dir, '127.0.0.1:0', [], aws);
         try {

@@ -13,12 +13,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { obnamOk } from './helpers/cli.js';
 import { prngBytes } from './helpers/prng.js';
-import { startS3, S3_KEY, TestS3 } from './helpers/s3.js';
+import { initServerOn, TestS3 } from './helpers/s3.js';
 import { bytesUnder, namespaceDirOf, obnamServerOk, ServerProcess, spawnServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
 import { assertSameTree } from './helpers/trees.js';
 
-const AWS = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_KEY };
 
 for (const kind of ['local', 'S3'] as const) {
   describe(`obnam prune against obnam-server on ${kind} storage`, () => {
@@ -28,16 +27,9 @@ for (const kind of ['local', 'S3'] as const) {
       let srv: ServerProcess | undefined;
       try {
         const dir = path.join(tmp.path, 'server');
-        let aws: Record<string, string> = {};
-        let init;
-        if (kind === 'S3') {
-          s3 = await startS3();
-          aws = AWS;
-          init = await obnamServerOk(['init', dir, '--storage', `s3://${s3.bucket}/obnam`, '--s3-endpoint', s3.endpoint], { env: aws });
-        } else {
-          init = await obnamServerOk(['init', dir]);
-        }
-        const fingerprint = /fingerprint: ([0-9A-F:]{95})/.exec(init.stdout)![1]!;
+        const made = await initServerOn(kind, dir);
+        s3 = made.s3;
+        const { fingerprint, aws } = made;
         const size = async (client: string): Promise<number> => {
           const storage = path.basename(await namespaceDirOf(dir, client));
           if (!s3) return bytesUnder(path.join(dir, 'data', storage));

@@ -8,6 +8,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import S3rver from 's3rver';
 import { S3BlobBackend, S3Location } from '../../lib/blob/s3.js';
+import { obnamServerOk } from './server.js';
 import { tempDir } from './tmp.js';
 
 export const S3_KEY = 'S3RVER';
@@ -56,4 +57,30 @@ export async function startS3(): Promise<TestS3> {
       await dir.remove();
     },
   };
+}
+
+/** The environment obnam-server needs for s3rver's credentials. */
+export const S3_ENV = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_KEY };
+
+/**
+ * `obnam-server init DIR`, on local storage or on a fresh s3rver bucket: the
+ * server's certificate fingerprint, the environment its commands need, and
+ * the S3 server (the caller stops it).
+ */
+export async function initServerOn(
+  storage: 'local' | 'S3',
+  dir: string,
+): Promise<{ fingerprint: string; aws: Record<string, string>; s3?: TestS3 }> {
+  if (storage === 'local') {
+    const init = await obnamServerOk(['init', dir]);
+    return { fingerprint: /fingerprint: ([0-9A-F:]{95})/.exec(init.stdout)![1]!, aws: {} };
+  }
+  const s3 = await startS3();
+  try {
+    const init = await obnamServerOk(['init', dir, '--storage', `s3://${s3.bucket}/obnam`, '--s3-endpoint', s3.endpoint], { env: S3_ENV });
+    return { fingerprint: /fingerprint: ([0-9A-F:]{95})/.exec(init.stdout)![1]!, aws: S3_ENV, s3 };
+  } catch (e) {
+    await s3.stop();
+    throw e;
+  }
 }
