@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { obnamOk } from './helpers/cli.js';
-import { killDelays, killDuring } from './helpers/kill.js';
+import { killPruneDuringMarkAndSweep } from './helpers/kill.js';
 import { prngBytes } from './helpers/prng.js';
 import { openTestRepo } from './helpers/repo.js';
 import { tempDir } from './helpers/tmp.js';
@@ -69,27 +69,11 @@ describe('obnam prune killed with SIGKILL', () => {
         fs.rmSync(out, { recursive: true });
       };
 
-      // During the mark (prune without --exclusive only marks here: no plan is due).
-      let killedInMark = 0;
-      for (const delay of killDelays([0, 40, 120], () => killedInMark)) {
-        const k = await killDuring(['prune'], env, /marking/, delay);
-        if (k.killed) killedInMark++;
-        await check(`mark-${delay}`);
-      }
-      // Every interrupted mark left at most complete plans; delete them so the sweep below has one known plan.
-      const r2 = await openTestRepo(repo, PASS);
-      for (const id of await r2.listPlanIds()) await r2.deletePlan(id);
-      await r2.close();
-
-      // During the sweep: --exclusive marks and sweeps at once; kill it after it starts sweeping.
-      let killedInSweep = 0;
-      for (const delay of killDelays([0, 60, 200], () => killedInSweep)) {
-        const k = await killDuring(['prune', '--exclusive'], env, /sweeping/, delay);
-        if (k.killed) killedInSweep++;
-        await check(`sweep-${delay}`);
-      }
-      assert.ok(killedInMark >= 2, `${killedInMark} runs killed during the mark`);
-      assert.ok(killedInSweep >= 2, `${killedInSweep} runs killed during the sweep`);
+      await killPruneDuringMarkAndSweep(env, check, async () => {
+        const r2 = await openTestRepo(repo, PASS);
+        for (const id of await r2.listPlanIds()) await r2.deletePlan(id);
+        await r2.close();
+      });
 
       // The next prune completes: every object only B reached is gone, no plan is left.
       const done = JSON.parse((await obnamOk(['prune', '--exclusive', '--json'], { env })).stdout);

@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { Repository } from '../lib/repo/repository.js';
 import { HttpStore } from '../lib/store/http.js';
 import { obnamOk } from './helpers/cli.js';
-import { killDelays, killDuring } from './helpers/kill.js';
+import { killPruneDuringMarkAndSweep } from './helpers/kill.js';
 import { prngBytes } from './helpers/prng.js';
 import { initServerOn, TestS3 } from './helpers/s3.js';
 import { obnamServerOk, spawnServer } from './helpers/server.js';
@@ -61,27 +61,11 @@ for (const kind of ['local', 'S3'] as const) {
             fs.rmSync(out, { recursive: true });
           };
 
-          // During the mark (prune without --exclusive only marks here: no plan is due).
-          let killedInMark = 0;
-          for (const delay of killDelays([0, 40, 120], () => killedInMark)) {
-            const k = await killDuring(['prune'], env, /marking/, delay);
-            if (k.killed) killedInMark++;
-            await check(`mark-${delay}`);
-          }
-          // Every interrupted mark left at most complete plans; delete them so the sweep below has one known plan.
-          const r = await open();
-          for (const id of await r.listPlanIds()) await r.deletePlan(id);
-          await r.close();
-
-          // During the sweep: --exclusive marks and sweeps at once; kill it after it starts sweeping.
-          let killedInSweep = 0;
-          for (const delay of killDelays([0, 60, 200], () => killedInSweep)) {
-            const k = await killDuring(['prune', '--exclusive'], env, /sweeping/, delay);
-            if (k.killed) killedInSweep++;
-            await check(`sweep-${delay}`);
-          }
-          assert.ok(killedInMark >= 2, `${killedInMark} runs killed during the mark`);
-          assert.ok(killedInSweep >= 2, `${killedInSweep} runs killed during the sweep`);
+          await killPruneDuringMarkAndSweep(env, check, async () => {
+            const r = await open();
+            for (const id of await r.listPlanIds()) await r.deletePlan(id);
+            await r.close();
+          });
 
           // The next prune completes: every object only B reached is gone, no plan is left.
           await obnamOk(['prune', '--exclusive', '--json'], { env });

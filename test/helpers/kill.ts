@@ -1,4 +1,5 @@
 /** Fault tests: run obnam in a child process and kill it with SIGKILL at a chosen point. */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { baseEnv, OBNAM_TEST_ENTRY } from './cli.js';
 
@@ -38,4 +39,33 @@ export function killDuring(
 export function* killDelays(spread: number[], landed: () => number, want = 2, extra = 6): Generator<number> {
   yield* spread;
   for (let i = 0; i < extra && landed() < want; i++) yield 0;
+}
+
+/**
+ * Kills `obnam prune` (run with `env`) during its mark, at spread points, then
+ * `obnam prune --exclusive` during its sweep; `check` runs after every run,
+ * `clearPlans` between the two phases (so the sweeps start from one known
+ * plan). Asserts that at least two kills landed in each phase.
+ */
+export async function killPruneDuringMarkAndSweep(
+  env: Record<string, string>,
+  check: (label: string) => Promise<void>,
+  clearPlans: () => Promise<void>,
+): Promise<void> {
+  // During the mark (prune without --exclusive only marks here: no plan is due).
+  let killedInMark = 0;
+  for (const delay of killDelays([0, 40, 120], () => killedInMark)) {
+    if ((await killDuring(['prune'], env, /marking/, delay)).killed) killedInMark++;
+    await check(`mark-${delay}`);
+  }
+  // Every interrupted mark left at most complete plans.
+  await clearPlans();
+  // During the sweep: --exclusive marks and sweeps at once; killed after it starts sweeping.
+  let killedInSweep = 0;
+  for (const delay of killDelays([0, 60, 200], () => killedInSweep)) {
+    if ((await killDuring(['prune', '--exclusive'], env, /sweeping/, delay)).killed) killedInSweep++;
+    await check(`sweep-${delay}`);
+  }
+  assert.ok(killedInMark >= 2, `${killedInMark} runs killed during the mark`);
+  assert.ok(killedInSweep >= 2, `${killedInSweep} runs killed during the sweep`);
 }
