@@ -37,8 +37,8 @@ interface Cut {
 }
 
 /** A raw TLS connection that sends `head`, then one byte of `rest` every `everyMs`; settles when the server answers or closes. */
-function trickle(head: string, rest: string, everyMs: number): { done: Promise<Cut>; destroy: () => void } {
-  const u = new URL(ts.url);
+function trickle(head: string, rest: string, everyMs: number, url = ts.url): { done: Promise<Cut>; destroy: () => void } {
+  const u = new URL(url);
   const start = performance.now();
   let timer: NodeJS.Timeout | undefined;
   let i = 0;
@@ -73,17 +73,77 @@ function trickle(head: string, rest: string, everyMs: number): { done: Promise<C
   };
 }
 
-function trickleUpload(token: string, bytes = 1000): { done: Promise<Cut>; destroy: () => void } {
+function trickleUpload(token: string, bytes = 1000, url = ts.url): { done: Promise<Cut>; destroy: () => void } {
   const body = 'x'.repeat(bytes);
   const head =
     `PUT /v1/objects/chunk/${newId()} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
     `Content-Type: application/octet-stream\r\nObnam-SHA256: ${sha(Buffer.from(body))}\r\nContent-Length: ${bytes}\r\n\r\n`;
-  return trickle(head, body, 2000);
+  return trickle(head, body, 2000, url);
 }
 
 function percentile(xs: number[], p: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * Another client's work while an attack runs: two loops of put, has, get and
+ * list (each with a 3 s timeout) until `stop()`; the latency of every request
+ * and what went wrong.
+ */
+async function victimRequests(url: string, victim: string, stop: () => boolean): Promise<{ latencies: number[]; failures: string[] }> {
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  const victimLoop = async (n: number) => {
+    const ids: string[] = [];
+    while (!stop()) {
+      const id = newId();
+      const data = randomBytes(1000);
+      const ops: [string, () => ReturnType<typeof rawRequest>, number][] = [
+        [
+          'put',
+          () =>
+            rawRequest(url, {
+              method: 'PUT',
+              path: `/v1/objects/chunk/${id}`,
+              token: victim,
+              body: data,
+              headers: { 'content-type': 'application/octet-stream', 'obnam-sha256': sha(data) },
+              timeoutMs: 3000,
+            }),
+          201,
+        ],
+        [
+          'has',
+          () =>
+            rawRequest(url, {
+              method: 'POST',
+              path: '/v1/has/chunk',
+              token: victim,
+              body: Buffer.from(JSON.stringify({ ids: [id, ...ids.slice(-20)] })),
+              headers: { 'content-type': 'application/json' },
+              timeoutMs: 3000,
+            }),
+          200,
+        ],
+        ['get', () => rawRequest(url, { path: `/v1/objects/chunk/${id}`, token: victim, timeoutMs: 3000 }), 200],
+        ['list', () => rawRequest(url, { path: '/v1/objects/chunk?limit=100', token: victim, timeoutMs: 3000 }), 200],
+      ];
+      for (const [what, op, expected] of ops) {
+        const t0 = performance.now();
+        try {
+          const r = await op();
+          if (r.status !== expected) failures.push(`${what} (loop ${n}): ${r.status}`);
+        } catch (e) {
+          failures.push(`${what} (loop ${n}): ${(e as Error).message}`);
+        }
+        latencies.push(performance.now() - t0);
+      }
+      ids.push(id);
+    }
+  };
+  await Promise.all([victimLoop(1), victimLoop(2)]);
+  return { latencies, failures };
 }
 
 describe('fairness between clients', () => {
@@ -93,63 +153,15 @@ describe('fairness between clients', () => {
     const attacks = Array.from({ length: 64 }, () => trickleUpload(attacker));
     const cuts: (Cut | undefined)[] = new Array(attacks.length);
     const allCut = Promise.all(attacks.map((a, i) => a.done.then((c) => (cuts[i] = c))));
-    const latencies: number[] = [];
-    const failures: string[] = [];
+    let latencies: number[] = [];
+    let failures: string[] = [];
     try {
       // Let every attacking request reach the server (and take what it can) first.
       await new Promise((r) => setTimeout(r, 1000));
       const deadline = performance.now() + 16_000;
       let settled = false;
       void allCut.then(() => (settled = true));
-      const victimLoop = async (n: number) => {
-        const ids: string[] = [];
-        while (!settled && performance.now() < deadline) {
-          const id = newId();
-          const data = randomBytes(1000);
-          const ops: [string, () => ReturnType<typeof rawRequest>, number][] = [
-            [
-              'put',
-              () =>
-                rawRequest(ts.url, {
-                  method: 'PUT',
-                  path: `/v1/objects/chunk/${id}`,
-                  token: victim,
-                  body: data,
-                  headers: { 'content-type': 'application/octet-stream', 'obnam-sha256': sha(data) },
-                  timeoutMs: 3000,
-                }),
-              201,
-            ],
-            [
-              'has',
-              () =>
-                rawRequest(ts.url, {
-                  method: 'POST',
-                  path: '/v1/has/chunk',
-                  token: victim,
-                  body: Buffer.from(JSON.stringify({ ids: [id, ...ids.slice(-20)] })),
-                  headers: { 'content-type': 'application/json' },
-                  timeoutMs: 3000,
-                }),
-              200,
-            ],
-            ['get', () => rawRequest(ts.url, { path: `/v1/objects/chunk/${id}`, token: victim, timeoutMs: 3000 }), 200],
-            ['list', () => rawRequest(ts.url, { path: '/v1/objects/chunk?limit=100', token: victim, timeoutMs: 3000 }), 200],
-          ];
-          for (const [what, op, expected] of ops) {
-            const t0 = performance.now();
-            try {
-              const r = await op();
-              if (r.status !== expected) failures.push(`${what} (loop ${n}): ${r.status}`);
-            } catch (e) {
-              failures.push(`${what} (loop ${n}): ${(e as Error).message}`);
-            }
-            latencies.push(performance.now() - t0);
-          }
-          ids.push(id);
-        }
-      };
-      await Promise.all([victimLoop(1), victimLoop(2)]);
+      ({ latencies, failures } = await victimRequests(ts.url, victim, () => settled || performance.now() >= deadline));
       const cutWithin = await Promise.race([allCut.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2000))]);
 
       const p95 = percentile(latencies, 95);
@@ -198,6 +210,49 @@ describe('fairness between clients', () => {
       assert.ok(cut.sent < 50, `cut off after ${cut.sent} of 108 header bytes, ${Math.round(cut.ms)} ms (headers timeout 2 s)`);
     } finally {
       t.destroy();
+    }
+  });
+});
+
+/**
+ * The same attack against the default limits (a minimum of 512 bytes/s over
+ * 20 s): no upload is cut off within the test's 16 s, so only the per-client
+ * share of slots stands between the attacker and everyone else. (With
+ * max_concurrent_requests_per_client at the global 64, the attack takes
+ * every slot and the other client's requests time out.)
+ */
+describe('fairness between clients, while the trickling uploads hold their slots', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ limits: {}, logLevel: 'info' });
+  });
+  after(async () => {
+    await srv.stop();
+  });
+
+  it('64 trickling uploads of one client take at most its 16 slots; another client gets p95 < 1 s for 16 s', { timeout: 60_000 }, async (t) => {
+    const attacker = await srv.addClient('attacker');
+    const victim = await srv.addClient('victim');
+    const attacks = Array.from({ length: 64 }, () => trickleUpload(attacker, 1000, srv.url));
+    let answered = 0;
+    for (const a of attacks) void a.done.then(() => answered++);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const deadline = performance.now() + 15_000;
+      const { latencies, failures } = await victimRequests(srv.url, victim, () => performance.now() >= deadline);
+      const p95 = percentile(latencies, 95);
+      assert.ok(p95 < 1000, `the other client's p95 latency is ${Math.round(p95)} ms (of ${latencies.length} requests)`);
+      assert.deepEqual(failures.slice(0, 5), [], 'every request of the other client succeeded');
+      assert.ok(latencies.length >= 40, `the other client made ${latencies.length} requests`);
+      assert.equal(answered, 0, 'no trickling upload was answered or cut off while the other client worked: the attack lasted');
+      const { perClient } = srv.server.peaks();
+      assert.equal(perClient, 16, 'the attacker had its 16 slots (max_concurrent_requests_per_client), never more');
+      t.diagnostic(
+        `other client during the attack: ${latencies.length} requests, p50 ${Math.round(percentile(latencies, 50))} ms, ` +
+          `p95 ${Math.round(p95)} ms, max ${Math.round(Math.max(...latencies))} ms`,
+      );
+    } finally {
+      for (const a of attacks) a.destroy();
     }
   });
 });
