@@ -3,7 +3,10 @@
  * CBOR, the config, garbage-collection plans, key slots, the master key set, snapshots, tree nodes
  * (leaves and index pages, and directory walks over hostile pages), the
  * envelope, compression frames, the local store's framed files and packs
- * (index, records, journals), and the HTTP batch and fetch bodies. Random
+ * (index, records, journals), the packed store's index segments, the
+ * objects of shared (version 3) repositories (snapshots outside and inside,
+ * keyed tree nodes, reference lists, shares and grants), and the HTTP batch
+ * and fetch bodies. Random
  * and mutated inputs must give a result or a typed ObnamError: never another
  * exception, a hang or unbounded memory. Fixed seed first, then a random one.
  */
@@ -25,13 +28,17 @@ import { envelopeVersion, openObject } from '../lib/format/envelope.js';
 import { decodeSnapshot } from '../lib/format/snapshot.js';
 import { decodeGcPlan } from '../lib/format/gcplan.js';
 import type { Kind } from '../lib/format/version.js';
-import { decodeTreeNode, encodeTreeNode, TreeNode } from '../lib/format/tree.js';
+import { decodeTreeNode, decodeTreeRefs, encodeTreeNode, TreeNode } from '../lib/format/tree.js';
+import { decodeSnapshotBody, decodeSnapshotOuter } from '../lib/format/snapshot-v3.js';
+import { decodeSealedObject, openGrantObject, openShareObject } from '../lib/format/share.js';
+import { identityFromSecret } from '../lib/crypto/identity.js';
 import { directoryEntries, findEntry } from '../lib/format/treesplit.js';
 import { frameHeader, unframe } from '../lib/store/framing.js';
 import { LocalStore } from '../lib/store/local.js';
 import { decodeBatch, decodeFetch, encodeBatch, encodeFetch, FETCH_MISSING } from '../lib/store/http-wire.js';
 import { FOOTER_BYTES, indexLengthFromFooter, packHeader, packRecords, packTrailer, parsePackIndex, recordHeader } from '../lib/store/pack-format.js';
 import { damagedJournalRecords, intactRecords } from '../lib/store/pack-recover.js';
+import { decodeSegment, encodeSegment } from '../lib/store/index-segment.js';
 import { entryJson, isoSeconds, isoTime, localTime, modeString, snapshotJson } from '../cli/format.js';
 import { ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
@@ -259,6 +266,65 @@ describe('decoders given random and mutated bytes throw only typed errors', () =
     }
   });
 
+  it('index segments, their digest made right again after each mutation (as whoever can write the bucket can)', () => {
+    const entry = (kind: 'tree' | 'chunk', i: number) => ({ kind, id: id(`segment entry ${i}`), offset: 69 + 100 * i, length: 100 });
+    const segments = [
+      encodeSegment(new Map([[id('pack a'), { size: 4000, entries: [entry('tree', 0), entry('chunk', 1), entry('chunk', 2)] }]])),
+      encodeSegment(new Map([[id('pack b'), { size: 300, entries: [entry('chunk', 3)] }], [id('pack c'), { size: 69, entries: [] }]])),
+      encodeSegment(new Map()),
+    ];
+    const redigested = (b: Buffer) => {
+      if (b.length < 32) return b;
+      const out = Buffer.from(b);
+      sha256(out.subarray(0, out.length - 32)).copy(out, out.length - 32);
+      return out;
+    };
+    const decodeAll = (b: Buffer) => [...decodeSegment(b, 'fuzz').values()].map((p) => [...p.entries]);
+    fuzz(fc.oneof(hostileBytes(segments), hostileBytes(segments).map(redigested)), decodeAll, { fixed: 500, random: 150 });
+    // A count far beyond the bytes there are is refused, not looped over.
+    const huge = Buffer.from(segments[2]!);
+    huge.writeUInt32BE(0xffffffff, 8);
+    assert.throws(() => decodeAll(redigested(huge)), (e: unknown) => e instanceof ObnamError && e.code === 'CORRUPT');
+  });
+
+  it('objects of shared repositories: snapshots (outside and inside), keyed tree nodes, reference lists, shares and grants', () => {
+    const v3 = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v3.json'), 'utf8')) as Record<string, string>;
+    const objects = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v3-objects.json'), 'utf8')) as Record<string, Record<string, string>>;
+    const v3hex = (key: string) => Buffer.from(v3[key]!, 'hex');
+    const cbor = (b: Buffer) => decodeCbor(b, 'v3') as CborValue;
+    const both = (valid: Buffer) => fc.oneof(hostileBytes([valid]), editedCbor([cbor(valid)]));
+
+    const outer = v3hex('snapshot_outer_plaintext');
+    fuzz(both(outer), (b) => decodeSnapshotOuter(b, 'snapshot'));
+    const body = v3hex('snapshot_body_plaintext');
+    fuzz(both(body), (b) => decodeSnapshotBody(decodeCbor(b, 'snapshot body'), 'snapshot body'));
+    const tree = v3hex('tree_plaintext');
+    assert.equal(decodeTreeNode(cbor(tree), 'tree', true).kind, 'leaf');
+    fuzz(both(tree), (b) => decodeTreeNode(decodeCbor(b, 'tree'), 'tree', true));
+    const refs = v3hex('tree_refs');
+    assert.ok(decodeTreeRefs(cbor(refs), 'refs').trees.length > 0);
+    fuzz(both(refs), (b) => decodeTreeRefs(decodeCbor(b, 'refs'), 'refs'));
+
+    // Shares and grants, read by the members they name: the owner (who opens both) and the grantee.
+    const share = objects.share_object!;
+    const grant = objects.grant_object!;
+    const owner = identityFromSecret(Buffer.from(share.owner_secret!, 'hex'));
+    const grantee = identityFromSecret(Buffer.from(share.grantee_secret!, 'hex'));
+    const sharePlain = Buffer.from(share.outer_plaintext!, 'hex');
+    const grantPlain = Buffer.from(grant.outer_plaintext!, 'hex');
+    assert.ok(openShareObject(share.id!, sharePlain, grantee));
+    assert.equal(openGrantObject(grant.id!, grantPlain, owner)?.state, 'granted');
+    fuzz(both(sharePlain), (b) => {
+      returnsOrThrowsTyped(() => decodeSealedObject('share', share.id!, b));
+      returnsOrThrowsTyped(() => openShareObject(share.id!, b, owner));
+      return openShareObject(share.id!, b, grantee);
+    });
+    fuzz(both(grantPlain), (b) => {
+      returnsOrThrowsTyped(() => decodeSealedObject('grant', grant.id!, b));
+      return openGrantObject(grant.id!, b, owner);
+    });
+  });
+
   it('HTTP batch uploads and fetch answers', () => {
     const records = [0, 1, 2].map((i) => {
       const data = Buffer.alloc(i * 50, i);
@@ -357,6 +423,11 @@ describe('decoders given random and mutated bytes throw only typed errors', () =
       (v) => decodeMasterKeys(v),
       (v) => decodeSnapshot(v, 'snapshot'),
       (v) => decodeTreeNode(v, 'tree'),
+      (v) => decodeTreeNode(v, 'tree', true),
+      (v) => decodeTreeRefs(v, 'refs'),
+      (v) => decodeSnapshotBody(v, 'snapshot body'),
+      (v) => decodeSnapshotOuter(encodeCbor(v as CborValue), 'snapshot'),
+      (v) => decodeSealedObject('grant', id('grant'), encodeCbor(v as CborValue)),
       (v) => checkKdfParams(parseKeySlot(id('slot'), encodeCbor(v as CborValue)).kdf),
     ];
     assertBoth(
