@@ -2,7 +2,9 @@
  * Fuzz test of the server's request parsing (fast-check), against the real
  * obnam-server on loopback over HTTPS: random methods, paths, queries,
  * headers and bodies (random bytes, JSON, mutated batch uploads) to every
- * route, with and without a valid token, must each get an answer below 500
+ * route (in the client's own namespace and, with a /NAME prefix, in named
+ * ones: granted fully, for appending, read-only, not at all, or missing),
+ * with and without a valid token, must each get an answer below 500
  * (an error as the JSON body {"error": {"code", "message"}}); raw bytes and
  * mutated requests on a TLS connection get a 4xx or a closed connection,
  * never a hang. Afterwards the server still serves its clients.
@@ -17,6 +19,8 @@ import { sha256 } from '../lib/crypto/hash.js';
 import { CONFIG_ID } from '../lib/format/ids.js';
 import { KINDS } from '../lib/format/version.js';
 import { BATCH_CONTENT_TYPE, encodeBatch, OCTET_STREAM } from '../lib/store/http-wire.js';
+import { addNamespace, grantAccess } from '../server/acl.js';
+import { serverDir } from '../server/layout.js';
 import { assertBothAsync, mutatedBytes } from './helpers/fuzz.js';
 import { startTestServer, TestServer } from './helpers/server.js';
 
@@ -37,6 +41,12 @@ describe('the server answers random and mutated requests with a 4xx, never a 5xx
   before(async () => {
     srv = await startTestServer();
     token = await srv.addClient('fuzz');
+    const d = serverDir(srv.dir);
+    for (const [ns, access] of [['full', 'full'], ['append', 'append'], ['read', 'read']] as const) {
+      await addNamespace(d, ns);
+      await grantAccess(d, 'fuzz', ns, access);
+    }
+    await addNamespace(d, 'ungranted');
     agent = new https.Agent({ keepAlive: true, maxSockets: 4, rejectUnauthorized: false });
   });
   after(async () => {
@@ -67,6 +77,11 @@ describe('the server answers random and mutated requests with a 4xx, never a 5xx
     const bad = await send('GET', '/v1/has/%ff', { authorization: `Bearer ${token}` });
     assert.equal(bad.status, 400);
     assert.equal((JSON.parse(bad.body.toString()) as { error: { code: string } }).error.code, 'USAGE');
+    // The named namespaces are there, granted as said.
+    const bearer = { authorization: `Bearer ${token}` };
+    for (const [ns, status] of [['full', 200], ['append', 200], ['read', 200], ['ungranted', 404], ['missing', 404]] as const) {
+      assert.equal((await send('GET', `/${ns}/v1/objects/chunk`, bearer)).status, status, ns);
+    }
     const validBatch = Buffer.concat(encodeBatch([{ id: storedId, digest: sha256(stored), data: stored }]));
     const kind = fc.oneof(
       { weight: 4, arbitrary: fc.constantFrom(...KINDS) },
@@ -91,13 +106,20 @@ describe('the server answers random and mutated requests with a 4xx, never a 5xx
     const query = fc
       .array(fc.tuple(fc.constantFrom('after', 'limit', 'x', 'after[]', 'limit[0]', '__proto__'), queryValue), { maxLength: 4 })
       .map((q) => (q.length ? '?' + q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&') : ''));
-    const path = fc.oneof(
+    const namespace = fc.oneof(
+      { weight: 4, arbitrary: fc.constant('') },
+      { weight: 3, arbitrary: fc.constantFrom('/full', '/append', '/read', '/ungranted', '/missing') },
+      { weight: 1, arbitrary: fc.constantFrom('/v1', '/%ff', '/%2e%2e', '/..', '/fu%6cl', '/' + 'n'.repeat(300), '/full/full') },
+      { weight: 1, arbitrary: fc.string({ maxLength: 12 }).map((n) => '/' + encodeURIComponent(n)) },
+    );
+    const apiPath = fc.oneof(
       fc.tuple(kind, id).map(([k, i]) => `/v1/objects/${k}/${i}`),
       fc.tuple(kind, query).map(([k, q]) => `/v1/objects/${k}${q}`),
       fc.tuple(fc.constantFrom('has', 'batch', 'fetch'), kind).map(([r, k]) => `/v1/${r}/${k}`),
       fc.constantFrom('/health', '/', '/v1', '/v1/', '/v1/objects', '/v1/objects/', '//v1/objects/chunk', '/v1/objects/chunk/../../health'),
       fc.array(fc.string({ maxLength: 10 }).map(encodeURIComponent), { maxLength: 5 }).map((s) => '/' + s.join('/')),
     );
+    const path = fc.tuple(namespace, apiPath).map(([ns, p]) => ns + p);
     const idsBody = fc
       .record({ ids: fc.oneof(fc.array(fc.oneof(hex64, fc.constant(storedId), fc.jsonValue()), { maxLength: 8 }), fc.jsonValue()) })
       .map((o) => Buffer.from(JSON.stringify(o)));
@@ -136,6 +158,7 @@ describe('the server answers random and mutated requests with a 4xx, never a 5xx
       body,
     });
     let requests = 0;
+    let named = 0;
     await assertBothAsync(
       fc.asyncProperty(request, async (r) => {
         const headers: Record<string, string> = {};
@@ -146,6 +169,7 @@ describe('the server answers random and mutated requests with a 4xx, never a 5xx
         }
         const a = await send(r.method, r.path, headers, r.body);
         requests++;
+        if (/^\/(full|append|read|ungranted|missing)\/v1\//.test(r.path)) named++;
         assert.ok(a.status >= 200 && a.status < 500, `${r.method} ${r.path}: status ${a.status} ${a.body.toString().slice(0, 300)}`);
         if (a.status >= 400 && r.method !== 'HEAD') {
           const e = JSON.parse(a.body.toString()) as { error?: { code?: unknown; message?: unknown } };
@@ -157,6 +181,7 @@ describe('the server answers random and mutated requests with a 4xx, never a 5xx
       { fixed: 150, random: 50 },
     );
     assert.ok(requests >= 200);
+    assert.ok(named >= 40, `${named} requests went to a named namespace`);
   });
 
   it('raw bytes and mutated requests on a TLS connection: a 4xx or a closed connection, never a hang', async () => {
