@@ -61,6 +61,9 @@ export function storeConformance(name: string, makeStore: () => Promise<StoreFix
           for (const kind of ['chunk', 'snapshot'] as const) {
             const ids = Array.from({ length: 5 + round }, newId);
             await Promise.all(ids.map((id) => writer.put(kind, id, randomBytes(30))));
+            // The writer lists what it put at once, before any flush (put has resolved: acknowledged).
+            const mine = new Set(await collect(writer.list(kind)));
+            for (const id of [...acked[kind]!, ...ids]) assert.ok(mine.has(id), `${kind} ${id} was put before the writer's own listing (round ${round}) but is missing`);
             await writer.flush?.();
             acked[kind]!.push(...ids);
             // Listed by both, after earlier listings (a cached listing must not hide later objects).
