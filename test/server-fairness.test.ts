@@ -219,7 +219,9 @@ describe('fairness between clients', () => {
  * 20 s): no upload is cut off within the test's 16 s, so only the per-client
  * share of slots stands between the attacker and everyone else. (With
  * max_concurrent_requests_per_client at the global 64, the attack takes
- * every slot and the other client's requests time out.)
+ * every slot and the other client's requests time out.) And with every slot
+ * of the server held, a request without a valid token is still answered at
+ * once: it is refused before it would take a slot.
  */
 describe('fairness between clients, while the trickling uploads hold their slots', () => {
   let srv: TestServer;
@@ -251,6 +253,28 @@ describe('fairness between clients, while the trickling uploads hold their slots
         `other client during the attack: ${latencies.length} requests, p50 ${Math.round(percentile(latencies, 50))} ms, ` +
           `p95 ${Math.round(p95)} ms, max ${Math.round(Math.max(...latencies))} ms`,
       );
+    } finally {
+      for (const a of attacks) a.destroy();
+    }
+  });
+
+  it('with every slot of the server held by authenticated uploads, a request without a valid token is still refused at once', { timeout: 60_000 }, async () => {
+    // Four clients of 16 trickling uploads each hold all 64 slots (max_concurrent_requests) for 20 s.
+    const attacks: ReturnType<typeof trickleUpload>[] = [];
+    for (let c = 0; c < 4; c++) {
+      const token = await srv.addClient(`holder-${c}`);
+      for (let i = 0; i < 16; i++) attacks.push(trickleUpload(token, 1000, srv.url));
+    }
+    let answered = 0;
+    for (const a of attacks) void a.done.then(() => answered++);
+    try {
+      for (let i = 0; i < 50 && srv.server.peaks().requests < 64; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(srv.server.peaks().requests, 64, 'every slot of the server is taken');
+      for (const token of [undefined, 'not-a-token']) {
+        const r = await rawRequest(srv.url, { path: '/v1/objects/chunk', token, timeoutMs: 3000 });
+        assert.equal(r.status, 401, 'answered without waiting for a slot');
+      }
+      assert.equal(answered, 0, 'the slots were still held');
     } finally {
       for (const a of attacks) a.destroy();
     }
