@@ -137,6 +137,19 @@ describe('PackedStore index segments (local blobs)', () => {
     await again.close();
   }));
 
+  it('refuses a backend without its marker (NO_REPOSITORY) and one of another layout (UNSUPPORTED_VERSION), a local directory store included', withDir(async (dir) => {
+    const b = await LocalBlobBackend.create(dir);
+    await assert.rejects(PackedStore.open(b), { code: 'NO_REPOSITORY' });
+    await b.put('obnam-store', Buffer.from('obnam blob store 3\n'));
+    await assert.rejects(PackedStore.open(b), { code: 'UNSUPPORTED_VERSION' });
+    await b.delete('obnam-store');
+    await b.put('obnam-store', Buffer.from('obnam local store 2\n'));
+    await assert.rejects(PackedStore.open(b), { code: 'UNSUPPORTED_VERSION' });
+    await b.delete('obnam-store');
+    await b.put('obnam-store', Buffer.from('obnam blob store 2\n'));
+    await (await PackedStore.open(b)).close();
+  }));
+
   it('a tombstone written by one process hides the object from another', withDir(async (dir) => {
     const a = await PackedStore.create(await LocalBlobBackend.create(dir));
     const id = newId();
