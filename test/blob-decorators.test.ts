@@ -73,6 +73,21 @@ describe('blob decorators', () => {
     }
   });
 
+  it('withRetry backs off: each wait about twice the one before (with jitter), up to maxDelayMs', async () => {
+    const { b, cleanup } = await flaky(6, () => new ObnamError('NETWORK', 'HTTP 503'));
+    try {
+      const waits: number[] = [];
+      const r = withRetry(b, { retries: 6, baseDelayMs: 100, maxDelayMs: 1000, sleep: async (ms) => void waits.push(ms) });
+      assert.equal(await r.put('x', Buffer.from('1')), true);
+      // Attempt i waits min(1000, 100 * 2^i), times a jitter in [0.5, 1].
+      const caps = [100, 200, 400, 800, 1000, 1000];
+      assert.equal(waits.length, caps.length);
+      for (const [i, w] of waits.entries()) assert.ok(w >= caps[i]! / 2 && w <= caps[i]!, `wait ${i}: ${w} ms, expected ${caps[i]! / 2}..${caps[i]}`);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('withRetry gives up after its retries, and never retries other errors', async () => {
     const a = await flaky(10, () => new ObnamError('NETWORK', 'down'));
     const c = await flaky(1, () => new ObnamError('PERMISSION', 'denied'));

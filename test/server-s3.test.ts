@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ObnamError } from '../lib/errors.js';
@@ -70,6 +71,49 @@ describe('obnam-server on S3 storage', () => {
     assert.equal(noBucket.code, 1);
     assert.equal(noBucket.stderr.trim().split('\n').length, 1, noBucket.stderr);
     assert.match(noBucket.stderr, /cannot use s3:\/\/no-such-bucket.*NoSuchBucket/);
+    const localWithS3 = await obnamServer(['init', path.join(tmp.path, 'w'), '--storage', 'local', '--s3-region', 'eu-central-1']);
+    assert.equal(localWithS3.code, 1);
+    assert.match(localWithS3.stderr, /--s3-endpoint and --s3-region go with --storage s3:\/\/BUCKET\/PREFIX/);
+    // --storage local is the default, spelled out.
+    await obnamServerOk(['init', path.join(tmp.path, 'v'), '--storage', 'local']);
+    assert.match(await fs.readFile(path.join(tmp.path, 'v', 'obnam-server.yaml'), 'utf8'), /^storage: local$/m);
+  });
+
+  it('credentials from the config file (storage.access_key_id, storage.secret_access_key) serve without AWS_* in the environment; with neither, one clear line', async () => {
+    const noAws = { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined };
+    const cfgDir = path.join(tmp.path, 'server-config-credentials');
+    const init = await obnamServerOk(['init', cfgDir, '--storage', `s3://${s3.bucket}/by-config`, '--s3-endpoint', s3.endpoint, '--s3-region', 'eu-central-1'], {
+      env: noAws,
+    });
+    assert.match(init.stderr, /AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: the bucket was not checked/);
+    const refused = await obnamServer(['client', 'add', 'c', '--dir', cfgDir], { env: noAws });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /S3 storage needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or storage.access_key_id and storage.secret_access_key/);
+    // The storage block ends the config init wrote: the credentials go below it.
+    const config = path.join(cfgDir, 'obnam-server.yaml');
+    const text = await fs.readFile(config, 'utf8');
+    assert.match(text, /storage:\n  type: s3\n[\s\S]*  region: "eu-central-1"\n[\s\S]*# credentials: [^\n]*\n$/);
+    await fs.writeFile(config, `${text}  access_key_id: ${JSON.stringify(S3_KEY)}\n  secret_access_key: ${JSON.stringify(S3_KEY)}\n`);
+    const token = (await obnamServerOk(['client', 'add', 'c', '--dir', cfgDir], { env: noAws })).stdout.trim();
+    const server = await spawnServer(cfgDir, '127.0.0.1:0', [], noAws);
+    try {
+      const fp = /fingerprint: ([0-9A-F:]{95})/.exec(init.stdout)![1]!;
+      const store = await HttpStore.open({ url: server.url, token, fingerprint: fp });
+      try {
+        const id = newId();
+        await store.put('chunk', id, Buffer.from('via config credentials'));
+        assert.equal(Buffer.from(await store.get('chunk', id)).toString(), 'via config credentials');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    // It is in the bucket, under the prefix init was given.
+    let blobs = 0;
+    for await (const x of s3.backend('by-config').list('data/')) if (x.name.includes('/packs/')) blobs++;
+    assert.ok(blobs > 0, 'a pack under by-config/data/');
   });
 
   it('backup through one server; list, restore and fsck through the other; scrub finds damage in the bucket', async () => {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { LocalStore } from '../lib/store/local.js';
+import { PackWriter } from '../lib/store/pack-writer.js';
 import { storeConformance } from './helpers/store-conformance.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -272,4 +273,21 @@ describe('LocalStore layout 2: index segments', () => {
       await fs.writeFile(`${dir}/obnam-store`, 'obnam local store 3\n');
       await assert.rejects(LocalStore.open(dir), { code: 'UNSUPPORTED_VERSION' });
     }));
+});
+
+describe('LocalStore journals beside pack rotation', () => {
+  // A flush syncs the journal it began with; when puts fill that pack meanwhile, the pack is finished
+  // (and its file closed) while the flush's sync is still looping (obnam-server answered 500 under load).
+  it('a journal sync that comes after its pack was finished succeeds (the finish made it durable)', async () => {
+    const tmp = await tempDir();
+    try {
+      const w = new PackWriter(tmp.path);
+      w.add('chunk', newId(), randomBytes(1000), randomBytes(32));
+      await w.finish();
+      await w.sync();
+      assert.equal(w.durableCount, 1);
+    } finally {
+      await tmp.remove();
+    }
+  });
 });

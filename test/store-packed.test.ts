@@ -22,6 +22,25 @@ async function names(b: BlobBackend, prefix: string): Promise<string[]> {
   return out.sort();
 }
 
+/** A backend that records which packs are read (get of a name under packs/). */
+function counting(inner: BlobBackend): { backend: BlobBackend; packReads: string[] } {
+  const packReads: string[] = [];
+  const backend: BlobBackend = {
+    location: inner.location,
+    atomicCreate: inner.atomicCreate,
+    put: (n, d, o) => inner.put(n, d, o),
+    get: (n, r, o) => {
+      if (n.startsWith('packs/')) packReads.push(n);
+      return inner.get(n, r, o);
+    },
+    stat: (n, o) => inner.stat(n, o),
+    list: (p, o) => inner.list(p, o),
+    delete: (n, o) => inner.delete(n, o),
+    close: () => inner.close(),
+  };
+  return { backend, packReads };
+}
+
 storeConformance('PackedStore on LocalBlobBackend', async () => {
   const dir = await tempDir();
   const store = await PackedStore.create(await LocalBlobBackend.create(dir.path), { packSize: 64 * 1024 });
@@ -52,11 +71,21 @@ describe('PackedStore on S3', () => {
     }
     await s.close();
     const b = s3.backend(prefix);
-    assert.equal((await names(b, 'index/')).length, 1, 'close wrote one segment');
-    const again = await PackedStore.open(b);
+    const segments = await names(b, 'index/');
+    assert.equal(segments.length, 1, 'close wrote one segment');
+    const opening = counting(b);
+    const again = await PackedStore.open(opening.backend);
+    assert.deepEqual(opening.packReads, [], 'opening read no pack (no footer)');
     assert.deepEqual(again.indexStats().packs, 60);
     for (const id of ids) assert.equal((await again.get('chunk', id)).length, 1000);
     await again.close();
+    // The control: without the segment, opening reads every pack's footer.
+    await b.delete(segments[0]!);
+    const footers = counting(s3.backend(prefix));
+    const slow = await PackedStore.open(footers.backend, { packSize: 4096 });
+    assert.equal(new Set(footers.packReads).size, 60, 'without a segment every pack is read');
+    assert.equal(slow.indexStats().packs, 60);
+    await slow.close();
   });
 });
 
@@ -106,6 +135,19 @@ describe('PackedStore index segments (local blobs)', () => {
     assert.equal(problems.length, 1);
     assert.match(problems[0]!.message, /damaged index segment/);
     await again.close();
+  }));
+
+  it('refuses a backend without its marker (NO_REPOSITORY) and one of another layout (UNSUPPORTED_VERSION), a local directory store included', withDir(async (dir) => {
+    const b = await LocalBlobBackend.create(dir);
+    await assert.rejects(PackedStore.open(b), { code: 'NO_REPOSITORY' });
+    await b.put('obnam-store', Buffer.from('obnam blob store 3\n'));
+    await assert.rejects(PackedStore.open(b), { code: 'UNSUPPORTED_VERSION' });
+    await b.delete('obnam-store');
+    await b.put('obnam-store', Buffer.from('obnam local store 2\n'));
+    await assert.rejects(PackedStore.open(b), { code: 'UNSUPPORTED_VERSION' });
+    await b.delete('obnam-store');
+    await b.put('obnam-store', Buffer.from('obnam blob store 2\n'));
+    await (await PackedStore.open(b)).close();
   }));
 
   it('a tombstone written by one process hides the object from another', withDir(async (dir) => {

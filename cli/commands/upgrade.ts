@@ -12,8 +12,9 @@ import * as os from 'node:os';
 import { loadIdentity } from '../../lib/crypto/identity.js';
 import { ObnamError } from '../../lib/errors.js';
 import { isMemberName } from '../../lib/format/member.js';
+import { prune } from '../../lib/gc/prune.js';
 import { upgradeRepository } from '../../lib/repo/upgrade.js';
-import { openSharedSession, upgradeToShared, UpgradeV3Result } from '../../lib/repo/upgrade-v3.js';
+import { openSharedSession, SharedCollector, upgradeToShared, UpgradeV3Result } from '../../lib/repo/upgrade-v3.js';
 import { openStore } from '../../lib/store/open.js';
 import { Context, describeLocation, GlobalArgs, makeContext, readPassphrase } from '../context.js';
 import { EXIT_OK } from '../exit.js';
@@ -64,6 +65,10 @@ function defaultMemberName(): string | undefined {
   }
 }
 
+/** Step 4 of the upgrade: every old object goes, so whatever pack holds any of them is repacked (a server repacks on request, or later by itself). */
+const collectAll: SharedCollector = async (repo, opts) =>
+  (await prune(repo, { exclusive: true, signal: opts?.signal, repack: repo.repacker(), maxUnusedPercent: 0 })).deleted;
+
 async function upgradeShared(ctx: Context, args: UpgradeArgs): Promise<number> {
   const name = args.name ?? defaultMemberName();
   if (!name) throw new ObnamError('USAGE', 'your user name is not a valid member name: give one with --name NAME');
@@ -87,7 +92,7 @@ async function upgradeShared(ctx: Context, args: UpgradeArgs): Promise<number> {
       identity,
       name,
       dryRun: args['dry-run'],
-      openShared: openSharedSession,
+      openShared: (store, id) => openSharedSession(store, id, collectAll),
       onPhase: (m) => process.stderr.write(`obnam: ${m}\n`),
     });
   } finally {

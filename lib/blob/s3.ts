@@ -70,7 +70,7 @@ export class S3BlobBackend implements BlobBackend {
         region: loc.region ?? 'us-east-1',
         forcePathStyle: true,
         credentials: { accessKeyId: loc.accessKeyId, secretAccessKey: loc.secretAccessKey },
-        // Retries are the job of the retry decorator (lib/blob/retry.ts), where one is wanted.
+        // Retries are the job of the retry decorator (lib/blob/decorators.ts, withRetry), where one is wanted.
         maxAttempts: 1,
       });
   }

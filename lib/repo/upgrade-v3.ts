@@ -40,7 +40,6 @@ import { MemberKeySealing } from './sealing-v3.js';
 import { CONFIG_ID } from '../format/ids.js';
 import type { Snapshot } from '../format/snapshot.js';
 import type { ChunkRef, ObjectAddress, TreeEntry } from '../format/tree.js';
-import { prune } from '../gc/prune.js';
 import type { ObjectStore, StoreOptions } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import { Repository } from './repository.js';
@@ -502,12 +501,15 @@ async function replaceConfigDryRun(store: ObjectStore, identity: Identity, opts?
   throw new ObnamError('INTERNAL', 'upgrade dry run: unexpected config state');
 }
 
+/** The exclusive collection of step 4 on the shared repository (the caller's: the collector is an engine, lib/gc). */
+export type SharedCollector = (repo: Repository, opts?: StoreOptions) => Promise<{ trees: number; chunks: number; bytes: number }>;
+
 /**
  * Opens `store` as a shared repository for the upgrade: the version 3 data
- * path of lib/repo/repository.ts behind the narrow SharedSession. The store
- * stays the caller's to close.
+ * path of lib/repo/repository.ts behind the narrow SharedSession, collecting
+ * with `collector`. The store stays the caller's to close.
  */
-export async function openSharedSession(store: ObjectStore, identity: Identity): Promise<SharedSession> {
+export async function openSharedSession(store: ObjectStore, identity: Identity, collector: SharedCollector): Promise<SharedSession> {
   const repo = await Repository.openShared(store, identity);
   return {
     chunker: () => repo.chunker(),
@@ -529,10 +531,6 @@ export async function openSharedSession(store: ObjectStore, identity: Identity):
       return out;
     },
     flush: () => repo.flush(),
-    collect: async (opts) => {
-      // Every old object goes: repack whatever holds any of them (a server repacks on request, or later by itself).
-      const r = await prune(repo, { exclusive: true, signal: opts?.signal, repack: repo.repacker(), maxUnusedPercent: 0 });
-      return r.deleted;
-    },
+    collect: (opts) => collector(repo, opts),
   };
 }

@@ -95,7 +95,9 @@ export class PackWriter {
         const covers = this.entries.length;
         this.syncing = (async () => {
           await this.writing;
-          await (await this.open()).sync();
+          // A pack being finished (its file about to close) is made durable by finish(): wait for that.
+          if (this.finishing) await this.finishing;
+          else await (await this.open()).sync();
           this.synced = Math.max(this.synced, covers);
         })().finally(() => (this.syncing = undefined));
       }
@@ -129,8 +131,15 @@ export class PackWriter {
     return this.byKey.get(`${kind}/${id}`)?.digest;
   }
 
-  /** Appends the index and footer, fsyncs and closes the file. */
-  async finish(): Promise<void> {
+  private finishing?: Promise<void>;
+
+  /** Appends the index and footer, fsyncs and closes the file (once: later calls wait for the first). */
+  finish(): Promise<void> {
+    this.finishing ??= this.finishFile();
+    return this.finishing;
+  }
+
+  private async finishFile(): Promise<void> {
     await this.writing;
     const fh = await this.open();
     try {

@@ -96,7 +96,7 @@ export interface ServerProcess {
 }
 
 /** Starts `obnam-server serve --dir DIR --listen LISTEN` and waits until it listens. */
-export async function spawnServer(dir: string, listen = '127.0.0.1:0', extra: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function spawnServer(dir: string, listen = '127.0.0.1:0', extra: string[] = [], env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, [OBNAM_SERVER, 'serve', '--dir', dir, '--listen', listen, ...extra], {
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
