@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfigText } from '../server/config.js';
-import { makeCopyright } from './copyright.js';
+import { dep5Problems, makeCopyright } from './copyright.js';
 import { collectHelp, HelpRunner, ManSection, renderManPage } from './manpage.js';
 import { run } from './run.js';
 import { APP_DIR, findFiles, launcherScript, stageApp } from './stage.js';
@@ -164,7 +164,10 @@ export function buildDeb(outDir: string): { deb: string; seconds: number } {
     }
     write(path.join(doc, 'changelog'), changelog);
     gzip(path.join(doc, 'changelog'));
-    write(path.join(doc, 'copyright'), makeCopyright({ appDir: app, appRel: APP_DIR.slice(1), packages }));
+    const copyright = makeCopyright({ appDir: app, appRel: APP_DIR.slice(1), packages });
+    const dep5 = dep5Problems(copyright);
+    if (dep5.length) throw new Error(`/usr/share/doc/obnam/copyright is not in the machine-readable format:\n${dep5.join('\n')}`);
+    write(path.join(doc, 'copyright'), copyright);
     write(path.join(tree, 'usr/share/lintian/overrides/obnam'), fs.readFileSync(path.join(PKG, 'deb', 'lintian-overrides')));
 
     // Control files.
