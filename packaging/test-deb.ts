@@ -150,10 +150,11 @@ function runUnit(u: { argv: string[]; env: Record<string, string> }, env: Record
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Bytes in the files below dir (files may be renamed away while it counts). */
+/** Bytes in the files below dir (files may be renamed away while it counts: 0 if the walk fails). */
 function dirBytes(dir: string): number {
   let n = 0;
-  for (const d of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+  const entries = safe(() => fs.readdirSync(dir, { withFileTypes: true, recursive: true })) || [];
+  for (const d of entries) {
     if (!d.isFile()) continue;
     try {
       n += fs.statSync(path.join(d.parentPath, d.name)).size;
