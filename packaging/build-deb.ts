@@ -14,9 +14,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXIT_STATUSES } from '../cli/exit.js';
 import { defaultConfigText } from '../server/config.js';
-import { makeCopyright } from './copyright.js';
-import { collectHelp, HelpRunner, ManSection, renderManPage } from './manpage.js';
+import { dep5Problems, makeCopyright } from './copyright.js';
+import { collectHelp, HelpRunner, ManSection, renderManPage, roffEscape } from './manpage.js';
 import { run } from './run.js';
 import { APP_DIR, findFiles, launcherScript, stageApp } from './stage.js';
 
@@ -50,11 +51,8 @@ function gzip(file: string): void {
   run('gzip', ['-9n', file]);
 }
 
-const OBNAM_EXTRA: ManSection[] = [
-  {
-    title: 'EXIT STATUS',
-    body: '.TP\n0\nsuccess\n.TP\n1\nan error (one line on stderr); fsck also exits 1 when it finds damage\n.TP\n3\nthe backup finished, but some files could not be read (each is named on stderr)\n.TP\n130\ninterrupted by SIGINT or SIGTERM (an interrupted backup writes no snapshot)',
-  },
+export const OBNAM_EXTRA: ManSection[] = [
+  { title: 'EXIT STATUS', body: EXIT_STATUSES.map((e) => `.TP\n${e.code}\n${roffEscape(e.meaning)}`).join('\n') },
   {
     title: 'FILES',
     body:
@@ -66,7 +64,7 @@ const OBNAM_EXTRA: ManSection[] = [
   { title: 'SEE ALSO', body: '\\fBobnam\\-server\\fR(8), \\fI/usr/share/doc/obnam/README.md\\fR, \\fI/usr/share/doc/obnam/format\\-spec/\\fR' },
 ];
 
-const SERVER_EXTRA: ManSection[] = [
+export const SERVER_EXTRA: ManSection[] = [
   { title: 'EXIT STATUS', body: '.TP\n0\nsuccess (serve: stopped by SIGTERM or SIGINT)\n.TP\n1\nan error (one line on stderr); scrub also exits 1 when an object is damaged, repack when a namespace could not be repacked' },
   {
     title: 'FILES',
@@ -164,7 +162,10 @@ export function buildDeb(outDir: string): { deb: string; seconds: number } {
     }
     write(path.join(doc, 'changelog'), changelog);
     gzip(path.join(doc, 'changelog'));
-    write(path.join(doc, 'copyright'), makeCopyright({ appDir: app, appRel: APP_DIR.slice(1), packages }));
+    const copyright = makeCopyright({ appDir: app, appRel: APP_DIR.slice(1), packages });
+    const dep5 = dep5Problems(copyright);
+    if (dep5.length) throw new Error(`/usr/share/doc/obnam/copyright is not in the machine-readable format:\n${dep5.join('\n')}`);
+    write(path.join(doc, 'copyright'), copyright);
     write(path.join(tree, 'usr/share/lintian/overrides/obnam'), fs.readFileSync(path.join(PKG, 'deb', 'lintian-overrides')));
 
     // Control files.

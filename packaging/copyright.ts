@@ -189,3 +189,73 @@ export function makeCopyright(opts: { appDir: string; appRel: string; packages: 
   for (const n of [...used].sort()) paras.push(`License: ${n}\n${field(TEXTS[n]!)}`);
   return paras.join('\n\n') + '\n';
 }
+
+/** The paragraphs of a control-file-like text: field name (lower case) -> value (continuation lines kept). */
+function paragraphs(text: string): { fields: Map<string, string>; line: number }[] {
+  const out: { fields: Map<string, string>; line: number }[] = [];
+  let cur: { fields: Map<string, string>; line: number } | undefined;
+  let last = '';
+  text.split('\n').forEach((l, i) => {
+    if (l.trim() === '') {
+      cur = undefined;
+      return;
+    }
+    if (!cur) out.push((cur = { fields: new Map(), line: i + 1 }));
+    if (/^[ \t]/.test(l)) {
+      if (!last) throw new Error(`line ${i + 1}: a continuation line before any field`);
+      cur.fields.set(last, `${cur.fields.get(last)!}\n${l}`);
+      return;
+    }
+    const m = /^([!-9;-~][!-9;-~]*):(.*)$/.exec(l);
+    if (!m) throw new Error(`line ${i + 1}: not a field: ${l}`);
+    last = m[1]!.toLowerCase();
+    if (cur.fields.has(last)) throw new Error(`line ${i + 1}: ${m[1]} twice in one paragraph`);
+    cur.fields.set(last, m[2]!.trim());
+  });
+  return out;
+}
+
+/**
+ * What is wrong with a copyright file in Debian's machine-readable format
+ * (copyright-format 1.0): the header paragraph with its Format URI first;
+ * every Files paragraph with Files, Copyright and License; every license
+ * short name of a Files paragraph without its own text defined once by a
+ * standalone License paragraph, and no standalone paragraph unused; `Files: *`
+ * first. Empty when it is well formed.
+ */
+export function dep5Problems(text: string): string[] {
+  let paras: ReturnType<typeof paragraphs>;
+  try {
+    paras = paragraphs(text);
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  const problems: string[] = [];
+  const [header, ...rest] = paras;
+  if (header?.fields.get('format') !== 'https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/') problems.push('the first paragraph has no Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/');
+  const needed = new Map<string, number>();
+  const defined = new Map<string, number>();
+  const files = rest.filter((p) => p.fields.has('files'));
+  if (files.length === 0) problems.push('no Files paragraph');
+  else if (files[0]!.fields.get('files') !== '*') problems.push(`line ${files[0]!.line}: the first Files paragraph is not Files: *`);
+  for (const p of rest) {
+    const license = p.fields.get('license');
+    if (license === undefined || license.split('\n')[0]!.trim() === '') {
+      problems.push(`line ${p.line}: a paragraph without a License short name`);
+      continue;
+    }
+    const [short, ...body] = license.split('\n');
+    const hasText = body.some((l) => l.trim() !== '' && l.trim() !== '.');
+    if (p.fields.has('files')) {
+      if (!p.fields.get('copyright')) problems.push(`line ${p.line}: Files ${p.fields.get('files')} has no Copyright`);
+      if (!hasText) for (const n of short!.split(/\s+(?:or|and)\s+/i)) needed.set(n.trim(), p.line);
+    } else {
+      if (!hasText) problems.push(`line ${p.line}: standalone License ${short} has no text`);
+      if (defined.has(short!)) problems.push(`line ${p.line}: License ${short} defined twice`);
+      defined.set(short!, p.line);
+    }
+  }
+  for (const [n, line] of needed) if (!defined.has(n)) problems.push(`line ${line}: License ${n} has no text and no standalone License paragraph`);
+  for (const [n, line] of defined) if (!needed.has(n)) problems.push(`line ${line}: License ${n} is defined but no Files paragraph uses it`);
+  return problems;
+}

@@ -1,28 +1,36 @@
 /**
  * npm run test:deb [-- --deb FILE]: proves the Debian package on this machine
  * (as root; it installs and purges packages, so CI runs it after npm test):
- * build, contents (no dev toolchain), lintian (no errors), install with
- * apt-get, the installed obnam (version, backup, restore, fsck, man pages,
- * completion), the installed obnam-server run the way its unit runs it
- * (first-start initialisation, SIGTERM stop, restart with the data intact, a
- * package upgrade in between), systemd-analyze verify of every unit, remove
- * and purge (what stays is what the docs say), and the signed APT repository
- * (apt-get install from a file: source with signed-by=; a wrong key is
+ * build, contents (no dev toolchain: every bundled npm package a production
+ * dependency), lintian (no errors), install with apt-get, the installed obnam
+ * (version, backup, restore, fsck, mount, man pages, completion), the
+ * copyright file (DEP-5), obnam-backup.service's command as systemd runs it
+ * (exit 0, 1, and 3 for a partial backup), the installed obnam-server run the
+ * way its unit runs it (first-start initialisation, SIGTERM stop, a stop
+ * during a backup and a package upgrade, then every acknowledged snapshot),
+ * systemd-analyze verify of every unit, remove and purge (what stays is what
+ * the docs say), and the signed APT repository of npm run apt-repo (apt-get
+ * install from a file: source with signed-by=; --key; a wrong key is
  * refused). Cleans up after itself whatever fails, and ends with
  * "N passed, M failed" (exit 1 if any failed).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildAptRepo, sourcesLine, stopAgent, throwawayKey } from './apt-repo.js';
+import { KEYRING, sourcesLine, stopAgent, throwawayKey } from './apt-repo.js';
 import { buildDeb } from './build-deb.js';
+import { notProductionIn } from './contents.js';
+import { dep5Problems } from './copyright.js';
 import { run } from './run.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STATE = '/var/lib/obnam-server';
 const CONF_DIR = '/etc/obnam-server';
+/** obnam-backup.service's (system) configuration directory. */
+const BACKUP_CONF_DIR = '/etc/obnam';
 const SOURCES = '/etc/apt/sources.list.d/obnam-test-deb.list';
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const DEV_ONLY = /\/node_modules\/(typescript|@typescript|@types|s3rver|fast-check)\/|\/dist\/(test|bench|packaging)\/|\.ts$|\.map$/;
@@ -126,6 +134,56 @@ function stopServer(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** An installed unit's ExecStart= command and Environment= settings, as systemd runs them. */
+function unitCommand(unit: string): { argv: string[]; env: Record<string, string> } {
+  const text = fs.readFileSync(unit, 'utf8');
+  const argv = /^ExecStart=(.*)$/m.exec(text)![1]!.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  for (const m of text.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)) env[m[1]!] = m[2]!.trim();
+  return { argv, env };
+}
+
+/** Runs a unit's command with exactly this environment (as `uid`, else root): its exit code and stderr. */
+function runUnit(u: { argv: string[]; env: Record<string, string> }, env: Record<string, string>, uid?: number): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(u.argv[0]!, u.argv.slice(1), { env: { ...env, ...u.env }, encoding: 'utf8', ...(uid === undefined ? {} : { uid, gid: uid }) });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Bytes in the files below dir (files may be renamed away while it counts: 0 if the walk fails). */
+function dirBytes(dir: string): number {
+  let n = 0;
+  const entries = safe(() => fs.readdirSync(dir, { withFileTypes: true, recursive: true })) || [];
+  for (const d of entries) {
+    if (!d.isFile()) continue;
+    try {
+      n += fs.statSync(path.join(d.parentPath, d.name)).size;
+    } catch {
+      // renamed or removed meanwhile
+    }
+  }
+  return n;
+}
+
+/** Runs a program; resolves with its exit code and output. */
+function spawnAsync(cmd: string, args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The uid and gid of nobody: the user of the user-instance backup. */
+const NOBODY = 65534;
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const debArg = argv.indexOf('--deb');
@@ -136,11 +194,13 @@ async function main(): Promise<void> {
   let server: ChildProcess | undefined;
   const hadState = fs.existsSync(STATE);
   const hadUser = userExists();
+  const hadBackupConf = fs.existsSync(BACKUP_CONF_DIR);
   const gpgHomes: string[] = [];
   try {
     if (process.getuid?.() !== 0) throw new Error('npm run test:deb installs packages: run it as root');
     if (installed()) throw new Error('obnam is already installed here: this test would replace and purge it; remove it first');
     if (hadState) throw new Error(`${STATE} exists: this test would use it as the server state; move it away first`);
+    if (hadBackupConf) throw new Error(`${BACKUP_CONF_DIR} exists: this test writes the system backup's config there; move it away first`);
 
     if (!deb) {
       await step('npm run deb builds the package', () => {
@@ -173,6 +233,8 @@ async function main(): Promise<void> {
       }
       const dev = contents.split('\n').filter((l) => DEV_ONLY.test(l));
       check(dev.length === 0, `dev files in the package:\n${dev.slice(0, 10).join('\n')}`);
+      const notProd = notProductionIn(ROOT, contents);
+      check(notProd.length === 0, `npm packages that are not production dependencies in package-lock.json: ${notProd.join(' ')}`);
       const fields = run('dpkg-deb', ['-f', deb, 'Version', 'Depends']);
       check(fields.includes(`Version: ${VERSION}\n`), `package version is not ${VERSION}: ${fields}`);
       for (const d of ['libfuse2', 'fuse3', 'adduser']) check(fields.includes(d), `Depends lacks ${d}: ${fields}`);
@@ -264,6 +326,68 @@ async function main(): Promise<void> {
       check(complete('obnam-server', ['obnam-server', 'cl']).includes('client'), 'obnam-server cl<TAB>');
     });
 
+    await step('/usr/share/doc/obnam/copyright: machine-readable (DEP-5), python3-debian parses it strictly, every Files pattern matches installed files', () => {
+      const file = '/usr/share/doc/obnam/copyright';
+      const text = fs.readFileSync(file, 'utf8');
+      const problems = dep5Problems(text);
+      check(problems.length === 0, problems.join('\n'));
+      run('/usr/bin/python3', ['-c', `from debian import copyright; copyright.Copyright(open(${JSON.stringify(file)}), strict=True)`]);
+      for (const m of text.matchAll(/^Files: (.+)$/gm)) {
+        const pattern = m[1]!.trim();
+        if (pattern === '*') continue;
+        const prefix = `/${pattern.replace(/\/?\*$/, '')}`;
+        check(files.some((f) => f === prefix || f.startsWith(`${prefix}/`)), `Files: ${pattern} matches nothing installed`);
+      }
+    });
+
+    await step('obnam-backup.service as systemd runs it (root, no HOME): backs up what /etc/obnam/config.yaml names, exit 0; an error exits 1; the user instance (as nobody) exits 3 on a partial backup and names the file', () => {
+      const sys = unitCommand('/usr/lib/systemd/system/obnam-backup.service');
+      check(sys.env.OBNAM_CONFIG === `${BACKUP_CONF_DIR}/config.yaml`, `the system unit reads ${sys.env.OBNAM_CONFIG}`);
+      const pass = path.join(work, 'unit-passphrase');
+      fs.writeFileSync(pass, 'unit passphrase\n', { mode: 0o600 });
+      const config = (repo: string, paths: string, passphrase: string) => `repo: ${repo}\npaths: [${paths}]\npassphrase_file: ${passphrase}\n`;
+      fs.mkdirSync(BACKUP_CONF_DIR, { mode: 0o755 });
+      fs.writeFileSync(sys.env.OBNAM_CONFIG, config(path.join(work, 'unit-repo'), data, pass), { mode: 0o600 });
+      const root = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }; // a system service's environment
+      // Without HOME, obnam keeps its cache in root's home from the password file: what the test adds there goes again.
+      const rootCache = path.join(os.userInfo().homedir, '.cache', 'obnam');
+      const cached = new Set(safe(() => fs.readdirSync(rootCache)) || []);
+      try {
+        run('/usr/bin/obnam', ['init'], { env: { ...root, ...sys.env } });
+        const ok = runUnit(sys, root);
+        check(ok.code === 0, `the system backup exited ${ok.code}: ${ok.stderr}`);
+        run('/usr/bin/obnam', ['restore', 'latest', path.join(work, 'unit-restored')], { env: { ...root, ...sys.env } });
+        sameTree(data, path.join(work, 'unit-restored', data));
+        fs.writeFileSync(sys.env.OBNAM_CONFIG, config(path.join(work, 'no-such-repo'), data, pass), { mode: 0o600 });
+        const bad = runUnit(sys, root);
+        check(bad.code === 1 && bad.stderr.trim() !== '', `a backup to a missing repository exited ${bad.code} (${bad.stderr.trim()}), not 1 with a message`);
+      } finally {
+        for (const e of safe(() => fs.readdirSync(rootCache)) || []) if (!cached.has(e)) fs.rmSync(path.join(rootCache, e), { recursive: true, force: true });
+        if (cached.size === 0) safe(() => fs.rmdirSync(rootCache));
+      }
+
+      const user = unitCommand('/usr/lib/systemd/user/obnam-backup.service');
+      const home = path.join(work, 'home-nobody');
+      const mine = path.join(work, 'nobody-data');
+      fs.mkdirSync(path.join(home, '.config', 'obnam'), { recursive: true });
+      fs.mkdirSync(mine);
+      fs.writeFileSync(path.join(mine, 'readable.txt'), 'mine\n');
+      fs.writeFileSync(path.join(mine, 'secret.txt'), 'not mine\n', { mode: 0o600 }); // root's: nobody cannot read it
+      fs.writeFileSync(path.join(home, 'passphrase'), 'user passphrase\n', { mode: 0o600 });
+      fs.writeFileSync(path.join(home, '.config', 'obnam', 'config.yaml'), config(path.join(home, 'repo'), mine, path.join(home, 'passphrase')));
+      run('chown', ['-R', `${NOBODY}:${NOBODY}`, home]);
+      run('chown', [`${NOBODY}:${NOBODY}`, mine, path.join(mine, 'readable.txt')]);
+      // What systemd --user gives its services.
+      const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: 'nobody', LOGNAME: 'nobody' };
+      const init = runUnit({ argv: ['/usr/bin/obnam', 'init'], env: {} }, env, NOBODY);
+      check(init.code === 0, `obnam init as nobody exited ${init.code}: ${init.stderr}`);
+      const partial = runUnit(user, env, NOBODY);
+      check(partial.code === 3, `a partial backup exited ${partial.code}, not 3: ${partial.stderr}`);
+      check(/warning: .*secret\.txt/.test(partial.stderr), `the unreadable file is not named: ${partial.stderr}`);
+      const listed = runUnit({ argv: ['/usr/bin/obnam', '--json', 'list'], env: {} }, env, NOBODY);
+      check(listed.code === 0 && (JSON.parse(listed.stdout) as unknown[]).length === 1, `obnam list as nobody: one snapshot expected: ${listed.stdout}${listed.stderr}`);
+    });
+
     await step('systemd-analyze verify accepts every unit', () => {
       const units = files.filter((f) => /^\/usr\/lib\/systemd\/(system|user)\/obnam-/.test(f) && fs.statSync(f).isFile());
       check(units.length === 5, `expected 5 units, found ${units.join(' ')}`);
@@ -317,7 +441,34 @@ async function main(): Promise<void> {
       check(/stopped/.test(s.log()), 'no clean stop in the log');
     });
 
-    await step('upgrade to a newer version: user, config and data stay; the restarted server has every acknowledged snapshot', async () => {
+    await step('upgrade to a newer version, the server stopped by SIGTERM during a backup (as prerm stops it): user, config and data stay; the restarted server has every acknowledged snapshot', async () => {
+      // Backups to the running server; the server is stopped the way prerm stops it while one is uploading.
+      const s0 = await startServer();
+      server = s0.child;
+      const c0 = { ...client, OBNAM_TOKEN: token, OBNAM_SERVER_FINGERPRINT: fingerprint };
+      const dirs = [0, 1, 2].map((i) => path.join(work, `upgrade-data-${i}`));
+      dirs.forEach((d, i) => {
+        fs.mkdirSync(d);
+        fs.writeFileSync(path.join(d, 'small.txt'), `backup ${i}\n`);
+        fs.writeFileSync(path.join(d, 'big.bin'), randomBytes(i === 2 ? 48 << 20 : 1 << 20));
+      });
+      const acked = new Map<string, string>(); // snapshot id -> the directory it holds
+      for (const d of dirs.slice(0, 2)) {
+        const out = JSON.parse(run('/usr/bin/obnam', ['--repo', s0.url, '--json', 'backup', d], { env: c0 })) as { snapshot: string };
+        acked.set(out.snapshot, d);
+      }
+      const before = dirBytes(STATE);
+      const inFlight = spawnAsync('/usr/bin/obnam', ['--repo', s0.url, '--json', 'backup', dirs[2]!], c0);
+      for (let i = 0; i < 1200 && dirBytes(STATE) < before + (4 << 20) && inFlight.child.exitCode === null; i++) await sleep(50);
+      const uploading = inFlight.child.exitCode === null;
+      const stopped = await stopServer(s0.child);
+      server = undefined;
+      check(stopped === 0, `obnam-server exited ${stopped} on SIGTERM: ${s0.log()}`);
+      const third = await inFlight.done;
+      if (third.code === 0) acked.set((JSON.parse(third.stdout) as { snapshot: string }).snapshot, dirs[2]!);
+      process.stdout.write(`    the server was stopped ${uploading ? 'while the third backup uploaded' : 'after the third backup'}; it exited ${third.code}\n`);
+      check(third.code === 0 || third.code === 1, `the interrupted backup exited ${third.code}: ${third.stderr}`);
+
       // The same package as a newer version (repacked uncompressed: quick), installed over it.
       const raw = path.join(work, 'upgrade');
       run('dpkg-deb', ['-R', deb, raw]);
@@ -334,8 +485,15 @@ async function main(): Promise<void> {
       server = s.child;
       check(s.fingerprint === fingerprint, 'the certificate changed');
       const c = { ...client, OBNAM_TOKEN: token, OBNAM_SERVER_FINGERPRINT: fingerprint };
-      const list = JSON.parse(run('/usr/bin/obnam', ['--repo', s.url, '--json', 'list'], { env: c })) as unknown[];
-      check(list.length === 1, `expected 1 snapshot, found ${list.length}`);
+      const list = JSON.parse(run('/usr/bin/obnam', ['--repo', s.url, '--json', 'list'], { env: c })) as { id: string; damaged?: boolean }[];
+      check(list.length >= 1 + acked.size && list.every((l) => !l.damaged), `expected ${1 + acked.size} readable snapshots or more, found ${JSON.stringify(list)}`);
+      for (const [id, d] of acked) {
+        check(list.some((l) => l.id === id), `acknowledged snapshot ${id} is gone`);
+        const target = path.join(work, `upgrade-restored-${id}`);
+        run('/usr/bin/obnam', ['--repo', s.url, 'restore', id, target], { env: c });
+        sameTree(d, path.join(target, d));
+        fs.rmSync(target, { recursive: true, force: true });
+      }
       run('/usr/bin/obnam', ['--repo', s.url, 'fsck'], { env: c });
       check((await stopServer(s.child)) === 0, 'unclean stop');
       server = undefined;
@@ -356,13 +514,21 @@ async function main(): Promise<void> {
       check(helperState.trim() === '', `systemd helper state left: ${helperState}`);
     });
 
-    await step('npm run apt-repo: a signed repository; apt-get install obnam from a file: source with signed-by=, then purge', () => {
+    /** apt-get with only the test's source entry. */
+    const only = ['-o', `Dir::Etc::SourceList=${SOURCES}`, '-o', 'Dir::Etc::SourceParts=-', '-o', 'APT::Get::List-Cleanup=0'];
+    /** `npm run apt-repo ARGS` in this checkout, as the README has it; the source line it prints. */
+    const npmAptRepo = (args: string[], env: NodeJS.ProcessEnv = process.env) => {
+      const out = run('npm', ['run', '--silent', 'apt-repo', args[0]!, '--', ...args.slice(1)], { cwd: ROOT, env });
+      run('chmod', ['-R', 'a+rX', args[0]!]);
+      return out.trim().split('\n').pop()!;
+    };
+
+    await step('npm run apt-repo DIR: a signed repository (throwaway key); apt-get install obnam from a file: source with signed-by=, then purge', () => {
       const repo = path.join(work, 'apt');
-      const r = buildAptRepo({ dir: repo, deb });
-      run('chmod', ['-R', 'a+rX', repo]);
-      check(r.line === sourcesLine(repo), 'source line');
-      fs.writeFileSync(SOURCES, `${r.line}\n`);
-      const only = ['-o', `Dir::Etc::SourceList=${SOURCES}`, '-o', 'Dir::Etc::SourceParts=-', '-o', 'APT::Get::List-Cleanup=0'];
+      const line = npmAptRepo([repo, '--deb', deb]);
+      check(line === sourcesLine(repo), `source line: ${line}`);
+      for (const f of ['dists/stable/InRelease', 'dists/stable/Release.gpg', KEYRING]) check(fs.existsSync(path.join(repo, f)), `${f} is missing`);
+      fs.writeFileSync(SOURCES, `${line}\n`);
       apt([...only, 'update']);
       const policy = run('apt-cache', ['policy', 'obnam']);
       check(policy.includes(`file:${repo} stable/main amd64`), `apt does not see the repository: ${policy}`);
@@ -372,16 +538,26 @@ async function main(): Promise<void> {
       check(!installed(), 'purge');
     });
 
-    await step('apt-get refuses the repository signed with another key', () => {
+    await step('npm run apt-repo DIR -- --key ID signs with that key of the caller\'s keyring (apt-get accepts it); apt-get refuses a repository signed with another key', () => {
       const other = throwawayKey();
       gpgHomes.push(other.home);
-      const keyring = path.join(work, 'other-keyring.gpg');
-      run('gpg', ['--homedir', other.home, '--batch', '--export', '--output', keyring, other.key]);
+      const own = path.join(work, 'apt-own-key');
+      let line: string;
+      try {
+        line = npmAptRepo([own, '--deb', deb, '--key', other.key], { ...process.env, GNUPGHOME: other.home });
+      } finally {
+        stopAgent(other.home);
+      }
+      check(line === sourcesLine(own), `source line: ${line}`);
+      const exported = run('gpg', ['--show-keys', '--with-colons', path.join(own, KEYRING)], { env: { ...process.env, GNUPGHOME: other.home } });
+      check(exported.includes(`fpr:::::::::${other.key}:`), `${KEYRING} is not the key given with --key`);
+      fs.writeFileSync(SOURCES, `${line}\n`);
+      apt([...only, 'update']);
+      check(run('apt-cache', ['policy', 'obnam']).includes(`file:${own} stable/main amd64`), 'apt does not see the repository signed with --key');
       stopAgent(other.home);
-      fs.chmodSync(keyring, 0o644);
-      const repo = path.join(work, 'apt');
-      fs.writeFileSync(SOURCES, `deb [signed-by=${keyring}] file:${repo} stable main\n`);
-      const only = ['-o', `Dir::Etc::SourceList=${SOURCES}`, '-o', 'Dir::Etc::SourceParts=-', '-o', 'APT::Get::List-Cleanup=0'];
+
+      // The first repository (its own throwaway key) with this key as signed-by=: refused.
+      fs.writeFileSync(SOURCES, `deb [signed-by=${path.join(own, KEYRING)}] file:${path.join(work, 'apt')} stable main\n`);
       let refused = false;
       try {
         apt([...only, 'update', '-o', 'APT::Update::Error-Mode=any']);
@@ -402,6 +578,7 @@ async function main(): Promise<void> {
       if (l.includes(work.replace(/\//g, '_').slice(1))) fs.rmSync(path.join('/var/lib/apt/lists', l), { force: true });
     }
     if (!hadState) fs.rmSync(STATE, { recursive: true, force: true });
+    if (!hadBackupConf) fs.rmSync(BACKUP_CONF_DIR, { recursive: true, force: true });
     if (!hadUser && userExists()) {
       safe(() => run('deluser', ['--system', '--quiet', 'obnam-server']));
       safe(() => run('delgroup', ['--system', '--quiet', '--only-if-empty', 'obnam-server']));

@@ -2,13 +2,16 @@
  * The man pages the Debian package ships are made from the programs' own
  * --help (packaging/manpage.ts): every command of the real obnam and
  * obnam-server, subcommands included, with its options, rendered by groff
- * without a warning; yargs' wrapped columns and nested tags parse back.
+ * without a warning; yargs' wrapped columns and nested tags parse back; the
+ * EXIT STATUS of obnam(1) names every exit status cli/exit.ts defines.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import * as exit from '../cli/exit.js';
+import { OBNAM_EXTRA } from '../packaging/build-deb.js';
 import { collectHelp, parseHelp, renderManPage } from '../packaging/manpage.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -45,6 +48,19 @@ describe('man pages from --help', () => {
       { name: '-r, --repo', description: 'repository: a directory or https://HOST:PORT (env OBNAM_REPO)', tags: ['string'] },
       { name: '--config', description: 'config file', tags: ['string', 'required'] },
     ]);
+  });
+
+  it('obnam(1) EXIT STATUS lists every exit status of cli/exit.ts, each with its meaning', () => {
+    const codes = Object.entries(exit).filter(([name, v]) => name.startsWith('EXIT_') && typeof v === 'number').map(([, v]) => v as number);
+    assert.ok(codes.length >= 4, `${codes.length} exit statuses`);
+    const body = OBNAM_EXTRA.find((s) => s.title === 'EXIT STATUS')!.body;
+    const listed = [...body.matchAll(/^\.TP\n(\d+)\n(.+)$/gm)].map((m) => ({ code: Number(m[1]), meaning: m[2]! }));
+    assert.deepEqual(listed.map((l) => l.code).sort((a, b) => a - b), [...new Set(codes)].sort((a, b) => a - b));
+    for (const l of listed) assert.ok(l.meaning.trim().length > 5, `exit ${l.code} has no meaning`);
+    const page = `.TH OBNAM 1\n.SH EXIT STATUS\n${body}\n`;
+    assert.equal(groff(page, ['-ww', '-z']).err, '', 'groff warnings');
+    const text = groff(page, ['-Tascii', '-P-cbou']).out.replace(/\s+/g, ' ');
+    for (const e of exit.EXIT_STATUSES) assert.ok(text.includes(e.meaning), `exit ${e.code}: ${e.meaning}`);
   });
 
   for (const [prog, section] of [
