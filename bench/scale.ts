@@ -50,7 +50,7 @@
  * run BENCH_PEERS= (obnam only) and BENCH_OBNAM=0 (restic only) one after
  * the other into the same BENCH_OUT. The script checks free space first.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -59,6 +59,7 @@ import { fileURLToPath } from 'node:url';
 import { BenchContext, Phase, run } from './measure.js';
 import { Epoch, layout, Layout, mutateTree, topFiles, totals, writeTree } from './scale-data.js';
 import { markdown, ScaleRow, STEPS, svgChart } from './scale-report.js';
+import { cleanUp, cleanups, exited, fusermountU, isMounted, pause, procUsage, say, waitExit } from './proc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OBNAM = path.join(ROOT, 'bin', 'obnam');
@@ -129,50 +130,6 @@ function freeBytes(dir: string): number {
   return s.bavail * s.bsize;
 }
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const say = (s: string) => process.stdout.write(s + '\n');
-
-async function isMounted(mountpoint: string): Promise<boolean> {
-  const text = await fs.promises.readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some((l) => l.split(' ')[4] === mountpoint);
-}
-
-async function fusermountU(mountpoint: string, lazy = false): Promise<void> {
-  if (!(await isMounted(mountpoint))) return;
-  await new Promise((r) => spawn('fusermount', ['-u', ...(lazy ? ['-z'] : []), mountpoint], { stdio: 'ignore' }).on('close', r).on('error', r));
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((r) => child.once('exit', () => r()));
-}
-
-async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  return Promise.race([exited(child).then(() => true), pause(ms).then(() => false)]);
-}
-
-/** Things to undo on the way out, also on SIGINT/SIGTERM: stop processes, unmount. */
-const cleanups = new Set<() => Promise<void>>();
-async function cleanUp(): Promise<void> {
-  for (const c of [...cleanups].reverse()) {
-    cleanups.delete(c);
-    await c().catch((e: unknown) => say(`cleanup: ${(e as Error).message}`));
-  }
-}
-
-/** Peak RSS (VmHWM, MiB) and CPU seconds of a live process. */
-function procUsage(pid: number): { peakRssMb?: number; cpuSeconds?: number } {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return { peakRssMb: hwm ? Number(hwm[1]) / 1024 : undefined, cpuSeconds: ticks / 100 };
-  } catch {
-    return {};
-  }
-}
 
 /** The data set as a directory: on disk (made or brought to the epoch) or served by synthfs. */
 interface Source {
