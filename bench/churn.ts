@@ -42,6 +42,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { modelBundles } from './churn-model.js';
 import { duBytes, has } from './measure.js';
 import { contentAt, hash, layout, mutateTree, mutationOf, writeTree } from './scale-data.js';
 
@@ -55,6 +56,8 @@ interface Subject {
   tool: 'obnam' | 'restic';
   setting: string;
   repo: string;
+  /** obnam: the repository's inline_max. */
+  inlineMax?: number;
   init(): void;
   /** Backs up `data`; returns the objects this backup added. */
   backup(data: string): number;
@@ -99,6 +102,7 @@ function obnamSubject(work: string, inlineMax: number): Subject {
     tool: 'obnam',
     setting: `inline_max ${inlineMax}`,
     repo,
+    inlineMax,
     init: () => void ob(['init', '--inline-max', String(inlineMax)]),
     backup(data) {
       // Exit 3: some file could not be read (warned); the snapshot is written.
@@ -249,6 +253,24 @@ export async function runChurnBench(work: string): Promise<ChurnResult> {
   }
   const siblingInlineBytes: Record<string, number> = {};
   for (const v of inlines) siblingInlineBytes[String(v)] = smallBytesIn(touched, v);
+  // The bundle proposal (format-spec 8.10), modelled on the repository with the largest inline_max.
+  const widest = subjects.filter((s) => s.inlineMax !== undefined).sort((a, b) => b.inlineMax! - a.inlineMax!)[0];
+  const targets = (process.env.BENCH_BUNDLE ?? '16384,65536').split(',').filter(Boolean).map(Number);
+  if (widest && targets.length) {
+    const base = rows.get(widest)!;
+    const m = await modelBundles(widest.repo, ENV.OBNAM_PASSPHRASE, targets);
+    for (const t of m.targets) {
+      rows.set({ ...widest }, {
+        tool: 'obnam (model)',
+        setting: `${widest.setting}, ${t.rule} bundles of ${t.target}`,
+        firstBytes: Number.NaN,
+        firstObjects: base.firstObjects + t.firstObjects,
+        churnBytes: base.churnBytes - m.newTreeBytes + t.metadataBytes + t.bundleBytes,
+        churnObjects: base.churnObjects + t.objects - m.newTreeObjects,
+        churnSeconds: Number.NaN,
+      });
+    }
+  }
   return { source: describe, files: files.length, bytes, mutation, touchedDirs: touched.size, siblingInlineBytes, rows: [...rows.values()] };
 }
 
@@ -256,6 +278,7 @@ export async function runChurnBench(work: string): Promise<ChurnResult> {
 export function churnTable(r: ChurnResult): string {
   const ref = r.rows.find((x) => x.tool === 'restic');
   const mib = (b: number) => (b / MiB).toFixed(2);
+  const num = (t: string) => (t === 'NaN' ? '-' : t);
   const lines = [
     `Data: ${r.source}, ${r.files} files, ${(r.bytes / 1e6).toFixed(0)} MB. Mutation: ${r.mutation.changed} files changed ` +
       `(${r.source.startsWith('a copy') ? 'one line appended' : 'new contents'})` +
@@ -265,10 +288,10 @@ export function churnTable(r: ChurnResult): string {
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const x of r.rows) {
-    const inline = x.tool === 'obnam' ? mib(r.siblingInlineBytes[x.setting.replace('inline_max ', '')] ?? 0) : '';
+    const inline = x.tool.startsWith('obnam') ? mib(r.siblingInlineBytes[x.setting.replace('inline_max ', '')] ?? 0) : '';
     const ratio = ref && x !== ref ? `${(x.churnBytes / ref.churnBytes).toFixed(2)}x` : '';
     lines.push(
-      `| ${x.tool} | ${x.setting} | ${mib(x.firstBytes)} | ${x.firstObjects} | ${mib(x.churnBytes)} | ${x.churnObjects} | ${ratio} | ${inline} | ${x.churnSeconds.toFixed(1)} |`,
+      `| ${x.tool} | ${x.setting} | ${num(mib(x.firstBytes))} | ${x.firstObjects} | ${mib(x.churnBytes)} | ${x.churnObjects} | ${ratio} | ${inline} | ${num(x.churnSeconds.toFixed(1))} |`,
     );
   }
   return lines.join('\n');
