@@ -1,6 +1,6 @@
 /**
- * A model of the "small-file bundles" proposal (format-spec 8.10, not a
- * format version): what the churn bench's incremental backup would have
+ * A model of the "small-file bundles" proposal (format-spec/proposal-bundles.md,
+ * not a format version): what the churn bench's incremental backup would have
  * stored if each directory's inlined files were kept in bundles, apart from
  * the tree's metadata. It reads the two snapshots of a real obnam repository
  * made by bench/churn.ts and re-encodes their trees with the real encoder
@@ -51,7 +51,8 @@ async function treesOf(repo: Repository, root: string): Promise<SnapshotTrees> {
 }
 
 const dataId = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const sealedSize = (plaintext: Uint8Array) => compressPayload(plaintext).length + ENVELOPE;
+/** Sealed size of an object: compressed at the repository's level (kept only if smaller, as the writer does) plus the envelope. */
+const sealedSize = (plaintext: Uint8Array, level: number) => compressPayload(plaintext, level).length + ENVELOPE;
 
 /** Whether the bundle rule cuts after this file. */
 function cutsAfter(e: TreeEntry, target: number): boolean {
@@ -79,7 +80,7 @@ function bundlesOf(entries: TreeEntry[], target: number): { id: string; bytes: B
 }
 
 /** The leaf as the proposal's metadata tree: `data` becomes a reference of the proposal's size. */
-function metadataSize(entries: TreeEntry[]): number {
+function metadataSize(entries: TreeEntry[], level: number): number {
   let refs = 0;
   const meta = entries.map((e) => {
     if (e.type !== 'file' || !e.data) return e;
@@ -87,7 +88,7 @@ function metadataSize(entries: TreeEntry[]): number {
     const { data, ...rest } = e;
     return { ...rest, chunks: [{ id: createHash('sha256').update(data).digest('hex'), length: data.length }] };
   });
-  return sealedSize(encodeTreeNode({ kind: 'leaf', entries: meta })) + refs * REF_EXTRA;
+  return sealedSize(encodeTreeNode({ kind: 'leaf', entries: meta }), level) + refs * REF_EXTRA;
 }
 
 /**
@@ -110,6 +111,7 @@ export interface BundleModel {
 export async function modelBundles(dir: string, passphrase: string, targets: number[], rules: BundleRule[] = ['regroup', 'carry']): Promise<BundleModel> {
   const repo = await Repository.open(await LocalStore.open(dir), passphrase);
   try {
+    const level = repo.config.compressionLevel;
     const snaps = await repo.listSnapshots();
     if (snaps.length < 2) throw new Error(`${dir}: needs two snapshots, has ${snaps.length}`);
     const before = await treesOf(repo, snaps[snaps.length - 2]!.tree);
@@ -124,7 +126,7 @@ export async function modelBundles(dir: string, passphrase: string, targets: num
     for (const id of added) {
       const entries = after.leaves.get(id);
       // An index node is unchanged by the proposal.
-      metadataBytes += entries ? metadataSize(entries) : await repo.storedSize('tree', id);
+      metadataBytes += entries ? metadataSize(entries, level) : await repo.storedSize('tree', id);
     }
     for (const rule of rules) {
       for (const target of targets) {
@@ -138,7 +140,7 @@ export async function modelBundles(dir: string, passphrase: string, targets: num
             for (const b of bundlesOf(after.leaves.get(id) ?? [], target)) {
               if (old.has(b.id) || fresh.has(b.id)) continue;
               fresh.add(b.id);
-              bundleBytes += sealedSize(b.bytes);
+              bundleBytes += sealedSize(b.bytes, level);
             }
           }
           bundles = fresh.size;
@@ -148,7 +150,7 @@ export async function modelBundles(dir: string, passphrase: string, targets: num
           let size = 0;
           const close = () => {
             if (size === 0) return;
-            bundleBytes += sealedSize(Buffer.concat(open));
+            bundleBytes += sealedSize(Buffer.concat(open), level);
             bundles++;
             open = [];
             size = 0;

@@ -29,6 +29,8 @@
  *   BENCH_FILES   synthetic only: number of files (default 20000)
  *   BENCH_INLINE  comma-separated inline_max values, one obnam repository each
  *                 (default 16384,4096,1024,0)
+ *   BENCH_LEVEL   obnam init --compression-level for every obnam repository
+ *                 (default: obnam's default, 1)
  *   BENCH_PEERS   comma-separated peers (default restic; empty for none; a
  *                 missing one is skipped with a message)
  *   BENCH_DIR     work directory (default a new one under /tmp); removed at the
@@ -66,6 +68,8 @@ interface Subject {
 export interface ChurnRow {
   tool: string;
   setting: string;
+  /** obnam: the repository's inline_max. */
+  inlineMax?: number;
   /** Repository size after the first backup, bytes. */
   firstBytes: number;
   firstObjects: number;
@@ -100,10 +104,10 @@ function obnamSubject(work: string, inlineMax: number): Subject {
   const ob = (args: string[], ok?: number[]) => runOk(process.execPath, [OBNAM, '--repo', repo, ...args], ok);
   return {
     tool: 'obnam',
-    setting: `inline_max ${inlineMax}`,
+    setting: `inline_max ${inlineMax}${process.env.BENCH_LEVEL ? `, zstd ${process.env.BENCH_LEVEL}` : ''}`,
     repo,
     inlineMax,
-    init: () => void ob(['init', '--inline-max', String(inlineMax)]),
+    init: () => void ob(['init', '--inline-max', String(inlineMax), ...(process.env.BENCH_LEVEL ? ['--compression-level', process.env.BENCH_LEVEL] : [])]),
     backup(data) {
       // Exit 3: some file could not be read (warned); the snapshot is written.
       const s = JSON.parse(ob(['--json', 'backup', data], [0, 3]).trim().split('\n').pop()!).summary;
@@ -221,7 +225,7 @@ export async function runChurnBench(work: string): Promise<ChurnResult> {
   for (const s of subjects) {
     s.init();
     const firstObjects = s.backup(data);
-    rows.set(s, { tool: s.tool, setting: s.setting, firstBytes: duBytes(s.repo), firstObjects, churnBytes: 0, churnObjects: 0, churnSeconds: 0 });
+    rows.set(s, { tool: s.tool, setting: s.setting, inlineMax: s.inlineMax, firstBytes: duBytes(s.repo), firstObjects, churnBytes: 0, churnObjects: 0, churnSeconds: 0 });
     process.stdout.write(`  ${s.tool} ${s.setting}: first backup stored ${(rows.get(s)!.firstBytes / MiB).toFixed(1)} MiB\n`);
   }
 
@@ -253,7 +257,7 @@ export async function runChurnBench(work: string): Promise<ChurnResult> {
   }
   const siblingInlineBytes: Record<string, number> = {};
   for (const v of inlines) siblingInlineBytes[String(v)] = smallBytesIn(touched, v);
-  // The bundle proposal (format-spec 8.10), modelled on the repository with the largest inline_max.
+  // The bundle proposal (format-spec/proposal-bundles.md), modelled on the repository with the largest inline_max.
   const widest = subjects.filter((s) => s.inlineMax !== undefined).sort((a, b) => b.inlineMax! - a.inlineMax!)[0];
   const targets = (process.env.BENCH_BUNDLE ?? '16384,65536').split(',').filter(Boolean).map(Number);
   if (widest && targets.length) {
@@ -263,6 +267,7 @@ export async function runChurnBench(work: string): Promise<ChurnResult> {
       rows.set({ ...widest }, {
         tool: 'obnam (model)',
         setting: `${widest.setting}, ${t.rule} bundles of ${t.target}`,
+        inlineMax: widest.inlineMax,
         firstBytes: Number.NaN,
         firstObjects: base.firstObjects + t.firstObjects,
         churnBytes: base.churnBytes - m.newTreeBytes + t.metadataBytes + t.bundleBytes,
@@ -277,7 +282,7 @@ export async function runChurnBench(work: string): Promise<ChurnResult> {
 /** The result as a markdown table, restic's row the reference for the ratio column. */
 export function churnTable(r: ChurnResult): string {
   const ref = r.rows.find((x) => x.tool === 'restic');
-  const mib = (b: number) => (b / MiB).toFixed(2);
+  const mib = (b: number) => (b / MiB).toFixed(3);
   const num = (t: string) => (t === 'NaN' ? '-' : t);
   const lines = [
     `Data: ${r.source}, ${r.files} files, ${(r.bytes / 1e6).toFixed(0)} MB. Mutation: ${r.mutation.changed} files changed ` +
@@ -288,8 +293,9 @@ export function churnTable(r: ChurnResult): string {
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const x of r.rows) {
-    const inline = x.tool.startsWith('obnam') ? mib(r.siblingInlineBytes[x.setting.replace('inline_max ', '')] ?? 0) : '';
-    const ratio = ref && x !== ref ? `${(x.churnBytes / ref.churnBytes).toFixed(2)}x` : '';
+    // What the model stores in bundles instead is in its stored column.
+    const inline = x.tool === 'obnam' ? mib(r.siblingInlineBytes[String(x.inlineMax)] ?? 0) : '';
+    const ratio = ref && x !== ref ? `${(x.churnBytes / ref.churnBytes).toFixed(3)}x` : '';
     lines.push(
       `| ${x.tool} | ${x.setting} | ${num(mib(x.firstBytes))} | ${x.firstObjects} | ${mib(x.churnBytes)} | ${x.churnObjects} | ${ratio} | ${inline} | ${num(x.churnSeconds.toFixed(1))} |`,
     );
