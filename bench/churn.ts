@@ -18,7 +18,7 @@
  * the config, format-spec 10.4). Tree paging is not a writer setting: its
  * split rule is part of the format (format-spec 2.2, 8.7), so it has no row.
  *
- * Run: npx tsc -p . && node dist/bench/churn.js [--json]
+ * Run: npm run bench:churn, or npx tsc -p . && node dist/bench/churn.js [--json]
  *
  * Settings (environment):
  *   BENCH_DATA    colon-separated directories copied into the data set

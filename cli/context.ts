@@ -168,7 +168,6 @@ function withInitHint(e: unknown, spec: StoreSpec): unknown {
   return new ObnamError('NO_REPOSITORY', `${e.message}; create one with: obnam --repo ${quoted} init`, { cause: e });
 }
 
-/** Creates a shared repository (version 3) whose first member, with --can-delete, is the identity of `ctx` named `name`. */
 /** What `obnam init` may choose for a new repository's config (undefined: the default). */
 export interface InitChoices {
   compressionLevel?: number;
@@ -179,6 +178,7 @@ function configFor(c: InitChoices): RepoConfig {
   return newConfig(undefined, c.compressionLevel, c.inlineMax);
 }
 
+/** Creates a shared repository (version 3) whose first member, with --can-delete, is the identity of `ctx` named `name`. */
 export async function initSharedRepository(ctx: Context, name: string, choices: InitChoices): Promise<Repository> {
   const identity = await unlockMemberIdentity(ctx);
   const store = await createStore(ctx.spec);

@@ -7,7 +7,7 @@
 import { encodePublicKey } from '../../lib/crypto/pubkey.js';
 import { DEFAULT_CHUNKER } from '../../lib/chunking/fastcdc.js';
 import { ObnamError } from '../../lib/errors.js';
-import { DEFAULT_INLINE_MAX, inlineMaxAllowed, INLINE_MAX_LIMIT } from '../../lib/format/config.js';
+import { DEFAULT_INLINE_MAX, inlineMaxAllowed, largestInlineMax } from '../../lib/format/config.js';
 import { checkMemberName, isMemberName } from '../../lib/format/member.js';
 import { hostInfo } from '../../lib/repo/repository.js';
 import { CliHooks, Context, describeLocation, initRepository, initSharedRepository, InitChoices, makeContext, GlobalArgs } from '../context.js';
@@ -47,10 +47,7 @@ export async function initCommand(args: InitArgs, hooks: CliHooks = {}): Promise
   }
   const inlineMax = args['inline-max'];
   if (inlineMax !== undefined && !inlineMaxAllowed(inlineMax, DEFAULT_CHUNKER)) {
-    throw new ObnamError(
-      'USAGE',
-      `--inline-max must be a whole number of bytes from 0 to ${Math.min(INLINE_MAX_LIMIT, DEFAULT_CHUNKER.min - 1)} (default ${DEFAULT_INLINE_MAX})`,
-    );
+    throw new ObnamError('USAGE', `--inline-max must be a whole number of bytes from 0 to ${largestInlineMax(DEFAULT_CHUNKER)} (default ${DEFAULT_INLINE_MAX})`);
   }
   const choices: InitChoices = { compressionLevel: level, inlineMax };
   if (args.name !== undefined && !args.shared) throw new ObnamError('USAGE', '--name is for a shared repository: obnam init --shared --name NAME');

@@ -45,7 +45,7 @@ export function newConfig(
   checkChunkerParams(chunker);
   checkGcGrace(gcGrace, 'gc_grace');
   if (!inlineMaxAllowed(inlineMax, chunker)) {
-    throw new ObnamError('USAGE', `inline_max must be a whole number of bytes from 0 to ${Math.min(INLINE_MAX_LIMIT, chunker.min - 1)}`);
+    throw new ObnamError('USAGE', `inline_max must be a whole number of bytes from 0 to ${largestInlineMax(chunker)}`);
   }
   return {
     inlineMax,
@@ -58,9 +58,14 @@ export function newConfig(
   };
 }
 
-/** Whether `inlineMax` is a value every reader accepts with these chunker parameters (format-spec 10.4). */
+/** The largest inline_max every reader accepts with these chunker parameters (format-spec 10.4). */
+export function largestInlineMax(chunker: ChunkerParams): number {
+  return Math.min(INLINE_MAX_LIMIT, chunker.min - 1);
+}
+
+/** Whether `inlineMax` is a value every reader accepts with these chunker parameters. */
 export function inlineMaxAllowed(inlineMax: number, chunker: ChunkerParams): boolean {
-  return Number.isSafeInteger(inlineMax) && inlineMax >= 0 && inlineMax <= INLINE_MAX_LIMIT && inlineMax < chunker.min;
+  return Number.isSafeInteger(inlineMax) && inlineMax >= 0 && inlineMax <= largestInlineMax(chunker);
 }
 
 export function checkGcGrace(g: number, what: string): void {
