@@ -14,6 +14,14 @@
  * (64 B-8 KiB). The issue's run (54,000 files: 1%, 100 deleted, 200 new)
  * had the same kind of change.
  *
+ * Objects: obnam's new chunks, trees and the snapshot (its --json summary);
+ * restic's new data and tree blobs and the snapshot (both pack objects into
+ * larger files on disk; the count is what each indexes and fetches).
+ * Rows "obnam (model)": the small-file bundle proposal (bench/churn-model.ts,
+ * format-spec/proposal-bundles.md) computed from the largest inline_max
+ * repository's real trees (BENCH_BUNDLE: comma-separated bundle targets,
+ * default 16384,65536; empty for none).
+ *
  * Writer settings: obnam's `inline_max` (obnam init --inline-max; recorded in
  * the config, format-spec 10.4). Tree paging is not a writer setting: its
  * split rule is part of the format (format-spec 2.2, 8.7), so it has no row.
