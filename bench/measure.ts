@@ -32,6 +32,20 @@ export interface Measurement {
   note?: string;
 }
 
+/** Whether a command is on PATH. */
+export function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** Apparent size in bytes (du -sb --apparent-size) of files and directories, summed. */
+export function duBytes(...paths: string[]): number {
+  const r = spawnSync('du', ['-sb', '--apparent-size', ...paths], { encoding: 'utf8' });
+  return r.stdout
+    .trim()
+    .split('\n')
+    .reduce((n, line) => n + (Number(line.split('\t')[0]) || 0), 0);
+}
+
 const GNU_TIME = '/usr/bin/time';
 const hasGnuTime = fs.existsSync(GNU_TIME) && spawnSync(GNU_TIME, ['-f', '%e', 'true']).status === 0;
 

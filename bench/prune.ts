@@ -19,13 +19,13 @@
  *   BENCH_PEERS        comma-separated peers (default restic; a missing one is skipped and said so)
  *   BENCH_DIR          work directory (standalone; default a new one under /tmp, removed at the end)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BenchContext, Measurement, Phase, run, table } from './measure.js';
+import { BenchContext, duBytes, has, Measurement, Phase, run, table } from './measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OBNAM = path.join(ROOT, 'bin', 'obnam');
@@ -41,15 +41,6 @@ export interface PruneBenchResult {
   sizes: Record<string, { before: number; after: number }>;
   /** A fresh obnam repository holding only the last tree. */
   freshObnamBytes: number;
-}
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
-function duBytes(dir: string): number {
-  const r = spawnSync('du', ['-sb', '--apparent-size', dir], { encoding: 'utf8' });
-  return Number(r.stdout.split('\t')[0]);
 }
 
 /** Runs a command that is not measured; fails with its stderr. */
@@ -172,7 +163,7 @@ export async function runPruneBench(ctx: BenchContext, treeMb: number): Promise<
       await quiet(ctx, process.execPath, ob(obRepo, ['backup', tree.dir]).args, [0, 3]);
       if (restic) await quiet(ctx, 'restic', rs(['backup', tree.dir]).args);
     }
-    const treeBytes = Number(spawnSync('du', ['-sb', '--apparent-size', tree.dir], { encoding: 'utf8' }).stdout.split('\t')[0]);
+    const treeBytes = duBytes(tree.dir);
     const sizes: PruneBenchResult['sizes'] = { obnam: { before: duBytes(obRepo), after: 0 } };
     if (restic) sizes.restic = { before: duBytes(rsRepo), after: 0 };
 

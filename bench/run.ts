@@ -15,27 +15,14 @@
  *   BENCH_PRUNE_MB size of the prune row's tree, MiB (default: the data set's size; 0 for none;
  *                  more settings in bench/prune.ts)
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BenchContext, Measurement, Phase, run, table } from './measure.js';
+import { BenchContext, duBytes, has, Measurement, Phase, run, table } from './measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OBNAM = path.join(ROOT, 'bin', 'obnam');
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
-function duBytes(dirs: string[]): number {
-  const r = spawnSync('du', ['-sb', '--apparent-size', ...dirs], { encoding: 'utf8' });
-  return r.stdout
-    .trim()
-    .split('\n')
-    .reduce((n, line) => n + Number(line.split('\t')[0]), 0);
-}
 
 async function makeBigFile(file: string, mib: number): Promise<void> {
   if (mib <= 0) return;
@@ -66,7 +53,7 @@ async function main(): Promise<void> {
   const big = path.join(work, 'big-file');
   if (!fs.existsSync(big) || fs.statSync(big).size !== bigMb * 2 ** 20) await makeBigFile(big, bigMb);
   const sources = bigMb > 0 ? [...data, big] : data;
-  const bytes = duBytes(sources);
+  const bytes = duBytes(...sources);
   const ctx: BenchContext = { work, sources, bytes, env: { OBNAM_PASSPHRASE: 'bench', RESTIC_PASSWORD: 'bench', OBNAM_NO_PROGRESS: '1' } };
   process.stdout.write(
     `obnam bench: ${(bytes / 1e6).toFixed(0)} MB in ${sources.join(' ')}\n` +

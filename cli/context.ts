@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import type { KdfCost } from '../lib/crypto/kdf.js';
 import { ObnamError } from '../lib/errors.js';
-import { newConfig } from '../lib/format/config.js';
+import { newConfig, RepoConfig } from '../lib/format/config.js';
 import { SHARED_VERSION } from '../lib/format/version.js';
 import { DamagedSnapshot, Repository } from '../lib/repo/repository.js';
 import { createStore, openStore } from '../lib/store/open.js';
@@ -168,23 +168,33 @@ function withInitHint(e: unknown, spec: StoreSpec): unknown {
   return new ObnamError('NO_REPOSITORY', `${e.message}; create one with: obnam --repo ${quoted} init`, { cause: e });
 }
 
+/** What `obnam init` may choose for a new repository's config (undefined: the default). */
+export interface InitChoices {
+  compressionLevel?: number;
+  inlineMax?: number;
+}
+
+function configFor(c: InitChoices): RepoConfig {
+  return newConfig(undefined, c.compressionLevel, c.inlineMax);
+}
+
 /** Creates a shared repository (version 3) whose first member, with --can-delete, is the identity of `ctx` named `name`. */
-export async function initSharedRepository(ctx: Context, name: string, compressionLevel: number | undefined): Promise<Repository> {
+export async function initSharedRepository(ctx: Context, name: string, choices: InitChoices): Promise<Repository> {
   const identity = await unlockMemberIdentity(ctx);
   const store = await createStore(ctx.spec);
   try {
-    return await Repository.initShared(store, identity, { name, config: newConfig(undefined, compressionLevel) });
+    return await Repository.initShared(store, identity, { name, config: configFor(choices) });
   } catch (e) {
     await store.close();
     throw e;
   }
 }
 
-export async function initRepository(ctx: Context, compressionLevel: number | undefined, hooks: CliHooks): Promise<Repository> {
+export async function initRepository(ctx: Context, choices: InitChoices, hooks: CliHooks): Promise<Repository> {
   const pass = await readPassphrase(ctx, true);
   const store = await createStore(ctx.spec);
   try {
-    return await Repository.init(store, ctx.spec, pass, newConfig(undefined, compressionLevel), { kdf: hooks.newKeyKdf });
+    return await Repository.init(store, ctx.spec, pass, configFor(choices), { kdf: hooks.newKeyKdf });
   } catch (e) {
     await store.close();
     throw e;

@@ -5,6 +5,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ObnamError } from '../lib/errors.js';
+import { DEFAULT_CHUNKER } from '../lib/chunking/fastcdc.js';
+import { DEFAULT_INLINE_MAX, largestInlineMax } from '../lib/format/config.js';
 import { exitQuietlyOnClosedOutput } from './closed-output.js';
 import type { CliHooks } from './context.js';
 import { EXIT_ERROR, exitCodeFor, reportError } from './exit.js';
@@ -69,6 +71,10 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
       (y) =>
         y
           .option('compression-level', { type: 'number', describe: 'zstd level for this repository: 0 (off) to 19 (default 1)' })
+          .option('inline-max', {
+            type: 'number',
+            describe: `largest file, in bytes, stored inside its directory's tree rather than as a chunk (0 to ${largestInlineMax(DEFAULT_CHUNKER)}; default ${DEFAULT_INLINE_MAX})`,
+          })
           .option('shared', { type: 'boolean', describe: 'a repository shared by members, each with their own identity (format version 3); you become its first member' })
           .option('name', { type: 'string', describe: 'with --shared: your member name (default: your user name)' }),
       run(initCommand),

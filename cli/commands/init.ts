@@ -5,14 +5,17 @@
  * default one), named --name or the user name.
  */
 import { encodePublicKey } from '../../lib/crypto/pubkey.js';
+import { DEFAULT_CHUNKER } from '../../lib/chunking/fastcdc.js';
 import { ObnamError } from '../../lib/errors.js';
+import { DEFAULT_INLINE_MAX, inlineMaxAllowed, largestInlineMax } from '../../lib/format/config.js';
 import { checkMemberName, isMemberName } from '../../lib/format/member.js';
 import { hostInfo } from '../../lib/repo/repository.js';
-import { CliHooks, Context, describeLocation, initRepository, initSharedRepository, makeContext, GlobalArgs } from '../context.js';
+import { CliHooks, Context, describeLocation, initRepository, initSharedRepository, InitChoices, makeContext, GlobalArgs } from '../context.js';
 import { EXIT_OK } from '../exit.js';
 
 export interface InitArgs extends GlobalArgs {
   'compression-level'?: number;
+  'inline-max'?: number;
   shared?: boolean;
   name?: string;
 }
@@ -27,8 +30,8 @@ function firstMemberName(args: InitArgs): string {
   return user;
 }
 
-async function initShared(ctx: Context, name: string, level: number | undefined): Promise<number> {
-  const repo = await initSharedRepository(ctx, name, level);
+async function initShared(ctx: Context, name: string, choices: InitChoices): Promise<number> {
+  const repo = await initSharedRepository(ctx, name, choices);
   await repo.close();
   const where = describeLocation(ctx.spec);
   const key = encodePublicKey(repo.self.publicKey);
@@ -42,11 +45,16 @@ export async function initCommand(args: InitArgs, hooks: CliHooks = {}): Promise
   if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 19)) {
     throw new ObnamError('USAGE', '--compression-level must be a whole number from 0 (off) to 19');
   }
+  const inlineMax = args['inline-max'];
+  if (inlineMax !== undefined && !inlineMaxAllowed(inlineMax, DEFAULT_CHUNKER)) {
+    throw new ObnamError('USAGE', `--inline-max must be a whole number of bytes from 0 to ${largestInlineMax(DEFAULT_CHUNKER)} (default ${DEFAULT_INLINE_MAX})`);
+  }
+  const choices: InitChoices = { compressionLevel: level, inlineMax };
   if (args.name !== undefined && !args.shared) throw new ObnamError('USAGE', '--name is for a shared repository: obnam init --shared --name NAME');
   const name = args.shared ? firstMemberName(args) : undefined;
   const ctx = await makeContext(args);
-  if (name !== undefined) return initShared(ctx, name, level);
-  const repo = await initRepository(ctx, level, hooks);
+  if (name !== undefined) return initShared(ctx, name, choices);
+  const repo = await initRepository(ctx, choices, hooks);
   await repo.close();
   const where = describeLocation(ctx.spec);
   if (ctx.json) process.stdout.write(JSON.stringify({ repository: repo.config.repositoryId, location: where, key: repo.keyId }) + '\n');

@@ -44,6 +44,9 @@ export function newConfig(
 ): RepoConfig {
   checkChunkerParams(chunker);
   checkGcGrace(gcGrace, 'gc_grace');
+  if (!inlineMaxAllowed(inlineMax, chunker)) {
+    throw new ObnamError('USAGE', `inline_max must be a whole number of bytes from 0 to ${largestInlineMax(chunker)}`);
+  }
   return {
     inlineMax,
     gcGrace,
@@ -53,6 +56,16 @@ export function newConfig(
     chunker,
     compressionLevel,
   };
+}
+
+/** The largest inline_max every reader accepts with these chunker parameters (format-spec 10.4). */
+export function largestInlineMax(chunker: ChunkerParams): number {
+  return Math.min(INLINE_MAX_LIMIT, chunker.min - 1);
+}
+
+/** Whether `inlineMax` is a value every reader accepts with these chunker parameters. */
+export function inlineMaxAllowed(inlineMax: number, chunker: ChunkerParams): boolean {
+  return Number.isSafeInteger(inlineMax) && inlineMax >= 0 && inlineMax <= largestInlineMax(chunker);
 }
 
 export function checkGcGrace(g: number, what: string): void {
@@ -97,7 +110,7 @@ export function decodeConfig(v: unknown): RepoConfig {
   const repositoryId = asText(m.repository, `${what} repository id`);
   if (!/^[0-9a-f]{64}$/.test(repositoryId)) fail(what, 'bad repository id');
   const inlineMax = asUint(m.inline_max, `${what} inline_max`);
-  if (inlineMax > INLINE_MAX_LIMIT || inlineMax >= chunker.min) fail(what, 'inline_max out of range');
+  if (!inlineMaxAllowed(inlineMax, chunker)) fail(what, 'inline_max out of range');
   const out: RepoConfig = { version, repositoryId, created: asUint(m.created, `${what} created`), chunker, compressionLevel: level, inlineMax };
   if (version >= GC_VERSION) {
     const g = asUint(m.gc_grace, `${what} gc_grace`);
