@@ -3,6 +3,10 @@
  * chunks, snapshots), read through the repository's ObjectReader view and
  * kept in an ObjectCache.
  *
+ * Trees are cached compact (compact.ts): a walk through a snapshot keeps
+ * names and attributes, not the inline contents of the files it passes;
+ * fullTree reads a node with those contents, for opening a file.
+ *
  * The reader does the expensive part: fetching, decrypting, decompressing and
  * checking an object against its id. In the mount it is poolReader, which
  * does that on the worker pool, so none of it runs on the event loop; only
@@ -17,6 +21,7 @@ import { decodeSnapshotObject, decodeTreeObject, ObjectReader, SnapshotInfo } fr
 import type { TaskRunner } from '../workers/protocol.js';
 import type { FsviewTasks } from './worker-tasks.js';
 import { ObjectCache } from './cache.js';
+import { compactSize, compactTree } from './compact.js';
 import { FsError } from './errors.js';
 
 /**
@@ -37,23 +42,32 @@ export function poolReader(pool: TaskRunner<FsviewTasks>, shared?: Pick<ObjectRe
 
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
-/** A rough in-memory size of a decoded tree node, for the cache's byte budget. */
-function treeSize(node: TreeNode): number {
-  let bytes = 0;
-  if (node.kind === 'index') for (const p of node.pages) bytes += 200 + p.first.length;
-  else for (const e of node.entries) bytes += 260 + e.name.length + (e.data?.length ?? 0) + 48 * (e.chunks?.length ?? 0) + (e.target?.length ?? 0) + (e.link?.length ?? 0);
-  return bytes;
-}
+/** Bytes of full tree nodes (inline contents included) kept for opening files, at most. */
+export const FULL_TREE_BYTES = 4 * 1024 * 1024;
 
 export class RepoObjects {
+  /** The few full nodes last needed for their inline contents (files being opened). */
+  readonly fullTrees: ObjectCache;
+
   constructor(
     private readonly reader: ObjectReader,
     readonly cache: ObjectCache,
-  ) {}
+  ) {
+    this.fullTrees = new ObjectCache(Math.min(FULL_TREE_BYTES, cache.maxBytes));
+  }
 
-  /** A decoded tree node. */
+  /**
+   * A decoded tree node, compact (compact.ts): without the inline contents
+   * of its files and holding no part of its plaintext. What paths, listings
+   * and attributes need.
+   */
   tree(id: string, key?: Uint8Array): Promise<TreeNode> {
-    return this.cache.get(`tree:${id}`, () => this.read('tree', id, () => this.reader.getTree(id, { key })), treeSize);
+    return this.cache.get(`tree:${id}`, () => this.read('tree', id, async () => compactTree(await this.reader.getTree(id, { key }))), compactSize);
+  }
+
+  /** A decoded tree node as stored, inline file contents included (kept in a small cache of its own). */
+  fullTree(id: string, key?: Uint8Array): Promise<TreeNode> {
+    return this.fullTrees.get(`tree:${id}`, () => this.read('tree', id, () => this.reader.getTree(id, { key })), compactSize);
   }
 
   /** A chunk's plaintext. */
