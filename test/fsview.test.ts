@@ -323,6 +323,20 @@ describe('file-system view', () => {
     assert.ok(view.stats().cache.bytes <= 3 * 1024 * 1024, `cache holds ${view.stats().cache.bytes}`);
   });
 
+  it('keeps trees apart from chunks: reading a large file does not push out the trees of a walk', async () => {
+    const view = await r.open({ cacheBytes: 4 * 1024 * 1024, readAhead: 0 });
+    const listed = await view.readdir(b(at(id2, 'many')));
+    for (const e of listed.slice(0, 50)) await view.getattr(b(at(id2, `many/${e.name.toString()}`)));
+    const fh = await view.open(b(at(id2, 'big.bin')));
+    const size = (await view.getattr(b(at(id2, 'big.bin')))).size;
+    for (let off = 0; off < size; off += 1024 * 1024) await view.read(fh, off, 1024 * 1024);
+    view.release(fh);
+    assert.ok(view.stats().cache.bytes <= 4 * 1024 * 1024, `cache holds ${view.stats().cache.bytes}`);
+    r.loads.length = 0;
+    for (const e of listed.slice(0, 50)) await view.getattr(b(at(id2, `many/${e.name.toString()}`)));
+    assert.deepEqual(r.loads, []);
+  });
+
   it('fails with typed errors', async () => {
     const view = await r.open();
     await rejectsWith(view.getattr(b(at(id2, 'nothing'))), 'NO_ENTRY');

@@ -31,7 +31,7 @@ import { describeError } from '../errors.js';
 import { ObjectAddress, subtreeOf, Timestamp, TreeEntry } from '../format/tree.js';
 import { directoryEntries, lookupPath } from '../repo/treewalk.js';
 import { ObjectInventory, ObjectReader, SnapshotCatalog, snapshotRoot } from '../repo/views.js';
-import { ObjectCache, CacheStats } from './cache.js';
+import type { CacheStats } from './cache.js';
 import { hasDroppedData } from './compact.js';
 import { FsError } from './errors.js';
 import { IDS_INO, InodeTable, InodeTableOptions, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
@@ -55,7 +55,7 @@ export const DEFAULT_READ_AHEAD = 4;
 export type FsViewSource = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader & Partial<Pick<ObjectInventory, 'refresh'>>;
 
 export interface FsViewOptions {
-  /** Bytes of decrypted chunks and decoded trees to keep (default 256 MiB). */
+  /** Bytes of decrypted chunks and decoded trees to keep (default 256 MiB; trees get a quarter, objects.ts). */
   cacheBytes?: number;
   /** Chunks to fetch ahead of sequential reads (default 4). */
   readAhead?: number;
@@ -145,7 +145,7 @@ export class FsView {
    * readable at all is a failure, not an empty view.
    */
   static async open(source: FsViewSource, opts: FsViewOptions = {}): Promise<FsView> {
-    const objects = new RepoObjects(source, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
+    const objects = new RepoObjects(source, opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const list = await SnapshotList.open({
       listIds: () => source.listSnapshotIds(),
       refreshStore: source.refresh ? () => source.refresh!() : undefined,
@@ -269,7 +269,7 @@ export class FsView {
   }
 
   stats(): FsViewStats {
-    return { cache: this.objects.cache.stats(), inodes: this.inodes.size, openFiles: this.handles.size };
+    return { cache: this.objects.stats(), inodes: this.inodes.size, openFiles: this.handles.size };
   }
 
   private stat(node: Node): FsStat {
