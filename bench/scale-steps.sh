@@ -43,7 +43,7 @@ T="%e s, %U+%S CPU s, peak RSS %M KiB"
 walk() {
   local label=$1 dir=$2; shift 2
   local M=$W/mnt; mkdir -p "$M"
-  "$@" 2> "$W/mount.err" &
+  "$@" > "$W/mount.out" 2> "$W/mount.err" &
   local P=$!
   for _ in $(seq 600); do grep -q " $M " /proc/mounts && break; sleep 0.1; done
   local HWM0; HWM0=$(awk '/VmHWM/ { print $2 }' "/proc/$P/status")
