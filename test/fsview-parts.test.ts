@@ -1,14 +1,18 @@
 /**
  * The file-system view's small parts on their own: the chunk map's binary
  * search, the object cache (merging concurrent loads, its size bound, not
- * keeping failures), the inode table's bound, snapshot directory names, and
+ * keeping failures), compact tree nodes (no plaintext, no inline contents
+ * kept), the inode table's bound, snapshot directory names, and
  * /proc mountinfo parsing.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { SnapshotInfo } from '../lib/repo/repository.js';
+import { encodeTreeNode, TreeEntry, TreeNode } from '../lib/format/tree.js';
 import { ObjectCache } from '../lib/fsview/cache.js';
+import { compactSize, compactTree, hasDroppedData } from '../lib/fsview/compact.js';
+import { decodeTreeObject } from '../lib/repo/views.js';
 import { ChunkMap } from '../lib/fsview/chunkmap.js';
 import { InodeTable } from '../lib/fsview/inodes.js';
 import { nameSnapshots } from '../lib/fsview/snapshots.js';
@@ -92,6 +96,44 @@ describe('ObjectCache', () => {
     // Something bigger than the whole cache is returned, not kept.
     assert.equal((await cache.get('huge', async () => value(500), (b) => b.length)).length, 500);
     assert.ok(!cache.has('huge'));
+  });
+});
+
+describe('compact tree nodes', () => {
+  const t = { sec: 1_700_000_000, nsec: 5 };
+  const base = { mode: 0o644, uid: 1, gid: 2, mtime: t, ctime: t };
+  const entries: TreeEntry[] = [
+    ...Array.from({ length: 50 }, (_, i): TreeEntry => ({ ...base, name: Buffer.from(`f${String(i).padStart(3, '0')}`), type: 'file', size: 3000, data: Buffer.alloc(3000, i) })),
+    { ...base, name: Buffer.from('g-chunked'), type: 'file', size: 10, chunks: [{ id: 'ab'.repeat(32), length: 10 }] },
+    { ...base, name: Buffer.from('h-empty'), type: 'file', size: 0, data: Buffer.alloc(0) },
+    { ...base, name: Buffer.from('i-link'), type: 'symlink', size: 0, target: Buffer.from('f000'), xattrs: [[Buffer.from('user.a'), Buffer.from('v')]] },
+    { ...base, name: Buffer.from('j-dir'), type: 'dir', size: 0, subtree: 'cd'.repeat(32), mode: 0o755 },
+  ];
+
+  it('hold none of the plaintext and no inline contents, and keep everything else', () => {
+    const plaintext = encodeTreeNode({ kind: 'leaf', entries });
+    const decoded = decodeTreeObject('t', plaintext);
+    const leaf = (n: TreeNode) => (n.kind === 'leaf' ? n.entries : assert.fail('not a leaf'));
+    // As decoded, byte fields are views of the plaintext (what a cache of decoded nodes kept alive).
+    assert.equal(leaf(decoded)[0]!.name.buffer, plaintext.buffer);
+    const compact = leaf(compactTree(decoded));
+    assert.equal(compact.length, entries.length);
+    for (const e of compact) {
+      for (const b of [e.name, e.data, e.target, e.link, ...(e.xattrs ?? []).flat()]) {
+        if (b && b.length) assert.notEqual(b.buffer, plaintext.buffer, `${e.name.toString()}: a byte field shares the plaintext`);
+      }
+    }
+    for (let i = 0; i < 50; i++) {
+      assert.equal(compact[i]!.data, undefined);
+      assert.ok(hasDroppedData(compact[i]!));
+      const { data: _d, ...rest } = entries[i]!;
+      assert.deepEqual({ ...compact[i]!, name: Buffer.from(compact[i]!.name) }, rest);
+    }
+    assert.deepEqual(compact.slice(50), entries.slice(50).map((e) => (e.name.toString() === 'h-empty' ? { ...e, data: Buffer.alloc(0) } : e)));
+    assert.ok(!compact.slice(50).some(hasDroppedData));
+    // The estimate of what it holds is a fraction of the 150 KB of inline contents it left out.
+    assert.ok(compactSize(compactTree(decoded)) < 50 * 3000 / 4, `compact size ${compactSize(compactTree(decoded))}`);
+    assert.ok(compactSize(decoded) > 50 * 3000);
   });
 });
 

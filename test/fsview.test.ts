@@ -5,7 +5,7 @@
  * which objects each operation fetched.
  */
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -323,6 +323,20 @@ describe('file-system view', () => {
     assert.ok(view.stats().cache.bytes <= 3 * 1024 * 1024, `cache holds ${view.stats().cache.bytes}`);
   });
 
+  it('keeps trees apart from chunks: reading a large file does not push out the trees of a walk', async () => {
+    const view = await r.open({ cacheBytes: 4 * 1024 * 1024, readAhead: 0 });
+    const listed = await view.readdir(b(at(id2, 'many')));
+    for (const e of listed.slice(0, 50)) await view.getattr(b(at(id2, `many/${e.name.toString()}`)));
+    const fh = await view.open(b(at(id2, 'big.bin')));
+    const size = (await view.getattr(b(at(id2, 'big.bin')))).size;
+    for (let off = 0; off < size; off += 1024 * 1024) await view.read(fh, off, 1024 * 1024);
+    view.release(fh);
+    assert.ok(view.stats().cache.bytes <= 4 * 1024 * 1024, `cache holds ${view.stats().cache.bytes}`);
+    r.loads.length = 0;
+    for (const e of listed.slice(0, 50)) await view.getattr(b(at(id2, `many/${e.name.toString()}`)));
+    assert.deepEqual(r.loads, []);
+  });
+
   it('fails with typed errors', async () => {
     const view = await r.open();
     await rejectsWith(view.getattr(b(at(id2, 'nothing'))), 'NO_ENTRY');
@@ -503,5 +517,51 @@ describe('file-system view', () => {
       assert.equal((await view.getattr(b(at(id2, 'sub/deeper')))).mode & S_IFMT, S_IFDIR);
       assert.equal((await view.readdir(b(at(id2, 'sub')))).length, 3);
     });
+  });
+});
+
+describe('file-system view: a walk through small files', () => {
+  let tmp: TempDir;
+  let data: string;
+  let r: Opened;
+  let id: string;
+  const FILES = 300;
+  const SIZE = 3000;
+  const at = (rel = '') => `/ids/${id}${path.resolve(data)}${rel ? '/' + rel : ''}`;
+
+  before(async () => {
+    tmp = await tempDir();
+    data = path.join(tmp.path, 'data');
+    await fs.mkdir(data);
+    for (let i = 0; i < FILES; i++) await fs.writeFile(path.join(data, `f${String(i).padStart(3, '0')}`), randomBytes(SIZE));
+    const repoDir = path.join(tmp.path, 'repo');
+    await initRepo(repoDir);
+    id = await backup(repoDir, data);
+    r = await openRepo(repoDir);
+  });
+
+  after(async () => {
+    await r?.close();
+    await tmp?.remove();
+  });
+
+  it('caches names and attributes, not the inline contents of the files it passes; opening one reads it in full', async () => {
+    const view = await r.open();
+    const listed = await view.readdir(b(at()));
+    assert.equal(listed.length, FILES);
+    for (const e of listed) assert.equal((await view.getattr(b(at(e.name.toString())))).size, SIZE);
+    const cached = view.stats().cache.bytes;
+    assert.ok(cached < (FILES * SIZE) / 4, `the cache holds ${cached} bytes after a walk past ${FILES * SIZE} bytes of inline contents`);
+    // Opening an inline file reads its directory's node in full once; the next ones in that directory need no fetch.
+    r.loads.length = 0;
+    for (const name of ['f000', 'f150', 'f299']) {
+      const fh = await view.open(b(at(name)));
+      assert.ok((await view.read(fh, 0, SIZE + 10)).equals(await fs.readFile(path.join(data, name))), name);
+      assert.ok((await view.read(fh, 100, 50)).equals((await fs.readFile(path.join(data, name))).subarray(100, 150)), name);
+      view.release(fh);
+    }
+    const trees = r.loads.filter(([k]) => k === 'tree').length;
+    assert.equal(trees, 1, `${trees} tree loads for three files in one directory (one leaf node)`);
+    assert.equal(r.loads.filter(([k]) => k === 'chunk').length, 0);
   });
 });

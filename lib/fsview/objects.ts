@@ -1,7 +1,12 @@
 /**
  * The repository objects a file-system view needs (decoded trees, decrypted
  * chunks, snapshots), read through the repository's ObjectReader view and
- * kept in an ObjectCache.
+ * kept in ObjectCaches: chunks in most of the budget, compact trees in a
+ * share of their own (TREE_SHARE), so neither pushes the other out.
+ *
+ * Trees are cached compact (compact.ts): a walk through a snapshot keeps
+ * names and attributes, not the inline contents of the files it passes;
+ * fullTree reads a node with those contents, for opening a file.
  *
  * The reader does the expensive part: fetching, decrypting, decompressing and
  * checking an object against its id. In the mount it is poolReader, which
@@ -16,7 +21,8 @@ import type { Kind } from '../format/version.js';
 import { decodeSnapshotObject, decodeTreeObject, ObjectReader, SnapshotInfo } from '../repo/views.js';
 import type { TaskRunner } from '../workers/protocol.js';
 import type { FsviewTasks } from './worker-tasks.js';
-import { ObjectCache } from './cache.js';
+import { CacheStats, ObjectCache } from './cache.js';
+import { compactSize, compactTree } from './compact.js';
 import { FsError } from './errors.js';
 
 /**
@@ -37,28 +43,60 @@ export function poolReader(pool: TaskRunner<FsviewTasks>, shared?: Pick<ObjectRe
 
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
-/** A rough in-memory size of a decoded tree node, for the cache's byte budget. */
-function treeSize(node: TreeNode): number {
-  let bytes = 0;
-  if (node.kind === 'index') for (const p of node.pages) bytes += 200 + p.first.length;
-  else for (const e of node.entries) bytes += 260 + e.name.length + (e.data?.length ?? 0) + 48 * (e.chunks?.length ?? 0) + (e.target?.length ?? 0) + (e.link?.length ?? 0);
-  return bytes;
-}
+/**
+ * The share of the cache's bytes that compact tree nodes may take (the rest
+ * is for chunks), but at least TREE_MIN_BYTES (a leaf of a large directory
+ * takes about 2 MiB), and at most half.
+ */
+export const TREE_SHARE = 1 / 4;
+export const TREE_MIN_BYTES = 8 * 1024 * 1024;
+/** Bytes of full tree nodes (inline contents included) kept for opening files, at most (and at most a 16th of the cache). */
+export const FULL_TREE_BYTES = 4 * 1024 * 1024;
+
+const sum = (a: CacheStats, b: CacheStats): CacheStats => ({ hits: a.hits + b.hits, joined: a.joined + b.joined, loads: a.loads + b.loads, bytes: a.bytes + b.bytes });
 
 export class RepoObjects {
+  /** Decrypted chunks. */
+  private readonly chunks: ObjectCache;
+  /** Compact tree nodes: a walk needs those on its path, so a small share keeps it from fetching a node twice. */
+  private readonly trees: ObjectCache;
+  /** The few full nodes last needed for their inline contents (files being opened). */
+  private readonly fullTrees: ObjectCache;
+
+  /** `cacheBytes`: what the cached chunks and trees may add up to (by their estimated size). */
   constructor(
     private readonly reader: ObjectReader,
-    readonly cache: ObjectCache,
-  ) {}
+    cacheBytes: number,
+  ) {
+    const full = Math.min(FULL_TREE_BYTES, Math.floor(cacheBytes / 16));
+    const trees = Math.floor(Math.min(cacheBytes / 2, Math.max(cacheBytes * TREE_SHARE, TREE_MIN_BYTES)));
+    this.fullTrees = new ObjectCache(full);
+    this.trees = new ObjectCache(trees);
+    this.chunks = new ObjectCache(cacheBytes - trees - full);
+  }
 
-  /** A decoded tree node. */
+  /** What the caches hold and did, added up. */
+  stats(): CacheStats {
+    return sum(sum(this.chunks.stats(), this.trees.stats()), this.fullTrees.stats());
+  }
+
+  /**
+   * A decoded tree node, compact (compact.ts): without the inline contents
+   * of its files and holding no part of its plaintext. What paths, listings
+   * and attributes need.
+   */
   tree(id: string, key?: Uint8Array): Promise<TreeNode> {
-    return this.cache.get(`tree:${id}`, () => this.read('tree', id, () => this.reader.getTree(id, { key })), treeSize);
+    return this.trees.get(`tree:${id}`, () => this.read('tree', id, async () => compactTree(await this.reader.getTree(id, { key }))), compactSize);
+  }
+
+  /** A decoded tree node as stored, inline file contents included (kept in a small cache of its own). */
+  fullTree(id: string, key?: Uint8Array): Promise<TreeNode> {
+    return this.fullTrees.get(`tree:${id}`, () => this.read('tree', id, () => this.reader.getTree(id, { key })), compactSize);
   }
 
   /** A chunk's plaintext. */
   chunk(id: string, key?: Uint8Array): Promise<Buffer> {
-    return this.cache.get(`chunk:${id}`, () => this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id, { key }))), (b) => b.length);
+    return this.chunks.get(`chunk:${id}`, () => this.read('chunk', id, async () => asBuffer(await this.reader.getObject('chunk', id, { key }))), (b) => b.length);
   }
 
   /** A chunk's plaintext fetched from the repository now, neither taken from the cache nor kept in it. */
@@ -68,7 +106,7 @@ export class RepoObjects {
 
   /** Starts loading a chunk into the cache; resolves (never rejects) when done. */
   prefetchChunk(id: string, key?: Uint8Array): Promise<void> {
-    if (this.cache.has(`chunk:${id}`)) return Promise.resolve();
+    if (this.chunks.has(`chunk:${id}`)) return Promise.resolve();
     return this.chunk(id, key).then(
       () => undefined,
       () => undefined, // a read that needs it will fetch it again and report the failure

@@ -8,7 +8,9 @@
  *   /ids/<snapshot id>/...      the same snapshots by full id
  *   /latest                     symlink to the newest snapshots/<time>
  *
- * Paths are raw bytes ("/"-separated). Everything is lazy: opening the view
+ * Paths are raw bytes ("/"-separated). Trees are cached without the inline
+ * contents of their files (objects.ts); opening such a file reads its
+ * directory's node again, in full. Everything is lazy: opening the view
  * reads only the snapshot objects; a lookup or listing fetches only the tree
  * nodes on its path; a read fetches only the chunks it covers. A hardlink
  * shows its target's content and attributes under its own name.
@@ -29,7 +31,8 @@ import { describeError } from '../errors.js';
 import { ObjectAddress, subtreeOf, Timestamp, TreeEntry } from '../format/tree.js';
 import { directoryEntries, lookupPath } from '../repo/treewalk.js';
 import { ObjectInventory, ObjectReader, SnapshotCatalog, snapshotRoot } from '../repo/views.js';
-import { ObjectCache, CacheStats } from './cache.js';
+import type { CacheStats } from './cache.js';
+import { hasDroppedData } from './compact.js';
 import { FsError } from './errors.js';
 import { IDS_INO, InodeTable, InodeTableOptions, LATEST_INO, ROOT_INO, SNAPSHOTS_INO } from './inodes.js';
 import { RepoObjects } from './objects.js';
@@ -52,7 +55,7 @@ export const DEFAULT_READ_AHEAD = 4;
 export type FsViewSource = Pick<SnapshotCatalog, 'listSnapshotIds'> & ObjectReader & Partial<Pick<ObjectInventory, 'refresh'>>;
 
 export interface FsViewOptions {
-  /** Bytes of decrypted chunks and decoded trees to keep (default 256 MiB). */
+  /** Bytes of decrypted chunks and decoded trees to keep (default 256 MiB; trees get a quarter, objects.ts). */
   cacheBytes?: number;
   /** Chunks to fetch ahead of sequential reads (default 4). */
   readAhead?: number;
@@ -123,6 +126,7 @@ export class FsView {
   private readonly readAhead: number;
   private readonly refreshInterval: number;
   private readonly loadTree = (id: string, key?: Uint8Array) => this.objects.tree(id, key);
+  private readonly loadFullTree = (id: string, key?: Uint8Array) => this.objects.fullTree(id, key);
 
   private constructor(
     private readonly objects: RepoObjects,
@@ -141,7 +145,7 @@ export class FsView {
    * readable at all is a failure, not an empty view.
    */
   static async open(source: FsViewSource, opts: FsViewOptions = {}): Promise<FsView> {
-    const objects = new RepoObjects(source, new ObjectCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
+    const objects = new RepoObjects(source, opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const list = await SnapshotList.open({
       listIds: () => source.listSnapshotIds(),
       refreshStore: source.refresh ? () => source.refresh!() : undefined,
@@ -227,7 +231,8 @@ export class FsView {
       const isDir = node.kind !== 'latest' && (node.kind !== 'entry' || node.entry.type === 'dir');
       throw new FsError(isDir ? 'IS_DIR' : 'NOT_FILE', `${show(path)} is not a regular file`);
     }
-    const reader = new FileReader(node.entry, this.objects, this.readAhead, (p) => {
+    const entry = hasDroppedData(node.entry) ? await this.withContent(node.snap, node.key, path) : node.entry;
+    const reader = new FileReader(entry, this.objects, this.readAhead, (p) => {
       this.background.add(p);
       void p.then(() => this.background.delete(p));
     });
@@ -264,7 +269,7 @@ export class FsView {
   }
 
   stats(): FsViewStats {
-    return { cache: this.objects.cache.stats(), inodes: this.inodes.size, openFiles: this.handles.size };
+    return { cache: this.objects.stats(), inodes: this.inodes.size, openFiles: this.handles.size };
   }
 
   private stat(node: Node): FsStat {
@@ -344,6 +349,25 @@ export class FsView {
       throw new FsError('NO_ENTRY', `no ${show(path)}`);
     }
     return r.entry!;
+  }
+
+  /**
+   * The file at snapshot path `key` with its inline content, from the full
+   * node of its directory (the cached, compact nodes leave contents out).
+   */
+  private async withContent(snap: SnapshotDir, key: Buffer, path: Uint8Array): Promise<TreeEntry> {
+    const parts = components(key);
+    const name = parts.pop()!;
+    let r;
+    try {
+      const dir = await lookupPath(this.loadTree, snapshotRoot(snap.info), parts);
+      if (!dir.found || !dir.tree) throw new FsError('UNREADABLE', `${show(path)}: its directory is no longer found`);
+      r = await lookupPath(this.loadFullTree, dir.tree, [name]);
+    } catch (e) {
+      throw asUnreadable(e, show(path));
+    }
+    if (!r.found || r.entry?.type !== 'file' || hasDroppedData(r.entry)) throw new FsError('UNREADABLE', `${show(path)}: its content is not in its directory's tree`);
+    return r.entry;
   }
 
   private async list(snap: SnapshotDir, tree: ObjectAddress, prefix: Buffer): Promise<DirEntry[]> {
