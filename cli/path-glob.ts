@@ -1,61 +1,15 @@
 /**
  * The patterns of a --files-from list, expanded as restic expands them (Go's
- * filepath.Glob): `*` is any run of characters within one path component,
- * `?` one character, `[abc]`, `[a-z]` and `[^a-z]` a character class, and a
- * backslash makes the next character literal. Leading dots are not special.
- * A pattern without these is the path itself, if something is there. Matches
- * come in name order, each directory level sorted.
+ * filepath.Glob): each component's pattern as lib/util/glob.ts reads it
+ * (`*`, `?`, `[a-z]`, `[^a-z]`, backslash escapes; no `**`). A pattern
+ * without these is the path itself, if something is there. Matches come in
+ * name order, each directory level sorted.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { ObnamError } from '../lib/errors.js';
+import { componentRegExp } from '../lib/util/glob.js';
 
 const hasMeta = (p: string) => /[*?[\\]/.test(p);
-
-/** A regular expression for one path component's pattern; a malformed one (`[a`, `a\`) is a usage error. */
-function componentRegExp(pattern: string, whole: string): RegExp {
-  const bad = () => new ObnamError('USAGE', `--files-from pattern ${JSON.stringify(whole)}: malformed`);
-  const lit = (c: string) => `\\u{${c.codePointAt(0)!.toString(16)}}`;
-  const chars = [...pattern];
-  let re = '';
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '\\') {
-      if (i + 1 >= chars.length) throw bad();
-      re += lit(chars[++i]!);
-    } else if (c === '[') {
-      let cls = '';
-      i++;
-      if (chars[i] === '^') {
-        cls += '^';
-        i++;
-      }
-      let items = 0;
-      for (;;) {
-        if (i >= chars.length) throw bad();
-        if (chars[i] === ']' && items > 0) break;
-        const one = () => {
-          let ch = chars[i++];
-          if (ch === '\\') ch = chars[i++];
-          if (ch === undefined || ch === ']' || ch === '-') throw bad();
-          return ch;
-        };
-        const lo = one();
-        if (chars[i] === '-') {
-          i++;
-          const hi = one();
-          if (hi.codePointAt(0)! < lo.codePointAt(0)!) throw bad();
-          cls += `${lit(lo)}-${lit(hi)}`;
-        } else cls += lit(lo);
-        items++;
-      }
-      re += `[${cls}]`;
-    } else re += lit(c);
-  }
-  return new RegExp(`^${re}$`, 'su');
-}
 
 const exists = (p: string) => fs.lstat(p).then(() => true, () => false);
 
@@ -83,7 +37,7 @@ export async function expandPathPattern(pattern: string): Promise<string[]> {
   let dir = slash < 0 ? '.' : pattern.slice(0, slash + 1);
   const last = pattern.slice(slash + 1);
   if (dir.length > 1) dir = dir.slice(0, -1);
-  const re = componentRegExp(last, pattern); // checked even where nothing is listed
+  const re = componentRegExp(last, pattern, '--files-from pattern'); // checked even where nothing is listed
   if (!hasMeta(dir)) return matchIn(dir, re);
   const out: string[] = [];
   for (const d of await expandPathPattern(dir)) out.push(...(await matchIn(d, re)));
