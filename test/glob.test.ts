@@ -53,6 +53,9 @@ describe('exclude patterns, as restic reads them', () => {
     assert.equal(m.matches('/src/x/y/z'), true);
     assert.equal(m.matches('/top/any/thing'), true);
     assert.equal(new ExcludeMatcher(['/src/a**']).matches('/src/a/b'), false);
+    // In a class, a backslash makes "]" and "-" members (Go's filepath.Match).
+    const cls = new ExcludeMatcher(['/src/[\\]\\-]']);
+    assert.deepEqual(['/src/]', '/src/-', '/src/a'].map((p) => cls.matches(p)), [true, true, false]);
   });
 
   it('a malformed pattern is a usage error, as restic refuses it', () => {

@@ -37,8 +37,9 @@ export function componentRegExpSource(pattern: string, whole: string, what: stri
       }
       const one = () => {
         let ch = chars[i++];
-        if (ch === '\\') ch = chars[i++];
         if (ch === undefined || ch === ']' || ch === '-') throw bad();
+        if (ch === '\\') ch = chars[i++];
+        if (ch === undefined) throw bad();
         return ch;
       };
       for (let items = 0; ; items++) {
