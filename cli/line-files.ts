@@ -3,11 +3,14 @@
  * (patterns) and --files-from (paths; "-" is stdin). Each line is trimmed;
  * blank lines and lines starting with "#" are ignored. Patterns have "~/",
  * $NAME and ${NAME} expanded (an unset variable is empty, as restic does);
- * paths have "~/" expanded and are otherwise taken as written (no globbing).
+ * --files-from lines have "~/" expanded and are then glob patterns, expanded
+ * as restic expands them (cli/path-glob.ts); one that matches nothing is
+ * skipped, and named through a callback.
  */
 import * as fs from 'node:fs/promises';
 import { ObnamError } from '../lib/errors.js';
 import { expandHome } from './config.js';
+import { expandPathPattern } from './path-glob.js';
 
 async function readLines(file: string, what: string): Promise<string[]> {
   let text: string;
@@ -37,7 +40,13 @@ export async function readExcludeFile(file: string): Promise<string[]> {
   return (await readLines(file, 'exclude file')).map((l) => expandHome(expandVariables(l)));
 }
 
-/** The paths in a --files-from file. */
-export async function readFilesFrom(file: string): Promise<string[]> {
-  return (await readLines(file, 'file list')).map(expandHome);
+/** The paths a --files-from file names; `onUnmatched` hears of each line that matches nothing. */
+export async function readFilesFrom(file: string, onUnmatched: (pattern: string) => void): Promise<string[]> {
+  const paths: string[] = [];
+  for (const line of await readLines(file, 'file list')) {
+    const found = await expandPathPattern(expandHome(line));
+    if (found.length === 0) onUnmatched(line);
+    paths.push(...found);
+  }
+  return paths;
 }

@@ -199,6 +199,30 @@ describe('--exclude-file', () => {
     assert.deepEqual(paths, ['d.four']);
   });
 
+  it("patterns mean what they mean to restic: classes, escapes, a relative a/b at any depth, ** as whole components", async () => {
+    const d = makeFiles(path.join(tmp.path, 'restic-patterns'), {
+      'f.c': 'c',
+      'f.h': 'h',
+      'f.o': 'o',
+      'lit*': 'l',
+      litx: 'l',
+      'a/b/c/z': 'z',
+      'a/b/keep': 'k',
+      'a/z': 'z',
+      'xb/z': 'z',
+      xz: 'x',
+    });
+    const f = path.join(tmp.path, 'restic-excludes.txt');
+    fs.writeFileSync(f, ['*.[ch]', 'lit\\*', 'b/c', `${d}/**/z`].join('\n') + '\n');
+    const { paths } = await backupAndList(d, ['--exclude-file', f, d]);
+    // What restic 0.14 keeps of the same tree with the same --exclude-file.
+    assert.deepEqual(paths, ['a', 'a/b', 'a/b/keep', 'f.o', 'litx', 'xb', 'xz']);
+    fs.writeFileSync(f, '*.[ch\n');
+    const r = await obnam(['backup', '--exclude-file', f, d], run);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^obnam: exclude pattern "\*\.\[ch": malformed/);
+  });
+
   it('a missing exclude file is an error and no snapshot', async () => {
     const before = (await obnamOk(['list', '--json'], run)).stdout;
     const r = await obnam(['backup', '--exclude-file', path.join(tmp.path, 'missing.txt'), tmp.path], run);
@@ -278,6 +302,34 @@ describe('--files-from', () => {
   it('reads stdin for "-"; relative paths are relative to the working directory', async () => {
     const r = await obnamOk(['backup', '--json', '--files-from', '-'], { ...run, input: 'four\n#three\n', cwd: d });
     assert.deepEqual(await listBelow(JSON.parse(r.stdout).snapshot, d), ['four', 'four/4.txt']);
+  });
+
+  it('lines are glob patterns, expanded as restic expands them; one that matches nothing is named and skipped', async () => {
+    const g = makeFiles(path.join(tmp.path, 'globs'), {
+      'a1/x': 'x',
+      'a2/y': 'y',
+      'b1/z': 'z',
+      'c3/w': 'w',
+      '.hidden': 'h',
+      '[lit]': 'l',
+      'star*': 's',
+    });
+    const list = path.join(tmp.path, 'globs.txt');
+    const lines = [`${g}/a*`, `${g}/?1`, `${g}/*/z`, `${g}/.h*`, `${g}/\\[lit]`, `${g}/star\\*`, `${g}/[^ab][0-9]`, `${g}/none*`, `${g}/missing`, `${g}/a*/`];
+    fs.writeFileSync(list, lines.join('\n') + '\n');
+    const r = await obnamOk(['backup', '--json', '--files-from', list], run);
+    const json = JSON.parse(r.stdout) as BackupJson;
+    assert.deepEqual(await listBelow(json.snapshot, g), ['.hidden', '[lit]', 'a1', 'a1/x', 'a2', 'a2/y', 'b1', 'b1/z', 'c3', 'c3/w', 'star*']);
+    // As restic 0.14 says it: a pattern that matches nothing (a trailing "/" included) is skipped, exit 0.
+    assert.deepEqual(
+      r.stderr.split('\n').filter(Boolean),
+      [`${g}/none*`, `${g}/missing`, `${g}/a*/`].map((p) => `obnam: warning: ${p} (in ${list}) matches no file: skipped`),
+    );
+    assert.deepEqual(json.warnings, []);
+    fs.writeFileSync(list, `${g}/[a\n`);
+    const bad = await obnam(['backup', '--files-from', list], run);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^obnam: --files-from pattern ".*\/\[a": malformed/);
   });
 
   it('takes the place of the config paths; a list of nothing is an error', async () => {

@@ -133,6 +133,36 @@ describe('restore fidelity', () => {
     }
   });
 
+  it('an xattr the restoring user may not set is named, the others are restored, and the restore exits 1', { skip: !isRoot && 'needs root' }, async () => {
+    const tmp = await tempDir();
+    try {
+      fs.chmodSync(tmp.path, 0o755);
+      const src = path.join(tmp.path, 'src');
+      const name = at(src, Buffer.from([0x78, 0xff])); // "x\xff"
+      fs.mkdirSync(src);
+      fs.writeFileSync(name, 'content\n');
+      setXattr(name, 'trusted.obnam-test', 'only root sets trusted.*');
+      setXattr(name, 'user.kept', 'anyone');
+      const repo = path.join(tmp.path, 'repo');
+      const env = { OBNAM_REPO: repo, OBNAM_PASSPHRASE: PASS, HOME: tmp.path };
+      await obnamOk(['init'], { env });
+      await obnamOk(['backup', src], { env });
+      execFileSync('chmod', ['-R', 'a+rX', repo]);
+      const out = path.join(tmp.path, 'out');
+      fs.mkdirSync(out);
+      fs.chownSync(out, 65534, 65534);
+      const r = await obnam(['restore', 'latest', out], { env: { ...env, HOME: out }, uid: 65534, gid: 65534 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /x\uFFFD: cannot set xattr trusted\.obnam-test: EPERM/);
+      assert.match(r.stderr, /1 files could not be restored completely/);
+      const restored = at(out, src, Buffer.from([0x78, 0xff]));
+      assert.equal(fs.readFileSync(restored, 'utf8'), 'content\n');
+      assert.deepEqual(xattrsOf(restored), { 'user.kept': Buffer.from('anyone').toString('hex') });
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   it('recreates Unix sockets, with their mode and time, also with names too long for sun_path', async () => {
     const tmp = await tempDir();
     try {

@@ -121,9 +121,12 @@ export async function backupCommand(args: BackupArgs): Promise<number> {
 /** The command line's paths and --files-from lists; the config's paths only when neither gives any. */
 async function pathsToBackUp(args: BackupArgs, configured: string[] | undefined): Promise<string[]> {
   const paths = [...(args.paths ?? [])];
-  for (const file of args['files-from'] ?? []) paths.push(...(await readFilesFrom(file)));
+  for (const file of args['files-from'] ?? []) {
+    const skipped = (pattern: string) => process.stderr.write(`obnam: warning: ${pattern} (in ${file}) matches no file: skipped\n`);
+    paths.push(...(await readFilesFrom(file, skipped)));
+  }
   if (paths.length) return paths;
-  if (args['files-from']?.length) throw new ObnamError('USAGE', `nothing to back up: ${args['files-from'].join(', ')} lists no paths`);
+  if (args['files-from']?.length) throw new ObnamError('USAGE', `nothing to back up: ${args['files-from'].join(', ')} lists no paths that exist`);
   if (configured?.length) return configured;
   throw new ObnamError('USAGE', 'nothing to back up: give paths, or set paths in the config file');
 }

@@ -461,7 +461,7 @@ class BackupRun {
       this.warn(abs, 'unknown file type, skipped');
       return null;
     }
-    if (!sub && this.excluded(abs, name, type === 'dir')) return null;
+    if (!sub && this.excluded(abs, type === 'dir')) return null;
     const entry = entryFromStats(name, type, info.st, this.names);
     if (info.xattrs) entry.xattrs = info.xattrs.map(([n, v]) => [Buffer.from(n), Buffer.from(v)]);
     if (info.warning) this.warn(abs, info.warning);
@@ -473,9 +473,9 @@ class BackupRun {
     return { abs, rel, st: info.st, entry, select: sub };
   }
 
-  private excluded(abs: Buffer, name: Buffer, isDir: boolean): boolean {
+  private excluded(abs: Buffer, isDir: boolean): boolean {
     if (isDir && this.skipDirs.has(abs.toString('utf8'))) return true;
-    return !this.excludes.empty && this.excludes.matches(abs.toString('utf8'), name.toString('utf8'));
+    return !this.excludes.empty && this.excludes.matches(abs.toString('utf8'));
   }
 
   /** Starts reading, in batches, the changed files small enough to be stored inline. */
