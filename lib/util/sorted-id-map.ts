@@ -89,12 +89,14 @@ class Run {
     this.dead.push(new Uint8Array(Math.ceil(count / 8)));
   }
 
-  /** Appends an entry (after reserve): the id's bytes from `from` (its 32 bytes at `at`). */
-  append(id: Uint8Array, at: number, f0: number, f1: number, f2: number): void {
+  /** Appends an entry (after reserve), in id order. */
+  append(id: Uint8Array, f0: number, f1: number, f2: number): void {
     const i = this.n++;
     const b = i >>> BLOCK_BITS;
     const low = i & LOW;
-    this.keys[b]!.set(id.subarray(at + 2, at + ID_BYTES), low * KEY_BYTES);
+    const k = this.keys[b]!;
+    const o = low * KEY_BYTES;
+    for (let j = 0; j < KEY_BYTES; j++) k[o + j] = id[j + 2]!;
     const a = this.fields[b]!;
     const [w0, w1, w2] = this.widths;
     const pos = low * this.width;
@@ -167,8 +169,9 @@ class Run {
   idInto(i: number, bucket: number, out: Buffer): void {
     out[0] = bucket >>> 8;
     out[1] = bucket & 0xff;
+    const k = this.keys[i >>> BLOCK_BITS]!;
     const o = (i & LOW) * KEY_BYTES;
-    this.keys[i >>> BLOCK_BITS]!.copy(out, 2, o, o + KEY_BYTES);
+    for (let j = 0; j < KEY_BYTES; j++) out[j + 2] = k[o + j]!;
   }
 
   /** Releases the blocks wholly before entry i (the run is then unusable there). */
@@ -349,7 +352,7 @@ export class SortedIdMap {
   private merge(): void {
     const old = this.run;
     const delta = this.delta;
-    const order = sortedByBucket(delta);
+    const { order, starts } = sortedByBucket(delta);
     let max0 = 0;
     let max1 = 0;
     let max2 = 0;
@@ -362,32 +365,24 @@ export class SortedIdMap {
     const run = new Run([Math.max(w0, bitsFor(max0)), Math.max(w1, bitsFor(max1)), Math.max(w2, bitsFor(max2))]);
     const total = old.live + order.length;
     const id = Buffer.alloc(ID_BYTES);
-    let j = 0;
+    const copyOld = (i: number, b: number): void => {
+      old.idInto(i, b, id);
+      run.reserve(run.n, total);
+      run.append(id, old.field(i, 0), old.field(i, 1), old.field(i, 2));
+    };
+    let i = 0;
     for (let b = 0; b < BUCKETS; b++) {
       run.dir[b] = run.n;
-      id[0] = b >>> 8;
-      id[1] = b & 0xff;
       const end = old.dir[b + 1]!;
-      for (let i = old.dir[b]!; ; ) {
-        const dp = j < order.length ? order[j]! : -1;
-        const dId = dp >= 0 ? delta.idBytes(dp) : undefined;
-        const dIn = dId !== undefined && bucketOf(dId) === b;
-        if (i < end && old.isDead(i)) {
-          i++;
-          continue;
-        }
-        if (i < end && (!dIn || old.compare(i, dId!) < 0)) {
-          old.idInto(i, b, id);
-          run.reserve(run.n, total);
-          run.append(id, 0, old.field(i, 0), old.field(i, 1), old.field(i, 2));
-          i++;
-          if ((i & LOW) === 0) old.releaseBefore(i);
-        } else if (dIn) {
-          run.reserve(run.n, total);
-          run.append(dId!, 0, delta.field(dp, 0), delta.field(dp, 1), delta.field(dp, 2));
-          j++;
-        } else break;
+      for (let j = starts[b]!; j < starts[b + 1]!; j++) {
+        const dp = order[j]!;
+        const dId = delta.idBytes(dp);
+        for (; i < end && (old.isDead(i) || old.compare(i, dId) < 0); i++) if (!old.isDead(i)) copyOld(i, b);
+        run.reserve(run.n, total);
+        run.append(dId, delta.field(dp, 0), delta.field(dp, 1), delta.field(dp, 2));
       }
+      for (; i < end; i++) if (!old.isDead(i)) copyOld(i, b);
+      old.releaseBefore(i);
     }
     run.dir[BUCKETS] = run.n;
     this.run = run;
@@ -396,16 +391,19 @@ export class SortedIdMap {
   }
 }
 
-/** The live positions of an IdMap sorted by id: a counting sort on the two-byte prefix, then a sort within each. */
-function sortedByBucket(m: IdMap): Uint32Array {
-  const count = new Uint32Array(BUCKETS + 1);
-  for (const p of m.positions()) count[bucketOf(m.idBytes(p)) + 1]++;
-  for (let b = 0; b < BUCKETS; b++) count[b + 1] = count[b + 1]! + count[b]!;
-  const start = count.slice();
-  const out = new Uint32Array(m.size);
-  for (const p of m.positions()) out[start[bucketOf(m.idBytes(p))]!++] = p;
+/**
+ * The live positions of an IdMap sorted by id (a counting sort on the
+ * two-byte prefix, then a sort within each), and where each prefix starts.
+ */
+function sortedByBucket(m: IdMap): { order: Uint32Array; starts: Uint32Array } {
+  const starts = new Uint32Array(BUCKETS + 1);
+  for (const p of m.positions()) starts[bucketOf(m.idBytes(p)) + 1]++;
+  for (let b = 0; b < BUCKETS; b++) starts[b + 1] = starts[b + 1]! + starts[b]!;
+  const next = starts.slice();
+  const order = new Uint32Array(m.size);
+  for (const p of m.positions()) order[next[bucketOf(m.idBytes(p))]!++] = p;
   for (let b = 0; b < BUCKETS; b++) {
-    if (count[b + 1]! - count[b]! > 1) out.subarray(count[b]!, count[b + 1]!).sort((x, y) => m.compareAt(x, m.idBytes(y)));
+    if (starts[b + 1]! - starts[b]! > 1) order.subarray(starts[b]!, starts[b + 1]!).sort((x, y) => m.compareAt(x, m.idBytes(y)));
   }
-  return out;
+  return { order, starts };
 }
