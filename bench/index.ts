@@ -8,7 +8,7 @@
  * 32-byte ids, three 32-bit fields, a table of slots) and CompactPackIndex
  * (a SortedIdMap: a sorted run of 30-byte ids with bit-packed fields).
  *
- *   npx tsc -p . && node --expose-gc dist/bench/index.js [PACKS] [OBJECTS]
+ *   npx tsc -p . && node --expose-gc dist/bench/index.js [PACKS] [OBJECTS] [OBJECTS PER PACK]
  *   (PACKS 0 skips the open figures)
  */
 import { randomBytes } from 'node:crypto';
@@ -26,7 +26,7 @@ import { startS3 } from '../test/helpers/s3.js';
 
 const PACKS = Number(process.argv[2] ?? 1000);
 const OBJECTS = Number(process.argv[3] ?? 200_000);
-const PER_PACK = 20;
+const PER_PACK = Number(process.argv[4] ?? 20);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 function memory(): number {

@@ -58,14 +58,21 @@ function bucketOf(id: Uint8Array): number {
 }
 
 /** A sorted run: immutable but for deletion bits. */
+const RELEASED_KEYS = Buffer.alloc(0);
+const RELEASED_FIELDS = new Uint32Array(0);
+const RELEASED_DEAD = new Uint8Array(0);
+
 class Run {
-  readonly keys: (Buffer | undefined)[] = [];
-  readonly fields: (Uint32Array | undefined)[] = [];
-  readonly dead: (Uint8Array | undefined)[] = [];
+  readonly keys: Buffer[] = [];
+  readonly fields: Uint32Array[] = [];
+  readonly dead: Uint8Array[] = [];
   /** dir[b]: the first entry with two-byte prefix b; dir[BUCKETS] = n. */
   readonly dir = new Uint32Array(BUCKETS + 1);
   /** Bits per field and per entry. */
   readonly widths: [number, number, number];
+  readonly w0: number;
+  readonly w1: number;
+  readonly w2: number;
   readonly width: number;
   /** Entries (live and deleted). */
   n = 0;
@@ -73,7 +80,8 @@ class Run {
 
   constructor(widths: [number, number, number]) {
     this.widths = widths;
-    this.width = widths[0] + widths[1] + widths[2];
+    [this.w0, this.w1, this.w2] = widths;
+    this.width = this.w0 + this.w1 + this.w2;
   }
 
   get live(): number {
@@ -98,18 +106,37 @@ class Run {
     const o = low * KEY_BYTES;
     for (let j = 0; j < KEY_BYTES; j++) k[o + j] = id[j + 2]!;
     const a = this.fields[b]!;
-    const [w0, w1, w2] = this.widths;
     const pos = low * this.width;
-    writeBits(a, pos, w0, f0);
-    writeBits(a, pos + w0, w1, f1);
-    writeBits(a, pos + w0 + w1, w2, f2);
+    writeBits(a, pos, this.w0, f0);
+    writeBits(a, pos + this.w0, this.w1, f1);
+    writeBits(a, pos + this.w0 + this.w1, this.w2, f2);
   }
 
-  field(i: number, f: number): number {
-    const a = this.fields[i >>> BLOCK_BITS]!;
-    const [w0, w1, w2] = this.widths;
-    const pos = (i & LOW) * this.width;
-    return f === 0 ? readBits(a, pos, w0) : f === 1 ? readBits(a, pos + w0, w1) : readBits(a, pos + w0 + w1, w2);
+  /** Appends entry i of another run (after reserve), in id order. */
+  appendFrom(src: Run, i: number): void {
+    const n = this.n++;
+    const sk = src.keys[i >>> BLOCK_BITS]!;
+    const so = (i & LOW) * KEY_BYTES;
+    const k = this.keys[n >>> BLOCK_BITS]!;
+    const o = (n & LOW) * KEY_BYTES;
+    for (let j = 0; j < KEY_BYTES; j++) k[o + j] = sk[so + j]!;
+    const a = this.fields[n >>> BLOCK_BITS]!;
+    const pos = (n & LOW) * this.width;
+    writeBits(a, pos, this.w0, src.field0(i));
+    writeBits(a, pos + this.w0, this.w1, src.field1(i));
+    writeBits(a, pos + this.w0 + this.w1, this.w2, src.field2(i));
+  }
+
+  field0(i: number): number {
+    return readBits(this.fields[i >>> BLOCK_BITS]!, (i & LOW) * this.width, this.w0);
+  }
+
+  field1(i: number): number {
+    return readBits(this.fields[i >>> BLOCK_BITS]!, (i & LOW) * this.width + this.w0, this.w1);
+  }
+
+  field2(i: number): number {
+    return readBits(this.fields[i >>> BLOCK_BITS]!, (i & LOW) * this.width + this.w0 + this.w1, this.w2);
   }
 
   isDead(i: number): boolean {
@@ -176,16 +203,16 @@ class Run {
 
   /** Releases the blocks wholly before entry i (the run is then unusable there). */
   releaseBefore(i: number): void {
-    for (let b = (i >>> BLOCK_BITS) - 1; b >= 0 && this.keys[b]; b--) {
-      this.keys[b] = undefined;
-      this.fields[b] = undefined;
-      this.dead[b] = undefined;
+    for (let b = (i >>> BLOCK_BITS) - 1; b >= 0 && this.keys[b] !== RELEASED_KEYS; b--) {
+      this.keys[b] = RELEASED_KEYS;
+      this.fields[b] = RELEASED_FIELDS;
+      this.dead[b] = RELEASED_DEAD;
     }
   }
 
   get bytes(): number {
     let n = this.dir.byteLength;
-    for (let b = 0; b < this.keys.length; b++) n += (this.keys[b]?.byteLength ?? 0) + (this.fields[b]?.byteLength ?? 0) + (this.dead[b]?.byteLength ?? 0);
+    for (let b = 0; b < this.keys.length; b++) n += this.keys[b]!.byteLength + this.fields[b]!.byteLength + this.dead[b]!.byteLength;
     return n;
   }
 }
@@ -224,7 +251,7 @@ export class SortedIdMap {
   get(id: string | Uint8Array): [number, number, number] | undefined {
     const b = this.bytesOf(id);
     const i = this.run.find(b);
-    if (i >= 0 && !this.run.isDead(i)) return [this.run.field(i, 0), this.run.field(i, 1), this.run.field(i, 2)];
+    if (i >= 0 && !this.run.isDead(i)) return [this.run.field0(i), this.run.field1(i), this.run.field2(i)];
     const p = this.delta.find(b);
     return p < 0 ? undefined : [this.delta.field(p, 0), this.delta.field(p, 1), this.delta.field(p, 2)];
   }
@@ -261,7 +288,7 @@ export class SortedIdMap {
       while (r.dir[bucket + 1]! <= i) bucket++;
       if (r.isDead(i)) continue;
       r.idInto(i, bucket, this.out);
-      fn(this.out, r.field(i, 0), r.field(i, 1), r.field(i, 2));
+      fn(this.out, r.field0(i), r.field1(i), r.field2(i));
     }
     for (const p of this.delta.positions()) {
       this.out.set(this.delta.idBytes(p));
@@ -272,7 +299,7 @@ export class SortedIdMap {
   /** The fields of every live entry (no ids: cheaper than forEach). */
   forEachFields(fn: (f0: number, f1: number, f2: number) => void): void {
     const r = this.run;
-    for (let i = 0; i < r.n; i++) if (!r.isDead(i)) fn(r.field(i, 0), r.field(i, 1), r.field(i, 2));
+    for (let i = 0; i < r.n; i++) if (!r.isDead(i)) fn(r.field0(i), r.field1(i), r.field2(i));
     for (const p of this.delta.positions()) fn(this.delta.field(p, 0), this.delta.field(p, 1), this.delta.field(p, 2));
   }
 
@@ -364,11 +391,10 @@ export class SortedIdMap {
     const [w0, w1, w2] = old.live ? old.widths : [1, 1, 1];
     const run = new Run([Math.max(w0, bitsFor(max0)), Math.max(w1, bitsFor(max1)), Math.max(w2, bitsFor(max2))]);
     const total = old.live + order.length;
-    const id = Buffer.alloc(ID_BYTES);
-    const copyOld = (i: number, b: number): void => {
-      old.idInto(i, b, id);
+    const dId = Buffer.alloc(ID_BYTES);
+    const copyOld = (i: number): void => {
       run.reserve(run.n, total);
-      run.append(id, old.field(i, 0), old.field(i, 1), old.field(i, 2));
+      run.appendFrom(old, i);
     };
     let i = 0;
     for (let b = 0; b < BUCKETS; b++) {
@@ -376,12 +402,12 @@ export class SortedIdMap {
       const end = old.dir[b + 1]!;
       for (let j = starts[b]!; j < starts[b + 1]!; j++) {
         const dp = order[j]!;
-        const dId = delta.idBytes(dp);
-        for (; i < end && (old.isDead(i) || old.compare(i, dId) < 0); i++) if (!old.isDead(i)) copyOld(i, b);
+        delta.copyId(dp, dId);
+        for (; i < end && (old.isDead(i) || old.compare(i, dId) < 0); i++) if (!old.isDead(i)) copyOld(i);
         run.reserve(run.n, total);
         run.append(dId, delta.field(dp, 0), delta.field(dp, 1), delta.field(dp, 2));
       }
-      for (; i < end; i++) if (!old.isDead(i)) copyOld(i, b);
+      for (; i < end; i++) if (!old.isDead(i)) copyOld(i);
       old.releaseBefore(i);
     }
     run.dir[BUCKETS] = run.n;
@@ -397,13 +423,15 @@ export class SortedIdMap {
  */
 function sortedByBucket(m: IdMap): { order: Uint32Array; starts: Uint32Array } {
   const starts = new Uint32Array(BUCKETS + 1);
-  for (const p of m.positions()) starts[bucketOf(m.idBytes(p)) + 1]++;
+  const used = m.positionsUsed;
+  for (let p = 0; p < used; p++) if (m.isLive(p)) starts[m.prefix16(p) + 1]++;
   for (let b = 0; b < BUCKETS; b++) starts[b + 1] = starts[b + 1]! + starts[b]!;
   const next = starts.slice();
   const order = new Uint32Array(m.size);
-  for (const p of m.positions()) order[next[bucketOf(m.idBytes(p))]!++] = p;
+  for (let p = 0; p < used; p++) if (m.isLive(p)) order[next[m.prefix16(p)]!++] = p;
+  const cmp = (x: number, y: number) => m.comparePositions(x, y);
   for (let b = 0; b < BUCKETS; b++) {
-    if (starts[b + 1]! - starts[b]! > 1) order.subarray(starts[b]!, starts[b + 1]!).sort((x, y) => m.compareAt(x, m.idBytes(y)));
+    if (starts[b + 1]! - starts[b]! > 1) order.subarray(starts[b]!, starts[b + 1]!).sort(cmp);
   }
   return { order, starts };
 }
