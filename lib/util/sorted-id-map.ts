@@ -62,6 +62,15 @@ const RELEASED_KEYS = Buffer.alloc(0);
 const RELEASED_FIELDS = new Uint32Array(0);
 const RELEASED_DEAD = new Uint8Array(0);
 
+/** Whole blocks released by a run while a merge passes them, for the new run. */
+interface BlockPool {
+  /** The bits per entry of the new run: field blocks of the old one are reused only at the same width. */
+  width: number;
+  keys: Buffer[];
+  fields: Uint32Array[];
+  dead: Uint8Array[];
+}
+
 class Run {
   readonly keys: Buffer[] = [];
   readonly fields: Uint32Array[] = [];
@@ -88,13 +97,18 @@ class Run {
     return this.n - this.deleted;
   }
 
-  /** Makes room for entry `i` (written in order); `total`: the run's final size. */
-  reserve(i: number, total: number): void {
+  /** Makes room for entry `i` (written in order); `total`: the run's final size; whole blocks come from `pool` if it has any. */
+  reserve(i: number, total: number, pool?: BlockPool): void {
     if ((i & LOW) !== 0) return;
     const count = Math.min(BLOCK, total - i);
-    this.keys.push(Buffer.alloc(count * KEY_BYTES));
-    this.fields.push(new Uint32Array(Math.ceil((count * this.width) / 32) + 1));
-    this.dead.push(new Uint8Array(Math.ceil(count / 8)));
+    const words = Math.ceil((count * this.width) / 32) + 1;
+    const whole = count === BLOCK;
+    const keys = whole ? pool?.keys.pop() : undefined;
+    this.keys.push(keys ?? Buffer.alloc(count * KEY_BYTES));
+    const fields = whole && pool?.width === this.width ? pool.fields.pop() : undefined;
+    this.fields.push(fields ? fields.fill(0) : new Uint32Array(words));
+    const dead = whole ? pool?.dead.pop() : undefined;
+    this.dead.push(dead ? dead.fill(0) : new Uint8Array(Math.ceil(count / 8)));
   }
 
   /** Appends an entry (after reserve), in id order. */
@@ -201,9 +215,18 @@ class Run {
     for (let j = 0; j < KEY_BYTES; j++) out[j + 2] = k[o + j]!;
   }
 
-  /** Releases the blocks wholly before entry i (the run is then unusable there). */
-  releaseBefore(i: number): void {
+  /**
+   * Releases the blocks wholly before entry i (the run is then unusable
+   * there) into `pool`, so that a merge reuses them at once instead of
+   * waiting for the garbage collector to free them.
+   */
+  releaseBefore(i: number, pool: BlockPool): void {
     for (let b = (i >>> BLOCK_BITS) - 1; b >= 0 && this.keys[b] !== RELEASED_KEYS; b--) {
+      if (this.keys[b]!.length === BLOCK * KEY_BYTES) {
+        pool.keys.push(this.keys[b]!);
+        if (pool.width === this.width) pool.fields.push(this.fields[b]!);
+        pool.dead.push(this.dead[b]!);
+      }
       this.keys[b] = RELEASED_KEYS;
       this.fields[b] = RELEASED_FIELDS;
       this.dead[b] = RELEASED_DEAD;
@@ -392,8 +415,9 @@ export class SortedIdMap {
     const run = new Run([Math.max(w0, bitsFor(max0)), Math.max(w1, bitsFor(max1)), Math.max(w2, bitsFor(max2))]);
     const total = old.live + order.length;
     const dId = Buffer.alloc(ID_BYTES);
+    const pool: BlockPool = { width: run.width, keys: [], fields: [], dead: [] };
     const copyOld = (i: number): void => {
-      run.reserve(run.n, total);
+      run.reserve(run.n, total, pool);
       run.appendFrom(old, i);
     };
     let i = 0;
@@ -404,11 +428,11 @@ export class SortedIdMap {
         const dp = order[j]!;
         delta.copyId(dp, dId);
         for (; i < end && (old.isDead(i) || old.compare(i, dId) < 0); i++) if (!old.isDead(i)) copyOld(i);
-        run.reserve(run.n, total);
+        run.reserve(run.n, total, pool);
         run.append(dId, delta.field(dp, 0), delta.field(dp, 1), delta.field(dp, 2));
       }
       for (; i < end; i++) if (!old.isDead(i)) copyOld(i);
-      old.releaseBefore(i);
+      old.releaseBefore(i, pool);
     }
     run.dir[BUCKETS] = run.n;
     this.run = run;
