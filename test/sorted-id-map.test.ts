@@ -121,6 +121,26 @@ describe('SortedIdMap', () => {
     for (const id of ids) if (!gone.has(id) && !moved.has(id)) assert.equal(counts.get(id), 1, `${id} listed once`);
   });
 
+  it('a run of over a million ids (with the finer lookup directory) finds each of them and no absent one', () => {
+    const n = 1_100_000;
+    const all = randomBytes(n * 32);
+    const id = (i: number) => all.subarray(i * 32, i * 32 + 32);
+    const m = new SortedIdMap();
+    for (let i = 0; i < n; i++) m.add(id(i), i, i * 3, i % 1000);
+    m.compact();
+    for (let i = 0; i < n; i += 3) assert.deepEqual(m.get(id(i)), [i, i * 3, i % 1000]);
+    for (let k = 0; k < 20_000; k++) {
+      const near = Buffer.from(id(k * 13));
+      near[31] ^= 1;
+      assert.equal(m.has(near), false);
+      assert.equal(m.has(randomBytes(32)), false);
+    }
+    for (let i = 0; i < n; i += 5) assert.ok(m.delete(id(i)));
+    m.compact();
+    for (let i = 0; i < n; i += 3) assert.equal(m.has(id(i)), i % 5 !== 0);
+    assert.equal(m.size, n - Math.ceil(n / 5));
+  });
+
   it('holds under 40 bytes per id at 200,000 ids with a terabyte\'s field widths', () => {
     const m = new SortedIdMap();
     const n = 200_000;
