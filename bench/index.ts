@@ -125,41 +125,42 @@ async function main(): Promise<void> {
     };
     const rough = gc ? '' : ', without --expose-gc: rough';
 
-    let before = memory();
+    // Each index is measured alone, in its own function: the one before is garbage by then.
+    (() => {
+      const before = memory();
+      const t0 = cpu();
+      const old = new PackIndex();
+      for (let p = 0; p < packs.length; p++) old.addPack(packs[p]!, entries(p).map((e) => ({ ...e, digest: randomBytes(32) })), new Set());
+      const build = cpu() - t0;
+      const oldBytes = memory() - before;
+      out.push(`PackIndex (Map): ${(oldBytes / OBJECTS).toFixed(0)} B per object${rough}; build ${per(build, OBJECTS)}, ${lookups((id) => old.get('chunk', id), (id) => old.get('chunk', id) !== undefined)}`);
+    })();
+
+    (() => {
+      const before = memory();
+      const t0 = cpu();
+      const hash = new IdMap(3);
+      const packNo = new Map<string, number>();
+      for (let p = 0; p < packs.length; p++) {
+        packNo.set(packs[p]!, p);
+        for (const e of entries(p)) hash.add(e.id, p, e.offset, e.length);
+      }
+      const build = cpu() - t0;
+      const hashBytes = memory() - before;
+      const hashGet = (id: string) => {
+        const q = hash.find(id);
+        return q < 0 ? undefined : { pack: packs[hash.field(q, 0)], offset: hash.field(q, 1), length: hash.field(q, 2) };
+      };
+      out.push(`IdMap hash table (issue 8's CompactPackIndex): ${(hashBytes / OBJECTS).toFixed(1)} B per object${rough} (typed arrays: ${(hash.bytes / OBJECTS).toFixed(1)} B); build ${per(build, OBJECTS)}, ${lookups(hashGet, (id) => hash.has(id))}`);
+    })();
+
+    const before = memory();
     let t0 = cpu();
-    const old = new PackIndex();
-    for (let p = 0; p < packs.length; p++) old.addPack(packs[p]!, entries(p).map((e) => ({ ...e, digest: randomBytes(32) })), new Set());
-    let build = cpu() - t0;
-    const oldBytes = memory() - before;
-    out.push(`PackIndex (Map): ${(oldBytes / OBJECTS).toFixed(0)} B per object${rough}; build ${per(build, OBJECTS)}, ${lookups((id) => old.get('chunk', id), (id) => old.get('chunk', id) !== undefined)}`);
-    const keep: unknown[] = [old];
-    keep.length = 0;
-
-    before = memory();
-    t0 = cpu();
-    const hash = new IdMap(3);
-    const packNo = new Map<string, number>();
-    for (let p = 0; p < packs.length; p++) {
-      packNo.set(packs[p]!, p);
-      for (const e of entries(p)) hash.add(e.id, p, e.offset, e.length);
-    }
-    build = cpu() - t0;
-    const hashBytes = memory() - before;
-    const hashGet = (id: string) => {
-      const q = hash.find(id);
-      return q < 0 ? undefined : { pack: packs[hash.field(q, 0)], offset: hash.field(q, 1), length: hash.field(q, 2) };
-    };
-    out.push(`IdMap hash table (issue 8's CompactPackIndex): ${(hashBytes / OBJECTS).toFixed(1)} B per object${rough} (typed arrays: ${(hash.bytes / OBJECTS).toFixed(1)} B); build ${per(build, OBJECTS)}, ${lookups(hashGet, (id) => hash.has(id))}`);
-    keep.push(hash);
-    keep.length = 0;
-
-    before = memory();
-    t0 = cpu();
     const compact = new CompactPackIndex();
     for (let p = 0; p < packs.length; p++) compact.addPack(packs[p]!, entries(p), new Set());
     const grown = compact.bytes;
     compact.compact();
-    build = cpu() - t0;
+    const build = cpu() - t0;
     const newBytes = memory() - before;
     out.push(`CompactPackIndex (SortedIdMap): ${(newBytes / OBJECTS).toFixed(1)} B per object${rough} (typed arrays: ${(compact.bytes / OBJECTS).toFixed(1)} B; ${(grown / OBJECTS).toFixed(1)} B before the final merge); build ${per(build, OBJECTS)}, ${lookups((id) => compact.get('chunk', id), (id) => compact.has('chunk', id))}`);
     t0 = cpu();
