@@ -245,3 +245,40 @@ describe('PackedStore index segments (local blobs)', () => {
     await s.close();
   }));
 });
+
+describe('PackedStore index: ids that share a long prefix', () => {
+  it('stores and reads back ids sharing 16 and 31 bytes, across a reopen (index merged) and a listing; an absent id with a present prefix is absent', async () => {
+    const dir = await tempDir();
+    try {
+      const backend = await LocalBlobBackend.create(dir.path);
+      const s = await PackedStore.create(backend, { packSize: 4096 });
+      const prefix = randomBytes(16);
+      const ids = Array.from({ length: 30 }, () => Buffer.concat([prefix, randomBytes(16)]).toString('hex'));
+      // Its last byte differs from ids[0]'s.
+      const sibling = ids[0]!.slice(0, 62) + (ids[0]!.slice(62) === 'ff' ? '00' : 'ff');
+      ids.push(sibling);
+      const data = new Map(ids.map((id) => [id, randomBytes(300)]));
+      for (const [id, d] of data) assert.equal(await s.put('chunk', id, d), true);
+      await s.close();
+      const absent = Buffer.concat([prefix, randomBytes(16)]).toString('hex');
+      const r = await PackedStore.open(backend);
+      try {
+        for (const [id, d] of data) assert.deepEqual(Buffer.from(await r.get('chunk', id)), d, id);
+        assert.equal(await r.has('chunk', absent), false);
+        assert.deepEqual(await r.hasMany('chunk', [absent, ids[3]!]), [false, true]);
+        await assert.rejects(r.get('chunk', absent), { code: 'NOT_FOUND' });
+        const listed: string[] = [];
+        for await (const id of r.list('chunk')) listed.push(id);
+        assert.deepEqual(listed.sort(), [...ids].sort());
+        assert.deepEqual(await r.listPage('chunk', undefined, 100), [...ids].sort());
+        await r.delete('chunk', sibling);
+        assert.equal(await r.has('chunk', sibling), false);
+        assert.deepEqual(Buffer.from(await r.get('chunk', ids[0]!)), data.get(ids[0]!));
+      } finally {
+        await r.close();
+      }
+    } finally {
+      await dir.remove();
+    }
+  });
+});

@@ -1,14 +1,15 @@
 /**
  * CompactPackIndex: where each tree and chunk of a packed store lives (pack,
- * offset, length), kept in IdMaps (lib/util/id-map.ts): per object 32 bytes of id and
- * three 32-bit fields, no strings or objects. Digests are not kept in
+ * offset, length), kept in SortedIdMaps (lib/util/sorted-id-map.ts): per
+ * object 30 bytes of id and the three fields bit-packed (about 36 bytes at
+ * 200,000 objects, 38 at a terabyte's object count), no strings or objects. Digests are not kept in
  * memory: they sit in the record header just before each object's bytes
  * (pack-format.ts), which a read fetches with the object. Copies of an
  * object in more than one pack (concurrent writers) are rare and kept in a
  * small side table so a delete covers them all; tombstones hide one copy.
  */
 import type { Kind } from '../format/version.js';
-import { IdMap } from '../util/id-map.js';
+import { SortedIdMap } from '../util/sorted-id-map.js';
 import { tombstoneKey } from './pack-index.js';
 
 export interface PackedLocation {
@@ -24,26 +25,18 @@ export interface PackedEntry {
   length: number;
 }
 
-const PACK = 0;
-const OFFSET = 1;
-const LENGTH = 2;
-
 export class CompactPackIndex {
-  private readonly byKind = new Map<Kind, IdMap>();
+  private readonly byKind = new Map<Kind, SortedIdMap>();
   private readonly packIds: string[] = [];
   private readonly packNo = new Map<string, number>();
   /** Each pack's file size, where known (index segments record it). */
   private readonly sizes: number[] = [];
   private readonly copies = new Map<string, PackedLocation[]>();
-  /** Bumped on every change (sorted listings are cached against it). */
-  version = 0;
-  /** Bumped when an entry moves to a new position (a copy hidden or a pack forgotten): sorted views must be rebuilt. */
-  moved = 0;
 
-  map(kind: Kind): IdMap {
+  private map(kind: Kind): SortedIdMap {
     let m = this.byKind.get(kind);
     if (!m) {
-      m = new IdMap(3);
+      m = new SortedIdMap();
       this.byKind.set(kind, m);
     }
     return m;
@@ -77,14 +70,13 @@ export class CompactPackIndex {
     if (size !== undefined) this.sizes[n] = size;
     for (const e of entries) {
       if (tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
-      if (this.map(e.kind).add(e.id, n, e.offset, e.length) < 0) {
+      if (!this.map(e.kind).add(e.id, n, e.offset, e.length)) {
         const key = `${e.kind}/${e.id}`;
         const list = this.copies.get(key) ?? [];
         list.push({ pack, offset: e.offset, length: e.length });
         this.copies.set(key, list);
       }
     }
-    this.version++;
   }
 
   sizeOf(pack: string): number | undefined {
@@ -93,10 +85,8 @@ export class CompactPackIndex {
   }
 
   get(kind: Kind, id: string): PackedLocation | undefined {
-    const m = this.byKind.get(kind);
-    const p = m ? m.find(id) : -1;
-    if (p < 0) return undefined;
-    return { pack: this.packIds[m!.field(p, PACK)]!, offset: m!.field(p, OFFSET), length: m!.field(p, LENGTH) };
+    const f = this.byKind.get(kind)?.get(id);
+    return f && { pack: this.packIds[f[0]]!, offset: f[1], length: f[2] };
   }
 
   has(kind: Kind, id: string): boolean {
@@ -111,7 +101,6 @@ export class CompactPackIndex {
     const key = `${kind}/${id}`;
     const more = this.copies.get(key) ?? [];
     this.copies.delete(key);
-    this.version++;
     return [first, ...more];
   }
 
@@ -119,7 +108,6 @@ export class CompactPackIndex {
   hide(kind: Kind, id: string, pack: string): void {
     const all = this.remove(kind, id);
     for (const loc of all) if (loc.pack !== pack) this.addPack(loc.pack, [{ kind, id, offset: loc.offset, length: loc.length }], new Set());
-    this.moved++;
   }
 
   /** Forgets a pack (removed by repacking): its copies disappear, other copies stay. */
@@ -142,10 +130,9 @@ export class CompactPackIndex {
       else this.copies.delete(key);
     }
     for (const [kind, m] of this.byKind) {
-      const hit: number[] = [];
-      for (const p of m.positions()) if (nums.has(m.field(p, PACK))) hit.push(p);
-      for (const p of hit) {
-        const id = m.idHex(p);
+      const hit: string[] = [];
+      m.forEach((id, pack) => nums.has(pack) && hit.push(id.toString('hex')));
+      for (const id of hit) {
         m.delete(id);
         // Another copy, if any, takes its place.
         const key = `${kind}/${id}`;
@@ -158,24 +145,11 @@ export class CompactPackIndex {
       }
     }
     for (const p of packs) this.packNo.delete(p);
-    this.version++;
-    this.moved++;
   }
 
-  /**
-   * Rebuilds the id maps that hold more dead positions than live entries
-   * (deleted and moved entries keep their positions, so a long-lived process
-   * that repacks would otherwise grow by every object it moved).
-   */
+  /** Merges recent additions and drops deleted entries (after repacking, and once an open has read the index). */
   compact(): void {
-    for (const [kind, m] of this.byKind) {
-      if (m.positionsUsed - m.size <= Math.max(m.size, 4096)) continue;
-      const fresh = new IdMap(3);
-      for (const p of m.positions()) fresh.add(m.idBytes(p), m.field(p, PACK), m.field(p, OFFSET), m.field(p, LENGTH));
-      this.byKind.set(kind, fresh);
-      this.version++;
-      this.moved++;
-    }
+    for (const m of this.byKind.values()) m.compact();
   }
 
   /** Every copy of an object (the one reads use first). */
@@ -194,11 +168,10 @@ export class CompactPackIndex {
     const count = new Float64Array(this.packIds.length);
     const bytes = new Float64Array(this.packIds.length);
     for (const m of this.byKind.values()) {
-      for (const p of m.positions()) {
-        const n = m.field(p, PACK);
+      m.forEachFields((n, _offset, length) => {
         count[n] = count[n]! + 1;
-        bytes[n] = bytes[n]! + m.field(p, LENGTH);
-      }
+        bytes[n] = bytes[n]! + length;
+      });
     }
     const out: { pack: string; size: number; liveCount: number; liveBytes: number }[] = [];
     for (const [pack, n] of this.packNo) {
@@ -209,38 +182,19 @@ export class CompactPackIndex {
   }
 
   /**
-   * Up to `limit` ids of `kind` greater than `after`, ascending, from a sorted
-   * view of the index that is rebuilt when a listing starts (no `after`) and
-   * the index changed, or when entries moved: every listing sees at least
-   * what the index held when it started.
+   * Up to `limit` ids of `kind` greater than `after`, ascending, found by id
+   * (so entries added, moved or deleted meanwhile do not disturb a listing):
+   * every listing sees at least what the index held when it started and
+   * still holds.
    */
   page(kind: Kind, after: string | undefined, limit: number): string[] {
-    const m = this.map(kind);
-    let view = this.views.get(kind);
-    if (!view || view.moved !== this.moved || (after === undefined && view.version !== this.version)) {
-      view = { version: this.version, moved: this.moved, positions: m.sortedPositions() };
-      this.views.set(kind, view);
-    }
-    const pos = view.positions;
-    let lo = 0;
-    let hi = pos.length;
-    while (after !== undefined && lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (m.compareAt(pos[mid]!, after) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    const out: string[] = [];
-    for (let i = lo; i < pos.length && out.length < limit; i++) if (m.isLive(pos[i]!)) out.push(m.idHex(pos[i]!));
-    return out;
+    return this.byKind.get(kind)?.page(after, limit) ?? [];
   }
-
-  private readonly views = new Map<Kind, { version: number; moved: number; positions: Uint32Array }>();
 
   /** Ids of a kind, as hex strings, streamed. */
   *ids(kind: Kind): IterableIterator<string> {
     const m = this.byKind.get(kind);
-    if (!m) return;
-    for (const p of m.positions()) yield m.idHex(p);
+    if (m) yield* m.ids();
   }
 
   /** The entries of these packs, in one pass over the index (for index segments and repacking). */
@@ -255,10 +209,10 @@ export class CompactPackIndex {
       wanted.set(n, list);
     }
     for (const [kind, m] of this.byKind) {
-      for (const p of m.positions()) {
-        const list = wanted.get(m.field(p, PACK));
-        list?.push({ kind, id: m.idHex(p), offset: m.field(p, OFFSET), length: m.field(p, LENGTH) });
-      }
+      m.forEach((id, pack, offset, length) => {
+        const list = wanted.get(pack);
+        list?.push({ kind, id: id.toString('hex'), offset, length });
+      });
     }
     for (const [key, locs] of this.copies) {
       const cut = key.indexOf('/');

@@ -147,6 +147,8 @@ export class LocalStore implements ObjectStore {
     const store = new LocalStore(abs, opts);
     await store.recoverJournals();
     await store.refresh();
+    // The index as read: one sorted run, no delta (compact-index.ts).
+    store.index.compact();
     await store.removeStaleTemp();
     if (marker === MARKER_TEXT_V1) await store.migrateFromV1();
     else await store.compactSegments();

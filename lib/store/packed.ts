@@ -153,6 +153,8 @@ export class PackedStore implements ObjectStore {
     }
     const store = new PackedStore(backend, opts);
     await store.refresh();
+    // The index as read: one sorted run, no delta (compact-index.ts).
+    store.index.compact();
     await store.compactSegments();
     return store;
   }

@@ -150,6 +150,33 @@ export class IdMap {
     return this.keys[pos >>> BLOCK_BITS]!.subarray(o, o + ID_BYTES);
   }
 
+  /** Copies the id at a position into `out` (no view allocated). */
+  copyId(pos: number, out: Buffer): void {
+    const k = this.keys[pos >>> BLOCK_BITS]!;
+    const o = (pos & LOW) * ID_BYTES;
+    for (let i = 0; i < ID_BYTES; i++) out[i] = k[o + i]!;
+  }
+
+  /** The first two bytes of the id at a position, as a number (big-endian). */
+  prefix16(pos: number): number {
+    const k = this.keys[pos >>> BLOCK_BITS]!;
+    const o = (pos & LOW) * ID_BYTES;
+    return (k[o]! << 8) | k[o + 1]!;
+  }
+
+  /** Compares the ids at two positions (for sorting). */
+  comparePositions(a: number, b: number): number {
+    const ka = this.keys[a >>> BLOCK_BITS]!;
+    const kb = this.keys[b >>> BLOCK_BITS]!;
+    const oa = (a & LOW) * ID_BYTES;
+    const ob = (b & LOW) * ID_BYTES;
+    for (let i = 0; i < ID_BYTES; i++) {
+      const d = ka[oa + i]! - kb[ob + i]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+
   idHex(pos: number): string {
     const o = (pos & LOW) * ID_BYTES;
     return this.keys[pos >>> BLOCK_BITS]!.toString('hex', o, o + ID_BYTES);
