@@ -14,8 +14,8 @@
  * auto_unmount takes it down if this process is killed.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import * as readline from 'node:readline';
-import Fuse from 'fuse-native';
+import type Fuse from 'fuse-native';
+import { serveReadOnly } from './serve-fuse.js';
 
 const ENOENT = -2;
 const EISDIR = -21;
@@ -115,24 +115,7 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write('usage: bigfs.js MOUNTPOINT FILES(1-999) GIB UNIQUE\n');
     process.exit(2);
   }
-  const fuse = new Fuse(mountpoint, operations(set), {
-    timeout: false,
-    fsname: 'obnam-bench-bigfs',
-    autoUnmount: true,
-    maxRead: 1 << 20,
-    mountOptions: ['ro', 'use_ino'],
-  });
-  await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    fuse.unmount(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  readline.createInterface({ input: process.stdin }).on('close', stop);
-  process.stdout.write('mounted\n');
+  await serveReadOnly(mountpoint, operations(set), { fsname: 'obnam-bench-bigfs', maxRead: 1 << 20 });
 }
 
 if (process.argv[1]?.endsWith('bigfs.js')) {

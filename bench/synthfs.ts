@@ -13,9 +13,9 @@
  * SIGTERM or when stdin closes (the benchmark went away), and libfuse's
  * auto_unmount takes it down if this process is killed.
  */
-import * as readline from 'node:readline';
-import Fuse from 'fuse-native';
+import type Fuse from 'fuse-native';
 import { contentAt, dirIno, Epoch, FileAttrs, fileAttrs, Layout, layout, mutationOf, Node, resolve, subEntries, subName, subRange, subsOf, topName } from './scale-data.js';
+import { serveReadOnly } from './serve-fuse.js';
 
 const ENOENT = -2;
 const ENOTDIR = -20;
@@ -101,30 +101,15 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   let epoch: Epoch = 0;
-  const fuse = new Fuse(mountpoint, synthOperations(layout(files), () => epoch), {
-    timeout: false,
+  await serveReadOnly(mountpoint, synthOperations(layout(files), () => epoch), {
     fsname: 'obnam-bench-synth',
-    autoUnmount: true,
-    mountOptions: ['ro', 'use_ino'],
+    onLine: (line) => {
+      const m = /^epoch ([01])$/.exec(line.trim());
+      if (!m) return void process.stdout.write(`unknown command: ${line}\n`);
+      epoch = Number(m[1]) as Epoch;
+      process.stdout.write(`epoch ${epoch}\n`);
+    },
   });
-  await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    fuse.unmount(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    const m = /^epoch ([01])$/.exec(line.trim());
-    if (!m) return void process.stdout.write(`unknown command: ${line}\n`);
-    epoch = Number(m[1]) as Epoch;
-    process.stdout.write(`epoch ${epoch}\n`);
-  });
-  rl.on('close', stop);
-  process.stdout.write('mounted\n');
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
