@@ -16,9 +16,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { baseEnv, obnamOk } from './helpers/cli.js';
 import { prngBytes } from './helpers/prng.js';
-import { bytesUnder, namespaceDirOf, OBNAM_SERVER, obnamServerOk, ServerProcess, spawnServer } from './helpers/server.js';
+import { bytesUnder, namespaceDirOf, assertKeptSnapshotServed, OBNAM_SERVER, obnamServerOk, ServerProcess, spawnServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
-import { assertSameTree } from './helpers/trees.js';
 
 const PASS = 'repack faults';
 const SEEDS = ['one', 'two'];
@@ -130,18 +129,7 @@ async function check(t: Template, dir: string, tmp: TempDir, label: string): Pro
   // After a killed repack, copies left twice are resolved as the repack goes, so it may rewrite
   // fewer packs than the dry run (which judges every pack up front) announced, never more.
   assert.ok(again.total.packsRewritten <= dry.total.packsRewritten, `${label}: it does at most what the dry run said (${again.total.packsRewritten} > ${dry.total.packsRewritten})`);
-  const srv = await spawnServer(dir);
-  try {
-    const env = { env: { OBNAM_REPO: srv.url, OBNAM_TOKEN: t.token, OBNAM_SERVER_FINGERPRINT: t.fingerprint, OBNAM_PASSPHRASE: PASS, HOME: tmp.path } };
-    await obnamOk(['fsck'], env);
-    const out = path.join(tmp.path, `restored-${label}`);
-    await obnamOk(['restore', t.kept, out], env);
-    await assertSameTree(t.want, path.join(out, t.src));
-    fs.rmSync(out, { recursive: true });
-  } finally {
-    srv.child.kill('SIGTERM');
-    await srv.exited;
-  }
+  await assertKeptSnapshotServed(dir, { ...t, passphrase: PASS }, tmp.path, label);
   // Whatever was interrupted, the space is back now: the forgotten snapshots' own bytes are gone.
   assert.ok((await bytesUnder(ns)) < KEPT_BYTES, `${label}: ${await bytesUnder(ns)} bytes left`);
   return midway;

@@ -19,9 +19,8 @@ import { after, before, describe, it } from 'node:test';
 import { baseEnv, obnamOk } from './helpers/cli.js';
 import { prngBytes } from './helpers/prng.js';
 import { startS3, S3_KEY, TestS3 } from './helpers/s3.js';
-import { OBNAM_SERVER, obnamServerOk, spawnServer } from './helpers/server.js';
+import { assertKeptSnapshotServed, OBNAM_SERVER, obnamServerOk, spawnServer } from './helpers/server.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
-import { assertSameTree } from './helpers/trees.js';
 
 const AWS = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_KEY };
 const PASS = 's3 repack faults';
@@ -146,18 +145,7 @@ async function check(t: Template, copy: { dir: string; prefix: string }, templat
   const again = JSON.parse((await obnamServerOk(['repack', copy.dir, '--json'], { env: AWS })).stdout);
   assert.equal(again.ok, true, `${label}: the next repack completes`);
   assert.ok(again.total.packsRewritten <= dry.total.packsRewritten, `${label}: it does at most what the dry run said`);
-  const srv = await spawnServer(copy.dir, '127.0.0.1:0', [], AWS);
-  try {
-    const env = { env: { OBNAM_REPO: srv.url, OBNAM_TOKEN: t.token, OBNAM_SERVER_FINGERPRINT: t.fingerprint, OBNAM_PASSPHRASE: PASS, HOME: tmp.path } };
-    await obnamOk(['fsck'], env);
-    const out = path.join(tmp.path, `restored-${label}`);
-    await obnamOk(['restore', t.kept, out], env);
-    await assertSameTree(t.want, path.join(out, t.src));
-    fs.rmSync(out, { recursive: true });
-  } finally {
-    srv.child.kill('SIGTERM');
-    await srv.exited;
-  }
+  await assertKeptSnapshotServed(copy.dir, { ...t, passphrase: PASS }, tmp.path, label, AWS);
   let bytes = 0;
   for (const size of (await blobs(copy.prefix)).values()) bytes += size;
   assert.ok(bytes < KEPT_BYTES, `${label}: ${bytes} bytes left in the bucket`);

@@ -15,8 +15,9 @@ import { initServerDir } from '../../server/init.js';
 import { LocalStore } from '../../lib/store/local.js';
 import { serverDir } from '../../server/layout.js';
 import { RunningServer, StartOptions, startServer } from '../../server/start.js';
-import { baseEnv, ROOT, runCommand, RunOptions, RunResult } from './cli.js';
+import { baseEnv, obnamOk, ROOT, runCommand, RunOptions, RunResult } from './cli.js';
 import { TempDir, tempDir } from './tmp.js';
+import { assertSameTree } from './trees.js';
 
 export const OBNAM_SERVER = path.join(ROOT, 'bin', 'obnam-server');
 
@@ -209,4 +210,35 @@ export function rawRequest(
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/** A client of a server directory and one of its snapshots, with a copy of what that snapshot holds. */
+export interface KeptSnapshot {
+  token: string;
+  fingerprint: string;
+  passphrase: string;
+  kept: string;
+  /** The backed-up directory (its absolute path inside a restore) and the copy of it. */
+  src: string;
+  want: string;
+}
+
+/**
+ * Starts obnam-server on `dir` (with `env`, e.g. S3 credentials), runs a
+ * full fsck as the client and restores the kept snapshot, comparing it with
+ * its copy; stops the server.
+ */
+export async function assertKeptSnapshotServed(dir: string, k: KeptSnapshot, home: string, label: string, env: Record<string, string> = {}): Promise<void> {
+  const srv = await spawnServer(dir, '127.0.0.1:0', [], env);
+  try {
+    const opts = { env: { OBNAM_REPO: srv.url, OBNAM_TOKEN: k.token, OBNAM_SERVER_FINGERPRINT: k.fingerprint, OBNAM_PASSPHRASE: k.passphrase, HOME: home } };
+    await obnamOk(['fsck'], opts);
+    const out = path.join(home, `restored-${label}`);
+    await obnamOk(['restore', k.kept, out], opts);
+    await assertSameTree(k.want, path.join(out, k.src));
+    await fs.rm(out, { recursive: true });
+  } finally {
+    srv.child.kill('SIGTERM');
+    await srv.exited;
+  }
 }
