@@ -184,7 +184,7 @@ describe('PackedStore index segments (local blobs)', () => {
     await fresh.close();
   }));
 
-  it('a failed flush is reported, forgets what it did not store, and the next flush works', withDir(async (dir) => {
+  it('a failed flush is reported and keeps what it could not store; every flush fails until a later one writes it', withDir(async (dir) => {
     const inner = await LocalBlobBackend.create(dir);
     let failing = true;
     const flaky: BlobBackend = {
@@ -202,15 +202,24 @@ describe('PackedStore index segments (local blobs)', () => {
     };
     const s = await PackedStore.create(flaky);
     const id = newId();
+    const other = newId();
     await s.put('chunk', id, Buffer.from('x'));
     await assert.rejects(s.flush(), /disk full/);
-    assert.equal(await s.has('chunk', id), false, 'an object whose flush failed is not claimed');
+    // Kept and readable: a caller that puts it again is told it is there, and no flush
+    // acknowledges it before it is written.
+    assert.equal(await s.has('chunk', id), true, 'the object is kept');
+    assert.equal(Buffer.from(await s.get('chunk', id)).toString(), 'x');
+    assert.equal(await s.put('chunk', id, Buffer.from('x')), false);
+    await s.put('chunk', other, Buffer.from('y'));
+    await assert.rejects(s.flush(), /disk full/, 'a later flush fails too while the pack is not written');
+    assert.deepEqual(await names(inner, 'packs/'), []);
     failing = false;
-    assert.equal(await s.put('chunk', id, Buffer.from('x')), true);
     await s.flush();
+    assert.equal((await names(inner, 'packs/')).length, 2, 'the kept pack and the new one');
     await s.close();
     const fresh = await PackedStore.open(new LocalBlobBackend(dir));
     assert.equal(Buffer.from(await fresh.get('chunk', id)).toString(), 'x');
+    assert.equal(Buffer.from(await fresh.get('chunk', other)).toString(), 'y');
     await fresh.close();
   }));
 

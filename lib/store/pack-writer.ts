@@ -41,7 +41,12 @@ export class PackWriter {
 
   private open(): Promise<fs.FileHandle> {
     this.file ??= fs.open(this.tmpPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600).then(async (fh) => {
-      await fh.write(packHeader(), 0, PACK_HEADER_BYTES, 0);
+      try {
+        await fh.write(packHeader(), 0, PACK_HEADER_BYTES, 0);
+      } catch (e) {
+        await fh.close().catch(() => undefined);
+        throw e;
+      }
       return fh;
     });
     return this.file;
@@ -60,7 +65,16 @@ export class PackWriter {
     const parts = [recordHeader(kind, id, data.length, digest), data];
     this.writing = this.writing.then(async () => {
       const fh = await this.open();
-      await fh.writev(parts, at);
+      // A short write (a disk filling up) is written on from where it stopped: the next write
+      // reports the error, and the record stays in memory, never taken as written.
+      const total = RECORD_HEADER_BYTES + data.length;
+      let done = (await fh.writev(parts, at)).bytesWritten;
+      while (done < total) {
+        const rest = Buffer.concat(parts).subarray(done);
+        const { bytesWritten } = await fh.write(rest, 0, rest.length, at + done);
+        if (bytesWritten === 0) throw Object.assign(new Error('no space left on the device (short write)'), { code: 'ENOSPC' });
+        done += bytesWritten;
+      }
       this.backlog -= data.length;
       this.inMemory.delete(key);
     });
@@ -155,6 +169,7 @@ export class PackWriter {
   /** Closes the file without finishing it (the caller removes it). */
   async abandon(): Promise<void> {
     await this.writing.catch(() => undefined);
-    if (this.file) await (await this.file).close().catch(() => undefined);
+    // The file may never have opened (a full disk while writing its header).
+    if (this.file) await this.file.then((fh) => fh.close()).catch(() => undefined);
   }
 }
