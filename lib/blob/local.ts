@@ -4,6 +4,7 @@
  * (O_EXCL, fsync), are linked to the final name without replacing
  * (link(2); rename(2) where the file system has no hard links), and the
  * directory is fsynced. `tmp/` is the backend's own and never listed.
+ * Files read by range stay open (open-files.ts), up to 64, until deleted.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -13,12 +14,18 @@ import * as io from '../store/localfs.js';
 import { ioError } from '../store/localfs.js';
 import type { StoreOptions } from '../store/store.js';
 import { BlobBackend, BlobInfo, ByteRange, checkBlobName } from './backend.js';
+import { OpenFiles } from './open-files.js';
 
 export const BLOB_TMP = 'tmp';
+const MAX_OPEN_FILES = 64;
+/** Stats in flight while listing one directory. */
+const LIST_STATS = 32;
 
 export class LocalBlobBackend implements BlobBackend {
   readonly atomicCreate = true;
   readonly location: string;
+  /** Ranged reads (records of packs) reuse open files: a restore reads many records of one pack. */
+  private readonly handles = new OpenFiles(MAX_OPEN_FILES);
 
   constructor(readonly dir: string) {
     this.dir = path.resolve(dir);
@@ -62,15 +69,15 @@ export class LocalBlobBackend implements BlobBackend {
     const file = this.file(name);
     try {
       if (!range) return await fs.readFile(file);
-      const fh = await fs.open(file, 'r');
+      const h = await this.handles.acquire(file);
       try {
-        const length = range.length ?? Math.max(0, (await fh.stat()).size - range.offset);
+        const length = range.length ?? Math.max(0, (await h.fh.stat()).size - range.offset);
         const buf = Buffer.allocUnsafe(length);
-        const { bytesRead } = await fh.read(buf, 0, length, range.offset);
+        const { bytesRead } = await h.fh.read(buf, 0, length, range.offset);
         if (bytesRead !== length) throw new ObnamError('CORRUPT', `${name}: range ${range.offset}+${length} is past the end of the blob`);
         return buf;
       } finally {
-        await fh.close();
+        this.handles.release(h);
       }
     } catch (e) {
       if (e instanceof ObnamError) throw e;
@@ -103,15 +110,19 @@ export class LocalBlobBackend implements BlobBackend {
         if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') continue;
         throw ioError(e, `cannot list ${prefix} in ${this.dir}`);
       }
+      const files: string[] = [];
       for (const d of entries) {
         const name = rel ? `${rel}/${d.name}` : d.name;
         if (name === BLOB_TMP) continue;
         if (d.isDirectory()) {
           if (name.startsWith(prefix) || prefix.startsWith(`${name}/`)) stack.push(name);
-        } else if (d.isFile() && name.startsWith(prefix)) {
-          const st = await fs.stat(path.join(this.dir, ...name.split('/'))).catch(() => undefined);
-          if (st) yield { name, size: st.size };
-        }
+        } else if (d.isFile() && name.startsWith(prefix)) files.push(name);
+      }
+      // The sizes of one directory's files, several stats at a time (a store may hold many packs).
+      for (let i = 0; i < files.length; i += LIST_STATS) {
+        const batch = files.slice(i, i + LIST_STATS);
+        const stats = await Promise.all(batch.map((n) => fs.stat(path.join(this.dir, ...n.split('/'))).catch(() => undefined)));
+        for (const [k, st] of stats.entries()) if (st) yield { name: batch[k]!, size: st.size };
       }
     }
   }
@@ -119,6 +130,7 @@ export class LocalBlobBackend implements BlobBackend {
   async delete(name: string, opts: StoreOptions = {}): Promise<boolean> {
     throwIfAborted(opts.signal);
     const file = this.file(name);
+    this.handles.evict(file);
     try {
       await fs.unlink(file);
     } catch (e) {
@@ -131,5 +143,7 @@ export class LocalBlobBackend implements BlobBackend {
     return true;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.handles.closeAll();
+  }
 }

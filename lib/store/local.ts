@@ -28,6 +28,7 @@ import { LocalJournals } from './local-journals.js';
 import { FILE_DIRS, framedPath, INDEX_DIR, MARKER, MARKER_TEXT, MARKER_TEXT_V1, PACKED, packPath, SHARDS } from './local-layout.js';
 import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import * as io from './localfs.js';
+import { ownerTag } from '../util/owner.js';
 import { PackedStoreBase } from './packed.js';
 import type { StoreOptions } from './store.js';
 
@@ -121,6 +122,11 @@ export class LocalStore extends PackedStoreBase {
       if (['EROFS', 'EACCES', 'EPERM'].includes(errnoCode(e) ?? '')) return;
       throw io.ioError(e, `cannot upgrade the store layout of ${this.dir} to version 2`);
     }
+  }
+
+  /** The repack lock of a local directory holds the owner tag only (local-store.md 5.1), as it always has. */
+  protected override lockText(): string {
+    return ownerTag();
   }
 
   /** Where an object's bytes are on disk (for tests that damage objects, and for scrub reports). */

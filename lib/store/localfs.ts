@@ -16,11 +16,28 @@ function linkFallback(code: string | undefined): boolean {
   return code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP';
 }
 
+/**
+ * Writes every byte of `parts` at `position`. A short write (a disk filling
+ * up) is continued from where it stopped, so that the next write reports
+ * the error; it never passes for a whole one.
+ */
+export async function writeAll(fh: fs.FileHandle, parts: readonly Uint8Array[], position: number): Promise<void> {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  let done = (await fh.writev(parts as Uint8Array[], position)).bytesWritten;
+  if (done >= total) return;
+  const all = Buffer.concat(parts);
+  while (done < total) {
+    const { bytesWritten } = await fh.write(all, done, total - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('no space left on the device (short write)'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+}
+
 /** Creates `file` (which must not exist) with these bytes and fsyncs it. */
 export async function writeDurable(file: string, parts: Uint8Array[]): Promise<void> {
   const fh = await fs.open(file, CREATE, 0o600);
   try {
-    await fh.writev(parts);
+    await writeAll(fh, parts, 0);
     await fh.sync();
   } finally {
     await fh.close();

@@ -69,7 +69,7 @@ export async function recoverJournal(journal: string, finalPath: string): Promis
     try {
       await fh.truncate(end);
       const trailer = packTrailer(entries);
-      await fh.write(trailer, 0, trailer.length, end);
+      await io.writeAll(fh, [trailer], end);
       await fh.sync();
     } finally {
       await fh.close();

@@ -14,6 +14,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Kind } from '../format/version.js';
 import { ownerTag } from '../util/owner.js';
+import { writeAll } from './localfs.js';
 import { PACK_HEADER_BYTES, PackEntry, packHeader, packTrailer, RECORD_HEADER_BYTES, recordHeader } from './pack-format.js';
 
 export class PackWriter {
@@ -42,7 +43,7 @@ export class PackWriter {
   private open(): Promise<fs.FileHandle> {
     this.file ??= fs.open(this.tmpPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600).then(async (fh) => {
       try {
-        await fh.write(packHeader(), 0, PACK_HEADER_BYTES, 0);
+        await writeAll(fh, [packHeader()], 0);
       } catch (e) {
         await fh.close().catch(() => undefined);
         throw e;
@@ -65,16 +66,8 @@ export class PackWriter {
     const parts = [recordHeader(kind, id, data.length, digest), data];
     this.writing = this.writing.then(async () => {
       const fh = await this.open();
-      // A short write (a disk filling up) is written on from where it stopped: the next write
-      // reports the error, and the record stays in memory, never taken as written.
-      const total = RECORD_HEADER_BYTES + data.length;
-      let done = (await fh.writev(parts, at)).bytesWritten;
-      while (done < total) {
-        const rest = Buffer.concat(parts).subarray(done);
-        const { bytesWritten } = await fh.write(rest, 0, rest.length, at + done);
-        if (bytesWritten === 0) throw Object.assign(new Error('no space left on the device (short write)'), { code: 'ENOSPC' });
-        done += bytesWritten;
-      }
+      // A short write (a disk filling up) is never taken as a written record (localfs.ts).
+      await writeAll(fh, parts, at);
       this.backlog -= data.length;
       this.inMemory.delete(key);
     });
@@ -158,7 +151,7 @@ export class PackWriter {
     const fh = await this.open();
     try {
       const trailer = packTrailer(this.entries);
-      await fh.write(trailer, 0, trailer.length, this.size);
+      await writeAll(fh, [trailer], this.size);
       await fh.sync();
     } finally {
       this.finished = true;

@@ -125,7 +125,8 @@ export class PackedStoreBase implements ObjectStore {
   /** Objects not yet in a finished pack: the pack being filled or written that holds each. */
   private readonly unsealed = new Map<string, FillingPack>();
   /** Packs being written (the promises never reject: a failure retires the pack). */
-  private readonly sealing = new Set<Promise<void>>();
+  private readonly sealing = new Map<FillingPack, Promise<void>>();
+  private retrying?: Promise<void>;
   private readonly retired = new Map<FillingPack, Retired>();
   /** Journals this process writes (never read as another writer's). */
   private readonly ownJournals = new Set<string>();
@@ -206,7 +207,7 @@ export class PackedStoreBase implements ObjectStore {
     if (p instanceof PackWriter && p.backlog > MAX_BACKLOG) await p.drained().catch(() => undefined);
     if (p.size >= this.packSize) {
       this.startSeal();
-      while (this.sealing.size > MAX_SEALING) await Promise.race(this.sealing);
+      while (this.sealing.size > MAX_SEALING) await Promise.race(this.sealing.values());
     }
     return true;
   }
@@ -227,8 +228,8 @@ export class PackedStoreBase implements ObjectStore {
       (size) => this.packWritten(p, p.entries, size),
       (e: unknown) => this.packFailed(p, e),
     );
-    this.sealing.add(done);
-    void done.finally(() => this.sealing.delete(done));
+    this.sealing.set(p, done);
+    void done.finally(() => this.sealing.delete(p));
   }
 
   /** Writes a finished pack under its final name; resolves with its size once durable. */
@@ -268,7 +269,12 @@ export class PackedStoreBase implements ObjectStore {
    * objects whose records did not reach it are put again into the pack
    * being filled, from the journal writer's memory.
    */
-  private async retryRetired(): Promise<void> {
+  private retryRetired(): Promise<void> {
+    this.retrying ??= this.writeRetired().finally(() => (this.retrying = undefined));
+    return this.retrying;
+  }
+
+  private async writeRetired(): Promise<void> {
     for (const [p, r] of [...this.retired]) {
       try {
         if (!(p instanceof PackWriter)) {
@@ -313,10 +319,12 @@ export class PackedStoreBase implements ObjectStore {
    * while packs are being written, objects of concurrent callers gather in
    * the pack being filled; then one of them writes it for all. (A server
    * acknowledges every upload only after a flush: without this, each request
-   * would make a pack of its own.)
+   * would make a pack of its own.) A flush waits only for the packs that hold
+   * objects put before it, however busy the store is.
    */
   async flush(): Promise<void> {
     if (this.retired.size) await this.retryRetired();
+    const inFlight = [...this.sealing.values()];
     if (this.journalFlush) {
       const w = this.current as PackWriter | undefined;
       try {
@@ -327,11 +335,15 @@ export class PackedStoreBase implements ObjectStore {
         if (w) this.packFailed(w, e);
         throw ioError(e, 'cannot write pack journal');
       }
+      await Promise.all(inFlight);
     } else {
-      while (this.sealing.size) await Promise.all(this.sealing);
-      this.startSeal();
+      const mine = this.current;
+      await Promise.all(inFlight);
+      // Unless another caller has started writing it meanwhile.
+      if (mine && this.current === mine) this.startSeal();
+      const own = mine && this.sealing.get(mine);
+      if (own) await own;
     }
-    while (this.sealing.size) await Promise.all(this.sealing);
     this.throwIfRetired();
   }
 
@@ -339,7 +351,7 @@ export class PackedStoreBase implements ObjectStore {
   async seal(): Promise<void> {
     if (this.retired.size) await this.retryRetired();
     this.startSeal();
-    while (this.sealing.size) await Promise.all(this.sealing);
+    while (this.sealing.size) await Promise.all(this.sealing.values());
     this.throwIfRetired();
   }
 
@@ -838,9 +850,14 @@ export class PackedStoreBase implements ObjectStore {
    * of this host whose owner no longer runs, or of another host older than a
    * day, is taken over.
    */
+  /** What the repack lock says of its holder (11.5): "HOST OWNER MS RANDOM". */
+  protected lockText(): string {
+    return `${hostname()} ${ownerTag()} ${this.now()} ${randomBytes(6).toString('hex')}`;
+  }
+
   private async repackLock(): Promise<() => Promise<void>> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const mine = `${hostname()} ${ownerTag()} ${this.now()} ${randomBytes(6).toString('hex')}`;
+      const mine = this.lockText();
       if (await this.backend.put(REPACK_LOCK, Buffer.from(mine))) {
         // Without atomic creation a concurrent put may have won whole: the blob says who holds it.
         const now = this.backend.atomicCreate ? mine : (await this.backend.get(REPACK_LOCK).catch(() => Buffer.alloc(0))).toString();
@@ -858,7 +875,7 @@ export class PackedStoreBase implements ObjectStore {
         if (isMissing(e)) continue; // released meanwhile
         throw e;
       }
-      // An older local store's lock holds only the owner tag (local-store.md 5.1): a process of this host.
+      // A local store's lock holds only the owner tag (local-store.md 5.1): a process of this host.
       const fields = holder.trim().split(' ');
       const [host, owner, ms] = fields.length === 1 ? [hostname(), fields[0], '0'] : fields;
       const stale = host === hostname() ? !ownerAlive(owner ?? '') : this.now() - Number(ms) > FOREIGN_LOCK_STALE_MS;
