@@ -41,6 +41,41 @@ function counting(inner: BlobBackend): { backend: BlobBackend; packReads: string
   return { backend, packReads };
 }
 
+/**
+ * A backend that holds the answers to the first `n` reads of index segments
+ * and gives them out in name order or its reverse, one per turn of the event
+ * loop (as an S3 endpoint may answer parallel requests in any order).
+ */
+function segmentsAnsweredIn(inner: BlobBackend, n: number, order: 'sorted' | 'reversed'): BlobBackend {
+  const held: { name: string; release: () => void }[] = [];
+  return {
+    location: inner.location,
+    atomicCreate: inner.atomicCreate,
+    put: (name, d, o) => inner.put(name, d, o),
+    get: async (name, r, o) => {
+      const bytes = await inner.get(name, r, o);
+      if (!name.startsWith('index/') || held.length >= n) return bytes;
+      await new Promise<void>((release) => {
+        held.push({ name, release });
+        if (held.length < n) return;
+        const turn = [...held].sort((a, b) => (a.name < b.name ? -1 : 1));
+        if (order === 'reversed') turn.reverse();
+        void (async () => {
+          for (const h of turn) {
+            h.release();
+            await new Promise(setImmediate);
+          }
+        })();
+      });
+      return bytes;
+    },
+    stat: (name, o) => inner.stat(name, o),
+    list: (prefix, o) => inner.list(prefix, o),
+    delete: (name, o) => inner.delete(name, o),
+    close: () => inner.close(),
+  };
+}
+
 storeConformance('PackedStore on LocalBlobBackend', async () => {
   const dir = await tempDir();
   const store = await PackedStore.create(await LocalBlobBackend.create(dir.path), { packSize: 64 * 1024 });
@@ -135,6 +170,40 @@ describe('PackedStore index segments (local blobs)', () => {
     assert.equal(problems.length, 1);
     assert.match(problems[0]!.message, /damaged index segment/);
     await again.close();
+  }));
+
+  it('an object with copies in two packs of two segments: every handle serves the same copy, whichever segment answers first, so a dry run in one handle announces what a repack in another does', withDir(async (dir) => {
+    const a = await PackedStore.create(await LocalBlobBackend.create(dir), { packSize: 1 << 20 });
+    // Opened before the shared objects exist, so it stores copies of its own (as a killed repack leaves them).
+    const b = await PackedStore.open(new LocalBlobBackend(dir), { packSize: 1 << 20 });
+    const shared = new Map(Array.from({ length: 4 }, () => [newId(), randomBytes(4000)] as const));
+    const dropped = Array.from({ length: 4 }, newId);
+    for (const [id, data] of shared) await a.put('chunk', id, data);
+    for (const id of dropped) await a.put('chunk', id, randomBytes(4000));
+    await a.close();
+    for (const [id, data] of shared) await b.put('chunk', id, data);
+    await b.close();
+    const d = await PackedStore.open(new LocalBlobBackend(dir));
+    for (const id of dropped) await d.delete('chunk', id);
+    await d.close();
+    assert.equal((await names(new LocalBlobBackend(dir), 'index/')).length, 2);
+    // If the copies in a's pack are served, it is rewritten and b's pack removed; if b's, a's pack is removed and nothing copied.
+    const plan = async (order: 'sorted' | 'reversed', dryRun: boolean) => {
+      const s = await PackedStore.open(segmentsAnsweredIn(new LocalBlobBackend(dir), 2, order), { packSize: 1 << 20 });
+      try {
+        const r = await s.repack({ maxUnusedPercent: 0, dryRun });
+        return { packsRemoved: r.packsRemoved, packsRewritten: r.packsRewritten, objectsCopied: r.objectsCopied };
+      } finally {
+        await s.close();
+      }
+    };
+    const dry = await plan('sorted', true);
+    assert.deepEqual(await plan('reversed', true), dry, 'the same plan whichever segment answered first');
+    assert.deepEqual(await plan('reversed', false), dry, 'the repack does what the dry run of another handle announced');
+    const fresh = await PackedStore.open(new LocalBlobBackend(dir));
+    for (const [id, data] of shared) assert.deepEqual(Buffer.from(await fresh.get('chunk', id)), data);
+    for (const id of dropped) assert.equal(await fresh.has('chunk', id), false);
+    await fresh.close();
   }));
 
   it('refuses a backend without its marker (NO_REPOSITORY) and one of another layout (UNSUPPORTED_VERSION), a local directory store included', withDir(async (dir) => {

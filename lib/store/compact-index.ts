@@ -110,6 +110,31 @@ export class CompactPackIndex {
     for (const loc of all) if (loc.pack !== pack) this.addPack(loc.pack, [{ kind, id, offset: loc.offset, length: loc.length }], new Set());
   }
 
+  /**
+   * Of an object stored in more than one pack (a killed repack leaves such
+   * duplicates), reads use the copy indexed first. For objects whose copy in
+   * use is in one of `learned` (the packs a refresh just indexed), that
+   * becomes the copy in the pack whose id sorts first: the choice then
+   * depends on the packs alone, not on the order in which parallel reads
+   * indexed them or on which segment described them, so processes that open
+   * the same packs use the same copies (local-store.md 11.5). A copy in use
+   * from a pack known before stays.
+   */
+  settleCopies(learned: ReadonlySet<string>): void {
+    if (!learned.size) return;
+    for (const [key, more] of [...this.copies]) {
+      const cut = key.indexOf('/');
+      const kind = key.slice(0, cut) as Kind;
+      const id = key.slice(cut + 1);
+      const first = this.get(kind, id);
+      if (!first || !learned.has(first.pack)) continue;
+      const least = more.reduce((a, b) => (b.pack < a.pack ? b : a), first);
+      if (least === first) continue;
+      this.remove(kind, id);
+      for (const l of [least, first, ...more.filter((x) => x !== least)]) this.addPack(l.pack, [{ kind, id, offset: l.offset, length: l.length }], new Set());
+    }
+  }
+
   /** Forgets a pack (removed by repacking): its copies disappear, other copies stay. */
   forgetPack(pack: string): void {
     this.forgetPacks(new Set([pack]));

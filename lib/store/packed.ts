@@ -697,6 +697,7 @@ export class PackedStoreBase implements ObjectStore {
     if (gone().length) listed = await this.listPacks();
     const newSegments: string[] = [];
     for await (const b of this.backend.list('index/')) if (SEGMENT_NAME.test(b.name) && !this.segments.has(b.name)) newSegments.push(b.name);
+    const learned = new Set<string>();
     await this.parallel(newSegments, async (name) => {
       let packs: Map<string, DecodedSegmentPack>;
       try {
@@ -713,7 +714,10 @@ export class PackedStoreBase implements ObjectStore {
         this.uncovered.delete(pack);
         if (this.index.hasPack(pack)) continue;
         await this.hideMovedCopies(pack, entries);
-        if (!this.index.hasPack(pack)) this.index.addPack(pack, entries, this.tombstones, size);
+        if (!this.index.hasPack(pack)) {
+          learned.add(pack);
+          this.index.addPack(pack, entries, this.tombstones, size);
+        }
       }
     });
     const todo = [...listed.keys()].filter((p) => !this.index.hasPack(p));
@@ -727,9 +731,12 @@ export class PackedStoreBase implements ObjectStore {
       }
       await this.hideMovedCopies(pack, entries);
       if (this.index.hasPack(pack)) return;
+      learned.add(pack);
       this.index.addPack(pack, entries, this.tombstones, entries.length ? listed.get(pack) : undefined);
       if (entries.length) this.uncovered.add(pack);
     });
+    // Which copy of an object stored twice is used must not depend on which read answered first (11.5).
+    this.index.settleCopies(learned);
     // Packs removed by repacking elsewhere.
     const removed = gone();
     this.index.forgetPacks(new Set(removed));

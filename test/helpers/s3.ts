@@ -3,10 +3,19 @@
  * dependency), serving one fresh bucket from a temporary directory. s3rver
  * ignores If-None-Match on PUT, so backends over it are told
  * conditionalWrites: false (see lib/blob/s3.ts).
+ *
+ * s3rver writes an object in place as its body arrives, so a listing shows it
+ * partial meanwhile, and one whose client is killed mid-upload stays partial
+ * for good (a truncated pack no repack removes). S3 shows an object only once
+ * its upload has completed, and the blob store relies on that
+ * (format-spec/local-store.md 11.1, 11.2): here s3rver gathers the body first
+ * and renames the whole object into place (storeWholeObjects).
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
-import S3rver from 's3rver';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import S3rver, { S3rverStore } from 's3rver';
 import { S3BlobBackend, S3Location } from '../../lib/blob/s3.js';
 import { obnamServerOk } from './server.js';
 import { tempDir } from './tmp.js';
@@ -24,9 +33,32 @@ export interface TestS3 {
 // The AWS SDK warns once per process that Node 20 support ends in 2027: not the tests' concern.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/**
+ * Makes s3rver's PUT atomic, as S3's is: the body is read whole, written
+ * beside the object under a name s3rver does not list, then renamed into
+ * place. A request that ends early (its client killed) stores nothing.
+ */
+function storeWholeObjects(store: S3rverStore): void {
+  store.putObject = async (object) => {
+    const parts: Buffer[] = [];
+    if (Buffer.isBuffer(object.content)) parts.push(object.content);
+    else for await (const part of object.content) parts.push(part);
+    const body = Buffer.concat(parts);
+    const md5 = createHash('md5').update(body).digest('hex');
+    const file = store.getResourcePath(object.bucket, object.key, 'object');
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const partial = `${file}.${randomBytes(6).toString('hex')}.partial`;
+    await fs.writeFile(partial, body);
+    await store.putMetadata(object.bucket, object.key, object.metadata, md5);
+    await fs.rename(partial, file);
+    return { size: body.length, md5 };
+  };
+}
+
 export async function startS3(): Promise<TestS3> {
   const dir = await tempDir('obnam-s3-');
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: !process.env.S3DEBUG, directory: dir.path });
+  storeWholeObjects(server.store);
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
   const bucket = `obnam-${randomBytes(4).toString('hex')}`;
