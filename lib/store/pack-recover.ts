@@ -28,11 +28,6 @@ export async function journals(tmpDir: string): Promise<[string, string, boolean
   return out;
 }
 
-/** The journals in `tmpDir` whose writers are gone: [pack id, file]. */
-export async function orphanJournals(tmpDir: string): Promise<[string, string][]> {
-  return (await journals(tmpDir)).filter(([, , alive]) => !alive).map(([id, file]) => [id, file]);
-}
-
 /**
  * The intact records of a journal, from byte `from` on (a record boundary;
  * the start by default); stops at the first incomplete or damaged one.
