@@ -30,15 +30,8 @@ import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import * as io from './localfs.js';
 import { ownerTag } from '../util/owner.js';
 import { PackedStoreBase } from './packed.js';
-import type { StoreOptions } from './store.js';
 
-export { DEFAULT_PACK_SIZE } from './packed.js';
 export type { ScrubProblem } from './local-scrub.js';
-
-export interface PutOptions extends StoreOptions {
-  /** SHA-256 of `data` as computed by the sender; the put fails with CORRUPT if it differs. */
-  sha256?: Uint8Array;
-}
 
 export interface LocalStoreOptions {
   /** Target pack size in bytes. */
