@@ -17,10 +17,11 @@
  * Objects: obnam's new chunks, trees and the snapshot (its --json summary);
  * restic's new data and tree blobs and the snapshot (both pack objects into
  * larger files on disk; the count is what each indexes and fetches).
- * Rows "obnam (model)": the small-file bundle proposal (bench/churn-model.ts,
+ * Rows "obnam (model)": the small-file bundle model (bench/churn-model.ts,
  * format-spec/proposal-bundles.md) computed from the largest inline_max
  * repository's real trees (BENCH_BUNDLE: comma-separated bundle targets,
- * default 16384,65536; empty for none).
+ * default none). Format version 4 has real bundles, so the model is only
+ * meaningful on trees that still inline small files (a version 2 repository).
  *
  * Writer settings: obnam's `inline_max` (obnam init --inline-max; recorded in
  * the config, format-spec 10.4). Tree paging is not a writer setting: its
@@ -267,7 +268,7 @@ export async function runChurnBench(work: string): Promise<ChurnResult> {
   for (const v of inlines) siblingInlineBytes[String(v)] = smallBytesIn(touched, v);
   // The bundle proposal (format-spec/proposal-bundles.md), modelled on the repository with the largest inline_max.
   const widest = subjects.filter((s) => s.inlineMax !== undefined).sort((a, b) => b.inlineMax! - a.inlineMax!)[0];
-  const targets = (process.env.BENCH_BUNDLE ?? '16384,65536').split(',').filter(Boolean).map(Number);
+  const targets = (process.env.BENCH_BUNDLE ?? '').split(',').filter(Boolean).map(Number);
   if (widest && targets.length) {
     const base = rows.get(widest)!;
     const m = await modelBundles(widest.repo, ENV.OBNAM_PASSPHRASE, targets);

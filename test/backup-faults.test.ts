@@ -106,11 +106,11 @@ describe('backup faults', () => {
       const file = path.join(repo, 'config', '0'.repeat(64));
       const framed = fs.readFileSync(file);
       const object = Buffer.from(framed.subarray(40));
-      object[4] = 4;
+      object[4] = 5;
       fs.writeFileSync(file, Buffer.concat([frameHeader(sha256(object)), object]));
       const r = await obnam(['list'], { env });
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /format version 4.*reads only versions 1, 2, 3.*upgrade/);
+      assert.match(r.stderr, /format version 5.*reads only versions 1, 2, 3, 4.*upgrade/);
     } finally {
       await tmp.remove();
     }

@@ -17,7 +17,8 @@ import { directoryEntries } from '../lib/format/treesplit.js';
 import { ROOT, obnamOk } from './helpers/cli.js';
 import { openTestRepo } from './helpers/repo.js';
 import { tempDir } from './helpers/tmp.js';
-import { computeVectors, computeVectorsV2 } from './helpers/vectors.js';
+import { computeVectors, computeVectorsV2, computeVectorsV4 } from './helpers/vectors.js';
+import { decodeTreeNode } from '../lib/format/tree.js';
 import { computeVectorsV3, vectorMemberKeys } from './helpers/vectors-v3.js';
 import { MemberKeySealing } from '../lib/repo/sealing-v3.js';
 import { identityFromSecret } from '../lib/crypto/identity.js';
@@ -59,6 +60,32 @@ describe('format version 2 test vectors', () => {
     assert.deepEqual(plan.created, { sec: 1700003600, nsec: 250000000 });
     assert.equal(plan.trees.length, 2);
     assert.equal(plan.chunks.length, 3);
+  });
+});
+
+describe('format version 4 test vectors (format-spec 17.5)', () => {
+  const stored = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'vectors-v4.json'), 'utf8'));
+  const computed = computeVectorsV4();
+  for (const key of Object.keys(stored)) {
+    it(`${key} is what the code computes`, () => {
+      assert.deepEqual(computed[key], stored[key]);
+    });
+  }
+  it('covers every vector the code computes', () => {
+    assert.deepEqual(Object.keys(computed).sort(), Object.keys(stored).sort());
+  });
+  it('the tree vector decodes to data, a bundle reference and chunks, and names bytes 100 to 1100 of the bundle', () => {
+    const node = decodeTreeNode(decodeCbor(Buffer.from(stored.tree_cbor, 'hex'), 'tree'), 'tree');
+    assert.equal(node.kind, 'leaf');
+    if (node.kind !== 'leaf') return;
+    const [a, b, c] = node.entries;
+    assert.equal(a!.data!.toString(), 'hello, obnam\n');
+    assert.deepEqual(b!.chunks, [{ id: stored.bundle_id, offset: 100, length: 1000 }]);
+    assert.equal(c!.chunks!.length, 1);
+    assert.equal(c!.chunks![0]!.offset, undefined);
+    const bundle = Buffer.from(stored.bundle_plaintext, 'hex');
+    assert.equal(bundle.length, 1400);
+    assert.deepEqual(Buffer.from(encodeTreeNode(node)), Buffer.from(stored.tree_cbor, 'hex'));
   });
 });
 

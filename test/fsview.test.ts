@@ -527,6 +527,9 @@ describe('file-system view: a walk through small files', () => {
   let id: string;
   const FILES = 300;
   const SIZE = 3000;
+  /** Files of at most 64 bytes stay inline in their tree (format-spec 6.7); the others go into bundles. */
+  const TINY = 50;
+  const TINY_SIZE = 40;
   const at = (rel = '') => `/ids/${id}${path.resolve(data)}${rel ? '/' + rel : ''}`;
 
   before(async () => {
@@ -534,6 +537,7 @@ describe('file-system view: a walk through small files', () => {
     data = path.join(tmp.path, 'data');
     await fs.mkdir(data);
     for (let i = 0; i < FILES; i++) await fs.writeFile(path.join(data, `f${String(i).padStart(3, '0')}`), randomBytes(SIZE));
+    for (let i = 0; i < TINY; i++) await fs.writeFile(path.join(data, `t${String(i).padStart(3, '0')}`), randomBytes(TINY_SIZE));
     const repoDir = path.join(tmp.path, 'repo');
     await initRepo(repoDir);
     id = await backup(repoDir, data);
@@ -545,23 +549,34 @@ describe('file-system view: a walk through small files', () => {
     await tmp?.remove();
   });
 
-  it('caches names and attributes, not the inline contents of the files it passes; opening one reads it in full', async () => {
+  it('caches names and attributes, not the contents of the files it passes; opening a bundled file reads its bundle, an inline one its node in full', async () => {
     const view = await r.open();
     const listed = await view.readdir(b(at()));
-    assert.equal(listed.length, FILES);
-    for (const e of listed) assert.equal((await view.getattr(b(at(e.name.toString())))).size, SIZE);
+    assert.equal(listed.length, FILES + TINY);
+    for (const e of listed) assert.equal((await view.getattr(b(at(e.name.toString())))).size, e.name[0] === 0x74 ? TINY_SIZE : SIZE);
     const cached = view.stats().cache.bytes;
-    assert.ok(cached < (FILES * SIZE) / 4, `the cache holds ${cached} bytes after a walk past ${FILES * SIZE} bytes of inline contents`);
-    // Opening an inline file reads its directory's node in full once; the next ones in that directory need no fetch.
-    r.loads.length = 0;
-    for (const name of ['f000', 'f150', 'f299']) {
+    assert.ok(cached < (FILES * SIZE) / 4, `the cache holds ${cached} bytes after a walk past ${FILES * SIZE} bytes of small files`);
+    const readWhole = async (name: string, size: number) => {
       const fh = await view.open(b(at(name)));
-      assert.ok((await view.read(fh, 0, SIZE + 10)).equals(await fs.readFile(path.join(data, name))), name);
-      assert.ok((await view.read(fh, 100, 50)).equals((await fs.readFile(path.join(data, name))).subarray(100, 150)), name);
+      const want = await fs.readFile(path.join(data, name));
+      assert.ok((await view.read(fh, 0, size + 10)).equals(want), name);
+      assert.ok((await view.read(fh, 10, 20)).equals(want.subarray(10, 30)), name);
       view.release(fh);
-    }
+    };
+    // Bundled files (3000 bytes: about 21 to a 64 KiB bundle): f000, f150 and f299 are in three bundles; no tree is read again.
+    r.loads.length = 0;
+    for (const name of ['f000', 'f150', 'f299']) await readWhole(name, SIZE);
+    assert.equal(r.loads.filter(([k]) => k === 'tree').length, 0);
+    assert.equal(r.loads.filter(([k]) => k === 'chunk').length, 3, 'one bundle read per file, in three bundles');
+    // A neighbour of f000 is in the same bundle, which the cache holds.
+    r.loads.length = 0;
+    await readWhole('f001', SIZE);
+    assert.equal(r.loads.length, 0, `loads for a file of a cached bundle: ${JSON.stringify(r.loads)}`);
+    // Inline files: opening one reads its directory's node in full once; the next ones in that directory need no fetch.
+    r.loads.length = 0;
+    for (const name of ['t000', 't025', 't049']) await readWhole(name, TINY_SIZE);
     const trees = r.loads.filter(([k]) => k === 'tree').length;
-    assert.equal(trees, 1, `${trees} tree loads for three files in one directory (one leaf node)`);
+    assert.equal(trees, 1, `${trees} tree loads for three inline files in one directory (one leaf node)`);
     assert.equal(r.loads.filter(([k]) => k === 'chunk').length, 0);
   });
 });

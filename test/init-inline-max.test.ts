@@ -1,8 +1,9 @@
 /**
  * obnam init --inline-max (issue 12, churn amplification): init records the
  * default inline_max (format-spec 6.6, 10.4) or the chosen one in the config,
- * refuses values no reader accepts, and a repository with a small inline_max
- * does not re-store the siblings of a changed small file: an incremental
+ * refuses values no reader accepts, and neither the default (small files in
+ * bundles, format version 4) nor a small inline_max re-stores the siblings
+ * of a changed small file: an incremental
  * backup after changing one file in a directory of many small files stores
  * that file and the directory's metadata, not the directory's contents.
  */
@@ -77,17 +78,22 @@ describe('obnam init --inline-max', () => {
     return { stored: r.summary.storedBytes, snapshot: r.snapshot };
   }
 
-  it('with a small inline_max, changing one small file stores it and the metadata, not its siblings', async () => {
-    // The default inlines all 200 files: the changed directory's tree holds them all again.
-    const inlined = await churnOfOneFile(path.join(tmp.path, 'churn-default'), [], 'f007');
-    assert.ok(inlined.stored > FILES * FILE_BYTES, `default inline_max re-stored only ${inlined.stored} bytes`);
+  it('changing one small file stores it and the metadata, not its siblings: in a bundle by default, as a chunk with a small inline_max', async () => {
+    // The bound is the changed file (one object, a bundle of one file or a chunk: its bytes plus a 35-byte
+    // envelope) plus the rewritten trees, metadata only: at most 160 bytes an entry for the 200 entries of the
+    // directory (a bundle reference costs a little more than a chunk's), and 4 KiB for the directories above
+    // it and the snapshot's root. (Format version 2 inlined all 200 files in the tree: it stored them all again.)
+    const bound = FILE_BYTES + 100 + 35 + FILES * 160 + 4096;
+    const repoDefault = path.join(tmp.path, 'churn-default');
+    const bundled = await churnOfOneFile(repoDefault, [], 'f007');
+    assert.ok(bundled.stored < bound, `the default stored ${bundled.stored} bytes, more than ${bound}`);
+    assert.ok(bundled.stored < (FILES * FILE_BYTES) / 10, `the default stored ${bundled.stored} bytes: siblings stored again`);
+    const outDefault = path.join(tmp.path, 'restored-default');
+    await obnamOk(['restore', bundled.snapshot, outDefault], { env: env(repoDefault) });
+    assertSameTree(src, path.join(outDefault, src));
 
-    // inline_max 1024: the bound is the changed file (one chunk: its bytes plus a 35-byte envelope) plus the
-    // rewritten trees, metadata only: at most 160 bytes an entry for the 200 entries of the directory, and
-    // 4 KiB for the directories above it and the snapshot's root.
     const repo = path.join(tmp.path, 'churn-1024');
     const small = await churnOfOneFile(repo, ['--inline-max', '1024'], 'f100');
-    const bound = FILE_BYTES + 100 + 35 + FILES * 160 + 4096;
     assert.ok(small.stored < bound, `inline_max 1024 stored ${small.stored} bytes, more than ${bound}`);
 
     // Everything still restores byte for byte.

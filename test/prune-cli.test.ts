@@ -192,17 +192,18 @@ describe('obnam upgrade', () => {
       for (const s of fs.readdirSync(path.join(repo, 'snapshots'))) assert.equal(fs.readFileSync(path.join(repo, 'snapshots', s))[40 + 4], 1);
 
       const up = await obnamOk(['upgrade'], { env });
-      assert.match(up.stdout, /from format version 1 to 2/);
+      assert.match(up.stdout, /from format version 1 to 4/);
       assert.match(up.stdout, /no such client may have been writing to it meanwhile/);
       const cfg = fs.readFileSync(path.join(repo, 'config', CONFIG_ID));
-      assert.equal(cfg[40 + 4], 2);
+      assert.equal(cfg[40 + 4], 4);
       assert.ok(!fs.existsSync(path.join(repo, 'gcplans', CONFIG_ID)), 'the staged config is removed');
       const again = await obnamOk(['upgrade'], { env });
-      assert.match(again.stdout, /already has format version 2/);
+      assert.match(again.stdout, /already has format version 4/);
       assert.ok(fs.readFileSync(path.join(repo, 'config', CONFIG_ID)).equals(cfg), 'a second upgrade changes nothing');
       const r = await openTestRepo(repo, manifest.passphrase);
-      assert.equal(r.config.version, 2);
+      assert.equal(r.config.version, 4);
       assert.equal(r.config.gcGrace, 86400);
+      assert.equal(r.config.bundleTarget, 65536);
       await r.close();
       await obnamOk(['fsck'], { env });
       const pruned = JSON.parse((await obnamOk(['prune', '--exclusive', '--json'], { env })).stdout);
@@ -230,7 +231,7 @@ describe('obnam upgrade', () => {
         const r = await openTestRepo(repo, manifest.passphrase);
         const { upgradedConfig, encodeConfig } = await import('../lib/format/config.js');
         const { sealObject } = await import('../lib/format/envelope.js');
-        const staged = sealObject(r.keys.encryption, 'gcplan', CONFIG_ID, encodeConfig(upgradedConfig(r.config)), 1, undefined, 2);
+        const staged = sealObject(r.keys.encryption, 'gcplan', CONFIG_ID, encodeConfig(upgradedConfig(r.config)), 1, undefined, 4);
         const store = Repository.storeForTests(r);
         await store.put('gcplan', CONFIG_ID, staged);
         if (stop !== 'staged') await store.delete('config', CONFIG_ID);
@@ -244,10 +245,10 @@ describe('obnam upgrade', () => {
           assert.equal((await obnamOk(['list', '--json'], { env })).code, 0);
         }
         const up = await obnamOk(['upgrade'], { env });
-        assert.match(up.stdout, /format version (1 to )?2/);
+        assert.match(up.stdout, /format version (1 to )?4/);
         assert.ok(!fs.existsSync(path.join(repo, 'gcplans', CONFIG_ID)));
         const after = await openTestRepo(repo, manifest.passphrase);
-        assert.equal(after.config.version, 2);
+        assert.equal(after.config.version, 4);
         assert.equal((await after.listPlanIds()).length, 0);
         await after.close();
         assert.notDeepEqual(fs.readFileSync(path.join(repo, 'config', CONFIG_ID)), v1);

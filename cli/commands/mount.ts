@@ -13,6 +13,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isSharedVersion } from '../../lib/format/version.js';
 import { describeError, ErrorCode, ObnamError } from '../../lib/errors.js';
 import { poolReader } from '../../lib/fsview/objects.js';
 import { DEFAULT_CACHE_BYTES, FsView } from '../../lib/fsview/view.js';
@@ -64,7 +65,7 @@ async function serve(ctx: Context, repo: Repository, args: MountArgs, onMounted:
   const pool = startRepoPool(repo);
   let mounted: Mounted | undefined;
   try {
-    const view = await FsView.open({ ...poolReader(pool, repo.formatVersion >= 3 ? repo : undefined), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() }, { cacheBytes, onWarning: log });
+    const view = await FsView.open({ ...poolReader(pool, isSharedVersion(repo.formatVersion) ? repo : undefined), listSnapshotIds: () => repo.listSnapshotIds(), refresh: () => repo.refresh() }, { cacheBytes, onWarning: log });
     if (signal.aborted) return EXIT_OK;
     // Loaded here, not at startup: the other commands must work where libfuse is missing.
     const { mountView } = await import('../../mount/mount.js');

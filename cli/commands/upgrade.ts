@@ -1,6 +1,6 @@
 /**
- * obnam upgrade: converts a format version 1 repository to version 2 in
- * place (lib/repo/upgrade.ts); with --shared, a version 2 (or 1) repository
+ * obnam upgrade: converts a format version 1 or 2 repository to version 4
+ * in place (lib/repo/upgrade.ts); with --shared, a version 4, 2 or 1 repository
  * into a shared repository of format version 3 owned by the local identity
  * (lib/repo/upgrade-v3.ts, format-spec/sharing.md 12). Both are idempotent
  * and safe to interrupt: run again.
@@ -45,9 +45,9 @@ export async function upgradeCommand(args: UpgradeArgs): Promise<number> {
       );
     } else {
       process.stdout.write(
-        `upgraded ${describeLocation(ctx.spec)} from format version ${r.from} to ${r.to} (gc grace period ${r.gcGrace} s)\n` +
-          'obnam clients older than this one (format version 1 only) now refuse it; no such client may have been writing to it meanwhile.\n' +
-          'obnam prune can now collect what forgotten snapshots left.\n',
+        `upgraded ${describeLocation(ctx.spec)} from format version ${r.from} to ${r.to} (gc grace period ${r.gcGrace} s; small files go into bundles from the next backup)\n` +
+          `obnam clients that read only format version ${r.from === 1 ? '1' : '1 and 2'} now refuse it; no such client may have been writing to it meanwhile.\n` +
+          (r.from === 1 ? 'obnam prune can now collect what forgotten snapshots left.\n' : ''),
       );
     }
     return EXIT_OK;

@@ -39,6 +39,7 @@ import { findTags, TagRule } from './tags.js';
 import { conflict, GcGuard, GuardRepository, Missing } from './gcguard.js';
 import { Clock, systemClock, toTimestamp } from '../util/clock.js';
 import type { BackupTasks } from './worker-tasks.js';
+import { Bundler, INLINE_ALWAYS } from './bundler.js';
 
 export const PROGRAM = 'obnam 0.1.0';
 
@@ -182,6 +183,8 @@ class BackupRun {
   private readonly prefetched = new Map<string, Promise<Listing>>();
   private readonly clock: Clock;
   private readonly guard: GcGuard;
+  /** The walk's small-file bundles (format version 4: the config has bundle_target); undefined: small files go inline. */
+  private bundler: Bundler | undefined;
 
   constructor(
     private readonly repo: BackupRepository,
@@ -296,7 +299,11 @@ class BackupRun {
       this.hardlinks = new Map();
       this.prefetched.clear();
     }
+    const target = this.repo.config.bundleTarget;
+    this.bundler = target === undefined ? undefined : new Bundler(target, (plaintext) => this.putBundle(plaintext), (r, n) => this.countBundle(r, n));
     const scan = await this.scanDir(Buffer.from('/'), Buffer.alloc(0), rootStat, parentTree, select);
+    // Every small file of the walk has been handed over: the last bundle is stored, and the trees waiting for it can be.
+    this.bundler?.finish();
     try {
       const id = await scan.result;
       throwIfAborted(this.signal);
@@ -619,10 +626,19 @@ class BackupRun {
         return ready(null);
       }
       if (r.data.length <= limit) {
-        entry.data = Buffer.from(r.data);
         entry.size = r.data.length;
         this.progress.bytesRead += r.data.length;
         this.countFile(r.data.length, true);
+        if (this.bundler && r.data.length > INLINE_ALWAYS) {
+          // Format version 4: into the walk's open bundle; the entry is done once the bundle is stored.
+          return pending(
+            this.bundler.add(r.data).then(
+              (ref) => ((entry.chunks = [ref]), entry),
+              (e) => this.failFatal(e),
+            ),
+          );
+        }
+        entry.data = Buffer.from(r.data);
         return ready(entry);
       }
       // It grew past the inline limit since lstat: chunk it like any large file.
@@ -651,6 +667,22 @@ class BackupRun {
         (e) => this.failFatal(e),
       ),
     );
+  }
+
+  /** Stores one closed bundle (an ordinary chunk). */
+  private async putBundle(plaintext: Uint8Array): Promise<PutResult> {
+    try {
+      return await this.repo.putObject('chunk', plaintext, { signal: this.signal });
+    } catch (e) {
+      return this.failFatal(e);
+    }
+  }
+
+  private countBundle(r: PutResult, plaintextBytes: number): void {
+    if (!r.isNew) return;
+    this.summary.newChunks++;
+    this.summary.newBytes += plaintextBytes;
+    this.summary.storedBytes += r.storedBytes;
   }
 
   private countFile(size: number, read: boolean): void {

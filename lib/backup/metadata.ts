@@ -98,7 +98,7 @@ const sameBytes = (a: Buffer | undefined, b: Buffer | undefined) => (a === undef
 function sameChunks(a: TreeEntry['chunks'], b: TreeEntry['chunks']): boolean {
   if (a === b) return true;
   if (!a || !b || a.length !== b.length) return false;
-  return a.every((c, i) => c.id === b[i]!.id && c.length === b[i]!.length);
+  return a.every((c, i) => c.id === b[i]!.id && c.length === b[i]!.length && c.offset === b[i]!.offset);
 }
 
 function sameXattrs(a: TreeEntry['xattrs'], b: TreeEntry['xattrs']): boolean {

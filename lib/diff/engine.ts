@@ -219,7 +219,7 @@ function sameFileData(x: TreeEntry, y: TreeEntry): boolean {
   const a = x.chunks!;
   const b = y.chunks!;
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.id !== b[i]!.id || a[i]!.length !== b[i]!.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.id !== b[i]!.id || a[i]!.length !== b[i]!.length || a[i]!.offset !== b[i]!.offset) return false;
   return true;
 }
 

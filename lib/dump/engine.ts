@@ -8,7 +8,9 @@
  * whatever the size; the sink's promise is the backpressure.
  */
 import { ObnamError, throwIfAborted } from '../errors.js';
+import { chunkContent, isBundleRef } from '../format/tree.js';
 import type { ObjectAddress, TreeEntry, TreeRef } from '../format/tree.js';
+import { BundleReader } from '../repo/bundle-reader.js';
 import { NodeLoader, resolvePath, walkTree } from '../repo/treewalk.js';
 import { padding, TAR_END, tarHeader, TarMember, TarType } from './tar.js';
 
@@ -63,6 +65,9 @@ async function linkedFile(input: DumpInput, e: TreeEntry): Promise<TreeEntry> {
   return entry;
 }
 
+/** The bundle reader of one dump (small files of format version 4 share their bundles). */
+const bundleReaders = new WeakMap<DumpInput, BundleReader>();
+
 /** Streams one file's content in order, a few chunks fetched ahead. */
 async function writeContent(input: DumpInput, e: TreeEntry, sink: Sink): Promise<void> {
   if (e.data) {
@@ -70,12 +75,14 @@ async function writeContent(input: DumpInput, e: TreeEntry, sink: Sink): Promise
     return;
   }
   const chunks = e.chunks ?? [];
-  const fetch = async (i: number) => {
-    const { id, length, key } = chunks[i]!;
-    const data = await input.getChunk(id, key);
-    if (data.length !== length) throw new ObnamError('CORRUPT', `chunk ${id}: ${data.length} bytes, the tree says ${length}`);
-    return data;
-  };
+  if (isBundleRef(chunks)) {
+    let reader = bundleReaders.get(input);
+    if (!reader) bundleReaders.set(input, (reader = new BundleReader((id) => input.getChunk(id))));
+    const data = await reader.read(chunks[0]!);
+    if (data.length) await sink(data);
+    return;
+  }
+  const fetch = async (i: number) => chunkContent(chunks[i]!, await input.getChunk(chunks[i]!.id, chunks[i]!.key));
   const ahead: Promise<Uint8Array>[] = [];
   let next = 0;
   try {

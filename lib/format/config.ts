@@ -9,7 +9,7 @@ import { ObnamError } from '../errors.js';
 import { encodeCbor } from './cbor.js';
 import { DEFAULT_LEVEL } from './compress.js';
 import { asInt, asMap, asText, asUint, fail } from './schema.js';
-import { checkReadableVersion, FORMAT_VERSION, GC_VERSION } from './version.js';
+import { BUNDLE_VERSION, checkReadableVersion, FORMAT_VERSION, GC_VERSION, isSharedVersion } from './version.js';
 
 export interface RepoConfig {
   version: number;
@@ -25,6 +25,12 @@ export interface RepoConfig {
    * later; undefined in version 1, which has no garbage collection).
    */
   gcGrace?: number;
+  /**
+   * Format version 4: new small files' contents are gathered into bundles
+   * of about this many bytes (format-spec 6.7); undefined in the other
+   * versions, whose writers store small files inline.
+   */
+  bundleTarget?: number;
 }
 
 /** Default grace period of garbage collection: 24 h (format-spec 14.3). */
@@ -33,6 +39,10 @@ export const DEFAULT_GC_GRACE = 86_400;
 export const MIN_GC_GRACE = 3_600;
 
 export const DEFAULT_INLINE_MAX = 16 * 1024;
+/** Default bundle_target (format version 4): 64 KiB of small files' contents a bundle. */
+export const DEFAULT_BUNDLE_TARGET = 64 * 1024;
+/** The smallest bundle_target a config may hold. */
+export const MIN_BUNDLE_TARGET = 4 * 1024;
 /** Inline data beyond this would make single tree entries unreasonably large. */
 export const INLINE_MAX_LIMIT = 64 * 1024;
 
@@ -50,6 +60,7 @@ export function newConfig(
   return {
     inlineMax,
     gcGrace,
+    bundleTarget: DEFAULT_BUNDLE_TARGET,
     version: FORMAT_VERSION,
     repositoryId: randomBytes(32).toString('hex'),
     created: Math.floor(Date.now() / 1000),
@@ -74,16 +85,33 @@ export function checkGcGrace(g: number, what: string): void {
   }
 }
 
-/** The same config at format version 2 (what obnam upgrade writes): every other field unchanged. */
+/** Whether `target` is a bundle_target every reader accepts with these chunker parameters (a bundle is a chunk). */
+export function bundleTargetAllowed(target: number, chunker: ChunkerParams): boolean {
+  return Number.isSafeInteger(target) && target >= MIN_BUNDLE_TARGET && target <= chunker.max;
+}
+
+/**
+ * The same config at format version 4 (what obnam upgrade writes): gc_grace
+ * added if it had none (version 1), bundle_target added; every other field
+ * unchanged.
+ */
 export function upgradedConfig(c: RepoConfig, gcGrace = DEFAULT_GC_GRACE): RepoConfig {
   checkGcGrace(gcGrace, 'gc_grace');
-  return { ...c, version: GC_VERSION, gcGrace: c.gcGrace ?? gcGrace };
+  const bundleTarget = c.bundleTarget ?? Math.min(DEFAULT_BUNDLE_TARGET, c.chunker.max);
+  return { ...c, version: BUNDLE_VERSION, gcGrace: c.gcGrace ?? gcGrace, bundleTarget };
+}
+
+/** Whether configs of this version carry bundle_target (version 4 and any later non-shared version). */
+function hasBundles(version: number): boolean {
+  return version >= BUNDLE_VERSION && !isSharedVersion(version);
 }
 
 export function encodeConfig(c: RepoConfig): Uint8Array {
   if (c.version >= GC_VERSION && c.gcGrace === undefined) throw new ObnamError('INTERNAL', 'a version 2 config needs gc_grace');
+  if (hasBundles(c.version) !== (c.bundleTarget !== undefined)) throw new ObnamError('INTERNAL', `a version ${c.version} config ${hasBundles(c.version) ? 'needs' : 'has no'} bundle_target`);
   return encodeCbor({
     ...(c.version >= GC_VERSION ? { gc_grace: c.gcGrace } : {}),
+    ...(c.bundleTarget !== undefined ? { bundle_target: c.bundleTarget } : {}),
     version: c.version,
     repository: c.repositoryId,
     created: c.created,
@@ -116,6 +144,11 @@ export function decodeConfig(v: unknown): RepoConfig {
     const g = asUint(m.gc_grace, `${what} gc_grace`);
     if (g < MIN_GC_GRACE) fail(what, `gc_grace ${g} is below the minimum of ${MIN_GC_GRACE} seconds`);
     out.gcGrace = g;
+  }
+  if (hasBundles(version)) {
+    const t = asUint(m.bundle_target, `${what} bundle_target`);
+    if (!bundleTargetAllowed(t, chunker)) fail(what, `bundle_target ${t} is out of range (${MIN_BUNDLE_TARGET} to the chunker's max, ${chunker.max})`);
+    out.bundleTarget = t;
   }
   return out;
 }

@@ -14,6 +14,7 @@
  * The node is then the inner plaintext of its object; treeRefs gives the
  * reference list of its outer envelope.
  */
+import { ObnamError } from '../errors.js';
 import { encodeCbor, CborValue } from './cbor.js';
 import { idFromBytes, idToBytes } from './ids.js';
 import { asArray, asBytes, asMap, asText, asTimestamp, asUint, fail, Obj, optional } from './schema.js';
@@ -32,6 +33,40 @@ export interface ChunkRef {
   length: number;
   /** The chunk's content key (format version 3 only). */
   key?: Uint8Array;
+  /**
+   * Set for a bundle reference (format version 4, section 6.7): the content
+   * is bytes [offset, offset + length) of the chunk's plaintext, not all of
+   * it. A file with a bundle reference has exactly this one ref in `chunks`
+   * (its `bundle` field on disk).
+   */
+  offset?: number;
+}
+
+/** Whether a file's chunk list is one bundle reference (format-spec 6.7). */
+export function isBundleRef(chunks: readonly ChunkRef[]): boolean {
+  return chunks.length === 1 && chunks[0]!.offset !== undefined;
+}
+
+/**
+ * The part of a chunk's plaintext a reference names: all of it for an
+ * ordinary chunk reference, whose length must match, or its range for a
+ * bundle reference, which must lie inside it. CORRUPT otherwise.
+ */
+export function chunkContent<T extends Uint8Array>(ref: ChunkRef, plaintext: T): T {
+  if (ref.offset === undefined) {
+    if (plaintext.length !== ref.length) throw new ObnamError('CORRUPT', `chunk ${ref.id}: ${plaintext.length} bytes, the tree says ${ref.length}`);
+    return plaintext;
+  }
+  return bundleContent(ref, plaintext);
+}
+
+/** The range a bundle reference names in its chunk's plaintext; CORRUPT if it is not inside it. */
+export function bundleContent<T extends Uint8Array>(ref: ChunkRef, plaintext: T): T {
+  const offset = ref.offset ?? 0;
+  if (offset + ref.length > plaintext.length) {
+    throw new ObnamError('CORRUPT', `chunk ${ref.id}: ${plaintext.length} bytes, but a tree names bytes ${offset} to ${offset + ref.length} of it`);
+  }
+  return plaintext.subarray(offset, offset + ref.length) as T;
 }
 
 export interface TreeEntry {
@@ -49,7 +84,11 @@ export interface TreeEntry {
   size: number;
   inode?: number;
   nlink?: number;
-  /** file: content as chunks, in order (files larger than the repository's inline limit). */
+  /**
+   * file: content as chunks, in order (files larger than the repository's
+   * inline limit), or one bundle reference (a ref with `offset`: a small file
+   * in a bundle, format version 4).
+   */
   chunks?: ChunkRef[];
   /** file: the whole content, inline (files up to the repository's inline limit). */
   data?: Buffer;
@@ -116,6 +155,8 @@ export function isSafeRelativePath(p: Uint8Array): boolean {
 const ts = (t: Timestamp): CborValue => [t.sec, t.nsec];
 
 function encodeEntry(e: TreeEntry): CborValue {
+  const bundle = e.chunks && isBundleRef(e.chunks) ? e.chunks[0]! : undefined;
+  if (bundle?.key) throw new ObnamError('INTERNAL', 'a bundle reference has no content key (format version 3 has no bundles)');
   return {
     name: e.name,
     type: e.type,
@@ -129,7 +170,8 @@ function encodeEntry(e: TreeEntry): CborValue {
     size: e.size,
     inode: e.inode,
     nlink: e.nlink,
-    chunks: e.chunks?.map((c) => (c.key ? [idToBytes(c.id), c.length, c.key] : [idToBytes(c.id), c.length])),
+    chunks: bundle ? undefined : e.chunks?.map((c) => (c.key ? [idToBytes(c.id), c.length, c.key] : [idToBytes(c.id), c.length])),
+    bundle: bundle ? [idToBytes(bundle.id), bundle.offset!, bundle.length] : undefined,
     data: e.data,
     subtree: e.subtree === undefined ? undefined : idToBytes(e.subtree),
     subtree_key: e.subtreeKey,
@@ -180,10 +222,24 @@ function decodeEntry(v: unknown, what: string, keyed: boolean): TreeEntry {
     nlink: optional(m.nlink, asUint, `${where} nlink`),
     rdev: optional(m.rdev, asUint, `${where} rdev`),
   };
+  if (type === 'file' && [m.data, m.chunks, m.bundle].filter((x) => x !== undefined).length > 1) {
+    fail(where, 'a file has one of data, chunks and bundle, not several');
+  }
   if (type === 'file' && m.data !== undefined) {
     e.data = asBuffer(m.data, `${where} data`);
-    if (m.chunks !== undefined) fail(where, 'a file has either data or chunks, not both');
     if (e.data.length !== e.size) fail(where, `inline data has ${e.data.length} bytes, not the file size ${e.size}`);
+  } else if (type === 'file' && m.bundle !== undefined) {
+    // Format version 4 (section 6.7); shared repositories (version 3, keyed) have no bundles.
+    if (keyed) fail(where, 'a shared repository (format version 3) has no bundles');
+    const b = asArray(m.bundle, `${where} bundle`);
+    if (b.length !== 3) fail(where, 'a bundle reference must be [id, offset, length]');
+    const ref: ChunkRef = {
+      id: idFromBytes(asBytes(b[0], `${where} bundle id`)),
+      offset: asUint(b[1], `${where} bundle offset`),
+      length: asUint(b[2], `${where} bundle length`),
+    };
+    if (ref.length !== e.size) fail(where, `the bundle reference names ${ref.length} bytes, not the file size ${e.size}`);
+    e.chunks = [ref];
   } else if (type === 'file') {
     let total = 0;
     e.chunks = asArray(m.chunks, `${where} chunks`).map((c) => {

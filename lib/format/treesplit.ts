@@ -34,7 +34,11 @@ export function isSplitPoint(splitKey: Uint8Array, level: number, name: Uint8Arr
   return (h.readUInt16BE(0) & SPLIT_MASK) === 0;
 }
 
-/** An entry's share of a page's size: its inline data and 40 bytes per chunk reference (72 with its content key, version 3). */
+/**
+ * An entry's share of a page's size: its inline data and 40 bytes per chunk
+ * reference (72 with its content key, version 3); a bundle reference (one ref
+ * with an offset, version 4) counts as one chunk reference.
+ */
 export function entryWeight(e: TreeEntry): number {
   const chunks = e.chunks?.length ?? 0;
   return (e.data?.length ?? 0) + (chunks && e.chunks![0]!.key ? 72 : 40) * chunks;

@@ -5,11 +5,11 @@
 import { ObnamError } from '../errors.js';
 
 /** The repository format version `obnam init` writes (a shared repository is SHARED_VERSION). */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 4;
 /** The format version of shared repositories: members, content keys, sealed snapshots (format-spec/sharing.md). */
 export const SHARED_VERSION = 3;
 /** Format versions this code can read. */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
 /**
  * The version key objects and the master key set carry: their layout did not
  * change in version 2, and a key slot added to a version 1 repository must
@@ -18,6 +18,18 @@ export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 export const KEY_FORMAT_VERSION = 1;
 /** The first format version with garbage collection (gcplan objects, config gc_grace; format-spec section 14). */
 export const GC_VERSION = 2;
+/**
+ * The first format version with small-file bundles (file entries with
+ * `bundle`, config bundle_target; format-spec section 6.7). It is version 2
+ * plus bundles: versions are not a line, version 3 is the shared format,
+ * which has no bundles (isSharedVersion tells the two lines apart).
+ */
+export const BUNDLE_VERSION = 4;
+
+/** Whether a format version is the shared one (members, content keys: format-spec/sharing.md). */
+export function isSharedVersion(version: number): boolean {
+  return version === SHARED_VERSION;
+}
 
 export const KINDS = ['config', 'key', 'snapshot', 'tree', 'chunk', 'gcplan', 'member', 'share', 'grant'] as const;
 export type Kind = (typeof KINDS)[number];

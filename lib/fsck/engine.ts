@@ -19,8 +19,8 @@
 import { IdMap, IdSet } from '../util/id-map.js';
 import { InFlight } from '../util/in-flight.js';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
-import { ObjectAddress, subtreeOf, TreeEntry, TreeNode } from '../format/tree.js';
-import { Kind, SHARED_VERSION } from '../format/version.js';
+import { isBundleRef, ObjectAddress, subtreeOf, TreeEntry, TreeNode } from '../format/tree.js';
+import { isSharedVersion, Kind } from '../format/version.js';
 import { directoryEntries } from '../repo/treewalk.js';
 import { ConfigView, ObjectInventory, ObjectReader, ReferenceReader, SnapshotCatalog, snapshotRoot } from '../repo/views.js';
 import type { TaskRunner } from '../workers/protocol.js';
@@ -107,8 +107,10 @@ class FsckRun {
   private readonly trees = new IdSet();
   /** Directories walked (the report's tree count). */
   private directories = 0;
-  /** chunk id -> CHECKING, OK or DAMAGED */
-  private readonly chunks = new IdMap(1);
+  /** chunk id -> [CHECKING, OK or DAMAGED; the plaintext length once verified (for bundle references)] */
+  private readonly chunks = new IdMap(2);
+  /** Bundle references met while their bundle was being checked: [bundle id, end of the range], checked once all checks are done. */
+  private pendingRanges: [string, number][] = [];
   private readonly checks = new InFlight(CHECKS_IN_FLIGHT);
   /** The first failure of the checking machinery itself (not damage): it ends the run. */
   private failure: { error: unknown } | undefined;
@@ -150,6 +152,8 @@ class FsckRun {
     // Pass 1: reachability and verification.
     await this.walk([...roots.values()]);
     await this.settled();
+    for (const [id, end] of this.pendingRanges) this.checkRange(id, end);
+    this.pendingRanges = [];
 
     let unreferenced = 0;
     if (!this.opts.quick) unreferenced = await this.checkUnreferenced();
@@ -258,7 +262,10 @@ class FsckRun {
         if (next.done) return;
         const e = next.value;
         if (e.type === 'dir') queueDirectory(subtreeOf(e)!);
-        else if (e.chunks) for (const c of e.chunks) await this.checkChunk(c.id, c.length, c.key);
+        else if (e.chunks && isBundleRef(e.chunks)) {
+          const c = e.chunks[0]!;
+          await this.checkChunk(c.id, undefined, c.key, c.offset! + c.length);
+        } else if (e.chunks) for (const c of e.chunks) await this.checkChunk(c.id, c.length, c.key);
       }
     } finally {
       this.directoriesHeld--;
@@ -266,19 +273,56 @@ class FsckRun {
     }
   }
 
-  /** Starts checking a chunk, once; resolves when the check has started (not when it ends). */
-  private async checkChunk(id: string, length: number, key: Uint8Array | undefined): Promise<void> {
-    if (this.chunks.has(id)) return;
+  /**
+   * Starts checking a chunk, once; resolves when the check has started (not
+   * when it ends). `end` (a bundle reference, format-spec 6.7): the range
+   * must end within the chunk's plaintext, whose length is not otherwise
+   * recorded; each reference's range is checked.
+   */
+  private async checkChunk(id: string, length: number | undefined, key: Uint8Array | undefined, end?: number): Promise<void> {
+    if (this.chunks.has(id)) {
+      if (end !== undefined) this.checkRange(id, end);
+      return;
+    }
     await this.slot();
-    if (this.chunks.has(id)) return this.checks.done(); // another walker started it meanwhile
-    const at = this.chunks.add(id, CHECKING);
+    if (this.chunks.has(id)) {
+      this.checks.done(); // another walker started it meanwhile
+      if (end !== undefined) this.checkRange(id, end);
+      return;
+    }
+    const at = this.chunks.add(id, CHECKING, 0);
     this.settle(this.verify('chunk', id, length, key), (r) => {
       this.progress.chunks++;
       this.chunks.setField(at, 0, r.ok ? OK : DAMAGED);
-      if (r.ok) return;
+      if (r.ok) {
+        this.chunks.setField(at, 1, r.length ?? 0);
+        if (end !== undefined) this.checkRange(id, end);
+        return;
+      }
       this.referencedDamage = true;
       this.problem('chunk', id, new ObnamError(r.code as never, r.message));
     });
+  }
+
+  /**
+   * Checks that a bundle reference's range ends within its bundle (once the
+   * bundle is verified; until then it waits in pendingRanges). A range past
+   * the end makes the bundle count as damaged for every file naming it.
+   */
+  private checkRange(id: string, end: number): void {
+    if (this.opts.quick) return; // existence only: the length is not known
+    const at = this.chunks.find(id);
+    const state = this.chunks.field(at, 0);
+    if (state === CHECKING) {
+      this.pendingRanges.push([id, end]);
+      return;
+    }
+    if (state !== OK) return;
+    const length = this.chunks.field(at, 1);
+    if (end <= length) return;
+    this.chunks.setField(at, 0, DAMAGED);
+    this.referencedDamage = true;
+    this.problem('chunk', id, new ObnamError('CORRUPT', `chunk ${id}: ${length} bytes, but a tree names bytes up to ${end} of it (a bundle reference)`));
   }
 
   /** Waits for room for one more check (counted in `checks`; `settle` releases it). */
@@ -328,7 +372,7 @@ class FsckRun {
         count++;
         await this.slot();
         // Format version 3: no reference gives this object's content key, so only what every member reads is checked.
-        this.settle(this.opts.pool.run({ op: 'verify', kind, id, outerOnly: this.repo.config.version >= SHARED_VERSION }), (r) => {
+        this.settle(this.opts.pool.run({ op: 'verify', kind, id, outerOnly: isSharedVersion(this.repo.config.version) }), (r) => {
           if (!r.ok) this.problem(kind, id, new ObnamError(r.code as never, r.message));
         });
       }

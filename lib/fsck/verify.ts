@@ -7,7 +7,8 @@ import { ObnamError, describeError } from '../errors.js';
 import type { Kind } from '../format/version.js';
 import type { ObjectInventory, ObjectReader, ReferenceReader } from '../repo/views.js';
 
-export type VerifyResult = { ok: true } | { ok: false; code: string; message: string };
+/** `length`: a chunk's plaintext length, when it was read (bundle references are checked against it). */
+export type VerifyResult = { ok: true; length?: number } | { ok: false; code: string; message: string };
 
 /**
  * `length`: for chunks, the length the referring tree records; `key`: its
@@ -33,6 +34,7 @@ export async function verifyObject(
       if (length !== undefined && data.length !== length) {
         throw new ObnamError('CORRUPT', `${kind} ${id}: ${data.length} bytes, but a tree records ${length}`);
       }
+      return { ok: true, length: data.length };
     }
     return { ok: true };
   } catch (e) {

@@ -11,7 +11,7 @@
  * node when the file is opened) and leaves out optional fields that are not
  * set. `compactSize` estimates what it holds, for the cache's byte budget.
  */
-import type { PageRef, TreeEntry, TreeNode } from '../format/tree.js';
+import type { ChunkRef, PageRef, TreeEntry, TreeNode } from '../format/tree.js';
 
 const EMPTY = Buffer.alloc(0);
 const copy = (b: Uint8Array): Buffer => Buffer.from(b);
@@ -21,6 +21,13 @@ export function hasDroppedData(e: TreeEntry): boolean {
   return e.type === 'file' && e.data === undefined && e.chunks === undefined;
 }
 
+function compactRef(r: ChunkRef): ChunkRef {
+  const c: ChunkRef = { id: r.id, length: r.length };
+  if (r.key !== undefined) c.key = copy(r.key);
+  if (r.offset !== undefined) c.offset = r.offset; // a bundle reference (format version 4)
+  return c;
+}
+
 function compactEntry(e: TreeEntry): TreeEntry {
   const c: TreeEntry = { name: copy(e.name), type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, ctime: e.ctime, size: e.size };
   if (e.user !== undefined) c.user = e.user;
@@ -28,7 +35,7 @@ function compactEntry(e: TreeEntry): TreeEntry {
   if (e.inode !== undefined) c.inode = e.inode;
   if (e.nlink !== undefined) c.nlink = e.nlink;
   if (e.rdev !== undefined) c.rdev = e.rdev;
-  if (e.chunks !== undefined) c.chunks = e.chunks.map((r) => (r.key ? { id: r.id, length: r.length, key: copy(r.key) } : { id: r.id, length: r.length }));
+  if (e.chunks !== undefined) c.chunks = e.chunks.map(compactRef);
   // An empty file keeps its (empty) data: nothing is dropped, so nothing needs reading again.
   if (e.data !== undefined && e.data.length === 0) c.data = EMPTY;
   if (e.subtree !== undefined) c.subtree = e.subtree;

@@ -5,6 +5,8 @@
  * where the last one ended, or the next), the chunks after the range are
  * fetched ahead, so sequential reads rarely wait for the repository.
  */
+import { describeError } from '../errors.js';
+import { chunkContent } from '../format/tree.js';
 import type { TreeEntry } from '../format/tree.js';
 import { ChunkMap } from './chunkmap.js';
 import { FsError } from './errors.js';
@@ -55,10 +57,12 @@ export class FileReader {
     const chunks = await Promise.all(wanted);
     let written = 0;
     for (let i = first; i <= last; i++) {
-      const chunk = chunks[i - first]!;
       const ref = map.chunks[i]!;
-      if (chunk.length !== ref.length) {
-        throw new FsError('UNREADABLE', `chunk ${ref.id} has ${chunk.length} bytes, the tree says ${ref.length}`);
+      let chunk: Buffer;
+      try {
+        chunk = chunkContent(ref, chunks[i - first]!); // a bundle reference: its range of the bundle
+      } catch (e) {
+        throw new FsError('UNREADABLE', describeError(e));
       }
       const start = map.start(i);
       const from = Math.max(offset, start) - start;

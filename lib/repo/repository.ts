@@ -35,7 +35,7 @@ import {
 import type { Snapshot } from '../format/snapshot.js';
 import { encodeTreeNode, ObjectAddress, TreeEntry, TreeNode, TreeRefs } from '../format/tree.js';
 import { writeDirectory } from '../format/treesplit.js';
-import { checkReadableVersion, GC_VERSION, Kind, SHARED_VERSION } from '../format/version.js';
+import { checkReadableVersion, GC_VERSION, isSharedVersion, Kind, SHARED_VERSION } from '../format/version.js';
 import type { ObjectAccess, ObjectStore, RepackOptions, RepackResult, StoreOptions, StoreSpec } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import type { Sealing, SnapshotReader } from './sealing.js';
@@ -189,7 +189,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
     config: RepoConfig = newConfig(),
     opts: NewKeyOptions = {},
   ): Promise<Repository> {
-    if (config.version >= SHARED_VERSION) throw new ObnamError('INTERNAL', 'a shared repository is made with Repository.initShared');
+    if (isSharedVersion(config.version)) throw new ObnamError('INTERNAL', 'a shared repository is made with Repository.initShared');
     await refuseUnlessEmpty(store, spec);
     const keys = generateMasterKeys();
     const keyId = newKeyId();
@@ -217,7 +217,9 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   ): Promise<Repository> {
     checkMemberName(opts.name);
     await refuseUnlessEmpty(store, opts.spec);
-    const config: RepoConfig = { ...(opts.config ?? newConfig()), version: SHARED_VERSION };
+    // Shared repositories (version 3) have no bundles (format-spec 6.7): their config has no bundle_target.
+    const { bundleTarget: _unused, ...base } = opts.config ?? newConfig();
+    const config: RepoConfig = { ...base, version: SHARED_VERSION };
     config.gcGrace ??= DEFAULT_GC_GRACE;
     return Repository.createShared(store, identity, { ...opts, config });
   }
@@ -311,7 +313,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
     const version = envelopeVersion(configBytes);
     if (version === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
     checkReadableVersion(version, 'this repository');
-    if (version >= SHARED_VERSION) {
+    if (isSharedVersion(version)) {
       throw new ObnamError('USAGE', `the repository at ${store.location} is shared (format version ${version}): members open it with their identity, not a passphrase`);
     }
     const pass = passphraseBytes(passphrase);
@@ -390,7 +392,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
 
   /** Stores a chunk's or tree node's plaintext unless an object with its id exists. */
   async putObject(kind: 'chunk' | 'tree', plaintext: Uint8Array, opts?: StoreOptions): Promise<PutResult> {
-    if (kind === 'tree') return this.putTree(decodeTreeObject('(new)', plaintext, this.config.version >= SHARED_VERSION), opts);
+    if (kind === 'tree') return this.putTree(decodeTreeObject('(new)', plaintext, isSharedVersion(this.config.version)), opts);
     const at = this.address(kind, plaintext);
     const started = await this.startPut(kind, at, plaintext, opts);
     return started ? started.stored : { ...at, isNew: false, storedBytes: 0 };
@@ -642,7 +644,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
             return;
           }
           // A version 2 snapshot in a shared repository is one an upgrade is rewriting (sharing.md 12): not this repository's yet, not damage.
-          if (this.config.version >= SHARED_VERSION && (envelopeVersion(stored) ?? SHARED_VERSION) < SHARED_VERSION) return;
+          if (isSharedVersion(this.config.version) && !isSharedVersion(envelopeVersion(stored) ?? SHARED_VERSION)) return;
           try {
             snapshots.push(this.sealing.openSnapshot(id, stored));
           } catch (e) {

@@ -39,13 +39,14 @@ import { envelopeVersion, openObject } from '../format/envelope.js';
 import { MemberKeySealing } from './sealing-v3.js';
 import { CONFIG_ID } from '../format/ids.js';
 import type { Snapshot } from '../format/snapshot.js';
+import { bundleContent, isBundleRef } from '../format/tree.js';
 import type { ChunkRef, ObjectAddress, TreeEntry } from '../format/tree.js';
 import type { ObjectStore, StoreOptions } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import { Repository } from './repository.js';
 import { directoryEntries } from './treewalk.js';
 import { upgradeRepository } from './upgrade.js';
-import { GC_VERSION } from '../format/version.js';
+import { GC_VERSION, isSharedVersion } from '../format/version.js';
 
 /** The staging id of the version 3 config while it replaces the version 2 one (12.2). */
 export const STAGED_CONFIG_ID = '0'.repeat(63) + '1';
@@ -121,7 +122,7 @@ export async function configState(store: ObjectStore, opts?: StoreOptions): Prom
   if (config) {
     const v = envelopeVersion(config);
     if (v === undefined) throw new ObnamError('CORRUPT', 'repository config: not an obnam object');
-    if (v >= 3) return { step: 'v3', config, staged };
+    if (isSharedVersion(v)) return { step: 'v3', config, staged };
     return { step: 'v2', config, staged };
   }
   if (staged) return { step: 'staged-only', staged };
@@ -147,7 +148,7 @@ export async function oldSnapshotIds(store: ObjectStore, opts?: StoreOptions): P
   const out: string[] = [];
   for await (const id of store.list('snapshot', opts)) {
     const v = envelopeVersion(await store.get('snapshot', id, opts));
-    if (v !== undefined && v < 3) out.push(id);
+    if (v !== undefined && !isSharedVersion(v)) out.push(id);
   }
   return out.sort();
 }
@@ -229,6 +230,10 @@ export async function rewriteSnapshots(
         const sub = await rewriteTree(e.subtree, depth + 1);
         n.subtree = sub.id;
         if (sub.key) n.subtreeKey = sub.key;
+      } else if (e.chunks && isBundleRef(e.chunks)) {
+        // A small file in a bundle (version 4): version 3 has no bundles, so it goes inline again.
+        n.data = Buffer.from(bundleContent(e.chunks[0]!, await old.getObject('chunk', e.chunks[0]!.id, opts)));
+        report.bytesRead += n.data.length;
       } else if (e.chunks) {
         n.chunks = await rewriteFile(e.chunks);
       }
@@ -347,7 +352,9 @@ export async function replaceConfig(
   } else {
     if (!oldConfig) throw new ObnamError('INTERNAL', 'upgrade: the version 2 config is needed to stage the version 3 one');
     // A new repository id: the snapshots all get new ids, and caches keyed by the old id would call the old ones vanished.
-    config = { ...oldConfig, version: SHARED_FORMAT_VERSION, repositoryId: randomBytes(32).toString('hex') };
+    // Version 3 has no bundles (format-spec 6.7): the rewrite stores small files inline again.
+    const { bundleTarget: _unused, ...base } = oldConfig;
+    config = { ...base, version: SHARED_FORMAT_VERSION, repositoryId: randomBytes(32).toString('hex') };
     await store.put('config', STAGED_CONFIG_ID, sealSharedConfigAs(keys, config, STAGED_CONFIG_ID), opts); // 2: stage
     await store.flush?.();
   }
@@ -370,7 +377,7 @@ export async function removeOldKeysAndPlans(store: ObjectStore, opts?: StoreOpti
   }
   for (const id of await collect(store.list('gcplan', opts))) {
     const v = envelopeVersion(await store.get('gcplan', id, opts));
-    if (v !== undefined && v < SHARED_FORMAT_VERSION) {
+    if (v !== undefined && !isSharedVersion(v)) {
       await store.delete('gcplan', id, opts);
       plans++;
     }
@@ -432,7 +439,7 @@ export async function upgradeToShared(store: ObjectStore, opts: UpgradeV3Options
   if (state.step === 'v2') {
     old = await Repository.openConfig(store, opts.passphrase, 'config', state.config);
     if (old.config.version < GC_VERSION) {
-      if (opts.dryRun) throw new ObnamError('REFUSED', `${store.location} has format version 1: run obnam upgrade (to version 2) first`);
+      if (opts.dryRun) throw new ObnamError('REFUSED', `${store.location} has format version 1: run obnam upgrade (to version 4) first`);
       await upgradeRepository(store, opts.passphrase);
       state = await configState(store, so);
       if (state.step !== 'v2') throw new ObnamError('INTERNAL', 'upgrade to version 2 left no version 2 config');
@@ -455,7 +462,7 @@ export async function upgradeToShared(store: ObjectStore, opts: UpgradeV3Options
     if (old) return old;
     const unlocked = await unlockOldKeys(store, opts.passphrase, so);
     if (!unlocked) throw new ObnamError('BAD_PASSPHRASE', 'wrong passphrase: no key slot of the version 2 repository opens with it');
-    old = Repository.withKeys(store, unlocked.keys, { ...config, version: GC_VERSION }, unlocked.keyId);
+    old = Repository.withKeys(store, unlocked.keys, { ...config, version: GC_VERSION, bundleTarget: undefined }, unlocked.keyId);
     return old;
   };
 

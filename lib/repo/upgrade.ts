@@ -1,7 +1,8 @@
 /**
- * obnam upgrade: converts a format version 1 repository to version 2 in place
- * (format-spec 14.7 and 14.9). Only the config changes: it gains gc_grace
- * and version 2. The config has a fixed id and stores only create if
+ * obnam upgrade: converts a format version 1 or 2 repository to version 4 in
+ * place (format-spec 14.7, 14.9 and 6.7). Only the config changes: it gains
+ * gc_grace (from version 1), bundle_target and version 4; every object
+ * already stored stays as it is and is read as before. The config has a fixed id and stores only create if
  * absent, so it is replaced in four steps, each of which an interrupted run
  * resumes from:
  *
@@ -13,24 +14,25 @@
  *
  * Between 2 and 3 the store has no config: every client refuses it, and
  * Repository.open names the interrupted upgrade. Running upgrade again
- * finishes the job; running it on a version 2 repository changes nothing.
- * No version 1 client may write to the repository meanwhile (14.7).
+ * finishes the job; running it on a version 4 repository changes nothing.
+ * No older client may write to the repository meanwhile (14.7); afterwards
+ * they refuse it (an unknown format version).
  */
 import { ObnamError } from '../errors.js';
 import { decodeCbor } from '../format/cbor.js';
 import { decodeConfig, encodeConfig, upgradedConfig } from '../format/config.js';
 import { openObject, sealObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
-import { GC_VERSION } from '../format/version.js';
+import { BUNDLE_VERSION } from '../format/version.js';
 import type { ObjectStore } from '../store/store.js';
 import { MAX_PLAINTEXT } from './limits.js';
 import { Repository } from './repository.js';
 
 export interface UpgradeResult {
-  /** The version found (1, or 2 if an earlier run had finished or got past step 2). */
+  /** The version found (1 or 2, or 4 if an earlier run had finished or got past step 2). */
   from: number;
   to: number;
-  /** True if the repository already was at version 2 with nothing left to finish. */
+  /** True if the repository already was at version 4 with nothing left to finish. */
   already: boolean;
   gcGrace: number;
 }
@@ -52,7 +54,7 @@ async function deleteIfPresent(store: ObjectStore, kind: 'config' | 'gcplan'): P
   }
 }
 
-/** Upgrades the repository in `store` to format version 2; idempotent and resumable. */
+/** Upgrades the repository in `store` to format version 4; idempotent and resumable. */
 export async function upgradeRepository(
   store: ObjectStore,
   passphrase: string | Uint8Array,
@@ -65,7 +67,7 @@ export async function upgradeRepository(
     ? await Repository.openConfig(store, passphrase, 'config', current)
     : await Repository.openConfig(store, passphrase, 'gcplan', staged!);
   const found = repo.config.version;
-  if (current && found >= GC_VERSION) {
+  if (current && found >= BUNDLE_VERSION) {
     // Done, or interrupted after step 3.
     if (staged) await deleteIfPresent(store, 'gcplan');
     return { from: found, to: found, already: !staged, gcGrace: repo.config.gcGrace! };
@@ -73,17 +75,17 @@ export async function upgradeRepository(
   const level = repo.config.compressionLevel;
   if (!staged) {
     const next = upgradedConfig(repo.config, gcGrace);
-    staged = sealObject(repo.keys.encryption, 'gcplan', CONFIG_ID, encodeConfig(next), level, undefined, GC_VERSION);
+    staged = sealObject(repo.keys.encryption, 'gcplan', CONFIG_ID, encodeConfig(next), level, undefined, BUNDLE_VERSION);
     await store.put('gcplan', CONFIG_ID, staged); // step 1
     await store.flush?.();
   }
   const next = decodeConfig(decodeCbor(openObject(repo.keys.encryption, 'gcplan', CONFIG_ID, staged, MAX_PLAINTEXT.config), 'staged config'));
-  if (next.version !== GC_VERSION || next.repositoryId !== repo.config.repositoryId) {
+  if (next.version !== BUNDLE_VERSION || next.repositoryId !== repo.config.repositoryId) {
     throw new ObnamError('CORRUPT', 'the staged config of an interrupted upgrade does not belong to this repository');
   }
   if (current) await deleteIfPresent(store, 'config'); // step 2
-  await store.put('config', CONFIG_ID, sealObject(repo.keys.encryption, 'config', CONFIG_ID, encodeConfig(next), level, undefined, GC_VERSION)); // step 3
+  await store.put('config', CONFIG_ID, sealObject(repo.keys.encryption, 'config', CONFIG_ID, encodeConfig(next), level, undefined, BUNDLE_VERSION)); // step 3
   await store.flush?.();
   await deleteIfPresent(store, 'gcplan'); // step 4
-  return { from: found, to: GC_VERSION, already: false, gcGrace: next.gcGrace! };
+  return { from: found, to: BUNDLE_VERSION, already: false, gcGrace: next.gcGrace! };
 }

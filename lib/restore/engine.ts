@@ -23,7 +23,8 @@ import { close as fsClose, constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describeError, errnoCode, ObnamError, throwIfAborted } from '../errors.js';
-import { ObjectAddress, subtreeOf, TreeEntry } from '../format/tree.js';
+import { isBundleRef, ObjectAddress, subtreeOf, TreeEntry } from '../format/tree.js';
+import { BundleReader } from '../repo/bundle-reader.js';
 import { directoryEntries, resolvePath, snapshotPathComponents } from '../repo/treewalk.js';
 import { ObjectReader, SnapshotInfo, snapshotRoot } from '../repo/views.js';
 import { fsops } from '../util/fsops.js';
@@ -94,6 +95,8 @@ class RestoreRun {
   /** The target as workers check it when they open it again. */
   private root!: RestoreRoot;
   private readonly loadTree = (id: string, key?: Uint8Array) => this.repo.getTree(id, { signal: this.opts.signal, key });
+  /** Small files' bundles (format version 4), each read once for the files it holds. */
+  private readonly bundles = new BundleReader((id) => this.repo.getObject('chunk', id, { signal: this.opts.signal }));
   private batch = new Batch();
   private flushScheduled = false;
 
@@ -300,10 +303,22 @@ class RestoreRun {
 
   private async restoreFile(entry: TreeEntry, abs: Buffer, rel: Buffer, meta: RestoreMeta): Promise<Pending<void>> {
     let written: Promise<boolean>;
-    if (entry.data) {
-      const size = entry.data.length;
+    let data = entry.data;
+    if (entry.chunks && isBundleRef(entry.chunks)) {
+      // A small file in a bundle: written like inline data, from the bundle read once for its neighbours too.
+      try {
+        data = await this.bundles.read(entry.chunks[0]!);
+      } catch (e) {
+        if (e instanceof ObnamError && e.code === 'ABORTED') throw e;
+        this.warn(abs, describeError(e));
+        if ((entry.nlink ?? 1) > 1) this.linkTargets.set(rel.toString('latin1'), Promise.resolve(null));
+        return ready(undefined);
+      }
+    }
+    if (data) {
+      const size = data.length;
       await this.makeRoom(size);
-      written = this.queueItem({ type: 'file', path: own(rel), data: own(entry.data), meta }, size).then((r) => {
+      written = this.queueItem({ type: 'file', path: own(rel), data: own(data), meta }, size).then((r) => {
         // Only metadata problems ("cannot set ...") leave the content in place.
         const ok = !r || r.every((m) => m.startsWith('cannot set'));
         this.report(abs, r);

@@ -6,6 +6,7 @@
  * through a symlink); `path` is relative to the restore root.
  */
 import { describeError, ObnamError } from '../errors.js';
+import { chunkContent } from '../format/tree.js';
 import type { ObjectReader } from '../repo/views.js';
 import { fsops } from '../util/fsops.js';
 import { acquireDirs, applyFdMetadata, createReplacing, releaseDirs, removeQuietly, RestoreMeta, RestoreRoot, writeAllSync } from './apply.js';
@@ -40,9 +41,7 @@ export async function restoreFileContent(
     }
     const fetch = async (i: number): Promise<Uint8Array> => {
       const [id, length, key] = chunks[i]!;
-      const data = await repo.getObject('chunk', id, { key });
-      if (data.length !== length) throw new ObnamError('CORRUPT', `chunk ${id}: ${data.length} bytes, the tree says ${length}`);
-      return data;
+      return chunkContent({ id, length }, await repo.getObject('chunk', id, { key }));
     };
     const ahead: Promise<Uint8Array>[] = [];
     let written = 0;

@@ -1,6 +1,7 @@
 /**
- * Writes the test vectors of the current format version (2):
- * fixtures/vectors-v2.json (values computed from fixed inputs) and
+ * Writes the test vectors of the current format version (4):
+ * fixtures/vectors-v4.json, and those of versions 2 and 3 (which their
+ * fixed inputs keep as they were): fixtures/vectors-v2.json and
  * fixtures/repo-v2/ (a small repository made by this code, with a known
  * passphrase, one snapshot, and one garbage-collection plan left by a
  * forgotten second snapshot; fixtures/repo-v2.json describes what it holds).
@@ -15,11 +16,12 @@ import * as path from 'node:path';
 import { backup } from '../../lib/backup/engine.js';
 import { mark } from '../../lib/gc/mark.js';
 import { Repository } from '../../lib/repo/repository.js';
+import { newConfig } from '../../lib/format/config.js';
 import { LocalStore } from '../../lib/store/local.js';
 import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { ROOT } from './cli.js';
 import { prngBytes } from './prng.js';
-import { computeVectorsV2 } from './vectors.js';
+import { computeVectorsV2, computeVectorsV4 } from './vectors.js';
 import { computeVectorsV3 } from './vectors-v3.js';
 import { createHash } from 'node:crypto';
 
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
   const fixtures = path.join(ROOT, 'fixtures');
   fs.writeFileSync(path.join(fixtures, 'vectors-v2.json'), JSON.stringify(computeVectorsV2(), null, 1) + '\n');
   fs.writeFileSync(path.join(fixtures, 'vectors-v3.json'), JSON.stringify(computeVectorsV3(), null, 1) + '\n');
+  fs.writeFileSync(path.join(fixtures, 'vectors-v4.json'), JSON.stringify(computeVectorsV4(), null, 1) + '\n');
 
   fs.rmSync(FIXTURE_SOURCE, { recursive: true, force: true });
   const { files, symlinks, dirs } = fixtureFiles();
@@ -63,7 +66,9 @@ async function main(): Promise<void> {
   const dir = path.join(fixtures, 'repo-v2');
   fs.rmSync(dir, { recursive: true, force: true });
   const spec = { type: 'local' as const, dir };
-  const repo = await Repository.init(await LocalStore.create(dir), spec, FIXTURE_PASSPHRASE, undefined, { kdf: FIXTURE_KDF });
+  // repo-v2 stays a version 2 repository (format-spec 17.4): no version 4 fixture repository is kept (17.5).
+  const { bundleTarget: _none, ...v2 } = newConfig();
+  const repo = await Repository.init(await LocalStore.create(dir), spec, FIXTURE_PASSPHRASE, { ...v2, version: 2 }, { kdf: FIXTURE_KDF });
   const pool = startRepoPool(repo, { size: 1 });
   let now = FIXTURE_TIME_MS;
   const clock = { now: () => now };

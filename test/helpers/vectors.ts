@@ -56,6 +56,51 @@ export function computeVectorsV2(): Record<string, unknown> {
   };
 }
 
+/**
+ * Test vectors of format version 4 (fixtures/vectors-v4.json): what version 4
+ * adds to version 2 (format-spec 2.6 and 17.5): the config with
+ * bundle_target, a bundle and its id, and a tree node mixing `data`,
+ * `bundle` and `chunks`, encoded and sealed.
+ */
+export function computeVectorsV4(): Record<string, unknown> {
+  const keys = vectorKeys();
+  const config = encodeConfig({
+    version: 4,
+    repositoryId: prngBytes('vector repository id', 32).toString('hex'),
+    created: 1700000000,
+    chunker: DEFAULT_CHUNKER,
+    compressionLevel: 3,
+    inlineMax: 16384,
+    gcGrace: 86400,
+    bundleTarget: 65536,
+  });
+  const files = [100, 1000, 300].map((n, i) => prngBytes(`vector bundle file ${i}`, n));
+  const bundle = Buffer.concat(files);
+  const bundleId = hmacSha256(keys.id, bundle).toString('hex');
+  const plaintext = Buffer.from('obnam test vector: an object plaintext, compressible compressible compressible\n'.repeat(4));
+  const chunkId = hmacSha256(keys.id, plaintext).toString('hex');
+  const meta = { mode: 0o644, uid: 1000, gid: 1000, user: 'alice', group: 'alice', mtime: { sec: 1700000000, nsec: 123456789 }, ctime: { sec: 1700000001, nsec: 5 }, nlink: 1 };
+  const tree: TreeNode = {
+    kind: 'leaf',
+    entries: [
+      { name: Buffer.from('a'), type: 'file', ...meta, size: 13, inode: 1, data: Buffer.from('hello, obnam\n') },
+      { name: Buffer.from('b'), type: 'file', ...meta, size: 1000, inode: 2, chunks: [{ id: bundleId, offset: 100, length: 1000 }] },
+      { name: Buffer.from('c'), type: 'file', ...meta, size: plaintext.length, inode: 3, chunks: [{ id: chunkId, length: plaintext.length }] },
+    ],
+  };
+  const treeBytes = encodeTreeNode(tree);
+  const treeId = hmacSha256(keys.id, treeBytes).toString('hex');
+  const nonce = prngBytes('vector nonce v4', 12);
+  return {
+    config_cbor: hex(config),
+    bundle_plaintext: hex(bundle),
+    bundle_id: bundleId,
+    tree_cbor: hex(treeBytes),
+    tree_id: treeId,
+    tree_envelope: { kind: 'tree', id: treeId, nonce: hex(nonce), level: 3, sealed: hex(sealObject(keys.encryption, 'tree', treeId, treeBytes, 3, nonce, 4)) },
+  };
+}
+
 export function computeVectors(): Record<string, unknown> {
   const keys: MasterKeys = {
     encryption: prngBytes('vector encryption key', 32),

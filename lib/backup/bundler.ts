@@ -1,0 +1,82 @@
+/**
+ * Gathers new small files' contents into bundles (format-spec 6.7): the
+ * backup appends each new or changed small file, in walk order and across
+ * directories, to the open bundle, and gets back a promise of its bundle
+ * reference. The bundle is stored as an ordinary chunk once it holds
+ * `target` bytes, or when the walk asks (`close`: at the end of the walk's
+ * submission, so that no tree waits for a bundle nothing will fill).
+ *
+ * Memory: at most one open bundle of about `target` bytes, plus the
+ * bundles being stored.
+ */
+import type { ChunkRef } from '../format/tree.js';
+import type { PutResult } from '../repo/views.js';
+
+/** Files of at most this many bytes stay inline (`data`): a bundle reference would cost about as much. */
+export const INLINE_ALWAYS = 64;
+
+/** What the bundler stores a closed bundle with. */
+export type PutBundle = (plaintext: Uint8Array) => Promise<PutResult>;
+
+interface OpenBundle {
+  parts: Buffer[];
+  length: number;
+  /** Settles the references handed out for this bundle. */
+  settle: (r: { id: string } | { error: unknown }) => void;
+  done: Promise<{ id: string }>;
+}
+
+export class Bundler {
+  private open: OpenBundle | undefined;
+  /** Set by finish: every later add is stored at once, since nothing else will fill its bundle. */
+  private finished = false;
+
+  constructor(
+    private readonly target: number,
+    private readonly put: PutBundle,
+    private readonly onStored: (r: PutResult, plaintextBytes: number) => void = () => undefined,
+  ) {}
+
+  /** Appends one file's content; resolves to its bundle reference once the bundle is stored. */
+  add(content: Uint8Array): Promise<ChunkRef> {
+    if (this.open && this.open.length > 0 && this.open.length + content.length > this.target) this.close();
+    const b = (this.open ??= newBundle());
+    const offset = b.length;
+    b.parts.push(Buffer.from(content));
+    b.length += content.length;
+    const ref = b.done.then(({ id }): ChunkRef => ({ id, offset, length: content.length }));
+    if (b.length >= this.target || this.finished) this.close();
+    return ref;
+  }
+
+  /** Stores the open bundle, and from now on each file added at once (the walk has submitted everything). */
+  finish(): void {
+    this.finished = true;
+    this.close();
+  }
+
+  /** Stores the open bundle, if there is one (its references resolve once it is stored). */
+  close(): void {
+    const b = this.open;
+    this.open = undefined;
+    if (!b) return;
+    const plaintext = Buffer.concat(b.parts, b.length);
+    b.parts = [];
+    this.put(plaintext).then(
+      (r) => {
+        this.onStored(r, plaintext.length);
+        b.settle({ id: r.id });
+      },
+      (error: unknown) => b.settle({ error }),
+    );
+  }
+}
+
+function newBundle(): OpenBundle {
+  let settle!: OpenBundle['settle'];
+  const done = new Promise<{ id: string }>((resolve, reject) => {
+    settle = (r) => ('error' in r ? reject(r.error) : resolve(r));
+  });
+  done.catch(() => undefined); // each reference handed out reports the failure
+  return { parts: [], length: 0, settle, done };
+}
