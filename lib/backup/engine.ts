@@ -6,8 +6,14 @@
  * held only until its tree is written. The main thread only decides and
  * builds trees; the system calls and CPU work go to the worker pool in
  * batches: inspecting a directory's entries (lstat, xattrs, readlink),
- * reading small files (stored inline), chunking large files, and sealing
- * trees. The pool's bounded queue pauses the walk when workers fall behind.
+ * reading small files, and chunking large files; trees are sealed here. The
+ * pool's bounded queue pauses the walk when workers fall behind.
+ *
+ * Small files (at most inline_max bytes) are not chunked: in format version 4
+ * new and changed ones go into the walk's bundles (bundler.ts, format-spec
+ * 6.7), and a directory's tree is written once the bundles holding its files
+ * are stored; files of at most 64 bytes, and all small files in older
+ * versions, are stored inline in the tree.
  *
  * A directory holding a tag file (tags.ts: CACHEDIR.TAG, --exclude-if-present)
  * is recorded with the tag file alone. Explicitly selected paths, and the

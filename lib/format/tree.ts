@@ -8,6 +8,11 @@
  * lib/format/treesplit.ts), so no directory needs one giant object and a change
  * to one name rewrites only its page. Names are raw bytes.
  *
+ * A file's content is inline (`data`), a list of chunks (`chunks`), or, in
+ * format version 4, a byte range of a bundle (`bundle` on disk; in memory one
+ * ChunkRef with an `offset`, so that everything that follows chunk ids,
+ * reachability, gc, fsck, sees the bundle as the chunk it is).
+ *
  * In format version 3 (format-spec/sharing.md section 7) every reference also
  * carries the content key of what it names: a chunk reference is
  * [id, length, key], a directory has `subtree_key`, a page reference `key`.
