@@ -73,7 +73,7 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
           .option('compression-level', { type: 'number', describe: 'zstd level for this repository: 0 (off) to 19 (default 1)' })
           .option('inline-max', {
             type: 'number',
-            describe: `largest file, in bytes, stored inside its directory's tree rather than as a chunk (0 to ${largestInlineMax(DEFAULT_CHUNKER)}; default ${DEFAULT_INLINE_MAX})`,
+            describe: `largest file, in bytes, not cut into chunks but gathered with other small files into bundles (in a shared repository: kept inside its directory's tree) (0 to ${largestInlineMax(DEFAULT_CHUNKER)}; default ${DEFAULT_INLINE_MAX})`,
           })
           .option('shared', { type: 'boolean', describe: 'a repository shared by members, each with their own identity (format version 3); you become its first member' })
           .option('name', { type: 'string', describe: 'with --shared: your member name (default: your user name)' }),
