@@ -195,9 +195,9 @@ describe('SortedIdMap', () => {
         if (!this.add(id, f)) this.rejected.push([id, ...f]);
       }
     }
-    function mapWith(minDelta?: number): { m: SortedIdMap; dups: [string, number, number, number][] } {
+    function mapWith(minDelta?: number, minTail?: number): { m: SortedIdMap; dups: [string, number, number, number][] } {
       const dups: [string, number, number, number][] = [];
-      const m = new SortedIdMap(minDelta, (id, a, b, c) => dups.push([id.toString('hex'), a, b, c]));
+      const m = new SortedIdMap(minDelta, (id, a, b, c) => dups.push([id.toString('hex'), a, b, c]), minTail);
       return { m, dups };
     }
     /** Every id of the model and some absent ones looked up; full listings in id order. */
@@ -221,12 +221,14 @@ describe('SortedIdMap', () => {
     it('append then lookup: one large tail into an empty map, and into a map with a run and a delta', () => {
       const rand = rng(12);
       const next = idSource(rand);
-      for (const [before, n] of [
-        [0, 50_000],
-        [20_000, 60_000],
-        [3_000, 5],
+      for (const [before, n, minTail] of [
+        [0, 50_000, 1 << 20],
+        [20_000, 60_000, 1 << 20],
+        [3_000, 5, 1 << 20],
+        [0, 50_000, 1000],
+        [20_000, 60_000, 7000],
       ] as const) {
-        const { m, dups } = mapWith();
+        const { m, dups } = mapWith(undefined, minTail);
         const ref = new Model();
         for (let i = 0; i < before; i++) {
           const id = next();
@@ -246,14 +248,19 @@ describe('SortedIdMap', () => {
           m.append(id, ...f);
           ref.append(id, f);
         }
-        same(m, ref, dups, rand, `${before} then ${n} appended`);
+        same(m, ref, dups, rand, `${before} then ${n} appended (minTail ${minTail})`);
       }
     });
 
     it('appended duplicates of present, deleted and earlier appended ids: the first entry wins, the rest are reported in order', () => {
       const rand = rng(7);
-      for (const minDelta of [1, 3, 16, 1 << 14]) {
-        const { m, dups } = mapWith(minDelta);
+      for (const [minDelta, minTail] of [
+        [1, 1 << 20],
+        [3, 5],
+        [16, 1 << 20],
+        [1 << 14, 40],
+      ] as const) {
+        const { m, dups } = mapWith(minDelta, minTail);
         const ref = new Model();
         const ids = Array.from({ length: 300 }, (_, i) => {
           const b = Buffer.alloc(32, 0x11);
@@ -281,7 +288,7 @@ describe('SortedIdMap', () => {
           m.append(id, ...f);
           ref.append(id, f);
         }
-        same(m, ref, dups, rand, `minDelta ${minDelta}`);
+        same(m, ref, dups, rand, `minDelta ${minDelta}, minTail ${minTail}`);
         assert.equal(dups.length, 600 + 150 - 50);
       }
     });
@@ -291,7 +298,9 @@ describe('SortedIdMap', () => {
         const rand = rng(seed);
         const next = idSource(rand);
         const minDelta = [1, 2, 5, 40, 300, 1 << 14][seed - 1]!;
-        const { m, dups } = mapWith(minDelta);
+        // Tails settled by append itself once as large as the run (and minTail), or only by other calls.
+        const minTail = [1, 7, 1 << 20, 64, 1000, 3][seed - 1]!;
+        const { m, dups } = mapWith(minDelta, minTail);
         const ref = new Model();
         for (let step = 0; step < 4000; step++) {
           const r = rand();

@@ -76,8 +76,9 @@ export class CompactPackIndex {
   addPack(pack: string, entries: Iterable<PackedEntry>, tombstones: ReadonlySet<string>, size?: number): void {
     const n = this.numberOf(pack);
     if (size !== undefined) this.sizes[n] = size;
+    const hidden = tombstones.size !== 0;
     for (const e of entries) {
-      if (tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
+      if (hidden && tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
       this.map(e.kind).append(e.id, n, e.offset, e.length);
     }
   }

@@ -22,7 +22,9 @@
  * at the next other call: a small one entry by entry as by `add`, a large
  * one by one sort and one linear merge with the run. Duplicates keep the
  * meaning of `add` (the entry present first wins); the later ones are handed
- * to the map's `onDuplicate`, in the order they were appended.
+ * to the map's `onDuplicate`, in the order they were appended. A tail that
+ * grows as large as the run is settled at once, so a load merges about
+ * log2(n / 2^20) times and its peak stays near the final index's size.
  *
  * A listing (`ids`) walks the run in id order and keeps its place by id, so
  * merges meanwhile do not disturb it; while one is open, merges are put off
@@ -41,6 +43,8 @@ const LOW = BLOCK - 1;
 /** The delta is merged once it holds more than max(MIN_DELTA, run/DELTA_SHARE) entries. */
 const MIN_DELTA = 1 << 14;
 const DELTA_SHARE = 8;
+/** append() settles the tail itself once it holds max(MIN_TAIL, the run's live entries). */
+const MIN_TAIL = 1 << 20;
 
 function bitsFor(max: number): number {
   return max === 0 ? 1 : 32 - Math.clz32(max);
@@ -365,11 +369,13 @@ export class SortedIdMap {
    * 1/8 of the run); small in tests. `onDuplicate`: given each appended entry
    * whose id was present (or appended before it) when the tail is settled,
    * in append order, with the id in a buffer reused for the next call; it
-   * must not call the map.
+   * must not call the map. `minTail`: the tail is settled by append itself
+   * once it holds this many entries and as many as the run (small in tests).
    */
   constructor(
     private readonly minDelta = MIN_DELTA,
     private readonly onDuplicate?: (id: Buffer, f0: number, f1: number, f2: number) => void,
+    private readonly minTail = MIN_TAIL,
   ) {}
 
   private run = new Run([1, 1, 1]);
@@ -426,6 +432,9 @@ export class SortedIdMap {
    */
   append(id: string | Uint8Array, f0: number, f1: number, f2: number): void {
     this.tail.push(this.bytesOf(id), f0, f1, f2);
+    // A tail as large as the run is merged now: the index doubles per merge, so an entry is copied
+    // about twice, and the peak stays the run plus a tail of at most its size (not the whole load).
+    if (this.tail.n >= Math.max(this.minTail, this.run.live)) this.settle();
   }
 
   /**
@@ -582,24 +591,15 @@ export class SortedIdMap {
   }
 
   /**
-   * Merges a tail into a new run (the delta is empty): a counting sort of the
-   * tail on the two-byte prefix, a sort within each prefix (ties by append
-   * order), then one streaming pass with the old run as in merge(). Of equal
+   * Merges a tail into a new run (the delta is empty): the tail sorted by id
+   * (sortTail; equal ids in append order), then one streaming pass with the old run as in merge(). Of equal
    * ids the live entry of the run wins, then the one appended first; the
    * others go to onDuplicate, in append order, once the new run is in place.
    */
   private mergeTail(t: Tail): void {
     const n = t.n;
     const starts = new Uint32Array(BUCKETS + 1);
-    for (let k = 0; k < n; k++) starts[t.prefix16(k) + 1]++;
-    for (let b = 0; b < BUCKETS; b++) starts[b + 1] = starts[b + 1]! + starts[b]!;
-    const next = starts.slice();
-    const order = new Uint32Array(n);
-    for (let k = 0; k < n; k++) order[next[t.prefix16(k)]!++] = k;
-    const cmp = (x: number, y: number) => t.compareIds(x, y) || x - y;
-    for (let b = 0; b < BUCKETS; b++) {
-      if (starts[b + 1]! - starts[b]! > 1) order.subarray(starts[b]!, starts[b + 1]!).sort(cmp);
-    }
+    const order = sortTail(t, starts);
     const old = this.run;
     const [w0, w1, w2] = old.live ? old.widths : [1, 1, 1];
     const run = new Run([Math.max(w0, bitsFor(t.max0)), Math.max(w1, bitsFor(t.max1)), Math.max(w2, bitsFor(t.max2))]);
@@ -713,4 +713,54 @@ function sortedByBucket(m: IdMap): { order: Uint32Array; starts: Uint32Array } {
     if (starts[b + 1]! - starts[b]! > 1) order.subarray(starts[b]!, starts[b + 1]!).sort(cmp);
   }
   return { order, starts };
+}
+
+/** Entries of a tail are numbered below 2^29 (with a 24-bit key, a sort value stays an exact double). */
+const INDEX_BITS = 29;
+const INDEX_SPAN = 2 ** INDEX_BITS;
+
+/**
+ * The entries of a tail sorted by id, equal ids in append order; `starts`
+ * (BUCKETS + 1 entries, zero) gets where each two-byte prefix starts. A
+ * counting sort on the prefix, then within each prefix a native numeric sort
+ * of (bytes 2-4 of the id, entry number) as one double, then an insertion
+ * sort of each run of equal bytes 2-4 (rare) on the rest of the id.
+ */
+function sortTail(t: Tail, starts: Uint32Array): Uint32Array {
+  const n = t.n;
+  if (n > INDEX_SPAN) throw new RangeError(`SortedIdMap: a tail of ${n} entries`);
+  for (let k = 0; k < n; k++) starts[t.prefix16(k) + 1]++;
+  for (let b = 0; b < BUCKETS; b++) starts[b + 1] = starts[b + 1]! + starts[b]!;
+  const next = starts.slice();
+  const keys = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const id = t.ids[k >>> TAIL_BITS]!;
+    const o = (k & TAIL_LOW) * ID_BYTES;
+    keys[next[(id[o]! << 8) | id[o + 1]!]!++] = ((id[o + 2]! << 16) | (id[o + 3]! << 8) | id[o + 4]!) * INDEX_SPAN + k;
+  }
+  for (let b = 0; b < BUCKETS; b++) {
+    if (starts[b + 1]! - starts[b]! > 1) keys.subarray(starts[b]!, starts[b + 1]!).sort();
+  }
+  const order = new Uint32Array(n);
+  for (let j = 0; j < n; j++) order[j] = keys[j]! % INDEX_SPAN;
+  // Runs of entries of one prefix with equal bytes 2-4: in append order now, sorted on the whole id.
+  for (let b = 0; b < BUCKETS; b++) {
+    const end = starts[b + 1]!;
+    for (let j = starts[b]! + 1; j < end; j++) {
+      if (Math.floor(keys[j]! / INDEX_SPAN) !== Math.floor(keys[j - 1]! / INDEX_SPAN)) continue;
+      let r = j - 1;
+      while (j + 1 < end && Math.floor(keys[j + 1]! / INDEX_SPAN) === Math.floor(keys[r]! / INDEX_SPAN)) j++;
+      // order[r..j] share bytes 0-4; insertion sort, stable (equal ids keep append order).
+      for (let x = r + 1; x <= j; x++) {
+        const v = order[x]!;
+        let y = x - 1;
+        while (y >= r && t.compareIds(order[y]!, v) > 0) {
+          order[y + 1] = order[y]!;
+          y--;
+        }
+        order[y + 1] = v;
+      }
+    }
+  }
+  return order;
 }
