@@ -320,7 +320,9 @@ class Tail {
       this.ids.push(Buffer.allocUnsafe(TAIL_BLOCK * ID_BYTES));
       this.fields.push(new Uint32Array(TAIL_BLOCK * 3));
     }
-    this.ids[i >>> TAIL_BITS]!.set(id.subarray(0, ID_BYTES), low * ID_BYTES);
+    const k = this.ids[i >>> TAIL_BITS]!;
+    const o = low * ID_BYTES;
+    for (let j = 0; j < ID_BYTES; j++) k[o + j] = id[j]!;
     const f = this.fields[i >>> TAIL_BITS]!;
     f[low * 3] = f0;
     f[low * 3 + 1] = f1;
@@ -354,8 +356,9 @@ class Tail {
   }
 
   copyId(i: number, out: Buffer): void {
+    const k = this.ids[i >>> TAIL_BITS]!;
     const o = (i & TAIL_LOW) * ID_BYTES;
-    this.ids[i >>> TAIL_BITS]!.copy(out, 0, o, o + ID_BYTES);
+    for (let j = 0; j < ID_BYTES; j++) out[j] = k[o + j]!;
   }
 
   get bytes(): number {
@@ -621,8 +624,9 @@ export class SortedIdMap {
         }
         prev = k;
         t.copyId(k, id);
-        for (; i < end && (old.isDead(i) || old.compare(i, id) < 0); i++) {
+        for (; i < end; i++) {
           if (old.isDead(i)) continue;
+          if (old.compare(i, id) >= 0) break;
           run.reserve(run.n, total, pool);
           run.appendFrom(old, i);
         }
