@@ -149,4 +149,224 @@ describe('SortedIdMap', () => {
     m.compact();
     assert.ok(m.bytes / n < 40, `${(m.bytes / n).toFixed(1)} B per id`);
   });
+
+  describe('append (bulk adds, settled by one sort and merge)', () => {
+    /** A small PRNG with a fixed seed (mulberry32), so that a failure repeats. */
+    function rng(seed: number): () => number {
+      let a = seed >>> 0;
+      return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+    }
+    /** Ids that collide often (a pool of 200, few two-byte prefixes, shared middles) or are fresh. */
+    function idSource(rand: () => number): () => string {
+      const pool = Array.from({ length: 200 }, (_, i) => {
+        const b = Buffer.alloc(32, 0x5c);
+        b[0] = i % 3;
+        b[1] = i % 2;
+        b[17] = (i * 7) % 5;
+        b[31] = i;
+        return b.toString('hex');
+      });
+      return () => {
+        if (rand() < 0.6) return pool[Math.floor(rand() * pool.length)]!;
+        const b = Buffer.alloc(32);
+        for (let j = 0; j < 32; j++) b[j] = Math.floor(rand() * 256);
+        if (rand() < 0.5) b[0] = b[1] = 0;
+        return b.toString('hex');
+      };
+    }
+    const fields = (rand: () => number): [number, number, number] => [Math.floor(rand() * 2 ** 32), Math.floor(rand() * 1000), Math.floor(rand() * 2 ** 20)];
+
+    /** The reference: a Map (the first entry of an id wins) and the list of rejected appends, in order. */
+    class Model {
+      readonly map = new Map<string, [number, number, number]>();
+      readonly rejected: [string, number, number, number][] = [];
+      add(id: string, f: [number, number, number]): boolean {
+        if (this.map.has(id)) return false;
+        this.map.set(id, f);
+        return true;
+      }
+      append(id: string, f: [number, number, number]): void {
+        if (!this.add(id, f)) this.rejected.push([id, ...f]);
+      }
+    }
+    function mapWith(minDelta?: number, minTail?: number): { m: SortedIdMap; dups: [string, number, number, number][] } {
+      const dups: [string, number, number, number][] = [];
+      const m = new SortedIdMap(minDelta, (id, a, b, c) => dups.push([id.toString('hex'), a, b, c]), minTail);
+      return { m, dups };
+    }
+    /** Every id of the model and some absent ones looked up; full listings in id order. */
+    function same(m: SortedIdMap, ref: Model, dups: unknown[], rand: () => number, ctx: string): void {
+      assert.equal(m.size, ref.map.size, `${ctx}: size`);
+      assert.deepEqual(dups, ref.rejected, `${ctx}: duplicates`);
+      for (const [id, f] of ref.map) assert.deepEqual(m.get(id), f, `${ctx}: get ${id}`);
+      for (let k = 0; k < 50; k++) {
+        const b = Buffer.alloc(32);
+        for (let j = 0; j < 32; j++) b[j] = Math.floor(rand() * 256);
+        assert.equal(m.has(b), ref.map.has(b.toString('hex')), `${ctx}: absent`);
+      }
+      const sorted = [...ref.map.keys()].sort();
+      assert.deepEqual([...m.ids()], sorted, `${ctx}: ids in order`);
+      assert.deepEqual(m.page(undefined, sorted.length + 1), sorted, `${ctx}: page`);
+      const seen = new Map<string, [number, number, number]>();
+      m.forEach((id, a, b, c) => seen.set(id.toString('hex'), [a, b, c]));
+      assert.deepEqual(new Map([...seen].sort()), new Map([...ref.map].sort()), `${ctx}: forEach`);
+    }
+
+    it('append then lookup: one large tail into an empty map, and into a map with a run and a delta', () => {
+      const rand = rng(12);
+      const next = idSource(rand);
+      for (const [before, n, minTail] of [
+        [0, 50_000, 1 << 20],
+        [20_000, 60_000, 1 << 20],
+        [3_000, 5, 1 << 20],
+        [0, 50_000, 1000],
+        [20_000, 60_000, 7000],
+      ] as const) {
+        const { m, dups } = mapWith(undefined, minTail);
+        const ref = new Model();
+        for (let i = 0; i < before; i++) {
+          const id = next();
+          const f = fields(rand);
+          assert.equal(m.add(id, ...f), ref.add(id, f));
+        }
+        if (before) m.compact();
+        // Some in the delta too (added after the merge).
+        for (let i = 0; i < before / 10; i++) {
+          const id = next();
+          const f = fields(rand);
+          assert.equal(m.add(id, ...f), ref.add(id, f));
+        }
+        for (let i = 0; i < n; i++) {
+          const id = next();
+          const f = fields(rand);
+          m.append(id, ...f);
+          ref.append(id, f);
+        }
+        same(m, ref, dups, rand, `${before} then ${n} appended (minTail ${minTail})`);
+      }
+    });
+
+    it('appended duplicates of present, deleted and earlier appended ids: the first entry wins, the rest are reported in order', () => {
+      const rand = rng(7);
+      for (const [minDelta, minTail] of [
+        [1, 1 << 20],
+        [3, 5],
+        [16, 1 << 20],
+        [1 << 14, 40],
+      ] as const) {
+        const { m, dups } = mapWith(minDelta, minTail);
+        const ref = new Model();
+        const ids = Array.from({ length: 300 }, (_, i) => {
+          const b = Buffer.alloc(32, 0x11);
+          b[0] = i % 2;
+          b[1] = 0;
+          b[31] = i % 256;
+          b[30] = i >> 8;
+          return b.toString('hex');
+        });
+        for (let i = 0; i < 300; i += 2) {
+          const f = fields(rand);
+          assert.equal(m.add(ids[i]!, ...f), ref.add(ids[i]!, f));
+        }
+        m.compact();
+        // Deleted ids of the run: appending them adds them again.
+        for (let i = 0; i < 300; i += 6) assert.equal(m.delete(ids[i]!), ref.map.delete(ids[i]!));
+        // Every id three times, in a shuffled order: present, deleted, absent, and appended twice before.
+        const order = [...ids, ...ids, ...ids];
+        for (let i = order.length - 1; i > 0; i--) {
+          const j = Math.floor(rand() * (i + 1));
+          [order[i], order[j]] = [order[j]!, order[i]!];
+        }
+        for (const id of order) {
+          const f = fields(rand);
+          m.append(id, ...f);
+          ref.append(id, f);
+        }
+        same(m, ref, dups, rand, `minDelta ${minDelta}, minTail ${minTail}`);
+        assert.equal(dups.length, 600 + 150 - 50);
+      }
+    });
+
+    it('interleaved add, append, delete, lookups, listings and merges behave as the reference', () => {
+      for (const seed of [1, 2, 3, 4, 5, 6]) {
+        const rand = rng(seed);
+        const next = idSource(rand);
+        const minDelta = [1, 2, 5, 40, 300, 1 << 14][seed - 1]!;
+        // Tails settled by append itself once as large as the run (and minTail), or only by other calls.
+        const minTail = [1, 7, 1 << 20, 64, 1000, 3][seed - 1]!;
+        const { m, dups } = mapWith(minDelta, minTail);
+        const ref = new Model();
+        for (let step = 0; step < 4000; step++) {
+          const r = rand();
+          if (r < 0.02) {
+            // A burst of appends, as an open reads a pack.
+            const n = Math.floor(rand() * 2000);
+            for (let i = 0; i < n; i++) {
+              const id = next();
+              const f = fields(rand);
+              m.append(id, ...f);
+              ref.append(id, f);
+            }
+          } else if (r < 0.45) {
+            const id = next();
+            const f = fields(rand);
+            m.append(id, ...f);
+            ref.append(id, f);
+          } else if (r < 0.6) {
+            const id = next();
+            const f = fields(rand);
+            assert.equal(m.add(id, ...f), ref.add(id, f), `seed ${seed} step ${step}: add`);
+          } else if (r < 0.75) {
+            const id = next();
+            assert.equal(m.delete(id), ref.map.delete(id), `seed ${seed} step ${step}: delete`);
+          } else if (r < 0.9) {
+            const id = next();
+            assert.deepEqual(m.get(id), ref.map.get(id), `seed ${seed} step ${step}: get`);
+          } else if (r < 0.93) m.compact();
+          else if (r < 0.96) assert.equal(m.size, ref.map.size, `seed ${seed} step ${step}: size`);
+          else if (r < 0.98) {
+            const after = rand() < 0.3 ? undefined : next();
+            const want = [...ref.map.keys()].filter((id) => after === undefined || id > after).sort().slice(0, 20);
+            assert.deepEqual(m.page(after, 20), want, `seed ${seed} step ${step}: page`);
+          } else m.settle();
+        }
+        same(m, ref, dups, rand, `seed ${seed}`);
+      }
+    });
+
+    it('appends while a listing is open are settled without disturbing it, and listed in order after', () => {
+      const rand = rng(99);
+      const next = idSource(rand);
+      const { m, dups } = mapWith(8);
+      const ref = new Model();
+      for (let i = 0; i < 5000; i++) {
+        const id = next();
+        const f = fields(rand);
+        m.append(id, ...f);
+        ref.append(id, f);
+      }
+      const start = [...ref.map.keys()];
+      const got: string[] = [];
+      for (const id of m.ids()) {
+        got.push(id);
+        if (got.length % 500 === 0) {
+          for (let i = 0; i < 3000; i++) {
+            const x = next();
+            const f = fields(rand);
+            m.append(x, ...f);
+            ref.append(x, f);
+          }
+          assert.equal(m.has(start[0]!), true);
+        }
+      }
+      for (const id of start) assert.ok(got.includes(id), `${id} listed`);
+      same(m, ref, dups, rand, 'after the listing');
+    });
+  });
 });

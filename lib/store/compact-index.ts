@@ -36,7 +36,8 @@ export class CompactPackIndex {
   private map(kind: Kind): SortedIdMap {
     let m = this.byKind.get(kind);
     if (!m) {
-      m = new SortedIdMap();
+      // Appended entries whose id is indexed already are further copies (addPack).
+      m = new SortedIdMap(undefined, (id, n, offset, length) => this.addCopy(kind, id.toString('hex'), this.packIds[n]!, offset, length));
       this.byKind.set(kind, m);
     }
     return m;
@@ -64,19 +65,35 @@ export class CompactPackIndex {
     return n;
   }
 
-  /** Adds a pack's entries, except copies that tombstones hide; `size`: the pack's size in bytes, if known. */
+  /**
+   * Adds a pack's entries, except copies that tombstones hide; `size`: the
+   * pack's size in bytes, if known. The entries are appended to the id maps
+   * without a search (SortedIdMap.append), so that opening a large index is
+   * one sort and merge; an entry whose id is indexed already (or added
+   * before it) becomes a further copy when the map settles, as if it had
+   * been added one at a time. Whatever reads `copies` settles the maps first.
+   */
   addPack(pack: string, entries: Iterable<PackedEntry>, tombstones: ReadonlySet<string>, size?: number): void {
     const n = this.numberOf(pack);
     if (size !== undefined) this.sizes[n] = size;
+    const hidden = tombstones.size !== 0;
     for (const e of entries) {
-      if (tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
-      if (!this.map(e.kind).add(e.id, n, e.offset, e.length)) {
-        const key = `${e.kind}/${e.id}`;
-        const list = this.copies.get(key) ?? [];
-        list.push({ pack, offset: e.offset, length: e.length });
-        this.copies.set(key, list);
-      }
+      if (hidden && tombstones.has(tombstoneKey(e.kind, e.id, pack))) continue;
+      this.map(e.kind).append(e.id, n, e.offset, e.length);
     }
+  }
+
+  /** Records a further copy of an object (after the one reads use). */
+  private addCopy(kind: Kind, id: string, pack: string, offset: number, length: number): void {
+    const key = `${kind}/${id}`;
+    const list = this.copies.get(key) ?? [];
+    list.push({ pack, offset, length });
+    this.copies.set(key, list);
+  }
+
+  /** Puts every appended entry in place, so that `copies` is complete. */
+  private settle(): void {
+    for (const m of this.byKind.values()) m.settle();
   }
 
   sizeOf(pack: string): number | undefined {
@@ -122,6 +139,7 @@ export class CompactPackIndex {
    */
   settleCopies(learned: ReadonlySet<string>): void {
     if (!learned.size) return;
+    this.settle();
     for (const [key, more] of [...this.copies]) {
       const cut = key.indexOf('/');
       const kind = key.slice(0, cut) as Kind;
@@ -148,6 +166,7 @@ export class CompactPackIndex {
       if (n !== undefined) nums.add(n);
     }
     if (!nums.size) return;
+    this.settle();
     for (const [key, locs] of this.copies) {
       const rest = locs.filter((l) => !packs.has(l.pack));
       if (rest.length === locs.length) continue;
@@ -224,6 +243,7 @@ export class CompactPackIndex {
 
   /** The entries of these packs, in one pass over the index (for index segments and repacking). */
   entriesOf(packs: ReadonlySet<string>): Map<string, PackedEntry[]> {
+    this.settle();
     const out = new Map<string, PackedEntry[]>();
     const wanted = new Map<number, PackedEntry[]>();
     for (const pack of packs) {

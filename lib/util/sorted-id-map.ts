@@ -17,6 +17,15 @@
  * each, half a byte per id), so a lookup stays a few steps. Deleted entries
  * of the run keep their place until the next merge.
  *
+ * Bulk loads (opening a store's index) use `append`: the entry goes to an
+ * unsorted tail of typed arrays without any search, and the tail is settled
+ * at the next other call: a small one entry by entry as by `add`, a large
+ * one by one sort and one linear merge with the run. Duplicates keep the
+ * meaning of `add` (the entry present first wins); the later ones are handed
+ * to the map's `onDuplicate`, in the order they were appended. A tail that
+ * grows as large as the run is settled at once, so a load merges about
+ * log2(n / 2^20) times and its peak stays near the final index's size.
+ *
  * A listing (`ids`) walks the run in id order and keeps its place by id, so
  * merges meanwhile do not disturb it; while one is open, merges are put off
  * (up to a hard limit).
@@ -34,6 +43,8 @@ const LOW = BLOCK - 1;
 /** The delta is merged once it holds more than max(MIN_DELTA, run/DELTA_SHARE) entries. */
 const MIN_DELTA = 1 << 14;
 const DELTA_SHARE = 8;
+/** append() settles the tail itself once it holds max(MIN_TAIL, the run's live entries). */
+const MIN_TAIL = 1 << 20;
 
 function bitsFor(max: number): number {
   return max === 0 ? 1 : 32 - Math.clz32(max);
@@ -266,6 +277,17 @@ class Run {
     }
   }
 
+  /** Cuts the last block to the entries it holds (reserve was given an upper bound of the total). */
+  trim(): void {
+    const last = this.keys.length - 1;
+    if (last < 0) return;
+    const count = this.n - last * BLOCK;
+    if (this.keys[last]!.length === count * KEY_BYTES) return;
+    this.keys[last] = Buffer.from(this.keys[last]!.subarray(0, count * KEY_BYTES));
+    this.fields[last] = this.fields[last]!.slice(0, Math.ceil((count * this.width) / 32) + 1);
+    this.dead[last] = this.dead[last]!.slice(0, Math.ceil(count / 8));
+  }
+
   get bytes(): number {
     let n = this.dir.byteLength + (this.fine?.byteLength ?? 0);
     for (let b = 0; b < this.keys.length; b++) n += this.keys[b]!.byteLength + this.fields[b]!.byteLength + this.dead[b]!.byteLength;
@@ -273,12 +295,96 @@ class Run {
   }
 }
 
+/** Entries per block of the tail (small, so that a few appends cost little). */
+const TAIL_BITS = 12;
+const TAIL_BLOCK = 1 << TAIL_BITS;
+const TAIL_LOW = TAIL_BLOCK - 1;
+
+/**
+ * Entries appended and not yet merged, in append order: full ids and the
+ * three fields in blocks of typed arrays (no object per entry), and the
+ * largest value of each field (the widths of the run they go to).
+ */
+class Tail {
+  readonly ids: Buffer[] = [];
+  readonly fields: Uint32Array[] = [];
+  n = 0;
+  max0 = 0;
+  max1 = 0;
+  max2 = 0;
+
+  push(id: Uint8Array, f0: number, f1: number, f2: number): void {
+    const i = this.n++;
+    const low = i & TAIL_LOW;
+    if (low === 0) {
+      this.ids.push(Buffer.allocUnsafe(TAIL_BLOCK * ID_BYTES));
+      this.fields.push(new Uint32Array(TAIL_BLOCK * 3));
+    }
+    const k = this.ids[i >>> TAIL_BITS]!;
+    const o = low * ID_BYTES;
+    for (let j = 0; j < ID_BYTES; j++) k[o + j] = id[j]!;
+    const f = this.fields[i >>> TAIL_BITS]!;
+    f[low * 3] = f0;
+    f[low * 3 + 1] = f1;
+    f[low * 3 + 2] = f2;
+    if (f0 > this.max0) this.max0 = f0;
+    if (f1 > this.max1) this.max1 = f1;
+    if (f2 > this.max2) this.max2 = f2;
+  }
+
+  field(i: number, f: number): number {
+    return this.fields[i >>> TAIL_BITS]![(i & TAIL_LOW) * 3 + f]!;
+  }
+
+  prefix16(i: number): number {
+    const k = this.ids[i >>> TAIL_BITS]!;
+    const o = (i & TAIL_LOW) * ID_BYTES;
+    return (k[o]! << 8) | k[o + 1]!;
+  }
+
+  /** Compares the ids of entries x and y of the same two-byte prefix: <0, 0, >0. */
+  compareIds(x: number, y: number): number {
+    const a = this.ids[x >>> TAIL_BITS]!;
+    const b = this.ids[y >>> TAIL_BITS]!;
+    const oa = (x & TAIL_LOW) * ID_BYTES;
+    const ob = (y & TAIL_LOW) * ID_BYTES;
+    for (let j = 2; j < ID_BYTES; j++) {
+      const d = a[oa + j]! - b[ob + j]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+
+  copyId(i: number, out: Buffer): void {
+    const k = this.ids[i >>> TAIL_BITS]!;
+    const o = (i & TAIL_LOW) * ID_BYTES;
+    for (let j = 0; j < ID_BYTES; j++) out[j] = k[o + j]!;
+  }
+
+  get bytes(): number {
+    return this.ids.length * TAIL_BLOCK * (ID_BYTES + 12);
+  }
+}
+
 export class SortedIdMap {
-  /** `minDelta`: merge once the delta holds more than this many entries (and 1/8 of the run); small in tests. */
-  constructor(private readonly minDelta = MIN_DELTA) {}
+  /**
+   * `minDelta`: merge once the delta holds more than this many entries (and
+   * 1/8 of the run); small in tests. `onDuplicate`: given each appended entry
+   * whose id was present (or appended before it) when the tail is settled,
+   * in append order, with the id in a buffer reused for the next call; it
+   * must not call the map. `minTail`: the tail is settled by append itself
+   * once it holds this many entries and as many as the run (small in tests).
+   */
+  constructor(
+    private readonly minDelta = MIN_DELTA,
+    private readonly onDuplicate?: (id: Buffer, f0: number, f1: number, f2: number) => void,
+    private readonly minTail = MIN_TAIL,
+  ) {}
 
   private run = new Run([1, 1, 1]);
   private delta = new IdMap(3);
+  /** Entries appended since the last settle. */
+  private tail = new Tail();
   /** Bumped by every merge. */
   private generation = 0;
   /** Open listings (merges wait for them, up to a limit). */
@@ -293,10 +399,12 @@ export class SortedIdMap {
   }
 
   get size(): number {
+    this.settle();
     return this.run.live + this.delta.size;
   }
 
   has(id: string | Uint8Array): boolean {
+    this.settle();
     const b = this.bytesOf(id);
     const i = this.run.find(b);
     if (i >= 0 && !this.run.isDead(i)) return true;
@@ -305,6 +413,7 @@ export class SortedIdMap {
 
   /** The fields of an id, or undefined. */
   get(id: string | Uint8Array): [number, number, number] | undefined {
+    this.settle();
     const b = this.bytesOf(id);
     const i = this.run.find(b);
     if (i >= 0 && !this.run.isDead(i)) return [this.run.field0(i), this.run.field1(i), this.run.field2(i)];
@@ -314,16 +423,64 @@ export class SortedIdMap {
 
   /** Adds an entry; false (and nothing changes) if the id is present. */
   add(id: string | Uint8Array, f0: number, f1: number, f2: number): boolean {
-    const b = this.bytesOf(id);
+    this.settle();
+    return this.insert(this.bytesOf(id), f0, f1, f2);
+  }
+
+  /**
+   * Adds an entry as `add` does, without looking for its id: it goes to the
+   * tail, settled at the next call of any other method (or `settle`). If the
+   * id is then present (or was appended before), the entry is dropped and
+   * handed to `onDuplicate`, as `add` would have returned false.
+   */
+  append(id: string | Uint8Array, f0: number, f1: number, f2: number): void {
+    this.tail.push(this.bytesOf(id), f0, f1, f2);
+    // A tail as large as the run is merged now: the index doubles per merge, so an entry is copied
+    // about twice, and the peak stays the run plus a tail of at most its size (not the whole load).
+    if (this.tail.n >= Math.max(this.minTail, this.run.live)) this.settle();
+  }
+
+  /**
+   * Puts the appended entries in place: a tail that the delta can take (or
+   * any, while a listing is open) entry by entry as by `add`, a larger one by
+   * a sort and one merge with the run.
+   */
+  settle(): void {
+    const t = this.tail;
+    if (!t.n) return;
+    this.tail = new Tail();
+    if (this.listing || this.delta.size + t.n <= this.deltaLimit()) {
+      const id = Buffer.alloc(ID_BYTES);
+      for (let i = 0; i < t.n; i++) {
+        t.copyId(i, id);
+        const f0 = t.field(i, 0);
+        const f1 = t.field(i, 1);
+        const f2 = t.field(i, 2);
+        if (!this.insert(id, f0, f1, f2)) this.onDuplicate?.(id, f0, f1, f2);
+      }
+      return;
+    }
+    // Delta entries were added before the tail's, so they win over them: merged first.
+    if (this.delta.positionsUsed) this.merge();
+    this.mergeTail(t);
+  }
+
+  private deltaLimit(): number {
+    return Math.max(this.minDelta, Math.floor(this.run.live / DELTA_SHARE));
+  }
+
+  /** add() of a settled map. */
+  private insert(b: Uint8Array, f0: number, f1: number, f2: number): boolean {
     const i = this.run.find(b);
     if (i >= 0 && !this.run.isDead(i)) return false;
     if (this.delta.add(b, f0, f1, f2) < 0) return false;
-    const limit = Math.max(this.minDelta, Math.floor(this.run.live / DELTA_SHARE));
+    const limit = this.deltaLimit();
     if (this.delta.size > (this.listing ? 4 * limit + 64 * this.minDelta : limit)) this.merge();
     return true;
   }
 
   delete(id: string | Uint8Array): boolean {
+    this.settle();
     const b = this.bytesOf(id);
     const i = this.run.find(b);
     if (i >= 0 && !this.run.isDead(i)) {
@@ -338,6 +495,7 @@ export class SortedIdMap {
    * in a buffer reused for the next call. The map must not change meanwhile.
    */
   forEach(fn: (id: Buffer, f0: number, f1: number, f2: number) => void): void {
+    this.settle();
     const r = this.run;
     let bucket = 0;
     for (let i = 0; i < r.n; i++) {
@@ -354,6 +512,7 @@ export class SortedIdMap {
 
   /** The fields of every live entry (no ids: cheaper than forEach). */
   forEachFields(fn: (f0: number, f1: number, f2: number) => void): void {
+    this.settle();
     const r = this.run;
     for (let i = 0; i < r.n; i++) if (!r.isDead(i)) fn(r.field0(i), r.field1(i), r.field2(i));
     for (const p of this.delta.positions()) fn(this.delta.field(p, 0), this.delta.field(p, 1), this.delta.field(p, 2));
@@ -365,6 +524,7 @@ export class SortedIdMap {
    * may or may not be.
    */
   *ids(): IterableIterator<string> {
+    this.settle();
     if (this.delta.size && !this.listing) this.merge();
     this.listing++;
     try {
@@ -401,6 +561,7 @@ export class SortedIdMap {
 
   /** Up to `limit` ids greater than `after`, ascending. */
   page(after: string | undefined, limit: number): string[] {
+    this.settle();
     if (after === undefined && this.delta.size && !this.listing) this.merge();
     const r = this.run;
     const out: string[] = [];
@@ -423,12 +584,76 @@ export class SortedIdMap {
 
   /** Merges the delta and drops deleted entries now, if there are any. */
   compact(): void {
+    this.settle();
     if (this.delta.positionsUsed || this.run.deleted) this.merge();
   }
 
-  /** Bytes of memory held (for measurements). */
+  /** Bytes of memory held (for measurements; an unsettled tail counts as it is). */
   get bytes(): number {
-    return this.run.bytes + this.delta.bytes;
+    return this.run.bytes + this.delta.bytes + this.tail.bytes;
+  }
+
+  /**
+   * Merges a tail into a new run (the delta is empty): the tail sorted by id
+   * (sortTail; equal ids in append order), then one streaming pass with the old run as in merge(). Of equal
+   * ids the live entry of the run wins, then the one appended first; the
+   * others go to onDuplicate, in append order, once the new run is in place.
+   */
+  private mergeTail(t: Tail): void {
+    const n = t.n;
+    const starts = new Uint32Array(BUCKETS + 1);
+    const order = sortTail(t, starts);
+    const old = this.run;
+    const [w0, w1, w2] = old.live ? old.widths : [1, 1, 1];
+    const run = new Run([Math.max(w0, bitsFor(t.max0)), Math.max(w1, bitsFor(t.max1)), Math.max(w2, bitsFor(t.max2))]);
+    // At most this many entries (duplicates are found on the way): the last block is cut to size after.
+    const total = old.live + n;
+    const id = Buffer.alloc(ID_BYTES);
+    const pool: BlockPool = { width: run.width, keys: [], fields: [], dead: [] };
+    const dups: number[] = [];
+    let i = 0;
+    for (let b = 0; b < BUCKETS; b++) {
+      run.dir[b] = run.n;
+      const end = old.dir[b + 1]!;
+      let prev = -1;
+      for (let j = starts[b]!; j < starts[b + 1]!; j++) {
+        const k = order[j]!;
+        if (prev >= 0 && t.compareIds(prev, k) === 0) {
+          dups.push(k);
+          continue;
+        }
+        prev = k;
+        t.copyId(k, id);
+        for (; i < end; i++) {
+          if (old.isDead(i)) continue;
+          if (old.compare(i, id) >= 0) break;
+          run.reserve(run.n, total, pool);
+          run.appendFrom(old, i);
+        }
+        if (i < end && old.compare(i, id) === 0) {
+          dups.push(k);
+          continue;
+        }
+        run.reserve(run.n, total, pool);
+        run.append(id, t.field(k, 0), t.field(k, 1), t.field(k, 2));
+      }
+      for (; i < end; i++) {
+        if (old.isDead(i)) continue;
+        run.reserve(run.n, total, pool);
+        run.appendFrom(old, i);
+      }
+      old.releaseBefore(i, pool);
+    }
+    run.dir[BUCKETS] = run.n;
+    run.trim();
+    run.index();
+    this.run = run;
+    this.generation++;
+    dups.sort((x, y) => x - y);
+    for (const k of dups) {
+      t.copyId(k, id);
+      this.onDuplicate?.(id, t.field(k, 0), t.field(k, 1), t.field(k, 2));
+    }
   }
 
   /** Merges the delta into a new run, streaming: the old run's blocks are released as they are passed. */
@@ -492,4 +717,54 @@ function sortedByBucket(m: IdMap): { order: Uint32Array; starts: Uint32Array } {
     if (starts[b + 1]! - starts[b]! > 1) order.subarray(starts[b]!, starts[b + 1]!).sort(cmp);
   }
   return { order, starts };
+}
+
+/** Entries of a tail are numbered below 2^29 (with a 24-bit key, a sort value stays an exact double). */
+const INDEX_BITS = 29;
+const INDEX_SPAN = 2 ** INDEX_BITS;
+
+/**
+ * The entries of a tail sorted by id, equal ids in append order; `starts`
+ * (BUCKETS + 1 entries, zero) gets where each two-byte prefix starts. A
+ * counting sort on the prefix, then within each prefix a native numeric sort
+ * of (bytes 2-4 of the id, entry number) as one double, then an insertion
+ * sort of each run of equal bytes 2-4 (rare) on the rest of the id.
+ */
+function sortTail(t: Tail, starts: Uint32Array): Uint32Array {
+  const n = t.n;
+  if (n > INDEX_SPAN) throw new RangeError(`SortedIdMap: a tail of ${n} entries`);
+  for (let k = 0; k < n; k++) starts[t.prefix16(k) + 1]++;
+  for (let b = 0; b < BUCKETS; b++) starts[b + 1] = starts[b + 1]! + starts[b]!;
+  const next = starts.slice();
+  const keys = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const id = t.ids[k >>> TAIL_BITS]!;
+    const o = (k & TAIL_LOW) * ID_BYTES;
+    keys[next[(id[o]! << 8) | id[o + 1]!]!++] = ((id[o + 2]! << 16) | (id[o + 3]! << 8) | id[o + 4]!) * INDEX_SPAN + k;
+  }
+  for (let b = 0; b < BUCKETS; b++) {
+    if (starts[b + 1]! - starts[b]! > 1) keys.subarray(starts[b]!, starts[b + 1]!).sort();
+  }
+  const order = new Uint32Array(n);
+  for (let j = 0; j < n; j++) order[j] = keys[j]! % INDEX_SPAN;
+  // Runs of entries of one prefix with equal bytes 2-4: in append order now, sorted on the whole id.
+  for (let b = 0; b < BUCKETS; b++) {
+    const end = starts[b + 1]!;
+    for (let j = starts[b]! + 1; j < end; j++) {
+      if (Math.floor(keys[j]! / INDEX_SPAN) !== Math.floor(keys[j - 1]! / INDEX_SPAN)) continue;
+      let r = j - 1;
+      while (j + 1 < end && Math.floor(keys[j + 1]! / INDEX_SPAN) === Math.floor(keys[r]! / INDEX_SPAN)) j++;
+      // order[r..j] share bytes 0-4; insertion sort, stable (equal ids keep append order).
+      for (let x = r + 1; x <= j; x++) {
+        const v = order[x]!;
+        let y = x - 1;
+        while (y >= r && t.compareIds(order[y]!, v) > 0) {
+          order[y + 1] = order[y]!;
+          y--;
+        }
+        order[y + 1] = v;
+      }
+    }
+  }
+  return order;
 }
