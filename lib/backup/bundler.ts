@@ -3,7 +3,7 @@
  * backup appends each new or changed small file, in walk order and across
  * directories, to the open bundle, and gets back a promise of its bundle
  * reference. The bundle is stored as an ordinary chunk once it holds
- * `target` bytes, or when the walk asks (`close`: at the end of the walk's
+ * `target` bytes, or when the walk asks (`finish`: at the end of the walk's
  * submission, so that no tree waits for a bundle nothing will fill).
  *
  * Memory: at most one open bundle of about `target` bytes, plus the
@@ -56,7 +56,7 @@ export class Bundler {
   }
 
   /** Stores the open bundle, if there is one (its references resolve once it is stored). */
-  close(): void {
+  private close(): void {
     const b = this.open;
     this.open = undefined;
     if (!b) return;

@@ -7,6 +7,7 @@ import { describeError, ObnamError } from '../errors.js';
 import { fsops } from '../util/fsops.js';
 import type { StatFields } from './stat-fields.js';
 import type { EntryType, Timestamp, TreeEntry } from '../format/tree.js';
+import { sameChunkRefs } from '../format/tree.js';
 import type { IdNames } from '../util/ids-names.js';
 
 const TYPES: Record<number, EntryType> = {
@@ -95,12 +96,6 @@ export function readXattrsSync(path: Buffer): XattrsRead {
 
 const sameBytes = (a: Buffer | undefined, b: Buffer | undefined) => (a === undefined ? b === undefined : b !== undefined && a.equals(b));
 
-function sameChunks(a: TreeEntry['chunks'], b: TreeEntry['chunks']): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.length !== b.length) return false;
-  return a.every((c, i) => c.id === b[i]!.id && c.length === b[i]!.length && c.offset === b[i]!.offset);
-}
-
 function sameXattrs(a: TreeEntry['xattrs'], b: TreeEntry['xattrs']): boolean {
   if (!a || !b) return a === b;
   return a.length === b.length && a.every(([n, v], i) => n.equals(b[i]![0]) && v.equals(b[i]![1]));
@@ -131,7 +126,7 @@ export function sameEntry(a: TreeEntry | undefined, b: TreeEntry): boolean {
     sameBytes(a.target, b.target) &&
     sameBytes(a.link, b.link) &&
     sameBytes(a.data, b.data) &&
-    sameChunks(a.chunks, b.chunks) &&
+    sameChunkRefs(a.chunks, b.chunks) &&
     sameXattrs(a.xattrs, b.xattrs)
   );
 }

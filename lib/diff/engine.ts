@@ -16,7 +16,7 @@
  * reads only the tree nodes on the paths to those files.
  */
 import { ObnamError, throwIfAborted } from '../errors.js';
-import { addressOf, compareNames, ObjectAddress, subtreeOf, TreeEntry, TreeNode, TreeRef } from '../format/tree.js';
+import { addressOf, compareNames, ObjectAddress, sameChunkRefs, subtreeOf, TreeEntry, TreeNode, TreeRef } from '../format/tree.js';
 import { MAX_DEPTH, NodeLoader, resolvePath, walkTree } from '../repo/treewalk.js';
 
 export type DiffMarker = '+' | '-' | 'M' | 'U' | 'T';
@@ -216,11 +216,7 @@ class Differ {
 function sameFileData(x: TreeEntry, y: TreeEntry): boolean {
   if (x.size !== y.size) return false;
   if (x.data || y.data) return !!x.data && !!y.data && x.data.equals(y.data);
-  const a = x.chunks!;
-  const b = y.chunks!;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.id !== b[i]!.id || a[i]!.length !== b[i]!.length || a[i]!.offset !== b[i]!.offset) return false;
-  return true;
+  return sameChunkRefs(x.chunks, y.chunks);
 }
 
 const sameTime = (a: TreeEntry['mtime'], b: TreeEntry['mtime']) => a.sec === b.sec && a.nsec === b.nsec;

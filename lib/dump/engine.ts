@@ -46,7 +46,8 @@ export async function dumpKind(input: DumpInput): Promise<{ kind: 'file' | 'tar'
 }
 
 /** Writes the path's content (file) or tar archive (directory) to `sink`. */
-export async function dump(input: DumpInput, sink: Sink): Promise<'file' | 'tar'> {
+export async function dump(dumpInput: DumpInput, sink: Sink): Promise<'file' | 'tar'> {
+  const input: DumpRun = { ...dumpInput, bundles: new BundleReader((id) => dumpInput.getChunk(id)) };
   const target = await dumpKind(input);
   if (target.kind === 'file') {
     const entry = target.entry!.type === 'hardlink' ? await linkedFile(input, target.entry!) : target.entry!;
@@ -65,20 +66,18 @@ async function linkedFile(input: DumpInput, e: TreeEntry): Promise<TreeEntry> {
   return entry;
 }
 
-/** The bundle reader of one dump (small files of format version 4 share their bundles). */
-const bundleReaders = new WeakMap<DumpInput, BundleReader>();
+/** One dump: its input, and the bundles it read last (small files of format version 4 share them). */
+type DumpRun = DumpInput & { bundles: BundleReader };
 
 /** Streams one file's content in order, a few chunks fetched ahead. */
-async function writeContent(input: DumpInput, e: TreeEntry, sink: Sink): Promise<void> {
+async function writeContent(input: DumpRun, e: TreeEntry, sink: Sink): Promise<void> {
   if (e.data) {
     if (e.data.length) await sink(e.data);
     return;
   }
   const chunks = e.chunks ?? [];
   if (isBundleRef(chunks)) {
-    let reader = bundleReaders.get(input);
-    if (!reader) bundleReaders.set(input, (reader = new BundleReader((id) => input.getChunk(id))));
-    const data = await reader.read(chunks[0]!);
+    const data = await input.bundles.read(chunks[0]!);
     if (data.length) await sink(data);
     return;
   }
@@ -127,7 +126,7 @@ function member(name: Buffer, e: TreeEntry, type: TarType, size: number): TarMem
   return m;
 }
 
-async function writeTar(input: DumpInput, tree: ObjectAddress, dirEntry: TreeEntry | undefined, sink: Sink): Promise<void> {
+async function writeTar(input: DumpRun, tree: ObjectAddress, dirEntry: TreeEntry | undefined, sink: Sink): Promise<void> {
   // Snapshot paths (without the leading "/") below `base` become archive names below `top`.
   const base = Buffer.concat(input.path.flatMap((c, i) => (i ? [SLASH, c] : [c])));
   const top = input.path.length ? input.path[input.path.length - 1]! : Buffer.alloc(0);
@@ -186,7 +185,7 @@ function pickMeta(e: TreeEntry): Partial<TreeEntry> {
   return { mode: e.mode, uid: e.uid, gid: e.gid, user: e.user, group: e.group, mtime: e.mtime, xattrs: e.xattrs };
 }
 
-async function writeFileMember(input: DumpInput, name: Buffer, e: TreeEntry, sink: Sink): Promise<void> {
+async function writeFileMember(input: DumpRun, name: Buffer, e: TreeEntry, sink: Sink): Promise<void> {
   await sink(tarHeader(member(name, e, 'file', e.size)));
   await writeContent(input, e, sink);
   const pad = padding(e.size);

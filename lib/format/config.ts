@@ -97,8 +97,18 @@ export function bundleTargetAllowed(target: number, chunker: ChunkerParams): boo
  */
 export function upgradedConfig(c: RepoConfig, gcGrace = DEFAULT_GC_GRACE): RepoConfig {
   checkGcGrace(gcGrace, 'gc_grace');
-  const bundleTarget = c.bundleTarget ?? Math.min(DEFAULT_BUNDLE_TARGET, c.chunker.max);
-  return { ...c, version: BUNDLE_VERSION, gcGrace: c.gcGrace ?? gcGrace, bundleTarget };
+  return { ...configAtVersion(c, BUNDLE_VERSION), gcGrace: c.gcGrace ?? gcGrace };
+}
+
+/**
+ * The config with another format version and what that version needs of
+ * bundle_target: the default added where it is required, dropped where the
+ * version has no bundles (a shared repository, or a version 2 view).
+ */
+export function configAtVersion(c: RepoConfig, version: number): RepoConfig {
+  const { bundleTarget, ...rest } = c;
+  if (!hasBundles(version)) return { ...rest, version };
+  return { ...rest, version, bundleTarget: bundleTarget ?? Math.min(DEFAULT_BUNDLE_TARGET, c.chunker.max) };
 }
 
 /** Whether configs of this version carry bundle_target (version 4 and any later non-shared version). */

@@ -47,6 +47,13 @@ export interface ChunkRef {
   offset?: number;
 }
 
+/** Whether two chunk lists name the same content the same way (ids, lengths and bundle offsets). */
+export function sameChunkRefs(a: readonly ChunkRef[] | undefined, b: readonly ChunkRef[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((c, i) => c.id === b[i]!.id && c.length === b[i]!.length && c.offset === b[i]!.offset);
+}
+
 /** Whether a file's chunk list is one bundle reference (format-spec 6.7). */
 export function isBundleRef(chunks: readonly ChunkRef[]): boolean {
   return chunks.length === 1 && chunks[0]!.offset !== undefined;

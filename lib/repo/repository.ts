@@ -17,7 +17,7 @@ import { createKeySlot, KeySlotInfo, newKeyId, parseKeySlot, tryOpenKeySlot } fr
 import { MemberKeySet, newMemberKeySet } from '../crypto/memberkeys.js';
 import { ObnamError } from '../errors.js';
 import { decodeCbor } from '../format/cbor.js';
-import { decodeConfig, DEFAULT_GC_GRACE, encodeConfig, newConfig, RepoConfig } from '../format/config.js';
+import { configAtVersion, decodeConfig, DEFAULT_GC_GRACE, encodeConfig, newConfig, RepoConfig } from '../format/config.js';
 import { envelopeVersion, openObject } from '../format/envelope.js';
 import { CONFIG_ID } from '../format/ids.js';
 import { decodeGcPlan, encodeGcPlan, GcPlan, newPlanId } from '../format/gcplan.js';
@@ -217,9 +217,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   ): Promise<Repository> {
     checkMemberName(opts.name);
     await refuseUnlessEmpty(store, opts.spec);
-    // Shared repositories (version 3) have no bundles (format-spec 6.7): their config has no bundle_target.
-    const { bundleTarget: _unused, ...base } = opts.config ?? newConfig();
-    const config: RepoConfig = { ...base, version: SHARED_VERSION };
+    const config: RepoConfig = configAtVersion(opts.config ?? newConfig(), SHARED_VERSION);
     config.gcGrace ??= DEFAULT_GC_GRACE;
     return Repository.createShared(store, identity, { ...opts, config });
   }

@@ -34,7 +34,7 @@ import { chunkViews } from '../chunking/fastcdc.js';
 import type { MasterKeys } from '../crypto/keys.js';
 import { parseKeySlot, tryOpenKeySlot } from '../crypto/keyslot.js';
 import { decodeCbor } from '../format/cbor.js';
-import { decodeConfig, encodeConfig, RepoConfig } from '../format/config.js';
+import { configAtVersion, decodeConfig, encodeConfig, RepoConfig } from '../format/config.js';
 import { envelopeVersion, openObject } from '../format/envelope.js';
 import { MemberKeySealing } from './sealing-v3.js';
 import { CONFIG_ID } from '../format/ids.js';
@@ -353,8 +353,7 @@ export async function replaceConfig(
     if (!oldConfig) throw new ObnamError('INTERNAL', 'upgrade: the version 2 config is needed to stage the version 3 one');
     // A new repository id: the snapshots all get new ids, and caches keyed by the old id would call the old ones vanished.
     // Version 3 has no bundles (format-spec 6.7): the rewrite stores small files inline again.
-    const { bundleTarget: _unused, ...base } = oldConfig;
-    config = { ...base, version: SHARED_FORMAT_VERSION, repositoryId: randomBytes(32).toString('hex') };
+    config = { ...configAtVersion(oldConfig, SHARED_FORMAT_VERSION), repositoryId: randomBytes(32).toString('hex') };
     await store.put('config', STAGED_CONFIG_ID, sealSharedConfigAs(keys, config, STAGED_CONFIG_ID), opts); // 2: stage
     await store.flush?.();
   }
@@ -462,7 +461,7 @@ export async function upgradeToShared(store: ObjectStore, opts: UpgradeV3Options
     if (old) return old;
     const unlocked = await unlockOldKeys(store, opts.passphrase, so);
     if (!unlocked) throw new ObnamError('BAD_PASSPHRASE', 'wrong passphrase: no key slot of the version 2 repository opens with it');
-    old = Repository.withKeys(store, unlocked.keys, { ...config, version: GC_VERSION, bundleTarget: undefined }, unlocked.keyId);
+    old = Repository.withKeys(store, unlocked.keys, configAtVersion(config, GC_VERSION), unlocked.keyId);
     return old;
   };
 

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { backup } from '../../lib/backup/engine.js';
 import { mark } from '../../lib/gc/mark.js';
 import { Repository } from '../../lib/repo/repository.js';
-import { newConfig } from '../../lib/format/config.js';
+import { configAtVersion, newConfig } from '../../lib/format/config.js';
 import { LocalStore } from '../../lib/store/local.js';
 import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { ROOT } from './cli.js';
@@ -67,8 +67,7 @@ async function main(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
   const spec = { type: 'local' as const, dir };
   // repo-v2 stays a version 2 repository (format-spec 17.4): no version 4 fixture repository is kept (17.5).
-  const { bundleTarget: _none, ...v2 } = newConfig();
-  const repo = await Repository.init(await LocalStore.create(dir), spec, FIXTURE_PASSPHRASE, { ...v2, version: 2 }, { kdf: FIXTURE_KDF });
+  const repo = await Repository.init(await LocalStore.create(dir), spec, FIXTURE_PASSPHRASE, configAtVersion(newConfig(), 2), { kdf: FIXTURE_KDF });
   const pool = startRepoPool(repo, { size: 1 });
   let now = FIXTURE_TIME_MS;
   const clock = { now: () => now };
