@@ -9,7 +9,10 @@
  * subdirectories of at most 100 files.
  * Size mix: 2% empty, 78% 1 B-4 KiB, 18% 4-64 KiB, 1.9% 64-512 KiB and
  * 0.1% 512 KiB-8 MiB (log-uniform within each class; about 11 KB a file on
- * average); 10% of the non-empty files share their content with others (one
+ * average). The "small" mix folds the two largest classes into 4-64 KiB
+ * (20% there; about 4.8 KB a file), for file counts whose realistic bytes
+ * would not fit the disk: the same names, tree and count, less content.
+ * 10% of the non-empty files share their content with others (one
  * of 1,000 templates). Half the contents are text-like (compressible to
  * about half), half random.
  * Epochs: 0 is the original set; 1 is the "1% mutation": 1% of the files get
@@ -22,8 +25,12 @@ import * as path from 'node:path';
 
 export type Epoch = 0 | 1;
 
+/** The size mix: realistic (about 11 KB a file) or small (no file over 64 KiB, about 4.8 KB a file). */
+export type SizeMix = 'realistic' | 'small';
+
 export interface Layout {
   files: number;
+  mix: SizeMix;
   tops: number;
   filesPerTop: number;
   subsPerTop: number;
@@ -47,10 +54,10 @@ const ADDED = 2 ** 30;
 const TEMPLATE = 0x7000_0000;
 const TEMPLATES = 1000;
 
-export function layout(files: number): Layout {
+export function layout(files: number, mix: SizeMix = 'realistic'): Layout {
   const tops = Math.max(1, Math.min(MAX_TOPS, Math.ceil(files / PER_SUB)));
   const filesPerTop = Math.ceil(files / tops);
-  return { files, tops, filesPerTop, subsPerTop: Math.ceil(filesPerTop / PER_SUB) };
+  return { files, mix, tops, filesPerTop, subsPerTop: Math.ceil(filesPerTop / PER_SUB) };
 }
 
 function mix(x: number): number {
@@ -69,13 +76,13 @@ export function hash(key: number, salt: number): number {
 
 const unit = (h: number) => h / 2 ** 32;
 
-function sizeOf(key: number): number {
+function sizeOf(key: number, mix: SizeMix): number {
   const u = unit(hash(key, 1));
   const f = unit(hash(key, 2));
   const logUniform = (lo: number, hi: number) => Math.floor(lo * (hi / lo) ** f);
   if (u < 0.02) return 0;
   if (u < 0.8) return logUniform(1, 4096);
-  if (u < 0.98) return logUniform(4096, 65536);
+  if (u < 0.98 || mix === 'small') return logUniform(4096, 65536);
   if (u < 0.999) return logUniform(65536, 524288);
   return logUniform(524288, 8 << 20);
 }
@@ -99,7 +106,7 @@ export function fileAttrs(l: Layout, i: number, epoch: Epoch, added = false): Fi
   const changed = epoch === 1 && !added && mutationOf(i) === 'changed';
   const shared = hash(key, 3) % 10 === 0;
   const contentKey = shared ? TEMPLATE + (hash(key, 4) % TEMPLATES) : key;
-  const size = sizeOf(contentKey);
+  const size = sizeOf(contentKey, l.mix);
   return {
     size,
     mode: hash(key, 8) % 20 === 0 ? 0o100755 : 0o100644,

@@ -25,6 +25,9 @@
  *   BENCH_STEPS        comma-separated steps (default all: backup,re-backup,
  *                      mutated backup,ls,fsck,restore,walk,prune); the backups
  *                      always run, the others only when listed
+ *   BENCH_MIX          realistic (default, about 11 KB a file) or small (no file
+ *                      over 64 KiB, about 4.8 KB a file: 10,000,000 files are
+ *                      48 GB instead of 110); give each mix its own BENCH_OUT
  *   BENCH_RESTORE_MAX  largest file count restored whole (default 1000000);
  *                      above it, only the top directory t00 (1% of the files)
  *   BENCH_DIR          work directory (default a new one under /tmp, removed at
@@ -57,7 +60,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { BenchContext, Phase, run } from './measure.js';
-import { Epoch, layout, Layout, mutateTree, topFiles, totals, writeTree } from './scale-data.js';
+import { Epoch, layout, Layout, SizeMix, mutateTree, topFiles, totals, writeTree } from './scale-data.js';
 import { markdown, ScaleRow, STEPS, svgChart } from './scale-report.js';
 import { cleanUp, cleanups, exited, fusermountU, isMounted, pause, procUsage, say, waitExit } from './proc.js';
 
@@ -72,6 +75,7 @@ type Tool = 'obnam' | 'restic';
 
 interface Settings {
   counts: number[];
+  mix: SizeMix;
   source: 'disk' | 'fuse' | 'auto';
   peers: Tool[];
   steps: Set<Step>;
@@ -92,6 +96,8 @@ function settings(): Settings {
   }
   const source = (env.BENCH_SOURCE ?? 'auto') as Settings['source'];
   if (!['disk', 'fuse', 'auto'].includes(source)) throw new Error('BENCH_SOURCE: disk, fuse or auto');
+  const mix = (env.BENCH_MIX ?? 'realistic') as SizeMix;
+  if (mix !== 'realistic' && mix !== 'small') throw new Error('BENCH_MIX: realistic or small');
   const peers = (env.BENCH_PEERS ?? 'restic').split(',').filter(Boolean) as Tool[];
   for (const p of peers) if (p !== 'restic') throw new Error(`BENCH_PEERS: unknown peer ${p} (known: restic)`);
   const steps = new Set((env.BENCH_STEPS ?? STEPS.join(',')).split(',').filter(Boolean) as Step[]);
@@ -101,6 +107,7 @@ function settings(): Settings {
     source,
     peers,
     steps,
+    mix,
     restoreMax: Number(env.BENCH_RESTORE_MAX ?? 1_000_000),
     work: env.BENCH_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'obnam-bench-scale-')),
     keepWork: !!env.BENCH_DIR,
@@ -168,7 +175,7 @@ async function fuseSource(l: Layout, base: string): Promise<Source> {
   const dir = path.join(base, 'src');
   fs.mkdirSync(dir, { recursive: true });
   await fusermountU(dir, true); // a leftover from an interrupted run
-  const child = spawn(process.execPath, [SYNTHFS, dir, String(l.files)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [SYNTHFS, dir, String(l.files), l.mix], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));
@@ -349,7 +356,7 @@ async function pruneStep(files: number, source: string, t: ToolRunner): Promise<
 
 /** Runs every step at `files` files; `record` gets each result as soon as it is measured. */
 async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: BenchContext, record: (r: ScaleRow) => void): Promise<void> {
-  const l = layout(files);
+  const l = layout(files, s.mix);
   const kind = s.source === 'auto' ? (files > 1_000_000 ? 'fuse' : 'disk') : s.source;
   const t0 = totals(l, 0);
   const t1 = totals(l, 1);
@@ -367,7 +374,7 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
     say(`warning: ${msg}`);
   }
 
-  const base = path.join(ctx.work, `${kind === 'disk' ? 'data' : 'fuse'}-${files}`);
+  const base = path.join(ctx.work, `${kind === 'disk' ? 'data' : 'fuse'}-${files}${s.mix === 'small' ? '-small' : ''}`);
   const src = kind === 'disk' ? await diskSource(l, base) : await fuseSource(l, base);
   const rows = { push: record };
   try {
@@ -430,8 +437,8 @@ function writeOutputs(s: Settings, rows: ScaleRow[], machine: string): void {
   const header = [
     '## obnam scale benchmark (npm run bench:scale)',
     '',
-    `${machine}${s.note ? `; ${s.note}` : ''}. Data: bench/scale-data.ts (about 11 KB a file: 2% empty, 78% up to 4 KiB, 18% 4-64 KiB, ` +
-      '1.9% 64-512 KiB, 0.1% 512 KiB-8 MiB; 10% shared content; half text-like). Times in seconds (wall), RSS = peak resident memory of ' +
+    `${machine}${s.note ? `; ${s.note}` : ''}. Data: bench/scale-data.ts, ${s.mix === 'small' ? 'the small mix (about 4.8 KB a file: 2% empty, 78% up to 4 KiB, 20% 4-64 KiB' : 'the realistic mix (about 11 KB a file: 2% empty, 78% up to 4 KiB, 18% 4-64 KiB, 1.9% 64-512 KiB, 0.1% 512 KiB-8 MiB'}` +
+      '; 10% shared content; half text-like). Times in seconds (wall), RSS = peak resident memory of ' +
       'the tool\'s process, repo = repository size after the step. The mutation: 1% of the files changed, 0.1% deleted, 0.2% added. ' +
       'fsck is restic check --read-data for restic; walk = mount, find every file, read 1% of them (by a hash of the name) (RSS and CPU of the mount process).',
   ].join('\n');

@@ -5,7 +5,7 @@
  * no more memory than 100. Run as its own process by bench/scale.ts, so the
  * benchmark's tools read it through the kernel like any other directory:
  *
- *   node dist/bench/synthfs.js MOUNTPOINT FILES
+ *   node dist/bench/synthfs.js MOUNTPOINT FILES [realistic|small]
  *
  * It prints "mounted" once the file system is there; a line "epoch 1" (or
  * "epoch 0") on stdin switches the data set to that epoch (the 1% mutation)
@@ -94,14 +94,14 @@ export function synthOperations(l: Layout, epochOf: () => Epoch): Fuse.Operation
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [mountpoint, filesArg] = argv;
+  const [mountpoint, filesArg, mixArg = 'realistic'] = argv;
   const files = Number(filesArg);
-  if (!mountpoint || !Number.isSafeInteger(files) || files < 1) {
-    process.stderr.write('usage: synthfs.js MOUNTPOINT FILES\n');
+  if (!mountpoint || !Number.isSafeInteger(files) || files < 1 || (mixArg !== 'realistic' && mixArg !== 'small')) {
+    process.stderr.write('usage: synthfs.js MOUNTPOINT FILES [realistic|small]\n');
     process.exit(2);
   }
   let epoch: Epoch = 0;
-  await serveReadOnly(mountpoint, synthOperations(layout(files), () => epoch), {
+  await serveReadOnly(mountpoint, synthOperations(layout(files, mixArg), () => epoch), {
     fsname: 'obnam-bench-synth',
     onLine: (line) => {
       const m = /^epoch ([01])$/.exec(line.trim());
