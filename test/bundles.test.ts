@@ -5,13 +5,16 @@
  * every sibling's reference as it was; fsck names the files of a damaged
  * bundle and of a reference past its bundle's end, and restore skips only
  * those; the tree decoder refuses malformed bundle references; dump writes
- * bundled files' bytes, and so does the file-system view (mount); a version 2 repository upgraded to 4 restores and
+ * bundled files' bytes, and so does the file-system view (mount); identical small files in one backup share
+ * one range, and the bundler's table of recent contents is bounded; a version 2 repository upgraded to 4 restores and
  * bundles what changes afterwards.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { Bundler, RECENT_CONTENTS } from '../lib/backup/bundler.js';
 import { backup } from '../lib/backup/engine.js';
 import { dump, DumpInput } from '../lib/dump/engine.js';
 import { startRepoPool, EnginePool } from '../lib/engine-workers/start.js';
@@ -286,6 +289,96 @@ describe('small-file bundles (format version 4)', () => {
     const res = await restore(repo, await repo.getSnapshot(r.id), { target, pool });
     assert.equal(res.errors, 0);
     assertSameTree(src, path.join(target, src));
+  });
+});
+
+describe('identical small files in one backup', () => {
+  let tmp: TempDir;
+
+  before(async () => {
+    tmp = await tempDir('obnam-bundles-dedup-');
+  });
+  after(() => tmp.remove());
+
+  it('are stored once: every copy names the same range, bundles hold each distinct content once, restore and fsck agree', async () => {
+    const src = path.join(tmp.path, 'src');
+    const contents = { a: prngBytes('dup a', 3000), b: prngBytes('dup b', 200), tiny: prngBytes('dup tiny', 40), big: prngBytes('dup big', 20000) };
+    const copies: Record<keyof typeof contents, string[]> = { a: [], b: [], tiny: [], big: [] };
+    for (const d of ['p', 'q', path.join('q', 'r')]) fs.mkdirSync(path.join(src, d), { recursive: true });
+    let uniqueBytes = 0;
+    for (let i = 0; i < 60; i++) {
+      const dir = path.join(src, ['p', 'q', path.join('q', 'r')][i % 3]!);
+      const kind = (['a', 'b', 'tiny', 'big', 'a', 'unique'] as const)[i % 6];
+      const file = path.join(dir, `f${i}`);
+      if (kind === 'unique') {
+        const bytes = prngBytes(`unique ${i}`, 500 + i * 37);
+        uniqueBytes += bytes.length;
+        fs.writeFileSync(file, bytes);
+      } else {
+        fs.writeFileSync(file, contents[kind]);
+        copies[kind].push(file);
+      }
+    }
+    const dir = path.join(tmp.path, 'repo');
+    const repo = await initRepo(dir);
+    const pool = startRepoPool(repo, { size: 2 });
+    try {
+      const r = await backup(repo, { paths: [src], pool, parent: null });
+      const entries = await fileEntries(repo, r.snapshot.tree);
+      assert.equal(entries.size, 60);
+      for (const kind of ['a', 'b'] as const) {
+        const refs = copies[kind].map((p) => entries.get(p)!.chunks);
+        assert.ok(refs[0] && isBundleRef(refs[0]), `${kind} is bundled`);
+        for (const [i, ref] of refs.entries()) assert.deepEqual(ref, refs[0], `${copies[kind][i]}: the same range as the first copy of ${kind}`);
+      }
+      assert.notDeepEqual(entries.get(copies.a[0]!)!.chunks, entries.get(copies.b[0]!)!.chunks);
+      for (const p of copies.tiny) assert.deepEqual(entries.get(p)!.data, contents.tiny, `${p}: inline`);
+
+      // The bundles hold a, b and each unique file exactly once.
+      const bundleIds = new Set([...entries.values()].filter((e) => e.chunks && isBundleRef(e.chunks)).map((e) => e.chunks![0]!.id));
+      let bundleBytes = 0;
+      for (const id of bundleIds) bundleBytes += (await repo.getObject('chunk', id)).length;
+      assert.equal(bundleBytes, contents.a.length + contents.b.length + uniqueBytes);
+
+      const target = path.join(tmp.path, 'restore');
+      fs.mkdirSync(target);
+      const res = await restore(repo, await repo.getSnapshot(r.id), { target, pool });
+      assert.equal(res.errors, 0);
+      assert.equal(assertSameTree(src, path.join(target, src)), 60 + 3);
+      assert.deepEqual((await fsck(repo, { pool })).problems, []);
+    } finally {
+      await pool.close();
+      await repo.close();
+    }
+  });
+
+  it('the bundler remembers the last RECENT_CONTENTS distinct contents, least recently used forgotten first', async () => {
+    const stored: Buffer[] = [];
+    const bundler = new Bundler(1 << 30, async (plaintext) => {
+      stored.push(Buffer.from(plaintext));
+      return { id: createHash('sha256').update(plaintext).digest('hex'), isNew: true, storedBytes: plaintext.length };
+    });
+    const content = (i: number) => Buffer.from(`content number ${i} `.padEnd(80, '.'));
+    const add = (i: number) => {
+      const c = content(i);
+      return bundler.add(c, createHash('sha256').update(c).digest());
+    };
+    const first = add(0);
+    for (let i = 1; i < RECENT_CONTENTS; i++) void add(i);
+    const again = add(0); // 0 is the oldest of RECENT_CONTENTS remembered: found, and now the most recent
+    assert.equal(again, first);
+    void add(RECENT_CONTENTS); // forgets 1, the least recently used, not 0
+    assert.equal(add(0), first);
+    const one = add(1); // forgotten: appended again
+    bundler.finish();
+    const [r0, r1, rAgain, rOne] = await Promise.all([first, add(1), again, one]);
+    assert.deepEqual(rAgain, r0);
+    assert.deepEqual(r1, rOne, 'the re-appended copy is remembered from then on (no bundle after finish)');
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0]!.length, (RECENT_CONTENTS + 2) * 80, 'RECENT_CONTENTS + 1 distinct contents and the forgotten one again');
+    const b = stored[0]!;
+    assert.ok(b.subarray(rOne.offset!, rOne.offset! + 80).equals(content(1)));
+    assert.notEqual(rOne.offset, (await first).offset);
   });
 });
 

@@ -505,7 +505,7 @@ class BackupRun {
     for (let i = 0; i < wanted.length; i += SMALL_BATCH) {
       const batch = wanted.slice(i, i + SMALL_BATCH);
       const paths = packNames(batch.map((c) => c.abs));
-      const reads = this.urgent({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]);
+      const reads = this.urgent({ op: 'readSmall', paths, limit, digestAbove: this.bundler && INLINE_ALWAYS }, [paths.bytes.buffer as ArrayBuffer]);
       batch.forEach((c, j) => out.set(c, reads.then((r) => r[j]!)));
     }
     return out;
@@ -623,7 +623,7 @@ class BackupRun {
     const limit = this.repo.config.inlineMax;
     if (!smallRead && entry.size <= limit) {
       const paths = packNames([abs]);
-      smallRead = this.urgent({ op: 'readSmall', paths, limit }, [paths.bytes.buffer as ArrayBuffer]).then((r) => r[0]!);
+      smallRead = this.urgent({ op: 'readSmall', paths, limit, digestAbove: this.bundler && INLINE_ALWAYS }, [paths.bytes.buffer as ArrayBuffer]).then((r) => r[0]!);
     }
     if (smallRead) {
       const r = await smallRead;
@@ -638,7 +638,7 @@ class BackupRun {
         if (this.bundler && r.data.length > INLINE_ALWAYS) {
           // Format version 4: into the walk's open bundle; the entry is done once the bundle is stored.
           return pending(
-            this.bundler.add(r.data).then(
+            this.bundler.add(r.data, r.digest).then(
               (ref) => ((entry.chunks = [ref]), entry),
               (e) => this.failFatal(e),
             ),

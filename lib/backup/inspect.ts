@@ -7,6 +7,7 @@
  * thread pool costs several times the system call itself.
  */
 import type { BigIntStats } from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { describeError, errnoCode } from '../errors.js';
 import { own } from '../util/own.js';
@@ -37,7 +38,8 @@ export type Inspected =
 
 const STAT_FIELDS = 12;
 
-export type SmallRead = { ok: true; data: Uint8Array } | { ok: false; code: string; message: string };
+/** A small file's bytes; `digest` (SHA-256 of them) when the read asked for one at its size. */
+export type SmallRead = { ok: true; data: Uint8Array; digest?: Uint8Array } | { ok: false; code: string; message: string };
 
 const SLASH = Buffer.from('/');
 
@@ -202,7 +204,7 @@ export function unpackInspection(b: InspectBatch, count: number): Inspected[] {
 /** Reused read buffer for small files; each result is an exact-size copy. */
 let smallScratch = new Uint8Array(0);
 
-function readSmall(path: Uint8Array, limit: number): SmallRead {
+function readSmall(path: Uint8Array, limit: number, digestAbove: number | undefined): SmallRead {
   let fd: number | undefined;
   try {
     fd = fs.openSync(Buffer.from(path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -213,7 +215,10 @@ function readSmall(path: Uint8Array, limit: number): SmallRead {
       const n = fs.readSync(fd, buf, len, limit + 1 - len, null);
       if (n === 0 || (len += n) > limit) break;
     }
-    return { ok: true, data: buf.slice(0, len) };
+    const data = buf.slice(0, len);
+    if (digestAbove === undefined || len <= digestAbove || len > limit) return { ok: true, data };
+    // A copy of its own: a digest Buffer may be a view of Node's shared pool, which a message would clone whole.
+    return { ok: true, data, digest: new Uint8Array(createHash('sha256').update(data).digest()) };
   } catch (e) {
     return failure(e, `cannot read ${Buffer.from(path)}: `);
   } finally {
@@ -221,7 +226,12 @@ function readSmall(path: Uint8Array, limit: number): SmallRead {
   }
 }
 
-/** Reads whole files of at most `limit` bytes (a longer file comes back with limit + 1 bytes). */
-export function readSmallFiles(paths: PackedNames, limit: number): SmallRead[] {
-  return unpackNames(paths).map((p) => readSmall(p, limit));
+/**
+ * Reads whole files of at most `limit` bytes (a longer file comes back with
+ * limit + 1 bytes); with `digestAbove`, each file of more than that many
+ * bytes (and at most `limit`) comes with its SHA-256, computed here in the
+ * worker rather than on the walk's thread.
+ */
+export function readSmallFiles(paths: PackedNames, limit: number, digestAbove?: number): SmallRead[] {
+  return unpackNames(paths).map((p) => readSmall(p, limit, digestAbove));
 }

@@ -20,7 +20,7 @@ export type BackupTasks = {
   /** lstat, xattrs and readlink of a batch of names in one directory. */
   inspect: TaskType<{ dir: Uint8Array; names: PackedNames }, InspectBatch>;
   /** Reads files small enough to be stored inline. */
-  readSmall: TaskType<{ paths: PackedNames; limit: number }, SmallRead[]>;
+  readSmall: TaskType<{ paths: PackedNames; limit: number; digestAbove?: number }, SmallRead[]>;
 };
 
 /** Handlers for one worker thread (they share its cache of recently stored chunk ids). */
@@ -46,7 +46,7 @@ export function backupHandlers(): TaskHandlers<BackupTasks> {
       return [batch, [batch.stats.buffer as ArrayBuffer]];
     },
     readSmall(task) {
-      const results = readSmallFiles(task.paths, task.limit);
+      const results = readSmallFiles(task.paths, task.limit, task.digestAbove);
       return [results, results.flatMap((r) => (r.ok ? [r.data.buffer as ArrayBuffer] : []))];
     },
   };
