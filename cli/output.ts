@@ -62,6 +62,36 @@ export function stdoutOutput(stream: NodeJS.WriteStream = process.stdout): Outpu
   };
 }
 
+/** Bytes a buffered output gathers before it writes them: one write (a system call on a pipe) per this many, not per line. */
+export const OUTPUT_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * An Output that gathers small writes (lines) and hands them to `inner` in
+ * pieces of about OUTPUT_BUFFER_BYTES; flush() writes the rest. Everything a
+ * command writes must then go through it, or the order mixes.
+ */
+export function bufferedOutput(inner: Output, limit = OUTPUT_BUFFER_BYTES): Output {
+  let parts: (string | Uint8Array)[] = [];
+  let bytes = 0;
+  const drain = async () => {
+    const batch = parts;
+    parts = [];
+    bytes = 0;
+    if (batch.length) await inner.write(batch.every((p) => typeof p === 'string') ? batch.join('') : Buffer.concat(batch.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+  };
+  return {
+    async write(data) {
+      parts.push(data);
+      bytes += data.length; // characters for strings: a close enough measure for when to write
+      if (bytes >= limit) await drain();
+    },
+    async flush() {
+      await drain();
+      await inner.flush();
+    },
+  };
+}
+
 /** Runs a command body that writes to stdout; a closed stdout ends it with status 141 and no message. */
 export async function quietOnClosedStdout(body: () => Promise<number>, code = EXIT_CLOSED_OUTPUT): Promise<number> {
   try {

@@ -2,6 +2,7 @@
 import { resolvePath, snapshotPathComponents, walkTree, WalkedEntry } from '../../lib/repo/treewalk.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_OK } from '../exit.js';
+import { bufferedOutput, quietOnClosedStdout, stdoutOutput } from '../output.js';
 import { entryJson, localTime, modeString } from '../format.js';
 import { snapshotRoot } from '../../lib/repo/views.js';
 
@@ -20,19 +21,23 @@ export async function lsCommand(args: LsArgs): Promise<number> {
     const components = snapshotPathComponents(args.path ?? '/');
     const { tree, entry } = await resolvePath(load, snapshotRoot(snap), components);
     const base = Buffer.from(components.length ? '/' + components.map(String).join('/') : '');
-    const out: WalkedEntry[] = [];
-    const emit = (w: WalkedEntry) => {
-      if (ctx.json) out.push(w);
-      else process.stdout.write(formatLine(w, !!args.long) + '\n');
-    };
-    if (entry) emit({ path: base, entry });
-    if (tree) for await (const w of walkTree(load, tree, base)) emit(w);
-    if (ctx.json) {
-      process.stdout.write(
-        JSON.stringify({ snapshot: snap.id, path: base.toString() || '/', entries: out.map((w) => entryJson(w.path, w.entry)) }) + '\n',
-      );
-    }
-    return EXIT_OK;
+    // Streamed, also as JSON: memory stays bounded at any number of entries.
+    const out = bufferedOutput(stdoutOutput());
+    return await quietOnClosedStdout(async () => {
+      let first = true;
+      const emit = (w: WalkedEntry) => {
+        if (!ctx.json) return out.write(formatLine(w, !!args.long) + '\n');
+        const item = (first ? '' : ',') + JSON.stringify(entryJson(w.path, w.entry));
+        first = false;
+        return out.write(item);
+      };
+      if (ctx.json) await out.write(`{"snapshot":${JSON.stringify(snap.id)},"path":${JSON.stringify(base.toString() || '/')},"entries":[`);
+      if (entry) await emit({ path: base, entry });
+      if (tree) for await (const w of walkTree(load, tree, base)) await emit(w);
+      if (ctx.json) await out.write(']}\n');
+      await out.flush();
+      return EXIT_OK;
+    });
   } finally {
     await repo.close();
   }

@@ -116,24 +116,33 @@ export type NodeLoader = (id: string, key?: Uint8Array) => Promise<TreeNode>;
  * damaged or hostile index cannot duplicate or reorder entries.
  */
 export async function* directoryEntries(load: NodeLoader, id: string, key?: Uint8Array): AsyncGenerator<TreeEntry> {
-  yield* pageEntries(load, id, key, 0, undefined, undefined);
+  for await (const page of directoryPages(load, id, key)) yield* page;
 }
 
-async function* pageEntries(
+/**
+ * A directory's entries a leaf page at a time (what directoryEntries yields
+ * one by one), checked the same way: for walks over millions of entries,
+ * one await per page rather than per entry.
+ */
+export async function* directoryPages(load: NodeLoader, id: string, key?: Uint8Array): AsyncGenerator<readonly TreeEntry[]> {
+  yield* leafPages(load, id, key, 0, undefined, undefined);
+}
+
+async function* leafPages(
   load: NodeLoader,
   id: string,
   key: Uint8Array | undefined,
   depth: number,
   first: Uint8Array | undefined,
   next: Uint8Array | undefined,
-): AsyncGenerator<TreeEntry> {
+): AsyncGenerator<readonly TreeEntry[]> {
   if (depth > MAX_DEPTH) throw new ObnamError('CORRUPT', `tree ${id}: index nodes nested too deep`);
   const node = await load(id, key);
   const bad = (why: string) => new ObnamError('CORRUPT', `tree ${id}: ${why}`);
   if (node.kind === 'leaf') {
     if (first && (node.entries.length === 0 || compareNames(node.entries[0]!.name, first) !== 0)) throw bad('page does not start with its index name');
     if (next && node.entries.length && compareNames(node.entries[node.entries.length - 1]!.name, next) >= 0) throw bad('page overlaps the next one');
-    yield* node.entries;
+    if (node.entries.length) yield node.entries;
     return;
   }
   if (first && compareNames(node.pages[0]!.first, first) !== 0) throw bad('index does not start with its name');
@@ -141,9 +150,9 @@ async function* pageEntries(
     const page = node.pages[i]!;
     const limit = node.pages[i + 1]?.first ?? next;
     let count = 0;
-    for await (const e of pageEntries(load, page.tree, page.key, depth + 1, page.first, limit)) {
-      count++;
-      yield e;
+    for await (const entries of leafPages(load, page.tree, page.key, depth + 1, page.first, limit)) {
+      count += entries.length;
+      yield entries;
     }
     if (count !== page.count) throw bad(`page ${page.tree} holds ${count} entries, the index says ${page.count}`);
   }

@@ -9,8 +9,8 @@
  * trees reach (addReachable: garbage collection's mark and sweep).
  */
 import { ObnamError } from '../errors.js';
-import { addressOf, ObjectAddress, subtreeOf, TreeEntry, TreeRef, TreeRefs } from '../format/tree.js';
-import { directoryEntries, findEntry, NodeLoader } from '../format/treesplit.js';
+import { addressOf, ObjectAddress, subtreeOf, TreeEntry, TreeNode, TreeRef, TreeRefs } from '../format/tree.js';
+import { directoryPages, findEntry, NodeLoader } from '../format/treesplit.js';
 
 export type { ObjectAddress, TreeRef } from '../format/tree.js';
 
@@ -70,15 +70,77 @@ export async function resolvePath(
   throw new ObnamError('NOT_FOUND', `/${components.map(String).join('/')} is not in this snapshot`);
 }
 
-/** Every entry below a directory tree, depth-first, each directory before its contents. */
+/** Subdirectory trees a walk loads ahead of its position, at most: overlaps the reads (a round trip each on a remote store) with the walk. */
+export const WALK_READ_AHEAD = 16;
+/** Loaded-ahead trees a walk holds at most, over all open directories (a design number: each a decoded node of at most a page). */
+export const WALK_HELD_MAX = 8 * WALK_READ_AHEAD;
+
+/**
+ * Every entry below a directory tree, depth-first, each directory before its
+ * contents. Iterative (a stack of directories being listed, each a page at a
+ * time), so an entry costs no more at depth 20 than at depth 1. The next
+ * WALK_READ_AHEAD subdirectories of the directory being listed are loaded
+ * ahead, so their reads overlap with the walk instead of coming one by one.
+ */
 export async function* walkTree(load: NodeLoader, tree: TreeRef, prefix: Buffer): AsyncGenerator<WalkedEntry> {
-  const at = addressOf(tree);
-  for await (const entry of directoryEntries(load, at.id, at.key)) {
-    const path = Buffer.concat([prefix, Buffer.from('/'), entry.name]);
-    yield { path, entry };
-    if (entry.type === 'dir') yield* walkTree(load, subtreeOf(entry)!, path);
+  interface Listing {
+    pages: AsyncGenerator<readonly TreeEntry[]>;
+    prefix: Buffer;
+    entries: readonly TreeEntry[];
+    at: number;
+    /** Entries before this index of `entries` were considered for loading ahead. */
+    scanned: number;
+  }
+  const ahead = new Map<string, Promise<TreeNode>>();
+  const loadThrough: NodeLoader = (id, key) => {
+    const p = ahead.get(id);
+    if (!p) return load(id, key);
+    ahead.delete(id);
+    return p;
+  };
+  const open = (t: TreeRef, p: Buffer): Listing => {
+    const a = addressOf(t);
+    return { pages: directoryPages(loadThrough, a.id, a.key), prefix: p, entries: [], at: 0, scanned: 0 };
+  };
+  /** Loads ahead the next subdirectories of `l`, the listing being walked, up to WALK_READ_AHEAD beyond its position. */
+  const readAhead = (l: Listing) => {
+    const end = Math.min(l.entries.length, l.at + WALK_READ_AHEAD);
+    for (; l.scanned < end && ahead.size < WALK_HELD_MAX; l.scanned++) {
+      const e = l.entries[l.scanned]!;
+      if (e.type !== 'dir') continue;
+      const a = subtreeOf(e)!;
+      if (ahead.has(a.id)) continue;
+      const p = load(a.id, a.key);
+      p.catch(() => undefined); // reported where it is used, if it is
+      ahead.set(a.id, p);
+    }
+  };
+  const stack: Listing[] = [open(tree, prefix)];
+  try {
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.at === top.entries.length) {
+        const r = await top.pages.next();
+        if (r.done) stack.pop();
+        else {
+          top.entries = r.value;
+          top.at = top.scanned = 0;
+        }
+        continue;
+      }
+      if (top.scanned < top.at + WALK_READ_AHEAD) readAhead(top);
+      const entry = top.entries[top.at++]!;
+      const path = Buffer.concat([top.prefix, SLASH, entry.name]);
+      yield { path, entry };
+      if (entry.type === 'dir') stack.push(open(subtreeOf(entry)!, path));
+    }
+  } finally {
+    // A walk stopped early (a consumer's break, an error) closes the listings still open.
+    for (const l of stack) await l.pages.return(undefined);
   }
 }
+
+const SLASH = Buffer.from('/');
 
 /** The objects reachable from trees: tree nodes (pages included) and chunks. */
 export interface Reachable {
