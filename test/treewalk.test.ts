@@ -111,7 +111,9 @@ describe('walkTree', () => {
     assert.equal(n, 100);
 
     // Remove d05's tree: the walk yields everything up to and including d05's entry, then fails.
-    const d05 = (await m.load(root)).kind === 'leaf' ? ((await m.load(root)) as { entries: TreeEntry[] }).entries.find((e) => e.name.toString() === 'd05')! : undefined;
+    const rootNode = m.nodes.get(root)!;
+    assert.equal(rootNode.kind, 'leaf');
+    const d05 = rootNode.kind === 'leaf' ? rootNode.entries.find((e) => e.name.toString() === 'd05') : undefined;
     assert.ok(d05?.subtree);
     m.nodes.delete(d05.subtree);
     const seen: string[] = [];
