@@ -23,8 +23,9 @@
  *   BENCH_OBNAM        0: leave obnam out (a peer-only run, e.g. where the disk
  *                      holds one repository at a time)
  *   BENCH_STEPS        comma-separated steps (default all: backup,re-backup,
- *                      mutated backup,ls,fsck,restore,walk,prune); the backups
- *                      always run, the others only when listed
+ *                      mutated backup,ls,fsck,restore,walk,prune); the first
+ *                      backup always runs, the others only when listed (without
+ *                      the mutated backup, later steps see the unmutated data)
  *   BENCH_MIX          realistic (default, about 11 KB a file) or small (no file
  *                      over 64 KiB, about 4.8 KB a file: 10,000,000 files are
  *                      48 GB instead of 110); give each mix its own BENCH_OUT
@@ -341,7 +342,7 @@ async function walkStep(files: number, source: string, t: ToolRunner, dir: strin
   }
 }
 
-async function pruneStep(files: number, source: string, t: ToolRunner): Promise<ScaleRow> {
+async function pruneStep(files: number, source: string, t: ToolRunner, snapshots: number): Promise<ScaleRow> {
   if (t.tool === 'obnam' && !(obnamHasCommand('prune') && obnamHasCommand('forget'))) {
     say(`${'obnam'.padEnd(14)} ${'prune'.padEnd(12)} skipped: not implemented`);
     return { files, source, tool: 'obnam', step: 'prune', seconds: NaN, note: 'skipped: not implemented' };
@@ -351,7 +352,7 @@ async function pruneStep(files: number, source: string, t: ToolRunner): Promise<
   } catch (e) {
     return { files, source, tool: t.tool, step: 'prune', seconds: NaN, note: `failed: forget: ${(e as Error).message.slice(0, 200)}` };
   }
-  return measured(files, source, t, 'prune', ['prune'], { repoSize: true, note: 'after forget --keep-last 1 (of 3 snapshots)' });
+  return measured(files, source, t, 'prune', ['prune'], { repoSize: true, note: `after forget --keep-last 1 (of ${snapshots} snapshot${snapshots === 1 ? '' : 's'})` });
 }
 
 /** Runs every step at `files` files; `record` gets each result as soon as it is measured. */
@@ -379,11 +380,16 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
   const rows = { push: record };
   try {
     for (const t of tools) await t.untimed(['init']);
-    for (const step of ['backup', 're-backup'] as const) {
-      for (const t of tools) rows.push(await measured(files, kind, t, step, ['backup', src.dir], { repoSize: true }));
+    for (const t of tools) rows.push(await measured(files, kind, t, 'backup', ['backup', src.dir], { repoSize: true }));
+    if (s.steps.has('re-backup')) for (const t of tools) rows.push(await measured(files, kind, t, 're-backup', ['backup', src.dir], { repoSize: true }));
+    const mutated = s.steps.has('mutated backup');
+    if (mutated) {
+      await src.setEpoch(1);
+      for (const t of tools) rows.push(await measured(files, kind, t, 'mutated backup', ['backup', src.dir], { repoSize: true }));
     }
-    await src.setEpoch(1);
-    for (const t of tools) rows.push(await measured(files, kind, t, 'mutated backup', ['backup', src.dir], { repoSize: true }));
+    const epoch: Epoch = mutated ? 1 : 0;
+    const now = mutated ? t1 : t0;
+    const snapshots = 1 + (s.steps.has('re-backup') ? 1 : 0) + (mutated ? 1 : 0);
     if (s.steps.has('ls')) for (const t of tools) rows.push(await measured(files, kind, t, 'ls', ['ls', 'latest']));
     if (s.steps.has('fsck')) {
       for (const t of tools) rows.push(await measured(files, kind, t, 'fsck', t.tool === 'obnam' ? ['fsck'] : ['check', '--read-data'], { note: t.tool === 'restic' ? 'check --read-data' : undefined }));
@@ -401,7 +407,7 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
         const row = await measured(files, kind, t, 'restore', args, {
           after: () => {
             const n = countFiles(target);
-            const want = restoreWhole ? t1.files : topFiles(l, 0, 1);
+            const want = restoreWhole ? now.files : topFiles(l, 0, epoch);
             note += `; ${n} files restored${n !== want ? ` MISMATCH: expected ${want}` : ''}`;
           },
         });
@@ -410,8 +416,8 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
         fs.rmSync(target, { recursive: true, force: true });
       }
     }
-    if (s.steps.has('walk')) for (const t of tools) rows.push(await walkStep(files, kind, t, src.dir, t1.files));
-    if (s.steps.has('prune')) for (const t of tools) rows.push(await pruneStep(files, kind, t));
+    if (s.steps.has('walk')) for (const t of tools) rows.push(await walkStep(files, kind, t, src.dir, now.files));
+    if (s.steps.has('prune')) for (const t of tools) rows.push(await pruneStep(files, kind, t, snapshots));
   } finally {
     await src.close();
     if (kind === 'disk') await src.setEpoch(0).catch(() => undefined); // ready for the next run
