@@ -22,6 +22,7 @@ import { decodeCbor, encodeCbor } from '../lib/format/cbor.js';
 import { DEFAULT_BUNDLE_TARGET, DEFAULT_INLINE_MAX, newConfig } from '../lib/format/config.js';
 import { compareNames, decodeTreeNode, encodeTreeNode, isBundleRef, TreeEntry } from '../lib/format/tree.js';
 import { fsck } from '../lib/fsck/engine.js';
+import type { FsckTasks } from '../lib/fsck/worker-tasks.js';
 import { FsView } from '../lib/fsview/view.js';
 import { Repository } from '../lib/repo/repository.js';
 import { snapshotPathComponents, walkTree } from '../lib/repo/treewalk.js';
@@ -29,6 +30,7 @@ import { upgradeRepository } from '../lib/repo/upgrade.js';
 import { snapshotRoot } from '../lib/repo/views.js';
 import { restore } from '../lib/restore/engine.js';
 import { LocalStore } from '../lib/store/local.js';
+import type { TaskRunner } from '../lib/workers/protocol.js';
 import { TEST_KDF } from './helpers/kdf.js';
 import { prngBytes } from './helpers/prng.js';
 import { flipByte } from './helpers/repo.js';
@@ -485,6 +487,52 @@ describe('fsck and restore of damaged bundles', () => {
       await pool.close();
       await repo.close();
     }
+  });
+  it('references met while their bundle is still being checked: the furthest bad end is named, in-range neighbours pass', async () => {
+    const content = prngBytes('pending bundle', 300);
+    const T = { sec: 1_700_000_000, nsec: 0 };
+    /** fsck of a one-directory snapshot whose files name [offset, length] ranges of one 300-byte bundle, verified only after the walk met them all. */
+    const fsckOfRanges = async (name: string, ranges: [string, number, number][]) => {
+      const repo = await initRepo(path.join(tmp.path, name));
+      const inner = startRepoPool(repo, { size: 1 });
+      let verifications = 0;
+      // The bundle's verification is held back, so every reference but the first is met while it is CHECKING.
+      const pool: TaskRunner<FsckTasks> = {
+        run: async (task, ...rest) => {
+          if (task.op === 'verify' && task.kind === 'chunk') {
+            verifications++;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          return inner.run(task, ...rest);
+        },
+        ready: () => inner.ready(),
+      };
+      try {
+        const { id } = await repo.putObject('chunk', content);
+        const entries = ranges.map(([n, offset, length]): TreeEntry => ({
+          name: Buffer.from(n), type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: T, ctime: T, size: length, chunks: [{ id, offset, length }],
+        }));
+        const leaf = await repo.putTree({ kind: 'leaf', entries });
+        await repo.putSnapshot({ tree: leaf.id, time: T, end: T, hostname: 'h', username: 'u', paths: ['/'], tags: [], program: 'test', summary: emptySummary() });
+        await repo.flush();
+        const report = await fsck(repo, { pool });
+        assert.equal(verifications, 1, 'the bundle is verified once');
+        return { id, report };
+      } finally {
+        await inner.close();
+        await repo.close();
+      }
+    };
+    // The first reference (in name order) is in range; the bad ones come after it.
+    const bad = await fsckOfRanges('repo-pending-bad', [['a-good', 0, 100], ['b-bad', 250, 60], ['c-good', 100, 200], ['d-worse', 290, 110], ['e-good', 10, 10]]);
+    assert.equal(bad.report.problems.length, 1, JSON.stringify(bad.report.problems));
+    const p = bad.report.problems[0]!;
+    assert.deepEqual([p.kind, p.id, p.status], ['chunk', bad.id, 'corrupt']);
+    assert.match(p.message, /300 bytes, but a tree names bytes up to 400 /);
+    assert.deepEqual([...p.paths].sort(), ['/a-good', '/b-bad', '/c-good', '/d-worse', '/e-good']);
+    // Ranges that end exactly at the bundle's end are in range.
+    const fine = await fsckOfRanges('repo-pending-fine', [['a', 0, 300], ['b', 200, 100], ['c', 299, 1]]);
+    assert.deepEqual(fine.report.problems, []);
   });
 });
 

@@ -107,10 +107,14 @@ class FsckRun {
   private readonly trees = new IdSet();
   /** Directories walked (the report's tree count). */
   private directories = 0;
-  /** chunk id -> [CHECKING, OK or DAMAGED; the plaintext length once verified (for bundle references)] */
-  private readonly chunks = new IdMap(2);
-  /** Bundle references met while their bundle was being checked: [bundle id, end of the range], checked once all checks are done. */
-  private pendingRanges: [string, number][] = [];
+  /**
+   * chunk id -> [CHECKING, OK or DAMAGED; the plaintext length once verified;
+   * the furthest end of a bundle reference met while the chunk was being
+   * checked (format-spec 6.7), compared with the length when the check ends].
+   * Keeping the furthest end, not each reference, holds fsck's memory to the
+   * chunk count however many files share a bundle.
+   */
+  private readonly chunks = new IdMap(3);
   private readonly checks = new InFlight(CHECKS_IN_FLIGHT);
   /** The first failure of the checking machinery itself (not damage): it ends the run. */
   private failure: { error: unknown } | undefined;
@@ -152,8 +156,6 @@ class FsckRun {
     // Pass 1: reachability and verification.
     await this.walk([...roots.values()]);
     await this.settled();
-    for (const [id, end] of this.pendingRanges) this.checkRange(id, end);
-    this.pendingRanges = [];
 
     let unreferenced = 0;
     if (!this.opts.quick) unreferenced = await this.checkUnreferenced();
@@ -290,13 +292,14 @@ class FsckRun {
       if (end !== undefined) this.checkRange(id, end);
       return;
     }
-    const at = this.chunks.add(id, CHECKING, 0);
+    const at = this.chunks.add(id, CHECKING, 0, end ?? 0);
     this.settle(this.verify('chunk', id, length, key), (r) => {
       this.progress.chunks++;
       this.chunks.setField(at, 0, r.ok ? OK : DAMAGED);
       if (r.ok) {
         this.chunks.setField(at, 1, r.length ?? 0);
-        if (end !== undefined) this.checkRange(id, end);
+        const furthest = this.chunks.field(at, 2);
+        if (furthest > 0) this.checkRange(id, furthest);
         return;
       }
       this.referencedDamage = true;
@@ -306,15 +309,16 @@ class FsckRun {
 
   /**
    * Checks that a bundle reference's range ends within its bundle (once the
-   * bundle is verified; until then it waits in pendingRanges). A range past
-   * the end makes the bundle count as damaged for every file naming it.
+   * bundle is verified; until then only the furthest end met is kept, and
+   * checked when the verification ends). A range past the end makes the
+   * bundle count as damaged for every file naming it.
    */
   private checkRange(id: string, end: number): void {
     if (this.opts.quick) return; // existence only: the length is not known
     const at = this.chunks.find(id);
     const state = this.chunks.field(at, 0);
     if (state === CHECKING) {
-      this.pendingRanges.push([id, end]);
+      if (end > this.chunks.field(at, 2)) this.chunks.setField(at, 2, end);
       return;
     }
     if (state !== OK) return;
