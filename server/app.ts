@@ -149,8 +149,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         const gone = new AbortController();
         let release: (() => void) | undefined;
         reply.raw.once('close', () => {
-          gone.abort();
-          release?.();
+          // Only a request still waiting for its slot needs waking (an abort builds a DOMException: not on every request).
+          if (release) release();
+          else gone.abort();
         });
         try {
           release = await deps.limiter.enter(client.namespace, gone.signal);
