@@ -13,7 +13,8 @@
 #             prof-backup (the same under node --cpu-prof, profiles in
 #             $BENCH_DIR/FILES/prof), fsck, walk (mount, find every file of
 #             the latest snapshot, read every 100th; MOUNT_ARGS are passed
-#             to obnam mount, e.g. "--cache-size 64M"), restic-init,
+#             to obnam mount, e.g. "--cache-size 64M"), prof-walk (the
+#             same under node --cpu-prof, profiles in $BENCH_DIR/FILES/prof-walk), restic-init,
 #             restic-backup, restic-walk (the same with restic, repository
 #             FILES/restic, RESTIC_PASSWORD bench)
 #   BENCH_DIR   work directory (default /tmp/obnam-scale-steps): FILES/repo
@@ -67,6 +68,9 @@ for step in "$@"; do
     walk) drop
       # shellcheck disable=SC2086
       walk "obnam $FILES ${MOUNT_ARGS:-}" latest node "$OBNAM" --repo "$W/repo" mount "$W/mnt" ${MOUNT_ARGS:-} ;;
+    prof-walk) drop; rm -rf "$W/prof-walk"
+      # shellcheck disable=SC2086
+      walk "obnam $FILES (profiled) ${MOUNT_ARGS:-}" latest node --cpu-prof --cpu-prof-dir="$W/prof-walk" "$OBNAM" --repo "$W/repo" mount "$W/mnt" ${MOUNT_ARGS:-} ;;
     restic-init) rm -rf "$W/restic"; restic -q -r "$W/restic" init > /dev/null ;;
     restic-backup) drop; /usr/bin/time -f "restic-backup $FILES: $T" restic -q -r "$W/restic" backup "$W/src" > /dev/null ;;
     restic-walk) drop; walk "restic $FILES" "snapshots/latest$W/src" restic -r "$W/restic" mount "$W/mnt" ;;

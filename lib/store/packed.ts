@@ -43,12 +43,12 @@ import { pageOfListing } from './list-page.js';
 import { FILE_DIRS, PACKED } from './local-layout.js';
 import { ioError } from './localfs.js';
 import { DeletedDuringRepack } from './moved-copies.js';
-import { FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, packRecords, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
+import { checkRecord, FOOTER_BYTES, indexLengthFromFooter, PACK_HEADER_BYTES, packRecords, parsePackIndex, RECORD_HEADER_BYTES } from './pack-format.js';
 import { PackIndex, parseTombstoneKey, tombstoneKey } from './pack-index.js';
 import { PackWriter } from './pack-writer.js';
 import { RepackHost, repackStore, RepackWriter, tombstonesNaming } from './repack.js';
 import type { ScrubProblem } from './local-scrub.js';
-import type { ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
+import type { FileRecord, FileRecordLocator, ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
 
 export type { ScrubProblem } from './local-scrub.js';
 
@@ -112,7 +112,7 @@ interface Retired {
  * (any blob backend, the blob store layout) and LocalStore (local.ts: a local
  * directory, with journals).
  */
-export class PackedStoreBase implements ObjectStore {
+export class PackedStoreBase implements ObjectStore, FileRecordLocator {
   readonly location: string;
   /** Where each tree and chunk in a finished pack is (compact: no digests, see compact-index.ts). */
   protected readonly index = new CompactPackIndex();
@@ -428,15 +428,21 @@ export class PackedStoreBase implements ObjectStore {
       if (e instanceof ObnamError && e.code === 'CORRUPT') throw new ObnamError('CORRUPT', `${what}: pack ${loc.pack} is truncated`);
       throw e;
     }
-    if (bytes[0] !== KIND_CODE[kind] || bytes.toString('hex', 1, 33) !== id || bytes.readUInt32BE(33) !== loc.length) {
-      throw new ObnamError('CORRUPT', `${what}: the record in pack ${loc.pack} does not match the index`);
-    }
-    const digest = Buffer.from(bytes.subarray(37, RECORD_HEADER_BYTES));
-    const data = bytes.subarray(RECORD_HEADER_BYTES);
-    if (withData && !sha256(data).equals(digest)) {
-      throw new ObnamError('CORRUPT', `${what}: stored bytes do not match their SHA-256 digest`);
-    }
-    return { data, digest };
+    return checkRecord(bytes, kind, id, loc.length, withData, what, loc.pack);
+  }
+
+  /**
+   * Where a packed object's record is in a file another thread of this
+   * process may read itself (FileRecordLocator, store.ts): only objects in
+   * a finished pack of a backend with files (a local directory), not ones
+   * being filled or in another writer's journal. No refresh: undefined
+   * sends the caller to get().
+   */
+  fileRecord(kind: Kind, id: string): FileRecord | undefined {
+    if (!isKind(kind) || !PACKED.has(kind) || !isId(id) || this.unsealed.has(keyOf(kind, id))) return undefined;
+    const loc = this.index.get(kind, id);
+    const file = loc && this.backend.fileOf?.(packName(loc.pack));
+    return file ? { file, offset: loc.offset - RECORD_HEADER_BYTES, length: loc.length, pack: loc.pack } : undefined;
   }
 
   /**

@@ -69,6 +69,30 @@ export interface ObjectStore {
  */
 export type ObjectAccess = Pick<ObjectStore, 'location' | 'put' | 'get' | 'has' | 'hasMany'>;
 
+/**
+ * A packed object's record in a local file: `length` bytes of object after
+ * the record header at `offset` of `file` (pack-format.ts; checked with
+ * checkRecord). What a worker thread reads itself instead of having the
+ * main thread read and pass on the bytes.
+ */
+export interface FileRecord {
+  file: string;
+  offset: number;
+  length: number;
+  /** The pack's id, for messages. */
+  pack: string;
+}
+
+/** A store whose objects other threads of this process may read from their files directly. */
+export interface FileRecordLocator {
+  /** Where the object's record is, or undefined (not in a file, not yet in a finished pack, unknown): then get() it. */
+  fileRecord(kind: Kind, id: string): FileRecord | undefined;
+}
+
+export function hasFileRecords(store: object): store is FileRecordLocator {
+  return typeof (store as Partial<FileRecordLocator>).fileRecord === 'function';
+}
+
 /** A serialisable description of a store: what the CLI resolves --repo and friends into. */
 export type StoreSpec =
   | { type: 'local'; dir: string }
