@@ -181,7 +181,8 @@ describe('the server answers random and mutated requests with a 4xx, never a 5xx
       { fixed: 150, random: 50 },
     );
     assert.ok(requests >= 200);
-    assert.ok(named >= 40, `${named} requests went to a named namespace`);
+    // About 43 of 200 on average (36 to 47 seen): the floor only proves the named namespaces were exercised.
+    assert.ok(named >= 25, `${named} requests went to a named namespace`);
   });
 
   it('raw bytes and mutated requests on a TLS connection: a 4xx or a closed connection, never a hang', async () => {
