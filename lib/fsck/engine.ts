@@ -7,8 +7,10 @@
  * a few directories at a time, and verifies each referenced chunk once, in
  * the worker pool, with a bounded number of checks in flight. What it keeps
  * per object is compact: the ids of the trees and chunks seen, in IdSet and
- * IdMap (about 50 bytes each), with one state per chunk; no promise, string
- * or decoded tree outlives the directory being read. In full mode it then
+ * IdMap (about 50 bytes each), with a state, a length and the furthest
+ * bundle range end per chunk (not one record per reference: a bundle is
+ * named by many files); no promise, string or decoded tree outlives the
+ * directory being read. In full mode it then
  * verifies every stored chunk and tree that no snapshot references, because
  * a later backup could deduplicate against such an object. Pass 2 runs only
  * if a referenced object is damaged: it walks the snapshots again with paths
@@ -78,7 +80,7 @@ const MAX_PATHS = 100;
 const WALKERS = 4;
 /** Object checks in flight at once (the worker pool's queue bounds them further). */
 const CHECKS_IN_FLIGHT = 64;
-/** Chunk states in pass 1 (the one field of `chunks`). */
+/** Chunk states in pass 1 (field 0 of `chunks`). */
 const CHECKING = 0;
 const OK = 1;
 const DAMAGED = 2;
