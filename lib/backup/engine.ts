@@ -31,7 +31,7 @@ import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import { Snapshot, SnapshotSummary } from '../format/snapshot.js';
 import { compareNames, ObjectAddress, subtreeOf, TreeEntry, TreeNode, withSubtree } from '../format/tree.js';
 import { hostInfo } from '../repo/repository.js';
-import { ConfigView, ObjectReader, ObjectWriter, PutResult, SnapshotCatalog, SnapshotInfo, snapshotRoot } from '../repo/views.js';
+import { ConfigView, ObjectReader, ObjectRemover, ObjectWriter, PutResult, SnapshotCatalog, SnapshotInfo, snapshotRoot } from '../repo/views.js';
 import { directoryEntries } from '../repo/treewalk.js';
 import { ExcludeMatcher } from '../util/glob.js';
 import { IdNames } from '../util/ids-names.js';
@@ -130,6 +130,7 @@ export function pickParent(snapshots: SnapshotInfo[], hostname: string, paths: s
 /** What a backup reads and writes: the parent's trees and snapshots, new objects, and what the gc guard checks. */
 export type BackupRepository = ConfigView &
   ObjectWriter &
+  Pick<ObjectRemover, 'deleteObject'> &
   Pick<ObjectReader, 'getTree'> &
   Pick<SnapshotCatalog, 'resolveSnapshot' | 'listSnapshots' | 'deleteSnapshot'> &
   GuardRepository;
@@ -187,6 +188,13 @@ class BackupRun {
   private names!: IdNames;
   /** Directory listings started ahead of the walk, by absolute path. */
   private readonly prefetched = new Map<string, Promise<Listing>>();
+  /**
+   * Parent tree nodes found damaged (CORRUPT) while reading them. Their
+   * directories' files are read again; a node this backup writes with the
+   * same id (the same entries) replaces the damaged copy, which the store
+   * would otherwise keep (a put never overwrites) and the new snapshot name.
+   */
+  private readonly damagedTrees = new Set<string>();
   private readonly clock: Clock;
   private readonly guard: GcGuard;
   /** The walk's small-file bundles (format version 4: the config has bundle_target); undefined: small files go inline. */
@@ -524,6 +532,7 @@ class BackupRun {
     } catch (e) {
       return this.failFatal(e);
     }
+    if (!r.isNew && this.damagedTrees.delete(r.id)) r = await this.replaceDamagedTree(node, r);
     if (r.isNew) {
       this.summary.newTrees++;
       this.summary.storedBytes += r.storedBytes;
@@ -531,10 +540,37 @@ class BackupRun {
     return r.key ? { id: r.id, key: r.key } : { id: r.id };
   }
 
+  /**
+   * Stores a tree node whose stored copy was found damaged: removes that
+   * copy, then puts the node again. Where the store forbids deletion (an
+   * append-only client) the damaged copy stays, and the warning says so.
+   */
+  private async replaceDamagedTree(node: TreeNode, r: PutResult): Promise<PutResult> {
+    try {
+      await this.repo.deleteObject('tree', r.id, { signal: this.signal });
+    } catch (e) {
+      if (!(e instanceof ObnamError) || (e.code !== 'PERMISSION' && e.code !== 'NOT_FOUND')) return this.failFatal(e);
+      if (e.code === 'PERMISSION') {
+        this.warn(Buffer.alloc(0), `tree ${r.id} of the parent snapshot is damaged and cannot be replaced here (${describeError(e)}): this snapshot names it too; run obnam fsck`);
+        return r;
+      }
+    }
+    try {
+      return await this.repo.putTree(node, { signal: this.signal });
+    } catch (e) {
+      return this.failFatal(e);
+    }
+  }
+
   private async loadParentEntries(tree: ObjectAddress): Promise<Map<string, TreeEntry> | undefined> {
     const m = new Map<string, TreeEntry>();
     try {
-      for await (const e of directoryEntries((id, key) => this.repo.getTree(id, { signal: this.signal, key }), tree.id, tree.key)) {
+      const read = (id: string, key: Uint8Array | undefined) =>
+        this.repo.getTree(id, { signal: this.signal, key }).catch((e: unknown) => {
+          if (e instanceof ObnamError && e.code === 'CORRUPT') this.damagedTrees.add(id);
+          throw e;
+        });
+      for await (const e of directoryEntries(read, tree.id, tree.key)) {
         m.set(e.name.toString('latin1'), e);
       }
     } catch (e) {
