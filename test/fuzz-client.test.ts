@@ -132,6 +132,28 @@ describe('the client given random answers by a hostile server fails only with ty
       { fixed: 80, random: 30 },
     );
   });
+
+  it('a listing whose cursor does not advance fails instead of going on forever', { timeout: 10_000 }, async () => {
+    // Found by the random runs above: an answer repeated for every request kept list() requesting pages.
+    const next = id('stuck cursor');
+    for (const page of [{ ids: [], next }, { ids: [next], next }]) {
+      answers = [{ status: 200, body: Buffer.from(JSON.stringify(page)) }];
+      served = 0;
+      const store = await HttpStore.open({ url, token: 't', fingerprint }, { retries: 0, timeoutMs: 5000, concurrency: 1 });
+      try {
+        const listed: string[] = [];
+        await assert.rejects(
+          (async () => {
+            for await (const i of store.list('chunk')) listed.push(i);
+          })(),
+          (e: unknown) => e instanceof ObnamError && /cursor does not advance/.test(e.message),
+        );
+        assert.ok(served <= 3, `${served} requests`);
+      } finally {
+        await store.close().catch(() => undefined);
+      }
+    }
+  });
 });
 
 /** True once `p` settles with a value or an ObnamError; anything else fails the property. */

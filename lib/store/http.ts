@@ -224,6 +224,10 @@ export class HttpStore implements ObjectStore {
     if (!page || !Array.isArray(page.ids) || !page.ids.every(isId) || !(page.next === null || isId(page.next))) {
       throw new ObnamError('INTERNAL', `${this.location}: malformed list of ${kind} objects`);
     }
+    // A page that names a next one holds ids, and its cursor moves forward: otherwise a server could keep a listing going forever.
+    if (page.next !== null && (page.ids.length === 0 || (after !== undefined && page.next <= after))) {
+      throw new ObnamError('INTERNAL', `${this.location}: malformed list of ${kind} objects (its cursor does not advance)`);
+    }
     return page;
   }
 
