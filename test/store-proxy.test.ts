@@ -5,9 +5,7 @@
  * itself (the main thread answers with where the record is, not with its
  * bytes); objects not yet in a finished pack come as bytes; a damaged record
  * or a pack gone between the answer and the read falls back to the main
- * thread's read, so the error (or the bytes) are the store's. A reader that
- * authenticates the bytes itself (the repository's AEAD) may have the
- * record's digest check left out.
+ * thread's read, so the error (or the bytes) are the store's.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -107,24 +105,6 @@ describe('StoreProxy reads from a local repository', () => {
         [[true, true], [false, false]],
         'a direct read, then the main thread read without one',
       );
-    } finally {
-      c.close();
-    }
-  });
-
-  it('a reader that authenticates the bytes itself gets them without the digest check (the damage is left to its AEAD)', async () => {
-    const d = prngBytes('proxy authenticated', 10_000);
-    await store.put('chunk', idOf(d), d);
-    await store.seal();
-    const record = store.fileRecord('chunk', idOf(d))!;
-    await flipDataByte(record, 7);
-    const c = channel((req) => serveStoreRequest(store as ObjectAccess, req));
-    try {
-      const got = Buffer.from(await c.proxy.get('chunk', idOf(d), { authenticated: true }));
-      assert.equal(got.length, d.length);
-      assert.equal(Buffer.compare(got, d) !== 0, true, 'the damaged bytes, as stored');
-      assert.equal(c.seen.length, 1, 'read directly, no fallback');
-      await assert.rejects(c.proxy.get('chunk', idOf(d)), (e: unknown) => e instanceof ObnamError && e.code === 'CORRUPT', 'without the flag the digest is checked');
     } finally {
       c.close();
     }

@@ -411,8 +411,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
 
   /** An object's plaintext; `opts.key` is its content key (format version 3: chunks and trees). */
   async getObject(kind: Kind, id: string, opts?: ReadOptions): Promise<Uint8Array> {
-    // Every kind read here is opened with AEAD below: the store's own digest check is not needed.
-    const stored = await this.store.get(kind, id, { signal: opts?.signal, authenticated: true });
+    const stored = await this.store.get(kind, id, opts);
     switch (kind) {
       case 'chunk':
         return this.sealing.openChunk(id, opts?.key, stored, this.config.chunker.max);
@@ -438,7 +437,7 @@ export class Repository<S extends ObjectAccess = ObjectStore>
   }
 
   async getTree(id: string, opts?: ReadOptions): Promise<TreeNode> {
-    return this.sealing.openTree(id, opts?.key, await this.store.get('tree', id, { signal: opts?.signal, authenticated: true })).node;
+    return this.sealing.openTree(id, opts?.key, await this.store.get('tree', id, opts)).node;
   }
 
   /** The ids a tree node names (format version 3: from its outer reference list, with no content key). */

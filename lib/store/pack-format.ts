@@ -110,26 +110,16 @@ export function parsePackIndex(indexAndFooter: Buffer, fileSize: number, what: s
 /**
  * Checks a record read back by its index entry (header and bytes, or the
  * header alone when `withData` is false): CORRUPT unless the header names
- * this kind, id and length and (unless `checkDigest` is false: a reader
- * that authenticates the bytes itself) the bytes match its digest.
+ * this kind, id and length and the bytes match its digest.
  */
-export function checkRecord(
-  bytes: Buffer,
-  kind: Kind,
-  id: string,
-  length: number,
-  withData: boolean,
-  what: string,
-  pack: string,
-  checkDigest = withData,
-): { data: Buffer; digest: Buffer } {
+export function checkRecord(bytes: Buffer, kind: Kind, id: string, length: number, withData: boolean, what: string, pack: string): { data: Buffer; digest: Buffer } {
   if (bytes.length !== RECORD_HEADER_BYTES + (withData ? length : 0)) throw new ObnamError('CORRUPT', `${what}: pack ${pack} is truncated`);
   if (bytes[0] !== KIND_CODE[kind] || bytes.toString('hex', 1, 33) !== id || bytes.readUInt32BE(33) !== length) {
     throw new ObnamError('CORRUPT', `${what}: the record in pack ${pack} does not match the index`);
   }
   const digest = Buffer.from(bytes.subarray(37, RECORD_HEADER_BYTES));
   const data = bytes.subarray(RECORD_HEADER_BYTES);
-  if (withData && checkDigest && !sha256(data).equals(digest)) throw new ObnamError('CORRUPT', `${what}: stored bytes do not match their SHA-256 digest`);
+  if (withData && !sha256(data).equals(digest)) throw new ObnamError('CORRUPT', `${what}: stored bytes do not match their SHA-256 digest`);
   return { data, digest };
 }
 

@@ -8,13 +8,6 @@ import type { Kind } from '../format/version.js';
 
 export interface StoreOptions {
   signal?: AbortSignal;
-  /**
-   * get(): the caller authenticates the bytes itself (AEAD, then the content
-   * id), so a store may leave out its own digest check of them (a worker's
-   * direct read of a pack record does). Never set by reads that rely on the
-   * store's digest: keyless checks, scrub, stored sizes.
-   */
-  authenticated?: boolean;
 }
 
 /** The steps of retiring a batch of repacked packs (format-spec 14.8), in order. */

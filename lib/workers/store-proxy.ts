@@ -17,7 +17,7 @@ import { ErrorCode, ObnamError } from '../errors.js';
 import type { Kind } from '../format/version.js';
 import { OpenFiles } from '../blob/open-files.js';
 import { checkRecord, RECORD_HEADER_BYTES } from '../store/pack-format.js';
-import { FileRecord, hasFileRecords, ObjectAccess, StoreOptions } from '../store/store.js';
+import { FileRecord, hasFileRecords, ObjectAccess } from '../store/store.js';
 
 /** Pack files a worker keeps open for its own reads. */
 const WORKER_OPEN_FILES = 16;
@@ -62,21 +62,20 @@ export class StoreProxy implements ObjectAccess {
     return this.call<boolean>({ op: 'put', kind, id, data: own }, [own.buffer as ArrayBuffer]);
   }
 
-  /** `opts.authenticated`: the caller authenticates the bytes, so a direct read leaves out the record's SHA-256 check. */
-  async get(kind: Kind, id: string, opts?: StoreOptions): Promise<Uint8Array> {
+  async get(kind: Kind, id: string): Promise<Uint8Array> {
     const got = await this.call<Uint8Array | { fileRecord: FileRecord }>({ op: 'get', kind, id, direct: true });
     if (got instanceof Uint8Array) return got;
-    const data = await this.readRecord(kind, id, got.fileRecord, !opts?.authenticated).catch(() => undefined);
+    const data = await this.readRecord(kind, id, got.fileRecord).catch(() => undefined);
     return data ?? this.call<Uint8Array>({ op: 'get', kind, id });
   }
 
   /** Reads and checks a record in a pack file (as PackedStoreBase.readRecord does). */
-  private async readRecord(kind: Kind, id: string, r: FileRecord, checkDigest: boolean): Promise<Uint8Array> {
+  private async readRecord(kind: Kind, id: string, r: FileRecord): Promise<Uint8Array> {
     const h = await this.files.acquire(r.file);
     try {
       const buf = Buffer.allocUnsafeSlow(RECORD_HEADER_BYTES + r.length);
       const { bytesRead } = await h.fh.read(buf, 0, buf.length, r.offset);
-      return checkRecord(buf.subarray(0, bytesRead), kind, id, r.length, true, `${kind} ${id}`, r.pack, checkDigest).data;
+      return checkRecord(buf.subarray(0, bytesRead), kind, id, r.length, true, `${kind} ${id}`, r.pack).data;
     } finally {
       this.files.release(h);
     }
