@@ -65,12 +65,11 @@ for step in "$@"; do
     prof-backup) drop; rm -rf "$W/prof"
       /usr/bin/time -f "prof-backup $FILES: $T" node --cpu-prof --cpu-prof-dir="$W/prof" "$OBNAM" --repo "$W/repo" backup "$W/src" > /dev/null ;;
     fsck) drop; /usr/bin/time -f "fsck $FILES: $T" node "$OBNAM" --repo "$W/repo" fsck | tail -1 ;;
-    walk) drop
+    walk|prof-walk) drop
+      prof=(); label=""
+      if [ "$step" = prof-walk ]; then rm -rf "$W/prof-walk"; prof=(--cpu-prof --cpu-prof-dir="$W/prof-walk"); label=" (profiled)"; fi
       # shellcheck disable=SC2086
-      walk "obnam $FILES ${MOUNT_ARGS:-}" latest node "$OBNAM" --repo "$W/repo" mount "$W/mnt" ${MOUNT_ARGS:-} ;;
-    prof-walk) drop; rm -rf "$W/prof-walk"
-      # shellcheck disable=SC2086
-      walk "obnam $FILES (profiled) ${MOUNT_ARGS:-}" latest node --cpu-prof --cpu-prof-dir="$W/prof-walk" "$OBNAM" --repo "$W/repo" mount "$W/mnt" ${MOUNT_ARGS:-} ;;
+      walk "obnam $FILES$label ${MOUNT_ARGS:-}" latest node "${prof[@]}" "$OBNAM" --repo "$W/repo" mount "$W/mnt" ${MOUNT_ARGS:-} ;;
     restic-init) rm -rf "$W/restic"; restic -q -r "$W/restic" init > /dev/null ;;
     restic-backup) drop; /usr/bin/time -f "restic-backup $FILES: $T" restic -q -r "$W/restic" backup "$W/src" > /dev/null ;;
     restic-walk) drop; walk "restic $FILES" "snapshots/latest$W/src" restic -r "$W/restic" mount "$W/mnt" ;;

@@ -381,7 +381,8 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
   try {
     for (const t of tools) await t.untimed(['init']);
     for (const t of tools) rows.push(await measured(files, kind, t, 'backup', ['backup', src.dir], { repoSize: true }));
-    if (s.steps.has('re-backup')) for (const t of tools) rows.push(await measured(files, kind, t, 're-backup', ['backup', src.dir], { repoSize: true }));
+    const rebackup = s.steps.has('re-backup');
+    if (rebackup) for (const t of tools) rows.push(await measured(files, kind, t, 're-backup', ['backup', src.dir], { repoSize: true }));
     const mutated = s.steps.has('mutated backup');
     if (mutated) {
       await src.setEpoch(1);
@@ -389,7 +390,7 @@ async function benchCount(s: Settings, files: number, tools: ToolRunner[], ctx: 
     }
     const epoch: Epoch = mutated ? 1 : 0;
     const now = mutated ? t1 : t0;
-    const snapshots = 1 + (s.steps.has('re-backup') ? 1 : 0) + (mutated ? 1 : 0);
+    const snapshots = 1 + (rebackup ? 1 : 0) + (mutated ? 1 : 0);
     if (s.steps.has('ls')) for (const t of tools) rows.push(await measured(files, kind, t, 'ls', ['ls', 'latest']));
     if (s.steps.has('fsck')) {
       for (const t of tools) rows.push(await measured(files, kind, t, 'fsck', t.tool === 'obnam' ? ['fsck'] : ['check', '--read-data'], { note: t.tool === 'restic' ? 'check --read-data' : undefined }));

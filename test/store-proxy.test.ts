@@ -8,7 +8,6 @@
  * thread's read, so the error (or the bytes) are the store's.
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MessageChannel, MessagePort } from 'node:worker_threads';
@@ -16,9 +15,10 @@ import { ObnamError } from '../lib/errors.js';
 import { sha256 } from '../lib/crypto/hash.js';
 import { RECORD_HEADER_BYTES } from '../lib/store/pack-format.js';
 import { LocalStore } from '../lib/store/local.js';
-import type { FileRecord, ObjectAccess } from '../lib/store/store.js';
+import type { ObjectAccess } from '../lib/store/store.js';
 import { serveStoreRequest, StoreProxy, StoreRequest } from '../lib/workers/store-proxy.js';
 import { prngBytes } from './helpers/prng.js';
+import { flipByteInFile } from './helpers/repo.js';
 import { tempDir, TempDir } from './helpers/tmp.js';
 
 const idOf = (data: Uint8Array) => sha256(data).toString('hex');
@@ -42,20 +42,6 @@ function channel(serve: (req: StoreRequest) => Promise<[unknown, ArrayBuffer[]]>
     );
   });
   return { proxy, seen, close: () => (port1.close(), port2.close()) };
-}
-
-/** Flips one bit of the object bytes of a record, `at` bytes into them, in the pack file. */
-async function flipDataByte(record: FileRecord, at: number): Promise<void> {
-  const fh = await fs.promises.open(record.file, 'r+');
-  try {
-    const pos = record.offset + RECORD_HEADER_BYTES + at;
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, pos);
-    b[0]! ^= 0x01;
-    await fh.write(b, 0, 1, pos);
-  } finally {
-    await fh.close();
-  }
 }
 
 describe('StoreProxy reads from a local repository', () => {
@@ -96,7 +82,7 @@ describe('StoreProxy reads from a local repository', () => {
     await store.seal();
     const record = store.fileRecord('chunk', idOf(d))!;
     assert.ok(record, 'the object is in a finished pack');
-    await flipDataByte(record, 5000);
+    await flipByteInFile(record.file, record.offset + RECORD_HEADER_BYTES + 5000);
     const c = channel((req) => serveStoreRequest(store as ObjectAccess, req));
     try {
       await assert.rejects(c.proxy.get('chunk', idOf(d)), (e: unknown) => e instanceof ObnamError && e.code === 'CORRUPT' && /SHA-256/.test(e.message));

@@ -549,11 +549,12 @@ class BackupRun {
     try {
       await this.repo.deleteObject('tree', r.id, { signal: this.signal });
     } catch (e) {
-      if (!(e instanceof ObnamError) || (e.code !== 'PERMISSION' && e.code !== 'NOT_FOUND')) return this.failFatal(e);
-      if (e.code === 'PERMISSION') {
+      const code = e instanceof ObnamError ? e.code : undefined;
+      if (code === 'PERMISSION') {
         this.warn(Buffer.alloc(0), `tree ${r.id} of the parent snapshot is damaged and cannot be replaced here (${describeError(e)}): this snapshot names it too; run obnam fsck`);
         return r;
       }
+      if (code !== 'NOT_FOUND') return this.failFatal(e); // gone already: put it
     }
     try {
       return await this.repo.putTree(node, { signal: this.signal });

@@ -55,8 +55,6 @@ export interface BlobBackend {
   /** Removes a blob; false if it was not there. */
   delete(name: string, opts?: StoreOptions): Promise<boolean>;
   close(): Promise<void>;
-  /** The local file that holds a blob, for backends that keep blobs in files (another thread may read it directly). */
-  fileOf?(name: string): string;
 }
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;

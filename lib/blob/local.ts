@@ -45,10 +45,6 @@ export class LocalBlobBackend implements BlobBackend {
     return path.join(this.dir, ...name.split('/'));
   }
 
-  fileOf(name: string): string {
-    return this.file(name);
-  }
-
   async put(name: string, data: Uint8Array | readonly Uint8Array[], opts: StoreOptions = {}): Promise<boolean> {
     throwIfAborted(opts.signal);
     const final = this.file(name);

@@ -30,6 +30,9 @@ import { ScrubProblem, scrubDirectory } from './local-scrub.js';
 import * as io from './localfs.js';
 import { ownerTag } from '../util/owner.js';
 import { PackedStoreBase } from './packed.js';
+import { RECORD_HEADER_BYTES } from './pack-format.js';
+import type { FileRecord, FileRecordLocator } from './store.js';
+import { isId } from '../format/ids.js';
 
 export type { ScrubProblem } from './local-scrub.js';
 
@@ -48,7 +51,7 @@ export interface LocalStoreOptions {
   now?: () => number;
 }
 
-export class LocalStore extends PackedStoreBase {
+export class LocalStore extends PackedStoreBase implements FileRecordLocator {
   private constructor(
     readonly dir: string,
     opts: LocalStoreOptions,
@@ -127,6 +130,19 @@ export class LocalStore extends PackedStoreBase {
     if (!PACKED.has(kind)) return { file: framedPath(this.dir, kind, id), offset: FRAME_HEADER_BYTES, length: -1 };
     const loc = this.where(kind, id);
     return loc && { file: loc.journal ?? packPath(this.dir, loc.pack), offset: loc.offset, length: loc.length };
+  }
+
+  /**
+   * Where a packed object's record is, for a worker thread to read itself
+   * (FileRecordLocator): only objects in a finished pack, not in a journal
+   * (this process's pack being filled, or another writer's). No refresh:
+   * undefined sends the caller to get().
+   */
+  fileRecord(kind: Kind, id: string): FileRecord | undefined {
+    if (!PACKED.has(kind) || !isId(id)) return undefined;
+    const loc = this.where(kind, id);
+    if (!loc || loc.journal) return undefined;
+    return { file: packPath(this.dir, loc.pack), offset: loc.offset - RECORD_HEADER_BYTES, length: loc.length, pack: loc.pack };
   }
 
   /** Checks every stored byte against its digest, without any repository key (local-scrub.ts). */

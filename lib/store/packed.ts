@@ -48,7 +48,7 @@ import { PackIndex, parseTombstoneKey, tombstoneKey } from './pack-index.js';
 import { PackWriter } from './pack-writer.js';
 import { RepackHost, repackStore, RepackWriter, tombstonesNaming } from './repack.js';
 import type { ScrubProblem } from './local-scrub.js';
-import type { FileRecord, FileRecordLocator, ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
+import type { ObjectStore, RepackOptions, RepackResult, StoreOptions } from './store.js';
 
 export type { ScrubProblem } from './local-scrub.js';
 
@@ -112,7 +112,7 @@ interface Retired {
  * (any blob backend, the blob store layout) and LocalStore (local.ts: a local
  * directory, with journals).
  */
-export class PackedStoreBase implements ObjectStore, FileRecordLocator {
+export class PackedStoreBase implements ObjectStore {
   readonly location: string;
   /** Where each tree and chunk in a finished pack is (compact: no digests, see compact-index.ts). */
   protected readonly index = new CompactPackIndex();
@@ -429,20 +429,6 @@ export class PackedStoreBase implements ObjectStore, FileRecordLocator {
       throw e;
     }
     return checkRecord(bytes, kind, id, loc.length, withData, what, loc.pack);
-  }
-
-  /**
-   * Where a packed object's record is in a file another thread of this
-   * process may read itself (FileRecordLocator, store.ts): only objects in
-   * a finished pack of a backend with files (a local directory), not ones
-   * being filled or in another writer's journal. No refresh: undefined
-   * sends the caller to get().
-   */
-  fileRecord(kind: Kind, id: string): FileRecord | undefined {
-    if (!isKind(kind) || !PACKED.has(kind) || !isId(id) || this.unsealed.has(keyOf(kind, id))) return undefined;
-    const loc = this.index.get(kind, id);
-    const file = loc && this.backend.fileOf?.(packName(loc.pack));
-    return file ? { file, offset: loc.offset - RECORD_HEADER_BYTES, length: loc.length, pack: loc.pack } : undefined;
   }
 
   /**

@@ -31,8 +31,12 @@ export function locate(repo: Repository, kind: 'tree' | 'chunk', id: string): { 
 /** Flips one bit of an object in its pack. */
 export async function flipByte(repo: Repository, kind: 'tree' | 'chunk', id: string, at = 0.5): Promise<void> {
   const loc = locate(repo, kind, id);
-  const pos = loc.offset + Math.floor(loc.length * at);
-  const fh = await fs.open(loc.file, 'r+');
+  await flipByteInFile(loc.file, loc.offset + Math.floor(loc.length * at));
+}
+
+/** Flips one bit of the byte at `pos` of a file. */
+export async function flipByteInFile(file: string, pos: number): Promise<void> {
+  const fh = await fs.open(file, 'r+');
   try {
     const b = Buffer.alloc(1);
     await fh.read(b, 0, 1, pos);
