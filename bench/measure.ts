@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { cleanups, isCleaningUp, stopWithChildren } from './proc.js';
 
 export interface BenchContext {
   work: string;
@@ -65,16 +66,26 @@ export async function run(
   p: Phase,
   opts: { dropCaches?: boolean; after?: () => void; bytes?: number } = {},
 ): Promise<Measurement> {
+  if (isCleaningUp()) throw new Error(`${tool} ${phase}: not started, the bench is being interrupted`);
   if (opts.dropCaches) dropCaches();
   const timeFile = path.join(ctx.work, `time-${process.pid}.txt`);
   const [cmd, args] = hasGnuTime ? [GNU_TIME, ['-f', '%e %U %S %M', '-o', timeFile, p.cmd, ...p.args]] : [p.cmd, p.args];
   const started = process.hrtime.bigint();
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...ctx.env, ...p.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // A bench interrupted stops the tool before it removes the tool's files.
+    const stop = () => stopWithChildren(child);
+    cleanups.add(stop);
     let err = '';
     child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, stderr: err }));
+    child.on('error', (e) => {
+      cleanups.delete(stop);
+      reject(e);
+    });
+    child.on('close', (c) => {
+      cleanups.delete(stop);
+      resolve({ code: c, stderr: err });
+    });
   });
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   opts.after?.();

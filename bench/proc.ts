@@ -29,9 +29,46 @@ export async function waitExit(child: ChildProcess, ms: number): Promise<boolean
   return Promise.race([exited(child).then(() => true), pause(ms).then(() => false)]);
 }
 
+/**
+ * Stops a child and its own children (the tool under GNU time, which ignores
+ * SIGINT while it waits): SIGINT first (the tools finish cleanly), SIGKILL
+ * after 30 s. Resolves when the child has exited, so that its files can be
+ * removed after.
+ */
+export async function stopWithChildren(child: ChildProcess): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const signal = (sig: NodeJS.Signals) => {
+    let kids: number[] = [];
+    try {
+      kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      // gone, or not Linux: the child alone
+    }
+    for (const p of [...kids, pid]) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGINT');
+  if (!(await waitExit(child, 30_000))) {
+    signal('SIGKILL');
+    await exited(child);
+  }
+}
+
 /** Things to undo on the way out, also on SIGINT/SIGTERM: stop processes, unmount. */
 export const cleanups = new Set<() => Promise<void>>();
+let cleaningUp = false;
+
+/** Whether cleanUp has begun: from then on no new tool run may start (its files are about to go). */
+export const isCleaningUp = (): boolean => cleaningUp;
+
 export async function cleanUp(): Promise<void> {
+  cleaningUp = true;
   for (const c of [...cleanups].reverse()) {
     cleanups.delete(c);
     await c().catch((e: unknown) => say(`cleanup: ${(e as Error).message}`));
