@@ -1,8 +1,8 @@
 /**
- * Process and mount helpers shared by the benchmarks that run a synthetic
- * FUSE source in a child process (bench/scale.ts, bench/terabyte.ts):
- * unmounting, waiting for a child, peak RSS and CPU seconds of a live
- * process, and the cleanups run on the way out (also on SIGINT/SIGTERM).
+ * Process and mount helpers shared by the benchmarks: unmounting, waiting
+ * for and stopping a child, peak RSS and CPU seconds of a live process, and
+ * the cleanups run on the way out (also on SIGINT/SIGTERM, in the benchmarks
+ * that run a synthetic FUSE source: bench/scale.ts, bench/terabyte.ts).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';

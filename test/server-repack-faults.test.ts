@@ -113,16 +113,13 @@ function packFiles(ns: string): Set<string> {
   return out;
 }
 
-/** The share of a namespace's bytes a repack may leave unused by default (repack.max_unused_percent). */
-const DEFAULT_MAX_UNUSED = DEFAULT_REPACK.maxUnusedPercent;
-
 async function assertBytesLeft(ns: string, most: number, label: string): Promise<void> {
   const left = await bytesUnder(ns);
-  if (left >= most) assert.fail(`${label}: ${left} bytes left (at most ${Math.round(most)}):\n${await listing(ns)}`);
+  if (left >= most) assert.fail(`${label}: ${left} bytes left (at most ${Math.round(most)}):\n${listing(ns)}`);
 }
 
 /** Every file under `dir` with its size, one per line: what a failed space check found. */
-async function listing(dir: string): Promise<string> {
+function listing(dir: string): string {
   const lines: string[] = [];
   for (const f of fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort()) {
     const st = fs.statSync(path.join(dir, f));
@@ -151,7 +148,7 @@ async function check(t: Template, dir: string, tmp: TempDir, label: string): Pro
   await assertKeptSnapshotServed(dir, { ...t, passphrase: PASS }, tmp.path, label);
   // Whatever was interrupted, the space is back now: the forgotten snapshots' own bytes are gone,
   // up to what the default threshold leaves unused (a killed repack's duplicates may be within it)...
-  await assertBytesLeft(ns, KEPT_BYTES / (1 - DEFAULT_MAX_UNUSED / 100), `${label}, after the default repack`);
+  await assertBytesLeft(ns, KEPT_BYTES / (1 - DEFAULT_REPACK.maxUnusedPercent / 100), `${label}, after the default repack`);
   // ...and a repack told to leave nothing unused gives back every byte.
   await obnamServerOk(['repack', dir, '--max-unused', '0']);
   await assertBytesLeft(ns, KEPT_BYTES, `${label}, after repack --max-unused 0`);
