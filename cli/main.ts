@@ -161,7 +161,13 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
     .command(
       'fsck',
       'check the repository for missing or damaged objects',
-      (y) => y.option('quick', { type: 'boolean', describe: 'check chunks for existence only' }),
+      (y) =>
+        y
+          .option('quick', { type: 'boolean', describe: 'check chunks for existence only' })
+          .option('repair', {
+            type: 'boolean',
+            describe: 'remove the damaged stored copies found, so that the next obnam backup --force stores their content again',
+          }),
       run(fsckCommand),
     )
     .command(

@@ -183,6 +183,10 @@ describe('obnam against a server', () => {
     const r = await obnam(['prune'], ao);
     assert.equal(r.code, 1);
     assert.match(oneLine(r.stderr), /prune needs a client allowed to delete: .*append-only/);
+    const repair = await obnam(['fsck', '--repair'], ao);
+    assert.equal(repair.code, 1);
+    assert.match(oneLine(repair.stderr), /fsck --repair needs a client allowed to delete: .*append-only/);
+    assert.equal(repair.stdout, '', 'refused before the check');
     await obnamOk(['backup', src], ao);
   });
 

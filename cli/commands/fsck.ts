@@ -1,5 +1,13 @@
-/** obnam fsck [--quick]: checks the repository; exits 1 if anything is damaged. */
+/**
+ * obnam fsck [--quick] [--repair]: checks the repository; exits 1 if
+ * anything is damaged. --repair then removes the damaged stored copies
+ * (lib/fsck/repair.ts), so that the next backup --force stores them again.
+ */
+import { randomBytes } from 'node:crypto';
 import { fsck } from '../../lib/fsck/engine.js';
+import { repairDamaged, RepairReport } from '../../lib/fsck/repair.js';
+import { ObnamError } from '../../lib/errors.js';
+import type { Repository } from '../../lib/repo/repository.js';
 import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_ERROR, EXIT_OK } from '../exit.js';
@@ -8,11 +16,21 @@ import { cancelSignal } from '../signals.js';
 
 export interface FsckArgs extends GlobalArgs {
   quick?: boolean;
+  repair?: boolean;
 }
 
 export async function fsckCommand(args: FsckArgs): Promise<number> {
+  if (args.repair && args.quick) throw new ObnamError('USAGE', '--repair needs the full check: leave out --quick');
   const ctx = await makeContext(args);
   const repo = await openRepository(ctx);
+  if (args.repair) {
+    try {
+      await checkCanDelete(repo);
+    } catch (e) {
+      await repo.close();
+      throw e;
+    }
+  }
   const pool = startRepoPool(repo);
   const progress = { snapshots: 0, trees: 0, chunks: 0, problems: 0 };
   const line = new ProgressLine(
@@ -22,8 +40,9 @@ export async function fsckCommand(args: FsckArgs): Promise<number> {
     const report = await fsck(repo, { quick: args.quick, pool, progress, signal: cancelSignal() });
     line.stop();
     const ok = report.problems.length === 0;
+    const repair = args.repair && !ok ? await repairDamaged(repo, report.problems, { signal: cancelSignal() }) : undefined;
     if (ctx.json) {
-      process.stdout.write(JSON.stringify({ ok, ...report }) + '\n');
+      process.stdout.write(JSON.stringify({ ok, ...report, ...(args.repair ? { repair: repair ?? { removed: [], kept: [] } } : {}) }) + '\n');
     } else {
       for (const p of report.problems) {
         process.stdout.write(`${p.status} ${p.kind} ${p.id}: ${p.message}\n`);
@@ -38,11 +57,38 @@ export async function fsckCommand(args: FsckArgs): Promise<number> {
           (report.unreferenced ? `, ${report.unreferenced} unreferenced objects` : '') +
           `: ${ok ? 'no problems found' : `${report.problems.length} problems found`}\n`,
       );
+      if (repair) printRepair(repair);
     }
     return ok ? EXIT_OK : EXIT_ERROR;
   } finally {
     line.stop();
     await pool.close();
     await repo.close();
+  }
+}
+
+/** Refuses --repair up front, not after the whole check, for a client that may not delete (an append-only token). */
+async function checkCanDelete(repo: Repository): Promise<void> {
+  try {
+    await repo.deleteObject('chunk', randomBytes(32).toString('hex')); // a random id: nothing is there to delete
+  } catch (e) {
+    if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
+    if (e instanceof ObnamError && e.code === 'PERMISSION') {
+      throw new ObnamError('PERMISSION', `fsck --repair needs a client allowed to delete: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+function printRepair(r: RepairReport): void {
+  for (const o of r.removed) process.stdout.write(`repair: removed damaged ${o.kind} ${o.id}\n`);
+  for (const o of r.kept) process.stdout.write(`repair: kept ${o.kind} ${o.id}: ${o.reason}\n`);
+  if (r.removed.length) {
+    process.stdout.write(
+      `repair: removed ${r.removed.length} damaged objects; now run obnam backup --force of the same paths: content still in ` +
+        'those files is stored again under the same ids, which makes the snapshots above whole again (then run obnam fsck)\n',
+    );
+  } else {
+    process.stdout.write('repair: nothing removed (missing objects and damaged snapshots have no stored copy to remove; obnam forget removes a snapshot)\n');
   }
 }
