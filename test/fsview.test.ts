@@ -510,6 +510,28 @@ describe('file-system view', () => {
       }
     });
 
+    it('a tree node that authenticates but breaks the rules (a name with a slash) is UNREADABLE: the workers only decrypt, the view decodes and checks', async () => {
+      const copy = path.join(tmp.path, 'repo-hostile-node');
+      await fs.cp(repoDir, copy, { recursive: true });
+      const hostile = await openRepo(copy);
+      try {
+        const T = { sec: 1_000_000_000, nsec: 0 };
+        const entry = (name: string, type: TreeEntry['type'], extra: Partial<TreeEntry> = {}): TreeEntry => ({
+          name: Buffer.from(name), type, mode: 0o755, uid: 0, gid: 0, mtime: T, ctime: T, size: 0, ...extra,
+        });
+        // putTree encodes what it is given: a key holder can store such a node under its true id.
+        const evil = await hostile.repo.putTree({ kind: 'leaf', entries: [entry('a/b', 'file', { data: Buffer.alloc(0) })] });
+        const root = await hostile.repo.putTree({ kind: 'leaf', entries: [entry('evil', 'dir', { subtree: evil.id })] });
+        const zero = { files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, filesRead: 0, newChunks: 0, newTrees: 0, newBytes: 0, storedBytes: 0, errors: 0 };
+        const snap = await hostile.repo.putSnapshot({ tree: root.id, time: T, end: T, hostname: 'h', username: 'u', paths: ['/'], tags: [], program: 'test', summary: zero });
+        const view = await hostile.open();
+        assert.deepEqual((await view.readdir(b(`/ids/${snap.id}`))).map((e) => e.name.toString()), ['evil']);
+        await rejectsWith(view.readdir(b(`/ids/${snap.id}/evil`)), 'UNREADABLE', /unsafe file name/);
+      } finally {
+        await hostile.close();
+      }
+    });
+
     it('a missing tree fails only the directory it describes', async () => {
       const view = await damaged.open();
       await rejectsWith(view.readdir(b(at(id2, 'sub/deeper'))), 'UNREADABLE', new RegExp(lostTree));

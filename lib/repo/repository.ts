@@ -409,14 +409,18 @@ export class Repository<S extends ObjectAccess = ObjectStore>
     return { stored };
   }
 
-  /** An object's plaintext; `opts.key` is its content key (format version 3: chunks and trees). */
+  /**
+   * An object's plaintext; `opts.key` is its content key (format version 3:
+   * chunks and trees). A tree is not decoded here (outside version 3, whose
+   * reference list is checked): whoever uses it decodes it, which checks it.
+   */
   async getObject(kind: Kind, id: string, opts?: ReadOptions): Promise<Uint8Array> {
     const stored = await this.store.get(kind, id, opts);
     switch (kind) {
       case 'chunk':
         return this.sealing.openChunk(id, opts?.key, stored, this.config.chunker.max);
       case 'tree':
-        return this.sealing.openTree(id, opts?.key, stored).plaintext;
+        return this.sealing.openTreePlaintext(id, opts?.key, stored);
       case 'snapshot':
         return this.sealing.openSnapshotPlaintext(id, stored);
       case 'config':

@@ -118,6 +118,10 @@ export class MemberKeySealing implements Sealing {
     return { node, plaintext };
   }
 
+  openTreePlaintext(id: string, key: Uint8Array | undefined, stored: Uint8Array): Uint8Array {
+    return this.openTree(id, key, stored).plaintext;
+  }
+
   openTreeRefs(id: string, stored: Uint8Array): TreeRefs {
     return this.openTreeOuter(id, stored).refs;
   }

@@ -34,6 +34,12 @@ export interface Sealing {
   sealTree(at: ObjectAddress, plaintext: Uint8Array, node: TreeNode): Uint8Array;
   /** A tree node, authenticated, checked against its id and (version 3) its reference list. */
   openTree(id: string, key: Uint8Array | undefined, stored: Uint8Array): { node: TreeNode; plaintext: Uint8Array };
+  /**
+   * A tree node's encoding, authenticated and checked against its id, for a
+   * caller that decodes it (and so checks its structure) itself: version 3
+   * decodes it here too, to check its reference list; before, it is not decoded.
+   */
+  openTreePlaintext(id: string, key: Uint8Array | undefined, stored: Uint8Array): Uint8Array;
   /** The ids a tree node names, for the collector: version 3 reads only the outer envelope (no content key). */
   openTreeRefs(id: string, stored: Uint8Array): TreeRefs;
   sealRecord(kind: RecordKind, id: string, plaintext: Uint8Array): Uint8Array;

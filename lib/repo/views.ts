@@ -92,7 +92,12 @@ export interface SnapshotScan {
 
 /** Reading objects by id: decrypted, authenticated, checked against the id and (trees, snapshots) decoded. */
 export interface ObjectReader {
-  /** An object's plaintext (a chunk's content, or the encoded tree node or snapshot); `key`: its content key (version 3). */
+  /**
+   * An object's plaintext (a chunk's content, or the encoded tree node or
+   * snapshot), authenticated and checked against its id; `key`: its content
+   * key (version 3). A tree's structure is checked only where it is decoded
+   * (getTree, decodeTreeObject), so a caller decodes it before using it.
+   */
   getObject(kind: Kind, id: string, opts?: ReadOptions): Promise<Uint8Array>;
   getTree(id: string, opts?: ReadOptions): Promise<TreeNode>;
   /** NOT_SHARED (format version 3) for a snapshot this identity cannot read. */
