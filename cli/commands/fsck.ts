@@ -3,11 +3,9 @@
  * anything is damaged. --repair then removes the damaged stored copies
  * (lib/fsck/repair.ts), so that the next backup --force stores them again.
  */
-import { randomBytes } from 'node:crypto';
 import { fsck } from '../../lib/fsck/engine.js';
-import { repairDamaged, RepairReport } from '../../lib/fsck/repair.js';
+import { checkCanRepair, repairDamaged, RepairReport } from '../../lib/fsck/repair.js';
 import { ObnamError } from '../../lib/errors.js';
-import type { Repository } from '../../lib/repo/repository.js';
 import { startRepoPool } from '../../lib/engine-workers/start.js';
 import { GlobalArgs, makeContext, openRepository } from '../context.js';
 import { EXIT_ERROR, EXIT_OK } from '../exit.js';
@@ -25,7 +23,7 @@ export async function fsckCommand(args: FsckArgs): Promise<number> {
   const repo = await openRepository(ctx);
   if (args.repair) {
     try {
-      await checkCanDelete(repo);
+      await checkCanRepair(repo);
     } catch (e) {
       await repo.close();
       throw e;
@@ -64,19 +62,6 @@ export async function fsckCommand(args: FsckArgs): Promise<number> {
     line.stop();
     await pool.close();
     await repo.close();
-  }
-}
-
-/** Refuses --repair up front, not after the whole check, for a client that may not delete (an append-only token). */
-async function checkCanDelete(repo: Repository): Promise<void> {
-  try {
-    await repo.deleteObject('chunk', randomBytes(32).toString('hex')); // a random id: nothing is there to delete
-  } catch (e) {
-    if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
-    if (e instanceof ObnamError && e.code === 'PERMISSION') {
-      throw new ObnamError('PERMISSION', `fsck --repair needs a client allowed to delete: ${e.message}`, { cause: e });
-    }
-    throw e;
   }
 }
 

@@ -15,6 +15,7 @@
  * what the other references read correctly. A missing object has nothing to
  * remove, and a damaged snapshot stays for obnam forget to remove by name.
  */
+import { randomBytes } from 'node:crypto';
 import { describeError, ObnamError, throwIfAborted } from '../errors.js';
 import { isSharedVersion } from '../format/version.js';
 import type { ConfigView, ObjectInventory, ObjectReader, ObjectRemover, ReferenceReader } from '../repo/views.js';
@@ -43,8 +44,25 @@ export interface RepairReport {
 
 export interface RepairOptions {
   signal?: AbortSignal;
-  /** Called after each removal (for a progress line). */
-  onRemoved?: (o: RepairedObject) => void;
+}
+
+/** A refused delete, said as what --repair needs. */
+function refused(e: unknown): unknown {
+  if (!(e instanceof ObnamError && e.code === 'PERMISSION')) return e;
+  return new ObnamError('PERMISSION', `fsck --repair needs a client allowed to delete: ${e.message}`, { cause: e });
+}
+
+/**
+ * Refuses a repair up front, before the whole check, where the store forbids
+ * deletion (an append-only client): deletes a random id, which is not there.
+ */
+export async function checkCanRepair(repo: ObjectRemover): Promise<void> {
+  try {
+    await repo.deleteObject('chunk', randomBytes(32).toString('hex'));
+  } catch (e) {
+    if (e instanceof ObnamError && e.code === 'NOT_FOUND') return;
+    throw refused(e);
+  }
 }
 
 export async function repairDamaged(repo: RepairRepository, problems: readonly FsckProblem[], opts: RepairOptions = {}): Promise<RepairReport> {
@@ -61,14 +79,9 @@ export async function repairDamaged(repo: RepairRepository, problems: readonly F
     try {
       await repo.deleteObject(kind, p.id, { signal: opts.signal });
     } catch (e) {
-      if (e instanceof ObnamError && e.code === 'PERMISSION') {
-        throw new ObnamError('PERMISSION', `fsck --repair needs a client allowed to delete: ${e.message}`, { cause: e });
-      }
-      if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw e; // gone already: as good as removed
+      if (!(e instanceof ObnamError && e.code === 'NOT_FOUND')) throw refused(e); // NOT_FOUND: gone already, as good as removed
     }
-    const removed = { kind, id: p.id, reason: damage };
-    report.removed.push(removed);
-    opts.onRemoved?.(removed);
+    report.removed.push({ kind, id: p.id, reason: damage });
   }
   return report;
 }

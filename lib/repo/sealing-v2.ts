@@ -57,7 +57,7 @@ export class MasterKeySealing implements Sealing {
   }
 
   openTree(id: string, _key: Uint8Array | undefined, stored: Uint8Array): { node: TreeNode; plaintext: Uint8Array } {
-    const plaintext = this.openContent('tree', id, stored, MAX_PLAINTEXT.tree);
+    const plaintext = this.openTreePlaintext(id, undefined, stored);
     return { node: decodeTreeObject(id, plaintext), plaintext };
   }
 
